@@ -1,0 +1,52 @@
+package nodes
+
+// Facts is what swarmctl learns about a node in one remote round trip.
+type Facts struct {
+	OS            string `json:"os"`             // PRETTY_NAME from /etc/os-release
+	User          string `json:"user"`           // login user
+	Root          bool   `json:"root"`           // login user is uid 0
+	Service       string `json:"service"`        // "docker-latest" or "docker" ("" = none found)
+	ServiceActive bool   `json:"service_active"` // systemctl is-active
+	// ExecStart is the unit's ExecStart argv as systemd reports it, and
+	// EnvOptions the OPTIONS-style variables of its EnvironmentFile(s):
+	// both are checked for flags that conflict with daemon.json keys.
+	ExecStart      string `json:"-"`
+	EnvOptions     string `json:"-"`
+	DaemonJSONPath string `json:"daemon_json_path"`
+	// DaemonJSON is the file's content; DaemonJSONExists is false when the
+	// file is missing (an empty file exists with no content).
+	DaemonJSON       []byte `json:"-"`
+	DaemonJSONExists bool   `json:"daemon_json_exists"`
+	DockerVersion    string `json:"docker_version"`
+	// Live state from `docker info` (what the daemon actually uses).
+	LiveMirrors      []string `json:"live_mirrors"`
+	LiveExperimental bool     `json:"live_experimental"`
+	// Swarm: LocalNodeState (active/inactive/pending/...), NodeID, NodeAddr,
+	// ControlAvailable (manager), and whether this node is the leader.
+	SwarmState   string `json:"swarm_state"`
+	SwarmNodeID  string `json:"swarm_node_id"`
+	SwarmAddr    string `json:"swarm_addr"`
+	SwarmManager bool   `json:"swarm_manager"`
+	SwarmLeader  bool   `json:"swarm_leader"`
+	Hostname     string `json:"hostname"`
+	// DaemonPID and DaemonStart identify the running dockerd (MainPID and
+	// ActiveEnterTimestampMonotonic of the unit): used to prove no restart.
+	DaemonPID   int    `json:"daemon_pid"`
+	DaemonStart string `json:"daemon_start"`
+	// ValidateSupported: `dockerd --validate` exists (Docker >= 23).
+	ValidateSupported bool `json:"validate_supported"`
+}
+
+// Role returns "leader", "manager", "worker" or "none".
+func (f *Facts) Role() string {
+	switch {
+	case f.SwarmState != "active":
+		return "none"
+	case f.SwarmLeader:
+		return "leader"
+	case f.SwarmManager:
+		return "manager"
+	default:
+		return "worker"
+	}
+}
