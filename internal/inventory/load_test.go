@@ -1,0 +1,109 @@
+package inventory
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const good = `defaults:
+  user: ops
+  port: 2222
+  sudo: true
+  known_hosts: ./known_hosts
+mirror:
+  url: https://mirror.example.com
+  remote_url: https://registry-1.docker.io
+  constraints: [node.role==manager]
+nodes:
+  - host: 10.0.0.1
+    name: m1
+    role: manager
+  - host: node2.example.com
+    user: root
+    port: 22
+`
+
+func TestParseGood(t *testing.T) {
+	inv, err := Parse("inv.yaml", []byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv.Defaults.User != "ops" || inv.Defaults.Port != 2222 || inv.Defaults.Sudo == nil || !*inv.Defaults.Sudo {
+		t.Errorf("defaults = %+v", inv.Defaults)
+	}
+	if inv.Mirror.URL != "https://mirror.example.com" || len(inv.Mirror.Constraints) != 1 {
+		t.Errorf("mirror = %+v", inv.Mirror)
+	}
+	if len(inv.Nodes) != 2 || inv.Nodes[0].Name != "m1" || inv.Nodes[0].Line != 11 || inv.Nodes[1].DisplayName() != "node2.example.com" {
+		t.Errorf("nodes = %+v", inv.Nodes)
+	}
+}
+
+func TestParseEmpty(t *testing.T) {
+	inv, err := Parse("e.yaml", nil)
+	if err != nil || len(inv.Nodes) != 0 {
+		t.Fatalf("inv=%v err=%v", inv, err)
+	}
+}
+
+func TestParseErrorsHaveFileLine(t *testing.T) {
+	cases := []struct {
+		name, in string
+		line     int
+		want     string
+	}{
+		{"unknown top key", "defaults: {}\nnodez: []\n", 2, `unknown key "nodez"`},
+		{"unknown node key", "nodes:\n  - host: a\n    hots: b\n", 3, `unknown key "hots"`},
+		{"unknown default key", "defaults:\n  usr: x\n", 2, `unknown key "usr"`},
+		{"bad port", "nodes:\n  - host: a\n  - host: b\n    port: 70000\n", 3, "not a TCP port"},
+		{"port not int", "nodes:\n  - host: a\n    port: ssh\n", 3, "cannot unmarshal"},
+		{"duplicate host", "nodes:\n  - host: a\n  - host: b\n  - host: a\n", 4, `duplicate host "a" (first at line 2)`},
+		{"duplicate name", "nodes:\n  - host: a\n    name: x\n  - host: b\n    name: x\n", 4, `duplicate node name "x"`},
+		{"bad role", "nodes:\n  - host: a\n    role: boss\n", 2, "must be manager or worker"},
+		{"hostile host", "nodes:\n  - host: \"a;rm -rf /\"\n", 2, "not allowed"},
+		{"syntax", "nodes:\n  - host: a\n   bad\n", -1, ""},
+		{"not mapping", "- a\n- b\n", 1, "must be a mapping"},
+		{"nodes not list", "nodes: {a: 1}\n", 1, "nodes must be a list"},
+		{"missing host", "nodes:\n  - name: x\n", 2, "no host"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("inv.yaml", []byte(c.in))
+			var ie *Error
+			if !errors.As(err, &ie) {
+				t.Fatalf("err = %v (%T), want *Error", err, err)
+			}
+			if ie.File != "inv.yaml" || (c.line >= 0 && ie.Line != c.line) || ie.Line == 0 {
+				t.Errorf("at %s:%d, want line %d (%v)", ie.File, ie.Line, c.line, err)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %q lacks %q", err, c.want)
+			}
+			if !strings.HasPrefix(err.Error(), "inv.yaml:") {
+				t.Errorf("err %q does not start with file name", err)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("nodes:\n  - host: a\n"))
+	f.Add([]byte("defaults: {port: 1}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inv, err := Parse("f.yaml", data)
+		if err != nil {
+			var ie *Error
+			if !errors.As(err, &ie) {
+				t.Fatalf("error %v is %T, not *Error", err, err)
+			}
+			return
+		}
+		for _, n := range inv.Nodes {
+			if ValidateHost(n.Host) != nil || n.Port < 0 || n.Port > 65535 {
+				t.Fatalf("invalid node accepted: %+v", n)
+			}
+		}
+	})
+}
