@@ -18,6 +18,8 @@ type Facts struct {
 	DaemonJSON       []byte `json:"-"`
 	DaemonJSONExists bool   `json:"daemon_json_exists"`
 	DockerVersion    string `json:"docker_version"`
+	// DockerError is what `docker info` said when it did not answer.
+	DockerError string `json:"docker_error,omitempty"`
 	// Live state from `docker info` (what the daemon actually uses).
 	LiveMirrors      []string `json:"live_mirrors"`
 	LiveExperimental bool     `json:"live_experimental"`

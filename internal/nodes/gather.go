@@ -1,0 +1,152 @@
+package nodes
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// factsScript learns everything swarmctl needs about a node in one command.
+// $1 forces the docker service name, $2 the daemon.json path ("" = detect).
+// Each section starts with a line "@@name"; file content is base64 so any
+// bytes survive. It needs only sh, coreutils, systemd and docker.
+const factsScript = `set +e
+LC_ALL=C; export LC_ALL
+svc=$1; cfg=$2
+if [ -z "$svc" ]; then
+  for s in docker-latest docker; do
+    st=$(systemctl is-enabled "$s.service" 2>/dev/null)
+    case "$st" in ""|masked|masked-runtime|not-found) continue;; esac
+    svc=$s; break
+  done
+fi
+echo "@@os"; ( . /etc/os-release 2>/dev/null; echo "$PRETTY_NAME" )
+echo "@@user"; echo "${SUDO_USER:-$(id -un)}"
+echo "@@hostname"; hostname 2>/dev/null || cat /etc/hostname
+echo "@@service"; echo "$svc"
+if [ -n "$svc" ]; then
+  echo "@@active"; systemctl is-active "$svc.service" 2>/dev/null
+  echo "@@unit"; systemctl show -p MainPID -p ActiveEnterTimestampMonotonic -p ExecStart -p Environment -p EnvironmentFiles "$svc.service" 2>/dev/null
+  echo "@@envfiles"
+  for f in $(systemctl show -p EnvironmentFiles --value "$svc.service" 2>/dev/null | sed -n 's/^\([^ ]*\).*/\1/p'); do
+    f=${f#-}; [ -r "$f" ] && grep -E '^[[:space:]]*[A-Za-z_]*OPTIONS' "$f" 2>/dev/null
+  done
+  if [ -z "$cfg" ]; then
+    cfg=$(systemctl show -p ExecStart --value "$svc.service" 2>/dev/null | tr ' ;' '\n\n' | sed -n -e 's/^--config-file=//p' -e '/^--config-file$/{n;p;}' | head -n 1)
+  fi
+fi
+if [ -z "$cfg" ]; then
+  if [ "$svc" = docker-latest ]; then cfg=/etc/docker-latest/daemon.json; else cfg=/etc/docker/daemon.json; fi
+fi
+echo "@@config"; echo "$cfg"
+echo "@@daemonjson"
+if [ -f "$cfg" ]; then echo present; base64 < "$cfg" | tr -d '\n'; echo; else echo missing; fi
+echo "@@info"
+docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}' 2>&1 | head -n 1
+echo "@@leader"
+docker node inspect self --format '{{if .ManagerStatus}}{{.ManagerStatus.Leader}}{{end}}' 2>/dev/null
+echo "@@end"
+`
+
+// GatherFacts learns a node's facts in one remote command (run as root).
+// service and configPath override detection when not empty.
+func GatherFacts(ctx context.Context, h Host, service, configPath string) (*Facts, error) {
+	out, err := h.Run(ctx, Cmd{Script: factsScript, ScriptArgs: []string{service, configPath}, Sudo: true})
+	if err != nil {
+		return nil, err
+	}
+	return ParseFacts(out.Stdout)
+}
+
+// ParseFacts parses factsScript's output.
+func ParseFacts(out []byte) (*Facts, error) {
+	sections := map[string][]string{}
+	var cur string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "@@") {
+			cur = line[2:]
+			sections[cur] = nil
+			continue
+		}
+		if cur != "" {
+			sections[cur] = append(sections[cur], line)
+		}
+	}
+	if _, ok := sections["end"]; !ok {
+		return nil, fmt.Errorf("node facts: output incomplete (%d bytes)", len(out))
+	}
+	first := func(k string) string {
+		if v := sections[k]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
+	}
+	f := &Facts{
+		OS:             first("os"),
+		User:           first("user"),
+		Hostname:       first("hostname"),
+		Service:        first("service"),
+		ServiceActive:  first("active") == "active",
+		DaemonJSONPath: first("config"),
+		EnvOptions:     strings.Join(sections["envfiles"], "\n"),
+		SwarmLeader:    first("leader") == "true",
+	}
+	f.Root = f.User == "root"
+	for _, l := range sections["unit"] {
+		k, v, _ := strings.Cut(l, "=")
+		switch k {
+		case "MainPID":
+			f.DaemonPID, _ = strconv.Atoi(v)
+		case "ActiveEnterTimestampMonotonic":
+			f.DaemonStart = v
+		case "ExecStart":
+			f.ExecStart = v
+		case "Environment":
+			if v != "" {
+				f.EnvOptions = strings.TrimSpace(v + "\n" + f.EnvOptions)
+			}
+		}
+	}
+	if dj := sections["daemonjson"]; len(dj) > 0 && dj[0] == "present" {
+		f.DaemonJSONExists = true
+		if len(dj) > 1 {
+			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(dj[1]))
+			if err != nil {
+				return nil, fmt.Errorf("node facts: decoding %s: %w", f.DaemonJSONPath, err)
+			}
+			f.DaemonJSON = b
+		}
+	}
+	parseInfo(f, first("info"))
+	return f, nil
+}
+
+func parseInfo(f *Facts, info string) {
+	parts := strings.Split(info, "|")
+	if len(parts) != 7 {
+		f.DockerError = info
+		return
+	}
+	_ = json.Unmarshal([]byte(parts[0]), &f.LiveMirrors)
+	f.LiveExperimental = parts[1] == "true"
+	f.DockerVersion = parts[2]
+	f.SwarmState = parts[3]
+	f.SwarmNodeID = parts[4]
+	f.SwarmAddr = parts[5]
+	f.SwarmManager = parts[6] == "true"
+	f.ValidateSupported = majorVersion(f.DockerVersion) >= 23
+}
+
+func majorVersion(v string) int {
+	m, _, _ := strings.Cut(v, ".")
+	n, _ := strconv.Atoi(m)
+	return n
+}
