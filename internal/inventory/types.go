@@ -2,6 +2,8 @@
 // them, and the desired mirror state.
 package inventory
 
+import "path/filepath"
+
 // Inventory is one parsed inventory file.
 type Inventory struct {
 	// Path is the file it was loaded from ("" for ad-hoc hosts only).
@@ -68,4 +70,13 @@ type Mirror struct {
 	// file (mode 0600 advised) or an environment variable that holds it.
 	UpstreamPasswordFile string `yaml:"upstream_password_file"`
 	UpstreamPasswordEnv  string `yaml:"upstream_password_env"`
+}
+
+// Resolve makes a relative path from the inventory relative to the
+// inventory file's directory, so an inventory works from any cwd.
+func (inv *Inventory) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) || inv.Path == "" {
+		return p
+	}
+	return filepath.Join(filepath.Dir(inv.Path), p)
 }

@@ -1,0 +1,48 @@
+SHELL := /bin/bash
+# swarmctl — see README.md. `make test` is what CI runs (.ci/run).
+GO        ?= go
+BIN       ?= bin/swarmctl
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -s -w -X github.com/swarmctl/swarmctl/internal/cli.version=$(VERSION)
+FUZZTIME  ?= 10s
+E2E_TIMEOUT ?= 20m
+
+export CGO_ENABLED ?= 0
+
+.PHONY: all build test unit e2e fuzz vet demo bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/swarmctl
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+# Unit tests (race detector needs cgo), then bounded fuzzing, then the lab.
+unit:
+	CGO_ENABLED=1 $(GO) test -race ./internal/... ./cmd/...
+
+fuzz:
+	@for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' internal | sed 's/func //'); do \
+	  pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' internal | head -1)); \
+	  echo "fuzz $$t in ./$$pkg for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+	done
+
+e2e: build
+	SWARMCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/... 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
+
+test: vet unit fuzz e2e
+
+demo: build
+	./test/demo.sh
+
+bench: build
+	./test/bench.sh
+
+clean:
+	rm -rf bin e2e.log
+
+-include mk/*.mk
