@@ -76,3 +76,10 @@ func (e *ExitError) Error() string {
 	}
 	return "command exited with status " + itoa(e.Status) + ": " + msg
 }
+
+// Locker is implemented by hosts that can hold a remote lock for the length
+// of a run, so two swarmctl runs never interleave on one node. The lock is
+// released by unlock or when the connection drops.
+type Locker interface {
+	Lock(ctx context.Context, name string) (unlock func() error, err error)
+}

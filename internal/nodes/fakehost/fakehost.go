@@ -1,0 +1,139 @@
+// Package fakehost is an in-memory nodes.Host for unit tests of logic that
+// runs on nodes. Files live in a map; commands go to a handler the test
+// writes; every command and write is recorded.
+package fakehost
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"sync"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// Handler answers one command. Return a *nodes.ExitError for a failure.
+type Handler func(h *Host, c nodes.Cmd) (nodes.Output, error)
+
+// Host is a fake node.
+type Host struct {
+	NameV   string
+	Handler Handler
+	// WriteErr, when set, makes WriteFile fail for that path (e.g. a full disk).
+	WriteErr map[string]error
+
+	mu       sync.Mutex
+	files    map[string]file
+	Commands []nodes.Cmd
+	Writes   []string
+	locked   bool
+	closed   bool
+}
+
+type file struct {
+	data []byte
+	mode fs.FileMode
+}
+
+// New returns a fake host with the given files.
+func New(name string, files map[string]string, h Handler) *Host {
+	fh := &Host{NameV: name, Handler: h, files: map[string]file{}, WriteErr: map[string]error{}}
+	for p, d := range files {
+		fh.files[p] = file{data: []byte(d), mode: 0o644}
+	}
+	return fh
+}
+
+func (h *Host) Name() string { return h.NameV }
+func (h *Host) Addr() string { return h.NameV + ":22" }
+
+func (h *Host) Run(ctx context.Context, c nodes.Cmd) (nodes.Output, error) {
+	if err := ctx.Err(); err != nil {
+		return nodes.Output{}, err
+	}
+	h.mu.Lock()
+	h.Commands = append(h.Commands, c)
+	handler := h.Handler
+	h.mu.Unlock()
+	if handler == nil {
+		return nodes.Output{}, &nodes.ExitError{Host: h.NameV, Command: nodes.CommandLine(c, true), Status: 127, Stderr: []byte("fakehost: no handler")}
+	}
+	return handler(h, c)
+}
+
+func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.files[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: %s: %w", h.NameV, path, fs.ErrNotExist)
+	}
+	return append([]byte(nil), f.data...), nil
+}
+
+func (h *Host) WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err := h.WriteErr[path]; err != nil {
+		return err
+	}
+	if old, ok := h.files[path]; ok {
+		mode = old.mode
+	}
+	h.files[path] = file{data: append([]byte(nil), data...), mode: mode}
+	h.Writes = append(h.Writes, path)
+	return nil
+}
+
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
+	return nil
+}
+
+// Lock implements nodes.Locker; a second Lock without unlock fails.
+func (h *Host) Lock(ctx context.Context, name string) (func() error, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.locked {
+		return nil, fmt.Errorf("%s: another swarmctl run holds the lock", h.NameV)
+	}
+	h.locked = true
+	return func() error { h.mu.Lock(); h.locked = false; h.mu.Unlock(); return nil }, nil
+}
+
+// File returns a file's content and whether it exists.
+func (h *Host) File(path string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, ok := h.files[path]
+	return string(f.data), ok
+}
+
+// Mode returns a file's mode.
+func (h *Host) Mode(path string) fs.FileMode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.files[path].mode
+}
+
+// SetFile creates or replaces a file directly (test setup).
+func (h *Host) SetFile(path, data string, mode fs.FileMode) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.files[path] = file{data: []byte(data), mode: mode}
+}
+
+// Closed reports whether Close was called.
+func (h *Host) Closed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+var _ nodes.Host = (*Host)(nil)
+var _ nodes.Locker = (*Host)(nil)
