@@ -1,0 +1,261 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/status"
+)
+
+// MirrorStatusOptions are the options of `swarmctl mirror status`.
+type MirrorStatusOptions struct {
+	Global     *GlobalOptions
+	Mirrors    []string
+	Manager    string
+	Stack      string
+	Timeout    time.Duration
+	NoDiscover bool
+}
+
+// NewCmdMirrorStatus builds `swarmctl mirror status`.
+func NewCmdMirrorStatus(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorStatusOptions) error) *cobra.Command {
+	opts := &MirrorStatusOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "One honest view: the registry stack, the endpoint, the cache and every node",
+		Long: `Checks the registry stack (replicas, image, tasks and their last error), the mirror
+endpoint (GET /v2/ from here and from a manager: status, latency, TLS expiry),
+the cache (repositories, disk used) and every node: does daemon.json list the
+mirror, and does the running daemon use it (applied) or wait for a reload or
+restart (pending)? Swarm members missing from the inventory are discovered
+from a manager and checked too.
+
+Exit codes: 0 healthy, 1 degraded, 2 could not check.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return runMirrorStatus(cmd.Context(), cmd, d, opts)
+		},
+	}
+	cmd.Flags().StringSliceVar(&opts.Mirrors, "mirror", nil, "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable manager)")
+	cmd.Flags().StringVar(&opts.Stack, "stack", "", "stack name (default: the inventory's mirror.stack, else registry)")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "timeout of each HTTP check")
+	cmd.Flags().BoolVar(&opts.NoDiscover, "no-discover", false, "check only the selected nodes, not swarm members missing from the inventory")
+	return cmd
+}
+
+func runMirrorStatus(ctx context.Context, cmd *cobra.Command, d *Deps, opts *MirrorStatusOptions) error {
+	s, err := newSession(cmd, opts.Global, d, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	want, err := wantedMirrors(opts.Mirrors, s.inv.Mirror.URL, s.inv.Mirror.FQDN)
+	if err != nil {
+		return err
+	}
+	rep := buildStatus(ctx, s, opts, want)
+	if err := emit(d, s.g, rep, func() { printStatus(d, rep) }); err != nil {
+		return err
+	}
+	switch rep.Health {
+	case status.Healthy:
+		return nil
+	case status.Degraded:
+		return failed("")
+	default:
+		return &exitError{code: ExitError}
+	}
+}
+
+func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, want []string) *status.Report {
+	stackName := firstNonEmpty(opts.Stack, s.inv.Mirror.Stack, "registry")
+	rep := &status.Report{SchemaVersion: SchemaVersion, Command: "mirror status", MirrorURLs: want, Nodes: []status.Node{}}
+	if rep.MirrorURLs == nil {
+		rep.MirrorURLs = []string{}
+	}
+	cs := s.connectAll(ctx, s.nodes, "", "")
+	defer func() { closeAll(cs) }()
+	mgr, mgrErr := pickManager(cs, firstNonEmpty(opts.Manager, s.inv.Mirror.Manager))
+	var services []status.Service
+	if mgr != nil {
+		if !opts.NoDiscover {
+			extra, _, err := s.discoverNew(ctx, mgr.Host, cs)
+			if err != nil {
+				rep.Warnings = append(rep.Warnings, err.Error())
+			}
+			more := s.connectAll(ctx, extra, "", "")
+			for _, c := range more {
+				c.Discovered = true
+			}
+			cs = append(cs, more...)
+		}
+		url := ""
+		if len(want) > 0 {
+			url = want[0]
+		}
+		st, svcs, fm := status.CheckStack(ctx, mgr.Host, stackName, stackName+"_registry-mirror", url)
+		rep.Stack, services = &st, svcs
+		if url != "" {
+			rep.FromManager = &fm
+		}
+		cache := &status.Cache{Repositories: []string{}}
+		dataDir := firstNonEmpty(s.inv.Mirror.DataDir, "/var/data/registry/registry-mirror-data")
+		for _, t := range st.Tasks {
+			if t.DesiredState != "Running" {
+				continue
+			}
+			for _, c := range cs {
+				if c.Host != nil && c.Facts != nil && c.Facts.Hostname == t.Node {
+					n, err := status.DiskUsage(ctx, c.Host, dataDir)
+					cache.DiskBytes, cache.DiskNode = n, c.Name
+					if err != nil {
+						cache.Error = err.Error()
+					}
+				}
+			}
+		}
+		if url != "" {
+			repos, err := status.Catalog(ctx, url, opts.Timeout)
+			if err != nil {
+				cache.Error = firstNonEmpty(cache.Error, "catalog: "+err.Error())
+			} else {
+				cache.Repositories = repos
+			}
+		}
+		rep.Cache = cache
+	} else {
+		rep.Problems = append(rep.Problems, mgrErr.Error())
+	}
+	if len(want) > 0 {
+		ep := status.CheckEndpoint(ctx, want[0], opts.Timeout, s.deps.Now)
+		rep.Endpoint = &ep
+	}
+	for _, c := range cs {
+		n := status.Node{Name: c.Name, Address: address(c.Target), Discovered: c.Discovered}
+		if c.Host != nil {
+			n.Reachable = true
+		}
+		if c.Err != nil {
+			n.Error = c.Err.Error()
+		}
+		if c.Facts != nil {
+			f := c.Facts
+			n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath
+			st := configure.Evaluate(f, want, len(want) > 0)
+			n.Mirror = &st
+			if f.Service == "" {
+				n.Error = "no docker service found"
+			}
+		}
+		rep.Nodes = append(rep.Nodes, n)
+	}
+	pre := rep.Problems
+	rep.Judge(services)
+	rep.Problems = append(pre, rep.Problems...)
+	if len(pre) > 0 && rep.Health == status.Healthy {
+		rep.Health = status.Degraded
+	}
+	return rep
+}
+
+func printStatus(d *Deps, r *status.Report) {
+	w := d.IO.Out
+	if r.Stack != nil {
+		st := r.Stack
+		fmt.Fprintf(w, "Stack %s: service %s ", st.Name, st.Service)
+		if st.Found {
+			fmt.Fprintf(w, "%d/%d running, image %s", st.RunningReplicas, st.DesiredReplicas, st.Image)
+			for _, t := range st.Tasks {
+				if t.DesiredState == "Running" {
+					fmt.Fprintf(w, ", on %s", t.Node)
+				}
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintln(w, "not deployed")
+		}
+	}
+	if e := r.Endpoint; e != nil {
+		fmt.Fprintf(w, "Endpoint %s: ", e.URL)
+		if e.Reachable {
+			fmt.Fprintf(w, "HTTP %d in %d ms", e.Status, e.LatencyMS)
+			if e.TLS != nil {
+				fmt.Fprintf(w, ", certificate valid=%v expires in %d days", e.TLS.Valid && e.TLS.Error == "", e.TLS.DaysToExpiry)
+			}
+			fmt.Fprintln(w)
+		} else {
+			fmt.Fprintf(w, "unreachable: %s\n", e.Error)
+		}
+	}
+	if fm := r.FromManager; fm != nil {
+		if fm.Error != "" {
+			fmt.Fprintf(w, "From manager %s: %s\n", fm.Manager, fm.Error)
+		} else {
+			fmt.Fprintf(w, "From manager %s: HTTP %d in %d ms\n", fm.Manager, fm.Status, fm.LatencyMS)
+		}
+	}
+	if c := r.Cache; c != nil {
+		fmt.Fprintf(w, "Cache: %d repositories (%s), %s on disk", len(c.Repositories), strings.Join(c.Repositories, ", "), humanBytes(c.DiskBytes))
+		if c.DiskNode != "" {
+			fmt.Fprintf(w, " on %s", c.DiskNode)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tDAEMON.JSON\tMIRROR\tEXPERIMENTAL")
+	for _, n := range r.Nodes {
+		name := n.Name
+		if n.Discovered {
+			name += " (discovered)"
+		}
+		state, exp := "unreachable", "-"
+		if n.Mirror != nil {
+			switch {
+			case n.Mirror.FileError != "":
+				state = "daemon.json invalid"
+			case n.Mirror.Configured && n.Mirror.Applied:
+				state = "applied"
+			case n.Mirror.Pending:
+				state = "pending reload/restart"
+			default:
+				state = "not configured"
+			}
+			exp = fmt.Sprintf("file=%v live=%v", n.Mirror.FileExperimental, n.Mirror.LiveExperimental)
+		} else if n.Reachable {
+			state = "error"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, n.Address, dash(n.Role), dash(n.DaemonJSON), state, exp)
+	}
+	tw.Flush()
+	for _, p := range r.Problems {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p)
+	}
+	for _, p := range r.Warnings {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+p)
+	}
+	fmt.Fprintf(d.IO.Err, "health: %s\n", r.Health)
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,219 @@
+package status
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// Stack is the registry service as the swarm sees it.
+type Stack struct {
+	Name            string `json:"name"`
+	Service         string `json:"service"`
+	Found           bool   `json:"found"`
+	Image           string `json:"image,omitempty"`
+	DesiredReplicas int    `json:"desired_replicas"`
+	RunningReplicas int    `json:"running_replicas"`
+	Tasks           []Task `json:"tasks"`
+	LastError       string `json:"last_error,omitempty"`
+	Error           string `json:"error,omitempty"`
+}
+
+// Task is one task of the registry service.
+type Task struct {
+	Name         string `json:"name"`
+	Node         string `json:"node"`
+	DesiredState string `json:"desired_state"`
+	CurrentState string `json:"current_state"`
+	Error        string `json:"error,omitempty"`
+}
+
+// Service is any swarm service, for the "mirror cannot help" warnings.
+type Service struct {
+	Name  string `json:"name"`
+	Image string `json:"image"`
+}
+
+// FromManager is GET /v2/ through the mirror URL, sent from a manager:
+// what the nodes themselves see.
+type FromManager struct {
+	Manager   string `json:"manager"`
+	Status    int    `json:"http_status,omitempty"`
+	LatencyMS int64  `json:"latency_ms,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+// managerScript reads the swarm's services, the registry's tasks and the
+// mirror's answer as seen from the manager, in one command.
+// $1 service name, $2 mirror URL ("" = skip).
+const managerScript = `set +e
+svc=$1; url=$2
+echo "@@services"
+docker service ls --format '{{.Name}}|{{.Image}}|{{.Replicas}}' 2>&1
+echo "@@tasks"
+docker service ps "$svc" --no-trunc --format '{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}' 2>/dev/null | head -n 20
+echo "@@v2"
+if [ -n "$url" ]; then
+  if command -v curl >/dev/null 2>&1; then
+    curl -sS -k -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "${url%/}/v2/" 2>&1
+  else
+    echo "curl not found on the manager"
+  fi
+fi
+echo
+echo "@@end"
+`
+
+// CheckStack asks a manager about the registry stack and all services.
+func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirrorURL string) (Stack, []Service, FromManager) {
+	st := Stack{Name: stackName, Service: serviceName, Tasks: []Task{}}
+	fm := FromManager{Manager: h.Name()}
+	out, err := h.Run(ctx, nodes.Cmd{Script: managerScript, ScriptArgs: []string{serviceName, mirrorURL}, Sudo: true})
+	if err != nil {
+		st.Error = err.Error()
+		fm.Error = err.Error()
+		return st, nil, fm
+	}
+	sec := sections(out.Stdout)
+	var services []Service
+	for _, l := range sec["services"] {
+		p := strings.Split(l, "|")
+		if len(p) != 3 {
+			st.Error = strings.TrimSpace(l)
+			continue
+		}
+		services = append(services, Service{Name: p[0], Image: p[1]})
+		if p[0] == serviceName {
+			st.Found, st.Image = true, stripDigest(p[1])
+			st.RunningReplicas, st.DesiredReplicas = parseReplicas(p[2])
+		}
+	}
+	for _, l := range sec["tasks"] {
+		p := strings.SplitN(l, "|", 5)
+		if len(p) != 5 {
+			continue
+		}
+		t := Task{Name: p[0], Node: p[1], DesiredState: p[2], CurrentState: p[3], Error: p[4]}
+		st.Tasks = append(st.Tasks, t)
+		if t.Error != "" && st.LastError == "" {
+			st.LastError = t.Error
+		}
+	}
+	if v := strings.TrimSpace(strings.Join(sec["v2"], " ")); v != "" {
+		f := strings.Fields(v)
+		code, cerr := strconv.Atoi(f[0])
+		if cerr == nil && code > 0 && len(f) == 2 {
+			fm.Status = code
+			secs, _ := strconv.ParseFloat(f[1], 64)
+			fm.LatencyMS = int64(secs * 1000)
+		} else {
+			fm.Error = v
+		}
+	}
+	return st, services, fm
+}
+
+// parseReplicas reads docker's "1/1" or "1/1 (max 1 per node)".
+func parseReplicas(s string) (running, desired int) {
+	s, _, _ = strings.Cut(s, " ")
+	r, d, _ := strings.Cut(s, "/")
+	running, _ = strconv.Atoi(r)
+	desired, _ = strconv.Atoi(d)
+	return
+}
+
+func stripDigest(img string) string {
+	i, _, _ := strings.Cut(img, "@")
+	return i
+}
+
+func sections(out []byte) map[string][]string {
+	m := map[string][]string{}
+	var cur string
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "@@") {
+			cur = l[2:]
+			m[cur] = nil
+			continue
+		}
+		if cur != "" && strings.TrimSpace(l) != "" {
+			m[cur] = append(m[cur], l)
+		}
+	}
+	return m
+}
+
+// Cache is what the mirror holds.
+type Cache struct {
+	Repositories []string `json:"repositories"`
+	DiskBytes    int64    `json:"disk_bytes"`
+	DiskNode     string   `json:"disk_node,omitempty"`
+	Error        string   `json:"error,omitempty"`
+}
+
+// Catalog lists the cached repositories through the mirror URL.
+func Catalog(ctx context.Context, url string, timeout time.Duration) ([]string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(url, "/")+"/v2/_catalog?n=1000", nil)
+	if err != nil {
+		return nil, err
+	}
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{Proxy: nil}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Repositories []string `json:"repositories"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, &httpStatusError{resp.StatusCode}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		return nil, err
+	}
+	if doc.Repositories == nil {
+		doc.Repositories = []string{}
+	}
+	return doc.Repositories, nil
+}
+
+type httpStatusError struct{ code int }
+
+func (e *httpStatusError) Error() string { return "HTTP " + strconv.Itoa(e.code) }
+
+// DiskUsage returns the bytes used by dir on a node.
+func DiskUsage(ctx context.Context, h nodes.Host, dir string) (int64, error) {
+	out, err := h.Run(ctx, nodes.Cmd{Args: []string{"du", "-sb", "--", dir}, Sudo: true})
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(out.Stdout))
+	if len(f) == 0 {
+		return 0, nil
+	}
+	return strconv.ParseInt(f[0], 10, 64)
+}
+
+// FromDockerHub reports whether an image reference resolves to Docker
+// Hub, the only registry `registry-mirrors` applies to.
+func FromDockerHub(image string) bool {
+	ref := stripDigest(image)
+	first, _, found := strings.Cut(ref, "/")
+	if !found {
+		return true // "busybox", "registry:2"
+	}
+	if first == "docker.io" || first == "index.docker.io" || first == "registry-1.docker.io" {
+		return true
+	}
+	return !(strings.ContainsAny(first, ".:") || first == "localhost")
+}
