@@ -1,0 +1,343 @@
+package configure
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+)
+
+// cluster is a fake swarm shared by fake nodes: what `docker node ls`
+// answers, plus a log of the restarts/reloads in the order they happened.
+type cluster struct {
+	mu      sync.Mutex
+	members map[string]*member // by node ID
+	order   []string           // member list order
+	events  []string           // "restart m1", "reload w1", "drain w1", ...
+	// maxDown is the most managers seen unreachable at once.
+	maxDown int
+}
+
+type member struct {
+	id, hostname, role, state, avail, reach string
+	leader                                  bool
+}
+
+func newCluster() *cluster { return &cluster{members: map[string]*member{}} }
+
+func (c *cluster) add(m *member) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.members[m.id] = m
+	c.order = append(c.order, m.id)
+}
+
+func (c *cluster) log(e string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, e)
+}
+
+func (c *cluster) Events() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.events...)
+}
+
+// fakeNode emulates the parts of a node swarmctl talks to: systemd's
+// docker unit, dockerd's live config, docker info/node, journalctl.
+type fakeNode struct {
+	t   *testing.T
+	fh  *fakehost.Host
+	cl  *cluster
+	mu  sync.Mutex
+	cfg string // daemon.json path
+
+	service      string
+	active       bool
+	pid          int
+	mirrors      []string // live, as dockerd reports them (trailing /)
+	experimental bool
+	version      string
+	execStart    string
+	envOptions   string
+	swarmID      string // "" = not in a swarm
+	manager      bool
+	leader       bool
+
+	// Failure injection.
+	restartBreaks bool // the daemon does not come back after a restart with the new file
+	reloadIgnored bool // a reload does not apply the mirrors
+	validateFails bool
+	locks         int
+	backups       []string
+}
+
+func newFakeNode(t *testing.T, cl *cluster, name, daemonJSON string) *fakeNode {
+	n := &fakeNode{t: t, cl: cl, cfg: "/etc/docker/daemon.json", service: "docker", active: true, pid: 100,
+		mirrors: []string{}, version: "20.10.24",
+		execStart: "{ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock ; ignore_errors=no ; start_time=[n/a] }"}
+	files := map[string]string{}
+	if daemonJSON != "" {
+		files[n.cfg] = daemonJSON
+	}
+	n.fh = fakehost.New(name, files, n.handle)
+	return n
+}
+
+// inSwarm makes the node a swarm member (and registers it in the cluster).
+func (n *fakeNode) inSwarm(role string, leader bool) *fakeNode {
+	n.swarmID = "id-" + n.fh.Name()
+	n.manager = role == "manager"
+	n.leader = leader
+	m := &member{id: n.swarmID, hostname: n.fh.Name(), role: role, state: "ready", avail: "active"}
+	if n.manager {
+		m.reach, m.leader = "reachable", leader
+	}
+	n.cl.add(m)
+	return n
+}
+
+// Host is what Run gets: the fake host plus a counted lock.
+func (n *fakeNode) Host() nodes.Host { return &lockCounter{Host: n.fh, n: n} }
+
+type lockCounter struct {
+	*fakehost.Host
+	n *fakeNode
+}
+
+func (l *lockCounter) Lock(ctx context.Context, name string) (func() error, error) {
+	l.n.mu.Lock()
+	l.n.locks++
+	l.n.mu.Unlock()
+	return l.Host.Lock(ctx, name)
+}
+
+func exitErr(n *fakeNode, c nodes.Cmd, status int, stderr string) error {
+	return &nodes.ExitError{Host: n.fh.Name(), Command: nodes.CommandLine(c, true), Status: status, Stderr: []byte(stderr)}
+}
+
+func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
+	switch {
+	case strings.Contains(c.Script, "@@daemonjson"):
+		return out(n.facts())
+	case c.Script == backupScript:
+		return out(n.backup(c.ScriptArgs))
+	case c.Script == verifyScript:
+		st := "inactive"
+		if n.active {
+			st = "active"
+		}
+		swarm := "inactive"
+		if n.swarmID != "" && n.active {
+			swarm = "active"
+		}
+		m, _ := json.Marshal(n.mirrors)
+		return out(fmt.Sprintf("%s|%d|%s|%t|%s\n", st, n.pid, m, n.experimental, swarm))
+	case c.Script == removeScript:
+		n.cl.log("remove " + n.fh.Name() + " " + c.ScriptArgs[0])
+		return out("")
+	case c.Script == nodeWaitScript:
+		return out(n.cl.waitLine(c.ScriptArgs[0]))
+	case strings.Contains(c.Script, "docker node ls -q"):
+		if !n.manager {
+			return nodes.Output{}, exitErr(n, c, 1, "Error response from daemon: This node is not a swarm manager.")
+		}
+		return out(n.cl.list())
+	case len(c.Args) == 3 && c.Args[0] == "systemctl":
+		return n.systemctl(c)
+	case len(c.Args) > 0 && c.Args[0] == "journalctl":
+		return out("-- journal of " + n.fh.Name() + " --\nfailed to start daemon: boom\n")
+	case len(c.Args) > 1 && c.Args[1] == "--validate":
+		if n.validateFails {
+			return nodes.Output{}, exitErr(n, c, 1, "unable to configure the Docker daemon with file "+c.Args[3]+": bad")
+		}
+		return out("configuration OK\n")
+	case len(c.Args) == 6 && c.Args[0] == "docker" && c.Args[1] == "node" && c.Args[2] == "update":
+		n.cl.mu.Lock()
+		n.cl.members[c.Args[5]].avail = c.Args[4]
+		n.cl.events = append(n.cl.events, c.Args[4]+" "+c.Args[5])
+		n.cl.mu.Unlock()
+		return out(c.Args[5] + "\n")
+	}
+	n.t.Errorf("%s: unexpected command %s", n.fh.Name(), nodes.CommandLine(c, true))
+	return nodes.Output{}, exitErr(n, c, 127, "unexpected")
+}
+
+func (n *fakeNode) facts() string {
+	data, exists := n.fh.File(n.cfg)
+	var b strings.Builder
+	w := func(s string, args ...any) { fmt.Fprintf(&b, s+"\n", args...) }
+	w("@@os")
+	w("Debian GNU/Linux 12 (bookworm)")
+	w("@@user")
+	w("root")
+	w("@@hostname")
+	w(n.fh.Name())
+	w("@@service")
+	w(n.service)
+	w("@@active")
+	if n.active {
+		w("active")
+	} else {
+		w("failed")
+	}
+	w("@@unit")
+	w("MainPID=%d", n.pid)
+	w("ActiveEnterTimestampMonotonic=1")
+	w("ExecStart=%s", n.execStart)
+	w("Environment=")
+	w("@@envfiles")
+	if n.envOptions != "" {
+		w("%s", n.envOptions)
+	}
+	w("@@config")
+	w(n.cfg)
+	w("@@daemonjson")
+	if exists {
+		w("present")
+		w(base64.StdEncoding.EncodeToString([]byte(data)))
+	} else {
+		w("missing")
+	}
+	w("@@info")
+	m, _ := json.Marshal(n.mirrors)
+	state, ctl := "inactive", false
+	if n.swarmID != "" {
+		state, ctl = "active", n.manager
+	}
+	w("%s|%t|%s|%s|%s|10.0.0.1|%t", m, n.experimental, n.version, state, n.swarmID, ctl)
+	w("@@leader")
+	if n.leader {
+		w("true")
+	}
+	w("@@end")
+	return b.String()
+}
+
+func (n *fakeNode) backup(args []string) string {
+	path, ts, keep := args[0], args[1], args[2]
+	data, ok := n.fh.File(path)
+	if !ok {
+		return "missing\n"
+	}
+	b := path + ".swarmctl-" + ts + ".bak"
+	n.fh.SetFile(b, data, n.fh.Mode(path))
+	n.backups = append(n.backups, b)
+	k, _ := strconv.Atoi(keep)
+	if len(n.backups) > k {
+		n.backups = n.backups[len(n.backups)-k:]
+	}
+	return b + "\n"
+}
+
+// load makes the "daemon" take the file's settings.
+func (n *fakeNode) load(withExperimental bool) error {
+	data, _ := n.fh.File(n.cfg)
+	ms, err := daemonjson.ReadMirrors([]byte(data))
+	if err != nil {
+		return err
+	}
+	n.mirrors = []string{}
+	for _, m := range ms {
+		n.mirrors = append(n.mirrors, strings.TrimRight(m, "/")+"/")
+	}
+	if withExperimental {
+		v, _, _ := daemonjson.ReadExperimental([]byte(data))
+		n.experimental = v
+	}
+	return nil
+}
+
+func (n *fakeNode) systemctl(c nodes.Cmd) (nodes.Output, error) {
+	verb := c.Args[1]
+	n.cl.log(verb + " " + n.fh.Name())
+	switch verb {
+	case "reload":
+		if !n.active {
+			return nodes.Output{}, exitErr(n, c, 1, "docker.service is not active, cannot reload.")
+		}
+		if !n.reloadIgnored {
+			if err := n.load(false); err != nil {
+				return nodes.Output{}, exitErr(n, c, 1, err.Error())
+			}
+		}
+	case "restart":
+		n.pid++
+		n.cl.restarting(n, true)
+		data, _ := n.fh.File(n.cfg)
+		broken := n.restartBreaks && strings.Contains(data, "mirror")
+		if err := n.load(true); err != nil || broken {
+			n.active = false
+			return nodes.Output{}, exitErr(n, c, 1, "Job for docker.service failed because the control process exited with error code.")
+		}
+		n.active = true
+		n.cl.restarting(n, false)
+	}
+	return nodes.Output{}, nil
+}
+
+// restarting marks a member down/unreachable while its daemon restarts and
+// records how many managers were unreachable at once.
+func (c *cluster) restarting(n *fakeNode, down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.members[n.swarmID]
+	if m == nil {
+		return
+	}
+	if down {
+		m.state = "down"
+		if m.role == "manager" {
+			m.reach = "unreachable"
+		}
+	} else {
+		m.state = "ready"
+		if m.role == "manager" {
+			m.reach = "reachable"
+		}
+	}
+	cnt := 0
+	for _, x := range c.members {
+		if x.role == "manager" && x.reach != "reachable" {
+			cnt++
+		}
+	}
+	c.maxDown = max(c.maxDown, cnt)
+}
+
+func (c *cluster) list() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var b strings.Builder
+	for _, id := range c.order {
+		m := c.members[id]
+		if m.role == "manager" {
+			fmt.Fprintf(&b, "%s|%s|manager|%s|%s|0.0.0.0|10.0.0.1:2377|%s|%t\n", m.id, m.hostname, m.state, m.avail, m.reach, m.leader)
+		} else {
+			fmt.Fprintf(&b, "%s|%s|worker|%s|%s|10.0.0.2|||\n", m.id, m.hostname, m.state, m.avail)
+		}
+	}
+	return b.String()
+}
+
+func (c *cluster) waitLine(id string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.members[id]
+	if m == nil {
+		return "Error: no such node: " + id + "\n"
+	}
+	return m.state + " " + m.reach + "\n"
+}

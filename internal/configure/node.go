@@ -1,0 +1,463 @@
+package configure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/textdiff"
+)
+
+// action is how a node's new daemon.json is put into effect.
+type action int
+
+const (
+	actNone action = iota // nothing to do, or write only
+	actReload
+	actRestart
+)
+
+func (a action) verb() string {
+	switch a {
+	case actReload:
+		return "reload"
+	case actRestart:
+		return "restart"
+	}
+	return ""
+}
+
+// lockName is the remote lock every configure run takes on a node.
+const lockName = "configure"
+
+// nodeRun is one node's way through a run: planned in phase A, applied in
+// phase B as a sequence of named steps.
+type nodeRun struct {
+	o     *Options
+	node  Node
+	h     nodes.Host
+	own   bool // we dialled h: close it at the end
+	start time.Time
+
+	f      *nodes.Facts
+	merged daemonjson.Result
+	act    action
+	res    NodeResult
+	done   bool // outcome known (unchanged, failed, dry run)
+
+	// Set while applying.
+	oldBytes   []byte
+	wasMissing bool
+	written    bool
+	drained    bool
+	swarmAvail string // availability before --drain
+}
+
+// failf ends the node as failed.
+func (r *nodeRun) fail(err error) {
+	r.res.Outcome, r.res.Error, r.done = Failed, err.Error(), true
+}
+
+// plan is phase A: connect, gather facts (one command), merge in memory
+// and decide what to do. The unchanged path ends here.
+func (r *nodeRun) plan(ctx context.Context) {
+	r.start = r.o.Now()
+	r.res = NodeResult{Name: r.node.Name, Address: r.node.Address, Changes: []daemonjson.Change{}}
+	if r.h == nil {
+		h, err := r.node.Dial(ctx)
+		if err != nil {
+			r.fail(err)
+			return
+		}
+		r.h, r.own = h, true
+	}
+	f, err := nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON)
+	if err != nil {
+		r.fail(fmt.Errorf("gathering facts: %w", err))
+		return
+	}
+	if err := r.decide(f); err != nil {
+		r.fail(err)
+		return
+	}
+	if !r.merged.Changed {
+		r.res.Outcome, r.done = Unchanged, true
+		return
+	}
+	if r.o.DryRun {
+		r.res.Diff = textdiff.Unified(r.f.DaemonJSONPath, r.f.DaemonJSONPath+" (swarmctl)", r.f.DaemonJSON, r.merged.Bytes, 3)
+		if err := r.checkConflicts(); err != nil {
+			r.fail(err)
+			return
+		}
+		r.res.Outcome, r.done = map[action]Outcome{actNone: WouldWrite, actReload: WouldReload, actRestart: WouldRestart}[r.act], true
+	}
+}
+
+// decide merges the wanted settings into the node's file and picks the
+// action. It is pure: called in phase A and again under the lock.
+func (r *nodeRun) decide(f *nodes.Facts) error {
+	r.f = f
+	r.res.Path, r.res.Service, r.res.Role, r.res.OldPID = f.DaemonJSONPath, f.Service, f.Role(), f.DaemonPID
+	if f.Service == "" {
+		return errors.New("no docker service found (docker-latest.service or docker.service); use --service")
+	}
+	current := f.DaemonJSON
+	if !f.DaemonJSONExists {
+		current = nil
+	}
+	m, err := daemonjson.Merge(current, r.o.Settings)
+	if err != nil {
+		var se *daemonjson.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%s: line %d, column %d: %s (nothing written; fix the file by hand)", f.DaemonJSONPath, se.Line, se.Column, se.Msg)
+		}
+		return fmt.Errorf("%s: %w", f.DaemonJSONPath, err)
+	}
+	r.merged = m
+	r.res.Changes = m.Changes
+	if r.res.Changes == nil {
+		r.res.Changes = []daemonjson.Change{}
+	}
+	if !m.Changed {
+		r.act = actNone
+		return nil
+	}
+	switch r.o.Apply {
+	case ApplyNone:
+		r.act = actNone
+	case ApplyReload:
+		r.act = actReload
+	case ApplyRestart:
+		r.act = actRestart
+	default:
+		r.act = actRestart
+		if m.ReloadOnly {
+			r.act = actReload
+		}
+	}
+	if r.act != actNone && !f.ServiceActive {
+		return fmt.Errorf("%s.service is not active: start it first, or write only with --apply none", f.Service)
+	}
+	return nil
+}
+
+// writtenKeys are the keys the new file sets that dockerd also has flags for.
+func (r *nodeRun) writtenKeys() []string {
+	keys := []string{"registry-mirrors"}
+	if r.o.Settings.Insecure {
+		keys = append(keys, "insecure-registries")
+	}
+	if r.o.Settings.Experimental != nil {
+		keys = append(keys, "experimental")
+	}
+	return keys
+}
+
+func (r *nodeRun) checkConflicts() error {
+	if cs := findConflicts(r.f.ExecStart, r.f.EnvOptions, r.writtenKeys()); len(cs) > 0 {
+		return conflictError(r.f.Service, cs)
+	}
+	return nil
+}
+
+// step is one named part of applying a change.
+type step struct {
+	name string
+	fn   func(ctx context.Context) error
+}
+
+// apply is phase B for one node: lock, re-read, check, back up, write,
+// validate, reload/restart, verify; any failure after the write rolls
+// back. g, when set, guards a restart (quorum check, drain, wait Ready).
+func (r *nodeRun) apply(ctx context.Context, g guard) {
+	if r.done {
+		return
+	}
+	unlock, err := r.lock(ctx)
+	if err != nil {
+		r.fail(err)
+		return
+	}
+	defer unlock()
+	if err := r.refresh(ctx); err != nil {
+		r.fail(err)
+		return
+	}
+	if r.done { // someone else already made the change
+		return
+	}
+	guarded := g != nil && r.act == actRestart
+	steps := []step{{"check the unit's flags", func(context.Context) error { return r.checkConflicts() }}}
+	if guarded {
+		steps = append(steps, step{"check the swarm", func(ctx context.Context) error { return g.before(ctx, r) }})
+	}
+	steps = append(steps,
+		step{"back up", r.backup},
+		step{"write", r.write},
+		step{"validate", r.validate},
+		step{r.act.verb(), r.activate},
+		step{"verify", r.verify},
+	)
+	var failErr error
+	for _, s := range steps {
+		if s.name == "" {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			failErr = fmt.Errorf("interrupted before %s: %w", s.name, err)
+			break
+		}
+		if err := s.fn(ctx); err != nil {
+			failErr = fmt.Errorf("%s: %w", s.name, err)
+			break
+		}
+	}
+	if failErr != nil && r.written {
+		failErr = r.rollback(ctx, failErr)
+	}
+	if guarded {
+		// Wait for the node to be back in the swarm (only if it was
+		// restarted), and always undo a drain.
+		if err := g.after(ctx, r, r.written); err != nil && failErr == nil {
+			failErr = err
+		}
+	}
+	if failErr != nil {
+		r.fail(failErr)
+		return
+	}
+	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
+}
+
+// lock takes the node's remote lock when the transport offers one.
+func (r *nodeRun) lock(ctx context.Context) (func(), error) {
+	l, ok := r.h.(nodes.Locker)
+	if !ok {
+		return func() {}, nil
+	}
+	unlock, err := l.Lock(ctx, lockName)
+	if err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return func() { _ = unlock() }, nil
+}
+
+// refresh re-reads the node under the lock: another run may have changed
+// the file since phase A.
+func (r *nodeRun) refresh(ctx context.Context) error {
+	f, err := nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON)
+	if err != nil {
+		return fmt.Errorf("re-reading facts under the lock: %w", err)
+	}
+	planned := r.act
+	if err := r.decide(f); err != nil {
+		return err
+	}
+	if !r.merged.Changed {
+		r.res.Outcome, r.done = Unchanged, true
+		return nil
+	}
+	if planned == actReload && r.act == actRestart {
+		return errors.New("daemon.json changed since planning and now needs a restart; run again so the restart is ordered safely")
+	}
+	if r.act == actReload && r.o.Apply == ApplyReload && !r.merged.ReloadOnly {
+		r.res.Note = "experimental takes effect at the next restart (reload does not apply it)"
+	}
+	r.oldBytes, r.wasMissing = f.DaemonJSON, !f.DaemonJSONExists
+	return nil
+}
+
+func (r *nodeRun) backup(ctx context.Context) error {
+	ts := r.o.Now().UTC().Format("20060102T150405.000Z")
+	out, err := r.h.Run(ctx, nodes.Cmd{Script: backupScript, ScriptArgs: []string{r.f.DaemonJSONPath, ts, strconv.Itoa(r.o.KeepBackups)}, Sudo: true})
+	if err != nil {
+		return err
+	}
+	b := strings.TrimSpace(string(out.Stdout))
+	if b == "missing" {
+		r.wasMissing = true
+		return nil
+	}
+	r.res.Backup = b
+	return nil
+}
+
+func (r *nodeRun) write(ctx context.Context) error {
+	// Set first: a failed write may still have replaced the file.
+	r.written = true
+	return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.merged.Bytes, 0o644)
+}
+
+// validate runs `dockerd --validate` (Docker >= 23) on the new file.
+func (r *nodeRun) validate(ctx context.Context) error {
+	if !r.f.ValidateSupported {
+		return nil
+	}
+	bin := execPath(r.f.ExecStart)
+	if !strings.Contains(path.Base(bin), "dockerd") {
+		bin = "dockerd"
+	}
+	_, err := r.h.Run(ctx, nodes.Cmd{Args: []string{bin, "--validate", "--config-file", r.f.DaemonJSONPath}, Sudo: true})
+	return err
+}
+
+func (r *nodeRun) activate(ctx context.Context) error {
+	if r.act == actNone {
+		return nil
+	}
+	_, err := r.h.Run(ctx, nodes.Cmd{Args: []string{"systemctl", r.act.verb(), r.f.Service + ".service"}, Sudo: true})
+	return err
+}
+
+// verifyResult is verifyScript's last line.
+type verifyResult struct {
+	active       bool
+	pid          int
+	mirrors      []string
+	mirrorsRaw   string
+	experimental string
+	swarm        string
+}
+
+func parseVerify(out string) verifyResult {
+	p := strings.Split(strings.TrimSpace(out), "|")
+	for len(p) < 5 {
+		p = append(p, "")
+	}
+	v := verifyResult{active: p[0] == "active", mirrorsRaw: p[2], experimental: p[3], swarm: p[4]}
+	v.pid, _ = strconv.Atoi(p[1])
+	_ = json.Unmarshal([]byte(p[2]), &v.mirrors)
+	return v
+}
+
+// waitDaemon runs verifyScript: one command that loops on the node.
+func (r *nodeRun) waitDaemon(ctx context.Context, wantMirrors, wantExp string, swarm bool) (verifyResult, error) {
+	sw := ""
+	if swarm {
+		sw = "swarm"
+	}
+	secs := int(r.o.Timeout.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	out, err := r.h.Run(ctx, nodes.Cmd{Script: verifyScript, ScriptArgs: []string{r.f.Service, wantMirrors, wantExp, sw, strconv.Itoa(secs)}, Sudo: true})
+	if err != nil {
+		return verifyResult{}, err
+	}
+	return parseVerify(string(out.Stdout)), nil
+}
+
+// verify waits until the daemon runs with the new settings.
+func (r *nodeRun) verify(ctx context.Context) error {
+	if r.act == actNone {
+		return nil
+	}
+	want, err := daemonjson.ReadMirrors(r.merged.Bytes)
+	if err != nil {
+		return err
+	}
+	wantJSON := dockerMirrorsJSON(want)
+	wantExp := ""
+	if r.act == actRestart {
+		if v, present, err := daemonjson.ReadExperimental(r.merged.Bytes); err == nil && present {
+			wantExp = strconv.FormatBool(v)
+		}
+	}
+	swarm := r.act == actRestart && r.f.SwarmState == "active"
+	v, err := r.waitDaemon(ctx, wantJSON, wantExp, swarm)
+	if err != nil {
+		return err
+	}
+	r.res.NewPID = v.pid
+	switch {
+	case !v.active:
+		return fmt.Errorf("%s.service is not active after %s", r.f.Service, r.o.Timeout)
+	case !sameMirrors(v.mirrors, want):
+		return fmt.Errorf("the daemon reports mirrors %s, want %s (after %s)", dash(v.mirrorsRaw), wantJSON, r.o.Timeout)
+	case wantExp != "" && v.experimental != wantExp:
+		return fmt.Errorf("the daemon reports experimental=%s, want %s", dash(v.experimental), wantExp)
+	case swarm && v.swarm != "active":
+		return fmt.Errorf("local swarm state is %q, not active, %s after the restart", v.swarm, r.o.Timeout)
+	}
+	return nil
+}
+
+// rollback puts the old file back (or removes a file that did not exist),
+// reloads/restarts the same way and checks the daemon is up. The journal
+// tail goes into the result to show why the new config failed.
+func (r *nodeRun) rollback(ctx context.Context, cause error) error {
+	if ctx.Err() != nil {
+		// Interrupted: the file is whole (old or new); leave it, the
+		// change is pending until the next run.
+		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause)
+	}
+	r.res.Journal = r.journal(ctx)
+	var err error
+	if r.wasMissing {
+		_, err = r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
+	} else {
+		err = r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
+	}
+	if err == nil {
+		err = r.activate(ctx)
+	}
+	if err == nil && r.act != actNone {
+		var v verifyResult
+		v, err = r.waitDaemon(ctx, "", "", false)
+		if err == nil && !v.active {
+			err = fmt.Errorf("%s.service is not active", r.f.Service)
+		}
+		r.res.NewPID = v.pid
+	}
+	if err != nil {
+		return fmt.Errorf("%w; ROLLBACK FAILED, check the node by hand: %v", cause, err)
+	}
+	r.res.RolledBack = true
+	return fmt.Errorf("%w; rolled back to the previous daemon.json", cause)
+}
+
+func (r *nodeRun) journal(ctx context.Context) string {
+	out, err := r.h.Run(ctx, nodes.Cmd{Args: []string{"journalctl", "-u", r.f.Service + ".service", "--no-pager", "-n", "20"}, Sudo: true})
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(string(out.Stdout), "\n")
+}
+
+// dockerMirrorsJSON is how `docker info` prints mirrors: dockerd stores
+// each with exactly one trailing slash.
+func dockerMirrorsJSON(ms []string) string {
+	d := make([]string, len(ms))
+	for i, m := range ms {
+		d[i] = strings.TrimRight(m, "/") + "/"
+	}
+	b, _ := json.Marshal(d)
+	return string(b)
+}
+
+func sameMirrors(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if daemonjson.NormalizeMirror(a[i]) != daemonjson.NormalizeMirror(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

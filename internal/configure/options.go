@@ -1,0 +1,96 @@
+package configure
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// ApplyMode says how a changed daemon.json is put into effect.
+type ApplyMode string
+
+const (
+	// ApplyAuto reloads when every change is reloadable, else restarts.
+	ApplyAuto    ApplyMode = "auto"
+	ApplyReload  ApplyMode = "reload"
+	ApplyRestart ApplyMode = "restart"
+	// ApplyNone only writes the file; the change is pending.
+	ApplyNone ApplyMode = "none"
+)
+
+// ParseApplyMode checks an --apply value.
+func ParseApplyMode(s string) (ApplyMode, error) {
+	switch m := ApplyMode(s); m {
+	case ApplyAuto, ApplyReload, ApplyRestart, ApplyNone:
+		return m, nil
+	}
+	return "", fmt.Errorf("--apply %q: want auto, reload, restart or none", s)
+}
+
+// Node is one node to configure: either an open connection (Host, which
+// Run does not close) or a way to open one (Dial, closed at the end).
+type Node struct {
+	Name    string
+	Address string
+	Host    nodes.Host
+	Dial    func(ctx context.Context) (nodes.Host, error)
+}
+
+// Options of one configure run.
+type Options struct {
+	// Settings is what daemon.json should say (mirrors already validated).
+	Settings daemonjson.Settings
+	Apply    ApplyMode
+	// Drain drains a swarm node before its restart and makes it active
+	// again afterwards (also after a failure).
+	Drain bool
+	// MaxUnavailable workers are restarted at once (default 1).
+	MaxUnavailable int
+	// DaemonJSON and Service override detection on every node.
+	DaemonJSON string
+	Service    string
+	// Timeout bounds each wait: daemon back after reload/restart, swarm
+	// node Ready/Reachable again (default 60s).
+	Timeout time.Duration
+	// DryRun computes and reports, changes nothing (no lock, no backup).
+	DryRun   bool
+	Parallel int
+	FailFast bool
+	// KeepBackups is how many backups of daemon.json to keep (default 5).
+	KeepBackups int
+
+	// Now is the clock (backup names, durations); default time.Now.
+	Now func() time.Time
+	// OnNode is called once per node as soon as its outcome is known
+	// (calls are serialised).
+	OnNode func(NodeResult)
+	// Warn receives warnings meant for the user (e.g. single manager).
+	Warn func(string)
+}
+
+func (o *Options) defaults() {
+	if o.Apply == "" {
+		o.Apply = ApplyAuto
+	}
+	if o.MaxUnavailable < 1 {
+		o.MaxUnavailable = 1
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 60 * time.Second
+	}
+	if o.Parallel < 1 {
+		o.Parallel = 16
+	}
+	if o.KeepBackups < 1 {
+		o.KeepBackups = 5
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Warn == nil {
+		o.Warn = func(string) {}
+	}
+}

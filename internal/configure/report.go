@@ -1,0 +1,58 @@
+package configure
+
+import (
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+)
+
+// Outcome is what happened to one node.
+type Outcome string
+
+const (
+	Unchanged Outcome = "unchanged" // daemon.json already right: nothing done
+	Reloaded  Outcome = "reloaded"  // written, daemon reloaded (SIGHUP), verified
+	Restarted Outcome = "restarted" // written, daemon restarted, verified
+	Written   Outcome = "written"   // written only (--apply none): pending
+	Failed    Outcome = "failed"    // see Error; the old file is in place
+	Skipped   Outcome = "skipped"   // not attempted (--fail-fast, interrupted)
+
+	WouldReload  Outcome = "would-reload"  // dry run
+	WouldRestart Outcome = "would-restart" // dry run
+	WouldWrite   Outcome = "would-write"   // dry run with --apply none
+)
+
+// NodeResult is one node's result; it is also the JSON schema of a node in
+// `nodes configure -o json`.
+type NodeResult struct {
+	Name    string              `json:"name"`
+	Address string              `json:"address"`
+	Outcome Outcome             `json:"outcome"`
+	Error   string              `json:"error,omitempty"`
+	Path    string              `json:"path,omitempty"`
+	Service string              `json:"service,omitempty"`
+	Role    string              `json:"role,omitempty"`
+	Changes []daemonjson.Change `json:"changes"`
+	// Diff is the unified diff of daemon.json (dry run only).
+	Diff string `json:"diff,omitempty"`
+	// Backup is the copy of the previous file kept on the node.
+	Backup string `json:"backup,omitempty"`
+	OldPID int    `json:"old_pid,omitempty"`
+	NewPID int    `json:"new_pid,omitempty"`
+	// Note says something the user should know about a success, e.g. a
+	// forced reload that leaves "experimental" pending a restart.
+	Note string `json:"note,omitempty"`
+	// RolledBack is true when a failure after the write restored the old file.
+	RolledBack bool `json:"rolled_back,omitempty"`
+	// Journal is the tail of the service's journal after a failure.
+	Journal    string `json:"journal,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Report is the result of a run, nodes in input order.
+type Report struct {
+	Nodes    []NodeResult    `json:"nodes"`
+	Summary  map[Outcome]int `json:"summary"`
+	Warnings []string        `json:"warnings,omitempty"`
+}
+
+// Failed reports whether any node failed.
+func (r *Report) Failed() bool { return r.Summary[Failed] > 0 }

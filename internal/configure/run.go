@@ -1,0 +1,145 @@
+package configure
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// Run configures daemon.json on every node and returns one result per node
+// (input order). The order is swarm-aware:
+//
+//   - phase A: every node is connected to and read in parallel (one
+//     command each); nodes already right end as unchanged there.
+//   - nodes that only need a reload (or only a write, --apply none), and
+//     nodes outside a swarm, are done in parallel;
+//   - swarm workers that need a restart go in batches of MaxUnavailable,
+//     each batch Ready again before the next;
+//   - managers one at a time, the leader last, each only while every other
+//     manager is Reachable, and the next only once it is back.
+//
+// Connections Run dials are reused across phases and closed at the end.
+// Cancelling ctx stops new steps; locks are released either way.
+func Run(ctx context.Context, targets []Node, o Options) *Report {
+	o.defaults()
+	var warnings []string
+	var wmu sync.Mutex
+	userWarn := o.Warn
+	o.Warn = func(msg string) {
+		wmu.Lock()
+		warnings = append(warnings, msg)
+		wmu.Unlock()
+		userWarn(msg)
+	}
+	runs := make([]*nodeRun, len(targets))
+	for i, t := range targets {
+		runs[i] = &nodeRun{o: &o, node: t, h: t.Host}
+	}
+	defer func() {
+		for _, r := range runs {
+			if r.own && r.h != nil {
+				r.h.Close()
+			}
+		}
+	}()
+
+	var mu sync.Mutex
+	var failedAny atomic.Bool
+	finish := func(r *nodeRun) {
+		r.res.DurationMS = o.Now().Sub(r.start).Milliseconds()
+		if r.res.Outcome == Failed {
+			failedAny.Store(true)
+		}
+		if o.OnNode != nil {
+			mu.Lock()
+			o.OnNode(r.res)
+			mu.Unlock()
+		}
+	}
+	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
+
+	// Phase A.
+	forEach(ctx, runs, o.Parallel, func(ctx context.Context, r *nodeRun) {
+		if stopped() {
+			return
+		}
+		r.plan(ctx)
+		if r.done {
+			finish(r)
+		}
+	})
+
+	// Phase B.
+	var parallel, workers, managers []*nodeRun
+	for _, r := range runs {
+		switch {
+		case r.done || r.f == nil:
+		case r.act != actRestart || r.f.SwarmState != "active":
+			parallel = append(parallel, r)
+		case r.f.SwarmManager:
+			managers = append(managers, r)
+		default:
+			workers = append(workers, r)
+		}
+	}
+	// Leader last; otherwise keep the input order.
+	sort.SliceStable(managers, func(i, j int) bool { return !managers[i].f.SwarmLeader && managers[j].f.SwarmLeader })
+	g := &swarmGuard{o: &o}
+	for _, r := range runs {
+		if r.h != nil && r.f != nil && r.f.SwarmManager && r.f.SwarmState == "active" {
+			g.managers = append(g.managers, r)
+		}
+	}
+	sort.SliceStable(g.managers, func(i, j int) bool { return !g.managers[i].f.SwarmLeader && g.managers[j].f.SwarmLeader })
+
+	applyOne := func(ctx context.Context, r *nodeRun, gd guard) {
+		if stopped() {
+			return
+		}
+		r.apply(ctx, gd)
+		finish(r)
+	}
+	forEach(ctx, parallel, o.Parallel, func(ctx context.Context, r *nodeRun) { applyOne(ctx, r, nil) })
+	for i := 0; i < len(workers); i += o.MaxUnavailable {
+		batch := workers[i:min(i+o.MaxUnavailable, len(workers))]
+		forEach(ctx, batch, len(batch), func(ctx context.Context, r *nodeRun) { applyOne(ctx, r, g) })
+	}
+	for _, r := range managers {
+		applyOne(ctx, r, g)
+	}
+
+	rep := &Report{Summary: map[Outcome]int{}}
+	for _, r := range runs {
+		if r.res.Outcome == "" {
+			r.res.Name, r.res.Address, r.res.Outcome = r.node.Name, r.node.Address, Skipped
+			r.res.Error = "not attempted"
+			if ctx.Err() != nil {
+				r.res.Error = "not attempted: interrupted"
+			} else if o.FailFast {
+				r.res.Error = "not attempted: --fail-fast after an earlier failure"
+			}
+			if o.OnNode != nil {
+				o.OnNode(r.res)
+			}
+		}
+		if r.res.Changes == nil {
+			r.res.Changes = []daemonjson.Change{}
+		}
+		rep.Nodes = append(rep.Nodes, r.res)
+		rep.Summary[r.res.Outcome]++
+	}
+	rep.Warnings = warnings
+	return rep
+}
+
+// forEach runs fn on every run with at most limit at once.
+func forEach(ctx context.Context, runs []*nodeRun, limit int, fn func(context.Context, *nodeRun)) {
+	nodes.Parallel(ctx, runs, limit, false, func(ctx context.Context, r *nodeRun) (struct{}, error) {
+		fn(ctx, r)
+		return struct{}{}, nil
+	})
+}

@@ -1,0 +1,335 @@
+package configure
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+)
+
+const mirror = "https://mirror.example.com"
+
+func boolp(b bool) *bool { return &b }
+
+func addSettings() daemonjson.Settings {
+	return daemonjson.Settings{Mirrors: []string{mirror}, Experimental: boolp(true)}
+}
+
+func opts(s daemonjson.Settings) Options {
+	t0 := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	return Options{Settings: s, Timeout: 5 * time.Second, Now: func() time.Time { return t0 }}
+}
+
+func run(t *testing.T, o Options, ns ...*fakeNode) *Report {
+	t.Helper()
+	var targets []Node
+	for _, n := range ns {
+		targets = append(targets, Node{Name: n.fh.Name(), Address: n.fh.Addr(), Host: n.Host()})
+	}
+	rep := Run(context.Background(), targets, o)
+	if len(rep.Nodes) != len(ns) {
+		t.Fatalf("got %d results for %d nodes", len(rep.Nodes), len(ns))
+	}
+	return rep
+}
+
+func commands(n *fakeNode) []string {
+	var out []string
+	for _, c := range n.fh.Commands {
+		switch {
+		case strings.Contains(c.Script, "@@daemonjson"):
+			out = append(out, "facts")
+		case c.Script == backupScript:
+			out = append(out, "backup")
+		case c.Script == verifyScript:
+			out = append(out, "verify")
+		case c.Script == removeScript:
+			out = append(out, "remove")
+		case c.Script == nodeWaitScript:
+			out = append(out, "wait-node")
+		case c.Script != "":
+			out = append(out, "script")
+		default:
+			out = append(out, strings.Join(c.Args[:min(2, len(c.Args))], " "))
+		}
+	}
+	return out
+}
+
+func TestUnchangedCostsOneCommandAndNoLock(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"registry-mirrors": ["https://mirror.example.com/"], "experimental": true}`)
+	n.mirrors, n.experimental = []string{mirror + "/"}, true
+	rep := run(t, opts(addSettings()), n)
+	if got := rep.Nodes[0].Outcome; got != Unchanged {
+		t.Fatalf("outcome %s (%s), want unchanged", got, rep.Nodes[0].Error)
+	}
+	if len(n.fh.Commands) != 1 || n.locks != 0 || len(n.fh.Writes) != 0 {
+		t.Fatalf("unchanged path: %d commands %v, %d locks, %d writes; want 1, 0, 0", len(n.fh.Commands), commands(n), n.locks, len(n.fh.Writes))
+	}
+}
+
+func TestReloadOnlyPath(t *testing.T) {
+	cl := newCluster()
+	orig := "{\n  \"log-driver\": \"journald\",\n  \"experimental\": true\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.experimental = true
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Reloaded {
+		t.Fatalf("outcome %s (%s), want reloaded", r.Outcome, r.Error)
+	}
+	if r.OldPID != 100 || r.NewPID != 100 {
+		t.Errorf("pids %d -> %d, want 100 -> 100 (reload keeps the daemon)", r.OldPID, r.NewPID)
+	}
+	want := []string{"facts", "facts", "backup", "systemctl reload", "verify"}
+	if got := commands(n); !slices.Equal(got, want) {
+		t.Errorf("commands %v, want %v", got, want)
+	}
+	if n.locks != 1 {
+		t.Errorf("locks %d, want 1", n.locks)
+	}
+	if got, _ := n.fh.File(r.Backup); got != orig || !strings.HasPrefix(r.Backup, "/etc/docker/daemon.json.swarmctl-20250102T030405") {
+		t.Errorf("backup %q holds %q", r.Backup, got)
+	}
+	data, _ := n.fh.File(n.cfg)
+	if !strings.Contains(data, mirror) || !strings.Contains(data, `"log-driver": "journald"`) {
+		t.Errorf("new file %q", data)
+	}
+	if len(r.Changes) == 0 || r.Diff != "" {
+		t.Errorf("changes %v, diff %q (diff only in dry run)", r.Changes, r.Diff)
+	}
+}
+
+func TestRestartPathWithValidate(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"log-driver": "journald"}`)
+	n.version = "27.3.1"
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Restarted || r.OldPID != 100 || r.NewPID != 101 {
+		t.Fatalf("got %s (%s) pids %d->%d, want restarted 100->101", r.Outcome, r.Error, r.OldPID, r.NewPID)
+	}
+	want := []string{"facts", "facts", "backup", "/usr/sbin/dockerd --validate", "systemctl restart", "verify"}
+	if got := commands(n); !slices.Equal(got, want) {
+		t.Errorf("commands %v, want %v", got, want)
+	}
+	if !n.experimental || len(n.mirrors) != 1 {
+		t.Errorf("live state %v %v", n.mirrors, n.experimental)
+	}
+}
+
+func TestRollbackAfterFailedRestore(t *testing.T) {
+	cl := newCluster()
+	orig := "{\n  \"storage-driver\": \"vfs\"\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.restartBreaks = true
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !r.RolledBack {
+		t.Fatalf("got %s rolled back %v, want failed and rolled back", r.Outcome, r.RolledBack)
+	}
+	if got, _ := n.fh.File(n.cfg); got != orig {
+		t.Errorf("file after rollback %q, want the original bytes %q", got, orig)
+	}
+	if !strings.Contains(r.Journal, "failed to start daemon") || !strings.Contains(r.Error, "restart") {
+		t.Errorf("error %q journal %q", r.Error, r.Journal)
+	}
+	if !n.active {
+		t.Error("daemon not running after rollback")
+	}
+	if ev := cl.Events(); !slices.Equal(ev, []string{"restart n1", "restart n1"}) {
+		t.Errorf("events %v, want restart then restart again after the rollback", ev)
+	}
+}
+
+func TestRollbackAfterReloadNotAppliedAndMissingFile(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "")
+	n.experimental, n.reloadIgnored = true, true
+	o := opts(daemonjson.Settings{Mirrors: []string{mirror}})
+	o.Timeout = time.Second
+	rep := run(t, o, n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !r.RolledBack || !strings.Contains(r.Error, "verify") {
+		t.Fatalf("got %s (%s), want failed verify rolled back", r.Outcome, r.Error)
+	}
+	if !slices.Contains(cl.Events(), "remove n1 /etc/docker/daemon.json") {
+		t.Errorf("rollback of a missing file must remove it: events %v", cl.Events())
+	}
+}
+
+func TestValidateFailureRollsBack(t *testing.T) {
+	cl := newCluster()
+	orig := `{"a": 1}`
+	n := newFakeNode(t, cl, "n1", orig)
+	n.version, n.validateFails = "24.0.0", true
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !strings.Contains(r.Error, "validate") {
+		t.Fatalf("got %s %q", r.Outcome, r.Error)
+	}
+	if got, _ := n.fh.File(n.cfg); got != orig {
+		t.Errorf("file %q", got)
+	}
+}
+
+func TestInvalidJSONFailsWithPositionAndWritesNothing(t *testing.T) {
+	cl := newCluster()
+	bad := "{\n  \"log-driver\": \"journald\"\n  \"debug\": true\n}\n"
+	n := newFakeNode(t, cl, "n1", bad)
+	good := newFakeNode(t, cl, "n2", "{}")
+	rep := run(t, opts(addSettings()), n, good)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !strings.Contains(r.Error, "/etc/docker/daemon.json: line 3, column ") {
+		t.Fatalf("got %s %q, want failed with path and line 3, column C", r.Outcome, r.Error)
+	}
+	if len(n.fh.Writes) != 0 || len(n.fh.Commands) != 1 {
+		t.Errorf("writes %v commands %v", n.fh.Writes, commands(n))
+	}
+	if rep.Nodes[1].Outcome != Restarted {
+		t.Errorf("other node: %s %s", rep.Nodes[1].Outcome, rep.Nodes[1].Error)
+	}
+	if !rep.Failed() || rep.Summary[Failed] != 1 || rep.Summary[Restarted] != 1 {
+		t.Errorf("summary %v", rep.Summary)
+	}
+}
+
+func TestConflictingFlagRefusedBeforeWriting(t *testing.T) {
+	for name, setup := range map[string]func(n *fakeNode){
+		"execstart": func(n *fakeNode) {
+			n.execStart = "{ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// --registry-mirror=https://old.example.com ; ignore_errors=no }"
+		},
+		"envfile": func(n *fakeNode) {
+			n.execStart = "{ path=/usr/bin/dockerd-latest ; argv[]=/usr/bin/dockerd-latest $OPTIONS ; ignore_errors=no }"
+			n.envOptions = "OPTIONS='--selinux-enabled --experimental'"
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cl := newCluster()
+			n := newFakeNode(t, cl, "n1", "{}")
+			setup(n)
+			rep := run(t, opts(addSettings()), n)
+			r := rep.Nodes[0]
+			if r.Outcome != Failed || !strings.Contains(r.Error, "specified both as a flag and in the configuration file") {
+				t.Fatalf("got %s %q", r.Outcome, r.Error)
+			}
+			if len(n.fh.Writes) != 0 || slices.Contains(commands(n), "backup") {
+				t.Errorf("wrote or backed up: %v %v", n.fh.Writes, commands(n))
+			}
+		})
+	}
+}
+
+func TestEnvVarNotExpandedIsNoConflict(t *testing.T) {
+	// OPTIONS holds the flag but ExecStart never expands it.
+	cs := findConflicts("{ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd -H fd:// ; x }", "OPTIONS=--registry-mirror https://x", []string{"registry-mirrors"})
+	if len(cs) != 0 {
+		t.Errorf("conflicts %v", cs)
+	}
+	cs = findConflicts("{ path=/usr/bin/dockerd ; argv[]=/usr/bin/dockerd ${OPTIONS} ; x }", `"OPTIONS=--log-level warn --insecure-registry 10.0.0.1:5000" OTHER=1`, []string{"registry-mirrors", "insecure-registries"})
+	if len(cs) != 1 || cs[0].Key != "insecure-registries" || cs[0].Where != "$OPTIONS" {
+		t.Errorf("conflicts %+v", cs)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"log-driver": "journald"}`)
+	m := newFakeNode(t, cl, "n2", `{"experimental": true}`)
+	m.experimental = true
+	o := opts(addSettings())
+	o.DryRun = true
+	rep := run(t, o, n, m)
+	if rep.Nodes[0].Outcome != WouldRestart || rep.Nodes[1].Outcome != WouldReload {
+		t.Fatalf("outcomes %s %s", rep.Nodes[0].Outcome, rep.Nodes[1].Outcome)
+	}
+	if !strings.Contains(rep.Nodes[0].Diff, "/etc/docker/daemon.json") || len(rep.Nodes[0].Changes) == 0 {
+		t.Errorf("diff %q changes %v", rep.Nodes[0].Diff, rep.Nodes[0].Changes)
+	}
+	for _, x := range []*fakeNode{n, m} {
+		if len(x.fh.Commands) != 1 || x.locks != 0 || len(x.fh.Writes) != 0 {
+			t.Errorf("%s: dry run ran %v, %d locks, wrote %v", x.fh.Name(), commands(x), x.locks, x.fh.Writes)
+		}
+	}
+}
+
+func TestRemoveLeavesExperimentalAlone(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"registry-mirrors": ["https://mirror.example.com"], "experimental": true}`)
+	n.mirrors, n.experimental = []string{mirror + "/"}, true
+	rep := run(t, opts(daemonjson.Settings{Mirrors: []string{mirror}, Remove: true}), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Reloaded {
+		t.Fatalf("got %s %q, want reloaded", r.Outcome, r.Error)
+	}
+	data, _ := n.fh.File(n.cfg)
+	if strings.Contains(data, "mirror.example.com") || !strings.Contains(data, `"experimental": true`) {
+		t.Errorf("file %q", data)
+	}
+	if len(n.mirrors) != 0 || !n.experimental {
+		t.Errorf("live %v %v", n.mirrors, n.experimental)
+	}
+}
+
+func TestLockContention(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	unlock, err := n.fh.Lock(context.Background(), lockName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	rep := run(t, opts(addSettings()), n)
+	if r := rep.Nodes[0]; r.Outcome != Failed || !strings.Contains(r.Error, "lock") {
+		t.Fatalf("got %s %q", r.Outcome, r.Error)
+	}
+	if len(n.fh.Writes) != 0 {
+		t.Errorf("wrote %v", n.fh.Writes)
+	}
+}
+
+func TestChangedUnderLockByAnotherRun(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	var once sync.Once
+	inner := n.fh.Handler
+	n.fh.Handler = func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+		out, err := inner(h, c)
+		// After phase A's read, another run writes the same change.
+		once.Do(func() {
+			h.SetFile(n.cfg, `{"registry-mirrors": ["https://mirror.example.com"], "experimental": true}`, 0o644)
+		})
+		return out, err
+	}
+	rep := run(t, opts(addSettings()), n)
+	if r := rep.Nodes[0]; r.Outcome != Unchanged {
+		t.Fatalf("got %s %q, want unchanged after re-reading under the lock", r.Outcome, r.Error)
+	}
+	if got := commands(n); !slices.Equal(got, []string{"facts", "facts"}) || len(n.fh.Writes) != 0 {
+		t.Errorf("commands %v writes %v", got, n.fh.Writes)
+	}
+}
+
+func TestBackupsKeepTheNewestFive(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	n.experimental = true
+	for i := 0; i < 7; i++ {
+		o := opts(daemonjson.Settings{Mirrors: []string{mirror}, Remove: i%2 == 1})
+		o.Now = func() time.Time { return time.Date(2025, 1, 1, 0, 0, i, 0, time.UTC) }
+		if r := run(t, o, n).Nodes[0]; r.Outcome != Reloaded {
+			t.Fatalf("run %d: %s %s", i, r.Outcome, r.Error)
+		}
+	}
+	// The fake applies the keep count it is given: check swarmctl passes 5.
+	if len(n.backups) != 5 || !strings.Contains(n.backups[4], "20250101T000006") {
+		t.Errorf("backups %v", n.backups)
+	}
+}

@@ -1,0 +1,161 @@
+package configure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// guard makes a swarm node's restart safe: before it, quorum is checked
+// and the node drained; after it, the node must be Ready (and Reachable
+// for a manager) again before the run goes on, and the drain is undone.
+type guard interface {
+	before(ctx context.Context, r *nodeRun) error
+	after(ctx context.Context, r *nodeRun, restarted bool) error
+}
+
+// swarmGuard checks the swarm from the managers among the selected nodes.
+type swarmGuard struct {
+	o        *Options
+	managers []*nodeRun // connected managers, leader last
+	warnOnce sync.Map
+}
+
+func (g *swarmGuard) warn(key, msg string) {
+	if _, loaded := g.warnOnce.LoadOrStore(key, true); !loaded {
+		g.o.Warn(msg)
+	}
+}
+
+// controller picks a manager to ask about r: another manager if there is
+// one, else r itself when it is a manager (fine before its restart, and
+// it answers again once its raft is back).
+func (g *swarmGuard) controller(r *nodeRun) *nodeRun {
+	for _, m := range g.managers {
+		if m != r {
+			return m
+		}
+	}
+	if r.f.SwarmManager {
+		return r
+	}
+	return nil
+}
+
+func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
+	ctl := g.controller(r)
+	if ctl == nil {
+		if g.o.Drain {
+			return errors.New("--drain needs a manager among the selected nodes to drain this node")
+		}
+		g.warn("nomanager", "no manager among the selected nodes: swarm workers are restarted without checking from the control plane that they are Ready again")
+		return nil
+	}
+	list, err := nodes.SwarmNodes(ctx, ctl.h)
+	if err != nil {
+		return fmt.Errorf("quorum not confirmed, not restarting: %w", err)
+	}
+	var self *nodes.SwarmNode
+	var managers, leaders int
+	for i, n := range list {
+		if n.ID == r.f.SwarmNodeID {
+			self = &list[i]
+		}
+		if n.Role == "manager" {
+			managers++
+			if n.Leader {
+				leaders++
+			}
+		}
+	}
+	if self == nil {
+		return fmt.Errorf("swarm node %s is not listed by manager %s: quorum not confirmed, not restarting", r.f.SwarmNodeID, ctl.node.Name)
+	}
+	if r.f.SwarmManager {
+		if leaders == 0 {
+			return fmt.Errorf("the swarm has no leader (seen from %s): quorum not confirmed, not restarting", ctl.node.Name)
+		}
+		var down []string
+		for _, n := range list {
+			if n.Role == "manager" && n.ID != self.ID && n.Reachability != "reachable" {
+				down = append(down, fmt.Sprintf("%s is %s", n.Hostname, dash(n.Reachability)))
+			}
+		}
+		if len(down) > 0 {
+			return fmt.Errorf("quorum not confirmed, not restarting: manager %s (seen from %s); restarting another manager now could lose the raft majority",
+				strings.Join(down, ", "), ctl.node.Name)
+		}
+		if managers <= 2 {
+			g.warn("smallquorum", fmt.Sprintf("the swarm has %d manager(s): its control plane is unavailable while a manager's dockerd restarts (a few seconds)", managers))
+		}
+	}
+	if g.o.Drain {
+		r.swarmAvail = self.Availability
+		if self.Availability == "active" {
+			if err := setAvailability(ctx, ctl.h, self.ID, "drain"); err != nil {
+				return fmt.Errorf("draining: %w", err)
+			}
+			r.drained = true
+		}
+	}
+	return nil
+}
+
+func (g *swarmGuard) after(ctx context.Context, r *nodeRun, restarted bool) error {
+	ctl := g.controller(r)
+	var errs []error
+	if restarted && ctl != nil && ctx.Err() == nil {
+		if err := g.waitBack(ctx, ctl, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if r.drained && ctl != nil {
+		// Undo the drain even after a failure or an interrupt.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.Timeout)
+		defer cancel()
+		if err := setAvailability(uctx, ctl.h, r.f.SwarmNodeID, r.swarmAvail); err != nil {
+			errs = append(errs, fmt.Errorf("making the node %s again: %w", r.swarmAvail, err))
+		} else {
+			r.drained = false
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// waitBack waits, in one command on a manager, until r is Ready (and
+// Reachable for a manager) again.
+func (g *swarmGuard) waitBack(ctx context.Context, ctl, r *nodeRun) error {
+	mgr := ""
+	if r.f.SwarmManager {
+		mgr = "manager"
+	}
+	secs := int(g.o.Timeout.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: nodeWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, mgr, strconv.Itoa(secs)}, Sudo: true})
+	if err != nil {
+		return fmt.Errorf("waiting for the node to be Ready again: %w", err)
+	}
+	got := strings.TrimSpace(string(out.Stdout))
+	st, reach, _ := strings.Cut(got, " ")
+	if st != "ready" || (mgr != "" && reach != "reachable") {
+		want := "Ready"
+		if mgr != "" {
+			want = "Ready and Reachable"
+		}
+		return fmt.Errorf("not %s again within %s (manager %s sees %q)", want, g.o.Timeout, ctl.node.Name, got)
+	}
+	return nil
+}
+
+func setAvailability(ctx context.Context, mgr nodes.Host, id, avail string) error {
+	_, err := mgr.Run(ctx, nodes.Cmd{Args: []string{"docker", "node", "update", "--availability", avail, id}, Sudo: true})
+	return err
+}

@@ -1,0 +1,163 @@
+package configure
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// swarmOf builds 3 managers (m3 the leader, listed first so leader-last
+// ordering is visible) and 2 workers, none configured yet.
+func swarmOf(t *testing.T) (*cluster, []*fakeNode) {
+	cl := newCluster()
+	ns := []*fakeNode{
+		newFakeNode(t, cl, "m3", "{}").inSwarm("manager", true),
+		newFakeNode(t, cl, "m1", "{}").inSwarm("manager", false),
+		newFakeNode(t, cl, "w1", "{}").inSwarm("worker", false),
+		newFakeNode(t, cl, "m2", "{}").inSwarm("manager", false),
+		newFakeNode(t, cl, "w2", "{}").inSwarm("worker", false),
+	}
+	return cl, ns
+}
+
+func restarts(events []string) []string {
+	var out []string
+	for _, e := range events {
+		if strings.HasPrefix(e, "restart ") {
+			out = append(out, strings.TrimPrefix(e, "restart "))
+		}
+	}
+	return out
+}
+
+func TestRollingOrderWorkersThenManagersLeaderLast(t *testing.T) {
+	cl, ns := swarmOf(t)
+	o := opts(addSettings())
+	o.Parallel = 8
+	rep := run(t, o, ns...)
+	for _, r := range rep.Nodes {
+		if r.Outcome != Restarted {
+			t.Fatalf("%s: %s %s", r.Name, r.Outcome, r.Error)
+		}
+	}
+	got := restarts(cl.Events())
+	if len(got) != 5 || !slices.Equal(got[2:], []string{"m1", "m2", "m3"}) {
+		t.Fatalf("restart order %v: want the two workers, then m1, m2, leader m3 last", got)
+	}
+	if cl.maxDown > 1 {
+		t.Errorf("%d managers were down at once", cl.maxDown)
+	}
+	// Each manager's return was confirmed from another manager.
+	for _, name := range []string{"m1", "m2", "m3"} {
+		var waited bool
+		for _, n := range ns {
+			if n.fh.Name() == name {
+				continue
+			}
+			for _, c := range n.fh.Commands {
+				if c.Script == nodeWaitScript && c.ScriptArgs[0] == "id-"+name && c.ScriptArgs[1] == "manager" {
+					waited = true
+				}
+			}
+		}
+		if !waited {
+			t.Errorf("%s: nobody waited for it to be Ready and Reachable again", name)
+		}
+	}
+	if len(rep.Warnings) != 0 {
+		t.Errorf("warnings %v", rep.Warnings)
+	}
+}
+
+func TestWorkerBatchesAndDrain(t *testing.T) {
+	cl, ns := swarmOf(t)
+	o := opts(addSettings())
+	o.Drain = true
+	o.MaxUnavailable = 2
+	rep := run(t, o, ns[2], ns[4], ns[1]) // w1, w2 and manager m1
+	for _, r := range rep.Nodes {
+		if r.Outcome != Restarted {
+			t.Fatalf("%s: %s %s", r.Name, r.Outcome, r.Error)
+		}
+	}
+	ev := cl.Events()
+	for _, id := range []string{"id-w1", "id-w2", "id-m1"} {
+		d, a := slices.Index(ev, "drain "+id), slices.Index(ev, "active "+id)
+		name := strings.TrimPrefix(id, "id-")
+		r := slices.Index(ev, "restart "+name)
+		if d < 0 || a < 0 || !(d < r && r < a) {
+			t.Errorf("%s: want drain < restart < active in %v", id, ev)
+		}
+	}
+}
+
+func TestQuorumNotConfirmedIsNotRestarted(t *testing.T) {
+	cl, ns := swarmOf(t)
+	// m2 is not selected and is unreachable: restarting m1 would leave 1 of 3.
+	cl.members["id-m2"].reach, cl.members["id-m2"].state = "unreachable", "down"
+	rep := run(t, opts(addSettings()), ns[1], ns[0]) // m1, leader m3
+	for _, r := range rep.Nodes {
+		if r.Outcome != Failed || !strings.Contains(r.Error, "quorum not confirmed") || !strings.Contains(r.Error, "m2 is unreachable") {
+			t.Errorf("%s: %s %q", r.Name, r.Outcome, r.Error)
+		}
+	}
+	if got := restarts(cl.Events()); len(got) != 0 {
+		t.Errorf("restarted %v", got)
+	}
+	for _, n := range ns[:2] {
+		if len(n.fh.Writes) != 0 {
+			t.Errorf("%s: wrote %v", n.fh.Name(), n.fh.Writes)
+		}
+	}
+}
+
+func TestSingleManagerWarns(t *testing.T) {
+	cl := newCluster()
+	m := newFakeNode(t, cl, "m1", "{}").inSwarm("manager", true)
+	rep := run(t, opts(addSettings()), m)
+	if rep.Nodes[0].Outcome != Restarted {
+		t.Fatalf("%s %s", rep.Nodes[0].Outcome, rep.Nodes[0].Error)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "control plane is unavailable") {
+		t.Errorf("warnings %v", rep.Warnings)
+	}
+}
+
+func TestReloadsDoNotWaitForTheSwarm(t *testing.T) {
+	cl, ns := swarmOf(t)
+	for _, n := range ns {
+		n.fh.SetFile(n.cfg, `{"experimental": true}`, 0o644)
+		n.experimental = true
+	}
+	rep := run(t, opts(addSettings()), ns...)
+	for i, r := range rep.Nodes {
+		if r.Outcome != Reloaded {
+			t.Fatalf("%s: %s %s", r.Name, r.Outcome, r.Error)
+		}
+		if slices.Contains(commands(ns[i]), "script") || slices.Contains(commands(ns[i]), "wait-node") {
+			t.Errorf("%s: swarm checks for a reload: %v", r.Name, commands(ns[i]))
+		}
+	}
+	if len(restarts(cl.Events())) != 0 {
+		t.Errorf("events %v", cl.Events())
+	}
+}
+
+func TestFailFastSkipsTheRest(t *testing.T) {
+	cl, ns := swarmOf(t)
+	ns[1].restartBreaks = true // m1, the first manager restarted
+	o := opts(addSettings())
+	o.FailFast = true
+	rep := run(t, o, ns...)
+	byName := map[string]NodeResult{}
+	for _, r := range rep.Nodes {
+		byName[r.Name] = r
+	}
+	if byName["m1"].Outcome != Failed || byName["m2"].Outcome != Skipped || byName["m3"].Outcome != Skipped {
+		t.Errorf("m1 %s, m2 %s, m3 %s", byName["m1"].Outcome, byName["m2"].Outcome, byName["m3"].Outcome)
+	}
+	if byName["w1"].Outcome != Restarted {
+		t.Errorf("w1 %s %s", byName["w1"].Outcome, byName["w1"].Error)
+	}
+	_ = cl
+}
