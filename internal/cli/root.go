@@ -99,6 +99,7 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 
 	nodesCmd := &cobra.Command{Use: "nodes", Short: "Inspect and configure the swarm's nodes"}
 	nodesCmd.AddCommand(NewCmdNodesList(d, g, nil))
+	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, nil))
 	mirrorCmd := &cobra.Command{Use: "mirror", Short: "Deploy and check the registry mirror"}
 	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil))
 	root.AddCommand(nodesCmd, mirrorCmd, NewCmdVersion(d))

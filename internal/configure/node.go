@@ -78,10 +78,13 @@ func (r *nodeRun) plan(ctx context.Context) {
 		}
 		r.h, r.own = h, true
 	}
-	f, err := nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON)
-	if err != nil {
-		r.fail(fmt.Errorf("gathering facts: %w", err))
-		return
+	f := r.node.Facts
+	if f == nil {
+		var err error
+		if f, err = nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON); err != nil {
+			r.fail(fmt.Errorf("gathering facts: %w", err))
+			return
+		}
 	}
 	if err := r.decide(f); err != nil {
 		r.fail(err)

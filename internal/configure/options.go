@@ -37,6 +37,9 @@ type Node struct {
 	Address string
 	Host    nodes.Host
 	Dial    func(ctx context.Context) (nodes.Host, error)
+	// Facts, with Host, are facts the caller just gathered (with the same
+	// Service and DaemonJSON overrides): phase A then runs no command.
+	Facts *nodes.Facts
 }
 
 // Options of one configure run.

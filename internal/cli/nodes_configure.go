@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// NodesConfigureOptions are the options of `swarmctl nodes configure`.
+type NodesConfigureOptions struct {
+	Global         *GlobalOptions
+	Mirrors        []string
+	Experimental   bool
+	Insecure       bool
+	Remove         bool
+	Apply          string
+	Drain          bool
+	MaxUnavailable int
+	DaemonJSON     string
+	Service        string
+	Timeout        time.Duration
+	DryRun         bool
+
+	// Set from cmd.Flags().Changed: an explicit value beats the inventory
+	// (--insecure) or --remove's "leave experimental alone".
+	ExperimentalSet bool
+	InsecureSet     bool
+}
+
+// NodesConfigureResult is the JSON document of `nodes configure`.
+type NodesConfigureResult struct {
+	SchemaVersion int                       `json:"schema_version"`
+	Command       string                    `json:"command"`
+	DryRun        bool                      `json:"dry_run"`
+	Mirrors       []string                  `json:"mirrors"`
+	Remove        bool                      `json:"remove"`
+	Nodes         []configure.NodeResult    `json:"nodes"`
+	Summary       map[configure.Outcome]int `json:"summary"`
+	Warnings      []string                  `json:"warnings,omitempty"`
+}
+
+// NewCmdNodesConfigure builds `swarmctl nodes configure`.
+func NewCmdNodesConfigure(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *NodesConfigureOptions) error) *cobra.Command {
+	opts := &NodesConfigureOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "configure",
+		Short: "Point every node's daemon.json at the mirror; reload or restart docker safely",
+		Long: `Merges "registry-mirrors" (and "experimental") into each node's daemon.json,
+keeping every other key and the file's formatting, then puts it into effect:
+a reload (SIGHUP, containers keep running) when only mirrors change, else a
+restart. Swarm nodes are restarted in a quorum-safe order: workers in batches
+of --max-unavailable, then managers one at a time with the leader last, each
+only while the other managers are reachable and the next only once it is
+Ready and Reachable again.
+
+Per node: one command reads everything; if the file is already right nothing
+else happens. Otherwise swarmctl takes a lock on the node, re-reads, refuses
+when the unit passes the same setting as a dockerd flag (dockerd would not
+start), backs up the file (the newest 5 backups are kept next to it), writes
+atomically, validates (Docker >= 23), reloads or restarts, and verifies with
+docker info. Any failure after the write restores the old file.`,
+		Example: `  swarmctl nodes configure --dry-run
+  swarmctl nodes configure --mirror https://mirror.example.com
+  swarmctl nodes configure --apply none          # write only, apply later
+  swarmctl nodes configure --remove              # take the mirror out again`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.ExperimentalSet = cmd.Flags().Changed("experimental")
+			opts.InsecureSet = cmd.Flags().Changed("insecure")
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return runNodesConfigure(cmd.Context(), cmd, d, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&opts.Mirrors, "mirror", nil, "mirror `URL` (repeatable; default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
+	f.BoolVar(&opts.Insecure, "insecure", false, "also list each mirror's host:port in insecure-registries (default: the inventory's mirror.insecure)")
+	f.BoolVar(&opts.Remove, "remove", false, `take the mirrors out again ("experimental" is left alone unless --experimental is given)`)
+	f.StringVar(&opts.Apply, "apply", "auto", "auto (reload when enough, else restart) | reload | restart | none (write only)")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node before restarting it, make it active again afterwards")
+	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
+	f.StringVar(&opts.DaemonJSON, "daemon-json", "", "daemon.json `path` (default: detected from the unit)")
+	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
+	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
+	return cmd
+}
+
+// configureOptions turns flags (and inventory defaults) into engine
+// options. Every mirror is validated here, before any node is touched.
+func (opts *NodesConfigureOptions) configureOptions(s *session) (configure.Options, error) {
+	var o configure.Options
+	mode, err := configure.ParseApplyMode(opts.Apply)
+	if err != nil {
+		return o, usageErr("%v", err)
+	}
+	if opts.MaxUnavailable < 1 {
+		return o, usageErr("--max-unavailable must be at least 1")
+	}
+	if opts.Timeout <= 0 {
+		return o, usageErr("--timeout must be positive")
+	}
+	mirrors, err := wantedMirrors(opts.Mirrors, s.inv.Mirror.URL, s.inv.Mirror.FQDN)
+	if err != nil {
+		return o, err
+	}
+	if len(mirrors) == 0 {
+		return o, usageErr("no mirror: give --mirror URL or set mirror.url (or mirror.fqdn) in %s", s.g.Inventory)
+	}
+	settings := daemonjson.Settings{Mirrors: mirrors, Insecure: s.inv.Mirror.Insecure, Remove: opts.Remove}
+	if opts.InsecureSet {
+		settings.Insecure = opts.Insecure
+	}
+	if !opts.Remove || opts.ExperimentalSet {
+		v := opts.Experimental
+		settings.Experimental = &v
+	}
+	return configure.Options{
+		Settings:       settings,
+		Apply:          mode,
+		Drain:          opts.Drain,
+		MaxUnavailable: opts.MaxUnavailable,
+		DaemonJSON:     opts.DaemonJSON,
+		Service:        opts.Service,
+		Timeout:        opts.Timeout,
+		DryRun:         opts.DryRun,
+		Parallel:       s.g.Parallel,
+		FailFast:       s.g.FailFast,
+		Now:            s.deps.Now,
+	}, nil
+}
+
+func runNodesConfigure(ctx context.Context, cmd *cobra.Command, d *Deps, opts *NodesConfigureOptions) error {
+	s, err := newSession(cmd, opts.Global, d, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	o, err := opts.configureOptions(s)
+	if err != nil {
+		return err
+	}
+	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
+	o.Warn = func(msg string) { d.IO.Progress("%s %s", d.IO.Paint("33", "warning:"), msg) }
+	targets := make([]configure.Node, len(s.nodes))
+	for i, n := range s.nodes {
+		targets[i] = configure.Node{Name: n.Name, Address: address(n.Target),
+			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }}
+	}
+	rep := configure.Run(ctx, targets, o)
+	res := NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
+		Mirrors: o.Settings.Mirrors, Remove: opts.Remove, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
+	if err := emit(d, s.g, res, func() { printConfigure(d, res) }); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if rep.Failed() {
+		return failed("")
+	}
+	return nil
+}
+
+// nodeLine is the progress line printed as each node finishes.
+func nodeLine(d *Deps, r configure.NodeResult) string {
+	var b strings.Builder
+	b.WriteString(r.Name + ": ")
+	switch r.Outcome {
+	case configure.Failed:
+		b.WriteString(d.IO.Paint("31", "failed") + ": " + r.Error)
+		if r.Journal != "" {
+			b.WriteString("\n    " + strings.ReplaceAll(r.Journal, "\n", "\n    "))
+		}
+	case configure.Skipped:
+		b.WriteString("skipped (" + r.Error + ")")
+	case configure.Restarted:
+		fmt.Fprintf(&b, "%s (pid %d -> %d)", d.IO.Paint("32", "restarted"), r.OldPID, r.NewPID)
+	case configure.Reloaded:
+		fmt.Fprintf(&b, "%s (pid %d unchanged)", d.IO.Paint("32", "reloaded"), r.NewPID)
+	case configure.Written:
+		b.WriteString("written " + r.Path + " (pending: takes effect at the next reload/restart)")
+	default:
+		b.WriteString(string(r.Outcome))
+	}
+	if r.Note != "" {
+		b.WriteString("; " + r.Note)
+	}
+	return b.String()
+}
+
+func printConfigure(d *Deps, res NodesConfigureResult) {
+	for _, n := range res.Nodes {
+		if n.Diff != "" {
+			fmt.Fprintf(d.IO.Out, "# %s: %s\n%s", n.Name, n.Outcome, n.Diff)
+			if !strings.HasSuffix(n.Diff, "\n") {
+				fmt.Fprintln(d.IO.Out)
+			}
+		}
+	}
+	tw := tabwriter.NewWriter(d.IO.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tOUTCOME\tROLE\tSERVICE\tDAEMON.JSON\tPID\tCHANGES")
+	for _, n := range res.Nodes {
+		pid := "-"
+		switch {
+		case n.NewPID != 0 && n.NewPID != n.OldPID:
+			pid = fmt.Sprintf("%d->%d", n.OldPID, n.NewPID)
+		case n.OldPID != 0:
+			pid = fmt.Sprint(n.OldPID)
+		}
+		var ch []string
+		for _, c := range n.Changes {
+			ch = append(ch, c.Action+" "+c.Key)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Outcome, dash(n.Role), dash(n.Service), dash(n.Path), pid, dash(strings.Join(ch, ", ")))
+	}
+	tw.Flush()
+	var parts []string
+	for _, o := range []configure.Outcome{configure.Unchanged, configure.Reloaded, configure.Restarted, configure.Written,
+		configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.Failed, configure.Skipped} {
+		if c := res.Summary[o]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, o))
+		}
+	}
+	fmt.Fprintf(d.IO.Err, "%d node(s): %s\n", len(res.Nodes), strings.Join(parts, ", "))
+	if res.DryRun {
+		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
+	}
+}

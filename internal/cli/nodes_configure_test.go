@@ -1,0 +1,200 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+)
+
+func testDeps(dial func(ctx context.Context, t nodes.Target, o nodes.DialOptions) (nodes.Host, error)) (*Deps, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return &Deps{
+		IO:     &IOStreams{In: strings.NewReader(""), Out: &out, Err: &errb, NoColor: true},
+		Dial:   dial,
+		Now:    func() time.Time { return time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC) },
+		Getenv: func(string) string { return "" },
+	}, &out, &errb
+}
+
+func writeInventory(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "swarmctl.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// captureOptions runs argv and returns the engine options it produced.
+func captureOptions(t *testing.T, inv string, args ...string) (configure.Options, int, string) {
+	t.Helper()
+	var got configure.Options
+	d, _, errb := testDeps(nil)
+	g := &GlobalOptions{}
+	root := &cobra.Command{Use: "swarmctl", SilenceErrors: true, SilenceUsage: true}
+	root.SetOut(d.IO.Out)
+	root.SetErr(d.IO.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
+	g.addFlags(root.PersistentFlags())
+	nodesCmd := &cobra.Command{Use: "nodes"}
+	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, func(ctx context.Context, cmd *cobra.Command, o *NodesConfigureOptions) error {
+		s, err := newSession(cmd, o.Global, d, true)
+		if err != nil {
+			return err
+		}
+		defer s.close()
+		got, err = o.configureOptions(s)
+		return err
+	}))
+	root.AddCommand(nodesCmd)
+	root.SetArgs(append([]string{"nodes", "configure", "-i", inv}, args...))
+	err := root.ExecuteContext(context.Background())
+	code := ExitOK
+	if err != nil {
+		code = exitCodeOf(err)
+		errb.WriteString(err.Error())
+	}
+	return got, code, errb.String()
+}
+
+func TestConfigureFlagsToOptions(t *testing.T) {
+	inv := writeInventory(t, "mirror:\n  url: http://10.0.0.5:5000\n  insecure: true\nnodes:\n  - host: n1\n")
+	o, code, msg := captureOptions(t, inv)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	s := o.Settings
+	if len(s.Mirrors) != 1 || !strings.HasPrefix(s.Mirrors[0], "http://10.0.0.5:5000") || !s.Insecure || s.Experimental == nil || !*s.Experimental || s.Remove {
+		t.Errorf("defaults from the inventory: %+v", s)
+	}
+	if o.Apply != configure.ApplyAuto || o.MaxUnavailable != 1 || o.Timeout != time.Minute || o.DryRun {
+		t.Errorf("defaults: %+v", o)
+	}
+
+	o, code, msg = captureOptions(t, inv, "--mirror", "https://a.example.com", "--mirror", "https://b.example.com",
+		"--insecure=false", "--experimental=false", "--apply", "none", "--drain", "--max-unavailable", "2",
+		"--daemon-json", "/etc/x.json", "--service", "docker-latest", "--timeout", "5s", "--dry-run", "--parallel", "3", "--fail-fast")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, msg)
+	}
+	s = o.Settings
+	if len(s.Mirrors) != 2 || s.Insecure || *s.Experimental || o.Apply != configure.ApplyNone || !o.Drain || o.MaxUnavailable != 2 ||
+		o.DaemonJSON != "/etc/x.json" || o.Service != "docker-latest" || o.Timeout != 5*time.Second || !o.DryRun || o.Parallel != 3 || !o.FailFast {
+		t.Errorf("flags: %+v", o)
+	}
+
+	o, _, _ = captureOptions(t, inv, "--remove")
+	if !o.Settings.Remove || o.Settings.Experimental != nil {
+		t.Errorf("--remove must leave experimental alone: %+v", o.Settings)
+	}
+	o, _, _ = captureOptions(t, inv, "--remove", "--experimental=false")
+	if o.Settings.Experimental == nil || *o.Settings.Experimental {
+		t.Errorf("--remove --experimental=false: %+v", o.Settings)
+	}
+}
+
+func TestConfigureBadInputExits2(t *testing.T) {
+	inv := writeInventory(t, "nodes:\n  - host: n1\n")
+	for _, args := range [][]string{
+		{"--mirror", "ftp://x.example.com"},
+		{"--mirror", "https://user:pw@x.example.com"},
+		{}, // no mirror anywhere
+		{"--mirror", "https://x.example.com", "--apply", "sometimes"},
+		{"--mirror", "https://x.example.com", "--max-unavailable", "0"},
+	} {
+		if _, code, msg := captureOptions(t, inv, args...); code != ExitError {
+			t.Errorf("%v: exit %d (%s), want 2", args, code, msg)
+		}
+	}
+}
+
+// factsOutput is what the facts script prints for a plain docker node.
+func factsOutput(daemonJSON string, mirrors string) string {
+	return strings.Join([]string{
+		"@@os", "Debian", "@@user", "root", "@@hostname", "n", "@@service", "docker", "@@active", "active",
+		"@@unit", "MainPID=77", "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
+		"@@envfiles", "@@config", "/etc/docker/daemon.json",
+		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
+		"@@info", mirrors + "|true|20.10.24|inactive||||false", "@@leader", "@@end", "",
+	}, "\n")
+}
+
+func TestConfigureRunOutputAndExitCodes(t *testing.T) {
+	files := map[string]string{
+		"n1": `{"registry-mirrors": ["https://m.example.com"], "experimental": true}`,
+		"n2": "{\n  \"debug\": true\n  \"x\": 1\n}\n",
+		"n3": `{"debug": true}`,
+	}
+	hosts := map[string]*fakehost.Host{}
+	for name, content := range files {
+		content := content
+		hosts[name] = fakehost.New(name, map[string]string{"/etc/docker/daemon.json": content}, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+			if !strings.Contains(c.Script, "@@daemonjson") {
+				return nodes.Output{}, fmt.Errorf("only facts expected, got %s", nodes.CommandLine(c, true))
+			}
+			return nodes.Output{Stdout: []byte(factsOutput(content, `["https://m.example.com/"]`))}, nil
+		})
+	}
+	dial := func(ctx context.Context, t nodes.Target, o nodes.DialOptions) (nodes.Host, error) { return hosts[t.Host], nil }
+	inv := writeInventory(t, "mirror:\n  url: https://m.example.com\nnodes:\n  - host: n1\n  - host: n2\n  - host: n3\n")
+
+	// Dry run, text: diff on stdout, progress on stderr, exit 1 (n2 is broken).
+	d, out, errb := testDeps(dial)
+	code := Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--dry-run"})
+	if code != ExitFailed {
+		t.Errorf("exit %d, want 1; stderr:\n%s", code, errb)
+	}
+	if !strings.Contains(out.String(), "# n3: would-restart") || !strings.Contains(out.String(), "/etc/docker/daemon.json") {
+		t.Errorf("stdout:\n%s", out)
+	}
+	for _, want := range []string{"n1: unchanged", "n2: failed: /etc/docker/daemon.json: line 3, column", "n3: would-restart", "dry run: nothing was changed"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb)
+		}
+	}
+	for _, h := range hosts {
+		if len(h.Writes) != 0 || len(h.Commands) != 1 {
+			t.Errorf("%s: %d commands, writes %v", h.Name(), len(h.Commands), h.Writes)
+		}
+	}
+
+	// JSON: one document with the documented fields.
+	d, out, _ = testDeps(dial)
+	code = Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--dry-run", "-o", "json", "--limit", "n1,n3"})
+	if code != ExitOK {
+		t.Errorf("exit %d, want 0", code)
+	}
+	var doc struct {
+		SchemaVersion int    `json:"schema_version"`
+		Command       string `json:"command"`
+		Nodes         []map[string]any
+		Summary       map[string]int
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if doc.SchemaVersion != 1 || doc.Command != "nodes configure" || len(doc.Nodes) != 2 || doc.Summary["unchanged"] != 1 || doc.Summary["would-restart"] != 1 {
+		t.Errorf("doc %+v", doc)
+	}
+	for _, k := range []string{"name", "address", "outcome", "path", "service", "role", "changes", "duration_ms"} {
+		if _, ok := doc.Nodes[1][k]; !ok {
+			t.Errorf("node lacks %q: %v", k, doc.Nodes[1])
+		}
+	}
+	if doc.Nodes[1]["diff"] == "" || doc.Nodes[1]["diff"] == nil {
+		t.Errorf("dry-run JSON lacks the diff: %v", doc.Nodes[1])
+	}
+}
