@@ -148,7 +148,9 @@ func TestConfigureRunOutputAndExitCodes(t *testing.T) {
 			return nodes.Output{Stdout: []byte(factsOutput(content, `["https://m.example.com/"]`))}, nil
 		})
 	}
-	dial := func(ctx context.Context, t nodes.Target, o nodes.DialOptions) (nodes.Host, error) { return hosts[t.Host], nil }
+	dial := func(ctx context.Context, t nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		return hosts[t.Host], nil
+	}
 	inv := writeInventory(t, "mirror:\n  url: https://m.example.com\nnodes:\n  - host: n1\n  - host: n2\n  - host: n3\n")
 
 	// Dry run, text: diff on stdout, progress on stderr, exit 1 (n2 is broken).
