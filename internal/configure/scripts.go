@@ -19,14 +19,14 @@ done
 echo "$b"
 `
 
-// verifyScript waits (up to $5 seconds) until $1.service is active,
+// verifyScript waits (at least $5 seconds, at most one more) until $1.service is active,
 // `docker info` answers with mirrors $2 and experimental $3 ("" = any; a
 // wanted [] also accepts null) and, with $4 = swarm, the node's local swarm
 // state is active again. Prints one line:
 // is-active|MainPID|mirrors JSON|experimental|swarm state.
 const verifyScript = `set +e
 LC_ALL=C; export LC_ALL
-svc=$1; wm=$2; we=$3; swarm=$4; end=$(( $(date +%s) + $5 ))
+svc=$1; wm=$2; we=$3; swarm=$4; end=$(( $(date +%s) + $5 + 1 ))
 while :; do
   st=$(systemctl is-active "$svc.service" 2>/dev/null)
   pid=$(systemctl show -p MainPID "$svc.service" 2>/dev/null | sed -n 's/^MainPID=//p')
@@ -46,11 +46,11 @@ done
 echo "$st|$pid|$info"
 `
 
-// nodeWaitScript waits (up to $3 seconds), on a manager, until swarm node
+// nodeWaitScript waits (at least $3 seconds, at most one more), on a manager, until swarm node
 // $1 is ready and, with $2 = manager, reachable. Prints the last
 // "state reachability" seen.
 const nodeWaitScript = `set +e
-id=$1; mgr=$2; end=$(( $(date +%s) + $3 ))
+id=$1; mgr=$2; end=$(( $(date +%s) + $3 + 1 ))
 while :; do
   s=$(docker node inspect --format '{{.Status.State}} {{if .ManagerStatus}}{{.ManagerStatus.Reachability}}{{end}}' "$id" 2>&1 | head -n 1)
   case "$s" in
