@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/textdiff"
@@ -144,6 +146,11 @@ func (r *nodeRun) decide(f *nodes.Facts) error {
 		r.act = actRestart
 		if m.ReloadOnly {
 			r.act = actReload
+			if gjson.GetBytes(m.Bytes, "insecure-registries.#").Int() > 0 && reloadDropsInsecure(f.DockerVersion) {
+				// The reload would silently drop insecure-registries.
+				r.act = actRestart
+				r.res.Note = "restarted instead of reloaded: Docker " + f.DockerVersion + " drops insecure-registries on a reload"
+			}
 		}
 	}
 	if r.act != actNone && !f.ServiceActive {
@@ -463,4 +470,25 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// reloadDropsInsecure reports whether a dockerd version loses
+// insecure-registries on a reload when registry-mirrors is also set
+// (fixed in 23.0.7 and 24.0.1).
+func reloadDropsInsecure(version string) bool {
+	var v [3]int
+	for i, p := range strings.SplitN(strings.SplitN(version, "-", 2)[0], ".", 3) {
+		v[i], _ = strconv.Atoi(p)
+	}
+	switch {
+	case v[0] == 0:
+		return false // unknown: trust the reload
+	case v[0] < 23:
+		return true
+	case v[0] == 23:
+		return v[1] == 0 && v[2] < 7
+	case v[0] == 24:
+		return v[1] == 0 && v[2] < 1
+	}
+	return false
 }

@@ -333,3 +333,18 @@ func TestBackupsKeepTheNewestFive(t *testing.T) {
 		t.Errorf("backups %v", n.backups)
 	}
 }
+
+func TestInsecureOnOldEngineRestartsInsteadOfReload(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"experimental": true, "insecure-registries": ["10.0.0.9:5000"]}`)
+	n.experimental = true
+	rep := run(t, opts(addSettings()), n)
+	if r := rep.Nodes[0]; r.Outcome != Restarted || !strings.Contains(r.Note, "drops insecure-registries") {
+		t.Fatalf("got %s %q %q, want a restart on 20.10", r.Outcome, r.Error, r.Note)
+	}
+	for v, want := range map[string]bool{"20.10.24": true, "23.0.6": true, "23.0.7": false, "24.0.0": true, "24.0.1": false, "27.3.1": false, "": false} {
+		if got := reloadDropsInsecure(v); got != want {
+			t.Errorf("reloadDropsInsecure(%q) = %v", v, got)
+		}
+	}
+}
