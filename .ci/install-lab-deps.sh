@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs what test/lab needs on a clean Debian 12 machine. Run as root;
+# safe to run again. No Docker engine needs to run: the lab starts its own.
+set -eu
+pkgs="docker.io docker-registry debootstrap openssh-server openssh-client busybox-static
+iptables ca-certificates tar gzip"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q
+	# shellcheck disable=SC2086
+	apt-get install -y -q --no-install-recommends $missing
+fi
+install -d -m 0755 /var/cache/swarmctl-lab
+echo "lab dependencies installed"

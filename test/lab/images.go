@@ -1,0 +1,407 @@
+package lab
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Image names on the outer engine. The hash tags say which recipe built an
+// image, so a changed recipe rebuilds and an unchanged one is reused.
+const (
+	RegistryImage = "registry:2"
+	BusyboxImage  = "busybox:latest"
+	machineRepo   = "swarmctl-lab/machine"
+	dnsRepo       = "swarmctl-lab/dns"
+)
+
+// fixedTime makes generated tarballs reproducible.
+var fixedTime = time.Unix(1700000000, 0)
+
+// tarEntry is one file, directory or symlink of a generated image.
+type tarEntry struct {
+	name   string // without leading slash
+	mode   int64
+	body   []byte
+	link   string // symlink target
+	dir    bool
+	srcRef string // read the body from this host file at write time
+}
+
+func writeEntries(tw *tar.Writer, entries []tarEntry) error {
+	for _, e := range entries {
+		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: fixedTime, Format: tar.FormatPAX}
+		switch {
+		case e.dir:
+			h.Typeflag, h.Name = tar.TypeDir, strings.TrimSuffix(e.name, "/")+"/"
+		case e.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, e.link
+		default:
+			body := e.body
+			if e.srcRef != "" {
+				b, err := os.ReadFile(e.srcRef)
+				if err != nil {
+					return err
+				}
+				body = b
+			}
+			h.Typeflag, h.Size = tar.TypeReg, int64(len(body))
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if _, err := tw.Write(body); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tarBytes(entries []tarEntry) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := writeEntries(tw, entries); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// hashEntries is the content hash of a list of entries (host files by
+// content).
+func hashEntries(seed string, entries []tarEntry) (string, error) {
+	h := sha256.New()
+	io.WriteString(h, seed)
+	for _, e := range entries {
+		fmt.Fprintf(h, "\x00%s %o %v %s\x00", e.name, e.mode, e.dir, e.link)
+		if e.srcRef != "" {
+			f, err := os.Open(e.srcRef)
+			if err != nil {
+				return "", err
+			}
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return "", err
+			}
+		}
+		h.Write(e.body)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12], nil
+}
+
+func (e *engine) imageExists(ctx context.Context, ref string) bool {
+	_, err := e.docker(ctx, nil, "image", "inspect", "--format", "{{.Id}}", ref)
+	return err == nil
+}
+
+// importImage runs `docker import` of a tar stream as ref (plus extra tags).
+func (e *engine) importImage(ctx context.Context, r io.Reader, changes []string, ref string, tags ...string) error {
+	args := []string{"import"}
+	for _, c := range changes {
+		args = append(args, "--change", c)
+	}
+	args = append(args, "-", ref)
+	if _, err := e.docker(ctx, r, args...); err != nil {
+		return err
+	}
+	for _, t := range tags {
+		if _, err := e.docker(ctx, nil, "tag", ref, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---- machine image ----
+
+// machineImage returns the tag of the machine image, building the root
+// filesystem (debootstrap) and importing it when needed.
+func (e *engine) machineImage(ctx context.Context, logw io.Writer) (string, error) {
+	mirror, err := debianMirror()
+	if err != nil {
+		return "", err
+	}
+	overlay := machineOverlay()
+	key, err := hashEntries(baseKey(mirror), overlay)
+	if err != nil {
+		return "", err
+	}
+	ref := machineRepo + ":" + key
+	if e.imageExists(ctx, ref) {
+		return ref, nil
+	}
+	base, err := ensureBaseRootfs(ctx, logw)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(logw, "lab: importing machine image %s\n", ref)
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(appendOverlay(base, overlay, pw)) }()
+	err = e.importImage(ctx, pr, []string{`ENV container=docker`, `CMD ["/lib/systemd/systemd"]`}, ref)
+	pr.CloseWithError(err)
+	return ref, err
+}
+
+// appendOverlay copies the base tarball to w, then adds the overlay files.
+func appendOverlay(base string, overlay []tarEntry, w io.Writer) error {
+	f, err := os.Open(base)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	tw := tar.NewWriter(w)
+	skip := map[string]bool{}
+	for _, o := range overlay {
+		skip["./"+o.name] = true
+	}
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if skip[h.Name] || skip[strings.TrimSuffix(h.Name, "/")] {
+			continue
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	if err := writeEntries(tw, overlay); err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// ---- registry:2 ----
+
+const registryConfig = `version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`
+
+// registryEntries is a minimal registry:2 root filesystem: Debian's
+// distribution binary, the libc it links against, busybox for a shell.
+func registryEntries() ([]tarEntry, error) {
+	bin, err := exec.LookPath("docker-registry")
+	if err != nil {
+		return nil, fmt.Errorf("docker-registry not installed (apt-get install docker-registry): %w", err)
+	}
+	libs, err := sharedLibs(bin)
+	if err != nil {
+		return nil, err
+	}
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return nil, fmt.Errorf("busybox not installed (apt-get install busybox-static): %w", err)
+	}
+	ents := []tarEntry{
+		{name: "bin", dir: true, mode: 0o755},
+		{name: "etc", dir: true, mode: 0o755},
+		{name: "etc/docker", dir: true, mode: 0o755},
+		{name: "etc/docker/registry", dir: true, mode: 0o755},
+		{name: "tmp", dir: true, mode: 0o1777},
+		{name: "var", dir: true, mode: 0o755},
+		{name: "var/lib", dir: true, mode: 0o755},
+		{name: "var/lib/registry", dir: true, mode: 0o755},
+		{name: "bin/registry", mode: 0o755, srcRef: bin},
+		{name: "bin/busybox", mode: 0o755, srcRef: bb},
+		{name: "bin/sh", link: "busybox"},
+		{name: "etc/docker/registry/config.yml", mode: 0o644, body: []byte(registryConfig)},
+	}
+	seen := map[string]bool{}
+	for _, l := range libs {
+		for d := filepath.Dir(l); d != "/" && !seen[d]; d = filepath.Dir(d) {
+			seen[d] = true
+			ents = append(ents, tarEntry{name: strings.TrimPrefix(d, "/"), dir: true, mode: 0o755})
+		}
+		real, err := filepath.EvalSymlinks(l)
+		if err != nil {
+			return nil, err
+		}
+		ents = append(ents, tarEntry{name: strings.TrimPrefix(l, "/"), mode: 0o755, srcRef: real})
+	}
+	sort.SliceStable(ents, func(i, j int) bool { return ents[i].name < ents[j].name })
+	return ents, nil
+}
+
+// sharedLibs lists the libraries ldd reports for bin (absolute paths).
+func sharedLibs(bin string) ([]string, error) {
+	out, err := exec.Command("ldd", bin).CombinedOutput()
+	if err != nil {
+		if strings.Contains(string(out), "not a dynamic executable") {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("ldd %s: %v: %s", bin, err, out)
+	}
+	var libs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, "/") {
+				libs = append(libs, f)
+				break
+			}
+		}
+	}
+	return libs, nil
+}
+
+// ensureRegistryImage imports registry:2 on the outer engine if the current
+// recipe's image is not there yet.
+func (e *engine) ensureRegistryImage(ctx context.Context, logw io.Writer) error {
+	ents, err := registryEntries()
+	if err != nil {
+		return err
+	}
+	key, err := hashEntries("registry:2 v1", ents)
+	if err != nil {
+		return err
+	}
+	hashRef := "swarmctl-lab/registry:" + key
+	if e.imageExists(ctx, hashRef) && e.imageExists(ctx, RegistryImage) {
+		return nil
+	}
+	fmt.Fprintf(logw, "lab: importing %s from Debian's docker-registry\n", RegistryImage)
+	b, err := tarBytes(ents)
+	if err != nil {
+		return err
+	}
+	return e.importImage(ctx, bytes.NewReader(b), []string{
+		`ENTRYPOINT ["/bin/registry"]`,
+		`CMD ["serve", "/etc/docker/registry/config.yml"]`,
+		`EXPOSE 5000`,
+		`VOLUME /var/lib/registry`,
+	}, hashRef, RegistryImage)
+}
+
+// ---- busybox ----
+
+// busyboxLayer is the busybox image's only layer, uncompressed, built
+// reproducibly from busybox-static.
+func busyboxLayer() ([]byte, error) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return nil, fmt.Errorf("busybox not installed (apt-get install busybox-static): %w", err)
+	}
+	out, err := exec.Command(bb, "--list").Output()
+	if err != nil {
+		return nil, fmt.Errorf("busybox --list: %w", err)
+	}
+	ents := []tarEntry{
+		{name: "bin", dir: true, mode: 0o755},
+		{name: "etc", dir: true, mode: 0o755},
+		{name: "tmp", dir: true, mode: 0o1777},
+		{name: "bin/busybox", mode: 0o755, srcRef: bb},
+		{name: "etc/passwd", mode: 0o644, body: []byte("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")},
+		{name: "etc/group", mode: 0o644, body: []byte("root:x:0:\nnobody:x:65534:\n")},
+	}
+	for _, a := range strings.Fields(string(out)) {
+		if a != "busybox" {
+			ents = append(ents, tarEntry{name: "bin/" + a, link: "busybox"})
+		}
+	}
+	return tarBytes(ents)
+}
+
+func (e *engine) ensureBusyboxImage(ctx context.Context, layer []byte, logw io.Writer) error {
+	sum := sha256.Sum256(layer)
+	hashRef := "swarmctl-lab/busybox:" + hex.EncodeToString(sum[:])[:12]
+	if e.imageExists(ctx, hashRef) && e.imageExists(ctx, BusyboxImage) {
+		return nil
+	}
+	fmt.Fprintf(logw, "lab: importing %s from busybox-static\n", BusyboxImage)
+	return e.importImage(ctx, bytes.NewReader(layer), []string{`CMD ["sh"]`}, hashRef, BusyboxImage)
+}
+
+func gzipBytes(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.ModTime = fixedTime
+	if _, err := zw.Write(b); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ---- DNS responder ----
+
+//go:embed dnsd.go
+var dnsdSource []byte
+
+//go:embed cmd/labdns/main.go
+var dnsMainSource []byte
+
+// ensureDNSImage builds cmd/labdns statically and imports it.
+func (e *engine) ensureDNSImage(ctx context.Context, logw io.Writer) (string, error) {
+	h := sha256.New()
+	h.Write(dnsdSource)
+	h.Write(dnsMainSource)
+	ref := dnsRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	if e.imageExists(ctx, ref) {
+		return ref, nil
+	}
+	tmp, err := os.MkdirTemp("", "labdns-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "labdns")
+	fmt.Fprintf(logw, "lab: building the lab DNS responder\n")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/swarmctl/swarmctl/test/lab/cmd/labdns")
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		cmd.Dir = filepath.Dir(file)
+	}
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build labdns: %v: %s", err, out)
+	}
+	b, err := tarBytes([]tarEntry{{name: "labdns", mode: 0o755, srcRef: bin}})
+	if err != nil {
+		return "", err
+	}
+	return ref, e.importImage(ctx, bytes.NewReader(b), []string{`ENTRYPOINT ["/labdns"]`}, ref)
+}
