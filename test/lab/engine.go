@@ -252,6 +252,9 @@ func readPid(path string) int {
 }
 
 func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
 	if err := syscall.Kill(pid, 0); err != nil {
 		return !errors.Is(err, syscall.ESRCH)
 	}

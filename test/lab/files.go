@@ -2,8 +2,6 @@ package lab
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -117,10 +115,4 @@ func renderInventory(st state, key, knownHosts string) ([]byte, error) {
 	}
 	head := fmt.Sprintf("# swarmctl inventory for lab %q (written by test/lab; machines added later are not listed)\n", st.Name)
 	return append([]byte(head), b...), nil
-}
-
-// readFileIn reads a file of the state dir.
-func (l *Lab) readFileIn(name string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(l.dir, name))
-	return string(b), err
 }

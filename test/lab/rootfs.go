@@ -18,9 +18,11 @@ const debianSuite = "bookworm"
 
 // basePackages are what a swarm node needs and no more: swarmctl must work
 // with a POSIX shell, coreutils, systemd and docker only (no python, no jq).
+// dbus is there because real hosts have it: without it systemctl fails for
+// non-root users.
 var basePackages = []string{
 	"systemd", "systemd-sysv", "openssh-server", "docker.io", "sudo",
-	"iproute2", "ca-certificates", "curl",
+	"iproute2", "ca-certificates", "curl", "dbus",
 }
 
 // baseRecipe runs as root with ROOT, SUITE, MIRROR, PACKAGES and OUT set.
