@@ -16,8 +16,8 @@ func TestUnified(t *testing.T) {
 		{name: "both empty", old: "", new: "", context: 3, want: ""},
 		{
 			name: "added key", context: 3,
-			old: "{\n  \"a\": 1\n}\n",
-			new: "{\n  \"a\": 1,\n  \"b\": 2\n}\n",
+			old:  "{\n  \"a\": 1\n}\n",
+			new:  "{\n  \"a\": 1,\n  \"b\": 2\n}\n",
 			want: "--- old\n+++ new\n@@ -1,3 +1,4 @@\n {\n-  \"a\": 1\n+  \"a\": 1,\n+  \"b\": 2\n }\n",
 		},
 		{
@@ -32,14 +32,14 @@ func TestUnified(t *testing.T) {
 		},
 		{
 			name: "context limits the hunk", context: 1,
-			old: "1\n2\n3\n4\n5\n6\n7\n",
-			new: "1\n2\n3\nX\n5\n6\n7\n",
+			old:  "1\n2\n3\n4\n5\n6\n7\n",
+			new:  "1\n2\n3\nX\n5\n6\n7\n",
 			want: "--- old\n+++ new\n@@ -3,3 +3,3 @@\n 3\n-4\n+X\n 5\n",
 		},
 		{
 			name: "negative context means 3", context: -1,
-			old: "1\n2\n3\n4\n5\n6\n7\n8\n9\n",
-			new: "1\n2\n3\n4\nX\n6\n7\n8\n9\n",
+			old:  "1\n2\n3\n4\n5\n6\n7\n8\n9\n",
+			new:  "1\n2\n3\n4\nX\n6\n7\n8\n9\n",
 			want: "--- old\n+++ new\n@@ -2,7 +2,7 @@\n 2\n 3\n 4\n-5\n+X\n 6\n 7\n 8\n",
 		},
 		{
