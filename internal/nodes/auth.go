@@ -1,0 +1,156 @@
+package nodes
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/agent"
+)
+
+// PassphraseEnv is the environment variable callers read a key passphrase
+// from (named in errors so users know what to set).
+const PassphraseEnv = "SWARMCTL_SSH_PASSPHRASE"
+
+// defaultKeyFiles are tried, when present, if no key is configured.
+var defaultKeyFiles = []string{"~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa"}
+
+// signerCache keeps decrypted keys for the life of the process so that
+// dialling many nodes asks for a passphrase once per key file.
+var signerCache struct {
+	sync.Mutex
+	m map[string]ssh.Signer
+}
+
+// auth holds the credentials of one Dial (shared by its jump hosts).
+type auth struct {
+	signers []ssh.Signer // explicit keys first, then agent keys, then defaults
+	agent   net.Conn
+	skipped []string // default keys that could not be used, for error messages
+}
+
+func (a *auth) close() {
+	if a.agent != nil {
+		a.agent.Close()
+	}
+}
+
+func (a *auth) methods() []ssh.AuthMethod {
+	// One publickey method carrying every signer: the client tries each
+	// auth method type only once.
+	return []ssh.AuthMethod{ssh.PublicKeys(a.signers...)}
+}
+
+// loadAuth gathers the signers for a dial: KeyPEM and keyFiles (errors are
+// fatal: the user asked for them), the ssh-agent, and the default key files
+// when nothing was configured (unusable defaults are skipped).
+func loadAuth(keyFiles []string, o DialOptions) (*auth, error) {
+	a := &auth{}
+	if len(o.KeyPEM) > 0 {
+		s, err := parseKey(o.KeyPEM, "the key given in the environment", o.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		a.signers = append(a.signers, s)
+	}
+	for _, f := range keyFiles {
+		s, err := loadKeyFile(f, o.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		a.signers = append(a.signers, s)
+	}
+	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
+		if c, err := net.Dial("unix", sock); err == nil {
+			if ss, err := agent.NewClient(c).Signers(); err == nil && len(ss) > 0 {
+				a.agent = c
+				a.signers = append(a.signers, ss...)
+			} else {
+				c.Close()
+			}
+		}
+	}
+	if len(o.KeyPEM) == 0 && len(keyFiles) == 0 {
+		for _, f := range defaultKeyFiles {
+			f = ExpandHome(f)
+			if _, err := os.Stat(f); err != nil {
+				continue
+			}
+			s, err := loadKeyFile(f, o.Passphrase)
+			if err != nil {
+				a.skipped = append(a.skipped, err.Error())
+				continue
+			}
+			a.signers = append(a.signers, s)
+		}
+	}
+	if len(a.signers) == 0 {
+		a.close()
+		msg := "no SSH key: start ssh-agent with a key loaded, pass a key file (--key / inventory key / ssh_config IdentityFile) or provide the key in the environment"
+		if len(a.skipped) > 0 {
+			msg += " (" + strings.Join(a.skipped, "; ") + ")"
+		}
+		return nil, errors.New(msg)
+	}
+	return a, nil
+}
+
+func loadKeyFile(file string, pass func(string) ([]byte, error)) (ssh.Signer, error) {
+	file = ExpandHome(file)
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	signerCache.Lock()
+	defer signerCache.Unlock() // also serialises passphrase prompts
+	if s, ok := signerCache.m[file]; ok {
+		return s, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("ssh key: %w", err)
+	}
+	s, err := parseKey(pem, file, pass)
+	if err != nil {
+		return nil, err
+	}
+	if signerCache.m == nil {
+		signerCache.m = map[string]ssh.Signer{}
+	}
+	signerCache.m[file] = s
+	return s, nil
+}
+
+// parseKey parses a private key, asking pass for the passphrase of an
+// encrypted one. name is used in messages (never the key material).
+func parseKey(pem []byte, name string, pass func(string) ([]byte, error)) (ssh.Signer, error) {
+	s, err := ssh.ParsePrivateKey(pem)
+	if err == nil {
+		return s, nil
+	}
+	var missing *ssh.PassphraseMissingError
+	if !errors.As(err, &missing) {
+		return nil, fmt.Errorf("ssh key %s: %v", name, err)
+	}
+	if pass == nil {
+		return nil, fmt.Errorf("ssh key %s is encrypted: set %s to its passphrase or load it into ssh-agent", name, PassphraseEnv)
+	}
+	p, err := pass(name)
+	if err != nil {
+		return nil, fmt.Errorf("ssh key %s: passphrase: %w", name, err)
+	}
+	s, err = ssh.ParsePrivateKeyWithPassphrase(pem, p)
+	clear(p)
+	if err != nil {
+		if errors.Is(err, x509.IncorrectPasswordError) {
+			return nil, fmt.Errorf("ssh key %s: wrong passphrase", name)
+		}
+		return nil, fmt.Errorf("ssh key %s: %v", name, err)
+	}
+	return s, nil
+}

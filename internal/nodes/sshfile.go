@@ -1,0 +1,219 @@
+package nodes
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+
+	"github.com/pkg/sftp"
+)
+
+// sftpClient starts SFTP on the node's connection on first use.
+func (h *SSHHost) sftpClient() (*sftp.Client, error) {
+	h.sftpMu.Lock()
+	defer h.sftpMu.Unlock()
+	if h.sftp != nil {
+		return h.sftp, nil
+	}
+	select {
+	case <-h.done:
+		return nil, fmt.Errorf("%s: connection closed", h.name)
+	default:
+	}
+	c, err := sftp.NewClient(h.cl)
+	if err != nil {
+		return nil, fmt.Errorf("%s: start sftp: %w", h.name, err)
+	}
+	h.sftp = c
+	return c, nil
+}
+
+// ReadFile reads path: over SFTP when the login user may read it, else
+// with `sudo -n cat`. A missing file is an error wrapping fs.ErrNotExist.
+func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !h.privileged() {
+		out, err := h.Run(ctx, Cmd{Args: []string{"cat", "--", p}, Sudo: true})
+		if err != nil {
+			var xe *ExitError
+			if errors.As(err, &xe) && bytes.Contains(xe.Stderr, []byte("No such file or directory")) {
+				return nil, &fs.PathError{Op: "read", Path: h.name + ":" + p, Err: fs.ErrNotExist}
+			}
+			return nil, err
+		}
+		return out.Stdout, nil
+	}
+	c, err := h.sftpClient()
+	if err != nil {
+		return nil, err
+	}
+	h.logf("%s: sftp read %s", h.name, p)
+	f, err := c.Open(p)
+	if err != nil {
+		return nil, h.fileErr("read", p, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, h.fileErr("read", p, err)
+	}
+	return data, nil
+}
+
+func (h *SSHHost) fileErr(op, p string, err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		err = fs.ErrNotExist
+	} else if errors.Is(err, os.ErrPermission) {
+		err = fs.ErrPermission
+	}
+	return &fs.PathError{Op: op, Path: h.name + ":" + p, Err: err}
+}
+
+// writeScript replaces $1 atomically with stdin; $2 is the mode for a new
+// file. It writes through symlinks, keeps owner and mode of an existing
+// file, and removes its temp file on any failure, so the target is always
+// either the old or the new complete file.
+const writeScript = `set -eu
+t=$(readlink -f -- "$1")
+[ -n "$t" ] || { echo "cannot resolve $1" >&2; exit 1; }
+d=$(dirname -- "$t")
+tmp=$(mktemp -- "$d/.$(basename -- "$t").swarmctl-XXXXXXXX")
+trap 'rm -f -- "$tmp"' EXIT
+cat >"$tmp"
+if [ -e "$t" ]; then
+	chown --reference="$t" -- "$tmp"
+	chmod --reference="$t" -- "$tmp"
+else
+	chmod -- "$2" "$tmp"
+fi
+sync -- "$tmp"
+mv -f -- "$tmp" "$t"
+trap - EXIT`
+
+// WriteFile atomically replaces path with data; see Host.WriteFile.
+func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !h.privileged() {
+		_, err := h.Run(ctx, Cmd{Script: writeScript, ScriptArgs: []string{p, fmt.Sprintf("%o", mode.Perm())}, Sudo: true, Stdin: data})
+		var xe *ExitError
+		if errors.As(err, &xe) && bytes.Contains(xe.Stderr, []byte("No space left")) {
+			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: write %s: %w", h.name, p, err)
+		}
+		return nil
+	}
+	return h.sftpWrite(ctx, p, data, mode)
+}
+
+func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.FileMode) (err error) {
+	c, err := h.sftpClient()
+	if err != nil {
+		return err
+	}
+	h.logf("%s: sftp write %s (%d bytes)", h.name, p, len(data))
+	target, err := resolveLinks(c, p)
+	if err != nil {
+		return h.fileErr("write", p, err)
+	}
+	var old *sftp.FileStat
+	st, err := c.Stat(target)
+	switch {
+	case err == nil:
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("%s: write %s: %s is not a regular file", h.name, p, target)
+		}
+		old, _ = st.Sys().(*sftp.FileStat)
+		mode = st.Mode()
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		return h.fileErr("write", p, err)
+	}
+
+	var rnd [6]byte
+	rand.Read(rnd[:]) //nolint:errcheck // never fails
+	tmp := path.Join(path.Dir(target), "."+path.Base(target)+".swarmctl-"+hex.EncodeToString(rnd[:]))
+	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
+	if err != nil {
+		return h.fileErr("write", tmp, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			f.Close()
+			c.Remove(tmp) //nolint:errcheck // best effort cleanup
+		}
+	}()
+	if err := f.Chmod(mode.Perm() &^ 0o077); err != nil { // private while being written
+		return h.fileErr("write", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("%s: write %s: %w (disk full? the file is unchanged)", h.name, p, err)
+	}
+	if err := f.Sync(); err != nil {
+		// No fsync@openssh.com: sync the file with a command instead.
+		if _, cerr := h.Run(ctx, Cmd{Args: []string{"sync", "--", tmp}}); cerr != nil {
+			return fmt.Errorf("%s: write %s: sync: %w", h.name, p, cerr)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("%s: write %s: %w (the file is unchanged)", h.name, p, err)
+	}
+	if old != nil {
+		if err := c.Chown(tmp, int(old.UID), int(old.GID)); err != nil {
+			return h.fileErr("chown", tmp, err)
+		}
+	}
+	if err := c.Chmod(tmp, mode.Perm()|mode&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return h.fileErr("chmod", tmp, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := c.PosixRename(tmp, target); err != nil {
+		if _, cerr := h.Run(ctx, Cmd{Args: []string{"mv", "-f", "--", tmp, target}}); cerr != nil {
+			return fmt.Errorf("%s: write %s: rename: %w", h.name, p, cerr)
+		}
+	}
+	done = true
+	return nil
+}
+
+// resolveLinks follows symlinks from p to the final path (which need not
+// exist yet), like readlink -f for the last component.
+func resolveLinks(c *sftp.Client, p string) (string, error) {
+	for range 40 {
+		st, err := c.Lstat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			return p, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if st.Mode()&fs.ModeSymlink == 0 {
+			return p, nil
+		}
+		dst, err := c.ReadLink(p)
+		if err != nil {
+			return "", err
+		}
+		if !strings.HasPrefix(dst, "/") {
+			dst = path.Join(path.Dir(p), dst)
+		}
+		p = dst
+	}
+	return "", fmt.Errorf("too many levels of symbolic links")
+}
