@@ -7,6 +7,8 @@
 //	SWARMCTL_E2E_NO_LAB=1  documented opt-out for machines without a Docker
 //	                       engine: lab tests are skipped, saying so (never silently).
 //	SWARMCTL_LAB_KEEP=1    leave the lab running after the tests (debugging).
+//	SWARMCTL_E2E_LAB=name  lab name (default e2e); the docker-layout lab is
+//	                       <name>docker. Distinct names let runs share a machine.
 //	SWARMCTL_BIN           the swarmctl binary to test (default: build it).
 package e2e
 
@@ -42,7 +44,7 @@ func run(m *testing.M) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	start := time.Now()
-	mainLab, labErr = lab.Up(ctx, lab.Config{Name: "e2e", Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
+	mainLab, labErr = lab.Up(ctx, lab.Config{Name: labName(), Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
 	cancel()
 	if labErr != nil {
 		fmt.Fprintf(os.Stderr, "e2e: FAIL: the lab did not start: %v\n(set SWARMCTL_E2E_NO_LAB=1 to run without a Docker engine)\n", labErr)
@@ -75,6 +77,13 @@ func run(m *testing.M) int {
 	return code
 }
 
+func labName() string {
+	if n := os.Getenv("SWARMCTL_E2E_LAB"); n != "" {
+		return n
+	}
+	return "e2e"
+}
+
 // needLab returns the main lab (3 managers + 2 workers, docker-latest).
 func needLab(t *testing.T) *lab.Lab {
 	t.Helper()
@@ -95,7 +104,7 @@ func needDockerLayoutLab(t *testing.T) *lab.Lab {
 	dockerLab.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		dockerLab.l, dockerLab.err = lab.Up(ctx, lab.Config{Name: "e2edocker", Managers: 1, Workers: 1, Layout: "docker", Log: os.Stderr})
+		dockerLab.l, dockerLab.err = lab.Up(ctx, lab.Config{Name: labName() + "docker", Managers: 1, Workers: 1, Layout: "docker", Log: os.Stderr})
 	})
 	if dockerLab.err != nil {
 		t.Fatalf("docker-layout lab did not start: %v", dockerLab.err)
