@@ -351,3 +351,16 @@ func listenOn(t *testing.T, addr string) net.Listener {
 	t.Fatal(err)
 	return nil
 }
+
+func sshtestStartUntrusted(t *testing.T, e *env) *sshtest.Server {
+	return sshtest.Start(t, e.srvConf)
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, x := range subs {
+		if !strings.Contains(s, x) {
+			return false
+		}
+	}
+	return true
+}

@@ -58,6 +58,7 @@ type Server struct {
 	conns    map[net.Conn]bool
 	commands []Exec
 	users    []string
+	forwards []string
 	wg       sync.WaitGroup
 	closed   bool
 }
@@ -151,6 +152,14 @@ func (s *Server) Users() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]string(nil), s.users...)
+}
+
+// Forwards returns the host:port destinations of direct-tcpip channels
+// opened through this server (when it served as a jump host).
+func (s *Server) Forwards() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.forwards...)
 }
 
 // DropAll closes every client connection abruptly (no SSH goodbye).
@@ -248,7 +257,7 @@ func (s *Server) serve(c net.Conn) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				forward(nc)
+				s.forward(nc)
 			}()
 		default:
 			nc.Reject(ssh.UnknownChannelType, "unsupported") //nolint:errcheck
@@ -256,7 +265,7 @@ func (s *Server) serve(c net.Conn) {
 	}
 }
 
-func forward(nc ssh.NewChannel) {
+func (s *Server) forward(nc ssh.NewChannel) {
 	var p struct {
 		Host     string
 		Port     uint32
@@ -267,7 +276,11 @@ func forward(nc ssh.NewChannel) {
 		nc.Reject(ssh.ConnectionFailed, "bad payload") //nolint:errcheck
 		return
 	}
-	dst, err := net.Dial("tcp", net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port))))
+	addr := net.JoinHostPort(p.Host, strconv.Itoa(int(p.Port)))
+	s.mu.Lock()
+	s.forwards = append(s.forwards, addr)
+	s.mu.Unlock()
+	dst, err := net.Dial("tcp", addr)
 	if err != nil {
 		nc.Reject(ssh.ConnectionFailed, err.Error()) //nolint:errcheck
 		return
