@@ -219,7 +219,8 @@ func (m *merger) setExperimental(want bool) {
 }
 
 // addMirrors puts ours first, then the file's other mirrors. An entry
-// equal to one of ours keeps its spelling; repeats of it are dropped.
+// equal to one of ours keeps its spelling if dockerd accepts it; repeats
+// of it are dropped.
 func (m *merger) addMirrors(ours []string) {
 	cur := m.own[keyMirrors]
 	var elems []value
@@ -235,7 +236,8 @@ func (m *merger) addMirrors(ours []string) {
 				continue
 			}
 			used[i] = true
-			if kept {
+			if n, err := ValidateMirror(e.str); kept || err != nil || n != o {
+				// A repeat, or a spelling dockerd would refuse: ours replaces it.
 				dropped = append(dropped, e.str)
 				continue
 			}
