@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -65,14 +66,25 @@ func Check(ctx context.Context, l *Lab) error {
 	return errors.Join(errs...)
 }
 
-// CheckNothingLeft reports anything of any lab still running: processes of
-// an engine the lab started, that engine's socket, or lab containers on an
-// engine that answers at DOCKER_HOST or the default socket.
+// CheckNothingLeft reports what a lab's Down should have removed but did
+// not: containers of labs that are no longer registered as up, processes
+// or the socket of an engine the lab started while no lab uses it. Labs
+// that are still up (another test run, `make lab-up`) are not leftovers.
+// It looks at the lab's own engine and at DOCKER_HOST (or the default
+// socket).
 func CheckNothingLeft(ctx context.Context) error {
 	var errs []error
 	dir := engineDir()
-	if ps := processesUnder(dir); len(ps) > 0 {
-		errs = append(errs, fmt.Errorf("lab engine processes still running: %s", strings.Join(ps, "; ")))
+	up := map[string]bool{}
+	if ents, err := os.ReadDir(filepath.Join(dir, "users")); err == nil {
+		for _, e := range ents {
+			up[e.Name()] = true
+		}
+	}
+	if len(up) == 0 {
+		if ps := processesUnder(dir); len(ps) > 0 {
+			errs = append(errs, fmt.Errorf("lab engine processes still running: %s", strings.Join(ps, "; ")))
+		}
 	}
 	own := "unix://" + ownSocket(dir)
 	hosts := []string{own}
@@ -85,15 +97,23 @@ func CheckNothingLeft(ctx context.Context) error {
 		if !answers(ctx, h) {
 			continue
 		}
-		if h == own {
-			errs = append(errs, fmt.Errorf("the lab's engine still answers at %s", h))
+		if h == own && len(up) == 0 {
+			errs = append(errs, fmt.Errorf("the lab's engine still answers at %s though no lab is up", h))
 		}
 		e := &engine{host: h}
-		out, err := e.docker(ctx, nil, "ps", "-a", "--filter", "label="+label, "--format", "{{.Names}}")
+		out, err := e.docker(ctx, nil, "ps", "-a", "--filter", "label="+label, "--format", `{{.Names}} {{.Label "`+label+`"}}`)
 		if err != nil {
 			errs = append(errs, err)
-		} else if s := strings.TrimSpace(out); s != "" {
-			errs = append(errs, fmt.Errorf("lab containers left on %s: %s", h, strings.ReplaceAll(s, "\n", ", ")))
+			continue
+		}
+		var left []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && !up[f[1]] {
+				left = append(left, f[0])
+			}
+		}
+		if len(left) > 0 {
+			errs = append(errs, fmt.Errorf("containers of labs that are down are left on %s: %s", h, strings.Join(left, ", ")))
 		}
 	}
 	return errors.Join(errs...)

@@ -150,6 +150,8 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 }
 
 func (l *Lab) up(ctx context.Context) error {
+	t0 := time.Now()
+	since := func() time.Duration { return time.Since(t0).Round(100 * time.Millisecond) }
 	// Leftovers of a lab of this name that lost its state dir.
 	l.removeContainers(ctx)
 	if err := os.MkdirAll(l.dir, 0o755); err != nil {
@@ -205,15 +207,14 @@ func (l *Lab) up(ctx context.Context) error {
 	for i := 1; i <= l.st.Workers; i++ {
 		ms = append(ms, l.newMachine(fmt.Sprintf("worker%d", i), "worker", len(ms)))
 	}
-	fmt.Fprintf(l.log, "lab %s: starting %d machines (%s layout)\n", l.st.Name, len(ms), l.st.Layout)
-	for _, m := range ms {
-		if err := l.createMachine(ctx, m); err != nil {
-			return err
-		}
-		l.st.Machines = append(l.st.Machines, m)
-		if err := l.save(); err != nil {
-			return err
-		}
+	fmt.Fprintf(l.log, "lab %s: [%s] starting %d machines (%s layout)\n", l.st.Name, since(), len(ms), l.st.Layout)
+	// Recorded first so that Down finds every machine whatever fails next.
+	l.st.Machines = ms
+	if err := l.save(); err != nil {
+		return err
+	}
+	if err := parallel(ctx, ms, 3, func(m Machine) error { return l.createMachine(ctx, m) }); err != nil {
+		return err
 	}
 	// The upstream registry starts while the machines boot.
 	if err := pushBusybox(ctx, l.st.Upstream, layer); err != nil {
@@ -226,14 +227,16 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.writeFiles(keys); err != nil {
 		return err
 	}
-	fmt.Fprintf(l.log, "lab %s: machines up; forming the swarm\n", l.st.Name)
-	if err := l.formSwarm(ctx, ms); err != nil {
+	fmt.Fprintf(l.log, "lab %s: [%s] machines answer; forming the swarm, loading %s\n", l.st.Name, since(), RegistryImage)
+	loaded := make(chan error, 1)
+	go func() { loaded <- l.LoadImage(ctx, RegistryImage, ms...) }()
+	swarmErr := l.formSwarm(ctx, ms)
+	if err := errors.Join(swarmErr, <-loaded); err != nil {
 		return err
 	}
-	if err := l.LoadImage(ctx, RegistryImage, ms...); err != nil {
-		return err
-	}
+	fmt.Fprintf(l.log, "lab %s: [%s] swarm formed, %s loaded\n", l.st.Name, since(), RegistryImage)
 	return l.waitNodesReady(ctx, len(ms))
+
 }
 
 func (l *Lab) newMachine(name, role string, index int) Machine {

@@ -219,6 +219,9 @@ func TestMachineFilesLayouts(t *testing.T) {
 		if tc.layout == LayoutDocker && h["etc/systemd/system/docker.service"] != nil {
 			t.Errorf("docker layout masks docker.service")
 		}
+		if _, ok := h["usr/lib/systemd/system/docker-latest.service"]; ok != (tc.layout == LayoutDockerLatest) {
+			t.Errorf("%s: docker-latest.service present = %v", tc.layout, ok)
+		}
 	}
 	a, _ := machineFiles(LayoutDocker, "k")
 	b, _ := machineFiles(LayoutDocker, "k")

@@ -108,8 +108,6 @@ func machineOverlay() []tarEntry {
 		{name: "usr/local/sbin/lab-firstboot", mode: 0o755, body: []byte(firstBoot)},
 		{name: "etc/systemd/system/lab-firstboot.service", mode: 0o644, body: []byte(firstBootUnit)},
 		{name: "etc/systemd/system/sysinit.target.wants/lab-firstboot.service", link: "/etc/systemd/system/lab-firstboot.service"},
-		{name: "usr/lib/systemd/system/docker-latest.service", mode: 0o644, body: []byte(dockerLatestUnit)},
-		{name: "usr/lib/systemd/system/docker-latest.socket", mode: 0o644, body: []byte(dockerLatestSocket)},
 		{name: "etc/ssh/sshd_config.d/lab.conf", mode: 0o644, body: []byte(sshdLabConf)},
 	}
 	for _, u := range unitsMasked {
@@ -137,7 +135,8 @@ func DaemonJSONPath(layout string) string {
 }
 
 // machineFiles are copied into one machine before its first start: its
-// machine-id, the lab key as authorized_keys, and the layout.
+// machine-id, the lab key as authorized_keys, and the layout (a stock
+// docker machine has no docker-latest units at all).
 func machineFiles(layout, pubKey string) ([]tarEntry, error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
@@ -155,6 +154,8 @@ func machineFiles(layout, pubKey string) ([]tarEntry, error) {
 	switch layout {
 	case LayoutDockerLatest:
 		ents = append(ents,
+			tarEntry{name: "usr/lib/systemd/system/docker-latest.service", mode: 0o644, body: []byte(dockerLatestUnit)},
+			tarEntry{name: "usr/lib/systemd/system/docker-latest.socket", mode: 0o644, body: []byte(dockerLatestSocket)},
 			tarEntry{name: "etc/docker-latest", dir: true, mode: 0o755},
 			tarEntry{name: "etc/docker-latest/daemon.json", mode: 0o644, body: []byte(DaemonJSON(layout))},
 			tarEntry{name: sys + "docker.service", link: "/dev/null"},
