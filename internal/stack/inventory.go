@@ -1,0 +1,78 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
+)
+
+// FromInventory turns the inventory's mirror section into Values (not yet
+// defaulted nor validated). The upstream password is read from
+// UpstreamPasswordFile or from the environment variable UpstreamPasswordEnv;
+// one trailing newline is dropped. Relative paths in m must already be
+// resolved (inventory.Resolve).
+//
+// publish: 0 in the inventory means the recipe's 5000; a negative value
+// means "do not publish".
+func FromInventory(m inventory.Mirror) (Values, error) {
+	v := Values{
+		FQDN:             m.FQDN,
+		URL:              m.URL,
+		RemoteURL:        m.RemoteURL,
+		Image:            m.Image,
+		StackName:        m.Stack,
+		StackFile:        m.StackFile,
+		ConfigFile:       m.ConfigFile,
+		DataDir:          m.DataDir,
+		Traefik:          m.Traefik,
+		Network:          m.Network,
+		Entrypoint:       m.Entrypoint,
+		CertResolver:     m.CertResolver,
+		Publish:          m.Publish,
+		PublishMode:      m.PublishMode,
+		Constraints:      append([]string(nil), m.Constraints...),
+		Replicas:         m.Replicas,
+		UpstreamUsername: m.UpstreamUser,
+		TTL:              m.TTL,
+	}
+	switch {
+	case m.Publish == 0:
+		v.Publish = 5000
+	case m.Publish < 0:
+		v.Publish = 0
+	}
+	pw, err := ReadPassword(m.UpstreamPasswordFile, m.UpstreamPasswordEnv)
+	if err != nil {
+		return Values{}, err
+	}
+	v.UpstreamPassword = pw
+	return v, nil
+}
+
+// ReadPassword reads the upstream password from a file or, when file is
+// empty, from the environment variable env. Both empty: no password.
+func ReadPassword(file, env string) (string, error) {
+	switch {
+	case file != "" && env != "":
+		return "", fmt.Errorf("mirror: set upstream_password_file or upstream_password_env, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("mirror.upstream_password_file (--upstream-password-file): %w", err)
+		}
+		pw := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+		if pw == "" {
+			return "", fmt.Errorf("mirror.upstream_password_file (--upstream-password-file): %s is empty", file)
+		}
+		return pw, nil
+	case env != "":
+		pw, ok := os.LookupEnv(env)
+		if !ok || pw == "" {
+			return "", fmt.Errorf("mirror.upstream_password_env (--upstream-password-env): environment variable %s is not set", env)
+		}
+		return pw, nil
+	}
+	return "", nil
+}

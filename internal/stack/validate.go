@@ -1,0 +1,229 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// FieldError is one invalid value. Field is the inventory key under mirror:,
+// Flag the command-line flag that sets it.
+type FieldError struct {
+	Field string
+	Flag  string
+	Msg   string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("mirror.%s (--%s): %s", e.Field, e.Flag, e.Msg)
+}
+
+var (
+	stackNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
+	networkRE   = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$`)
+	traefikName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_-]{0,62}$`)
+	labelRE     = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$`)
+	imageRE     = regexp.MustCompile(`^` +
+		// optional registry host[:port]/
+		`(?:(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?/)?` +
+		// path components
+		`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
+		// :tag and @digest
+		`(?::[a-zA-Z0-9_][a-zA-Z0-9_.-]{0,127})?` +
+		`(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`)
+	constraintRE = regexp.MustCompile(`^[^=!]+(==|!=)[^=!]+$`)
+)
+
+// Validate checks every value a user can type, before any node is touched.
+// It reports all problems at once; no message repeats the password.
+func (v Values) Validate() error {
+	var errs []error
+	bad := func(field, flag, format string, a ...any) {
+		errs = append(errs, &FieldError{Field: field, Flag: flag, Msg: fmt.Sprintf(format, a...)})
+	}
+
+	switch {
+	case v.FQDN == "" && v.Traefik != TraefikNone:
+		bad("fqdn", "fqdn", "required with Traefik %s labels (the Host rule)", v.Traefik)
+	case v.FQDN != "":
+		if err := checkFQDN(v.FQDN); err != nil {
+			bad("fqdn", "fqdn", "%q %v", v.FQDN, err)
+		}
+	}
+	if v.URL != "" {
+		if err := checkURL(v.URL); err != nil {
+			bad("url", "url", "%q %v", v.URL, err)
+		}
+	}
+	if err := checkURL(v.RemoteURL); err != nil {
+		bad("remote_url", "remote-url", "%q %v", v.RemoteURL, err)
+	}
+	if len(v.Image) > 255 || !imageRE.MatchString(v.Image) {
+		bad("image", "image", "%q is not an image reference (like registry:2 or host:5000/registry:3)", v.Image)
+	}
+	if !stackNameRE.MatchString(v.StackName) {
+		bad("stack", "stack", "%q: use letters, digits, _ and - (starting with a letter or digit, at most 63)", v.StackName)
+	}
+
+	paths := map[string]string{}
+	for _, p := range []struct{ field, flag, val string }{
+		{"stack_file", "stack-file", v.StackFile},
+		{"config_file", "config-file", v.ConfigFile},
+		{"data_dir", "data-dir", v.DataDir},
+	} {
+		if err := checkPath(p.val); err != nil {
+			bad(p.field, p.flag, "%q %v", p.val, err)
+			continue
+		}
+		if other, dup := paths[p.val]; dup {
+			bad(p.field, p.flag, "%q is also the %s", p.val, other)
+		}
+		paths[p.val] = p.field
+	}
+	if v.StackFile != "" && v.DataDir != "" && strings.HasPrefix(v.StackFile, strings.TrimSuffix(v.DataDir, "/")+"/") {
+		bad("stack_file", "stack-file", "%q lies inside data_dir %q (the registry owns that directory)", v.StackFile, v.DataDir)
+	}
+	if v.ConfigFile != "" && v.DataDir != "" && strings.HasPrefix(v.ConfigFile, strings.TrimSuffix(v.DataDir, "/")+"/") {
+		bad("config_file", "config-file", "%q lies inside data_dir %q (the registry owns that directory)", v.ConfigFile, v.DataDir)
+	}
+
+	switch v.Traefik {
+	case TraefikV1, TraefikV2, TraefikV3:
+		if !networkRE.MatchString(v.Network) {
+			bad("network", "network", "%q is not a network name (letters, digits, _ . -)", v.Network)
+		}
+	case TraefikNone:
+	default:
+		bad("traefik", "traefik", "%q: want v1, v2, v3 or none", v.Traefik)
+	}
+	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 {
+		if !traefikName.MatchString(v.Entrypoint) {
+			bad("entrypoint", "entrypoint", "%q is not a Traefik entrypoint name", v.Entrypoint)
+		}
+		if !traefikName.MatchString(v.CertResolver) {
+			bad("cert_resolver", "cert-resolver", "%q is not a Traefik certificate resolver name", v.CertResolver)
+		}
+	}
+
+	if v.Publish < 0 || v.Publish > 65535 {
+		bad("publish", "publish", "%d: want a port 1-65535 (0 = do not publish)", v.Publish)
+	}
+	switch v.PublishMode {
+	case PublishIngress, PublishHost:
+	default:
+		bad("publish_mode", "publish-mode", "%q: want ingress or host", v.PublishMode)
+	}
+	if v.Publish == 0 && v.Traefik == TraefikNone {
+		bad("publish", "publish", "with --traefik none the mirror must publish a port, or nothing can reach it")
+	}
+
+	for i, c := range v.Constraints {
+		switch {
+		case strings.ContainsFunc(c, unicode.IsControl) || !utf8.ValidString(c):
+			bad("constraints", "constraint", "constraint %d %q contains control characters or newlines", i+1, c)
+		case !constraintRE.MatchString(c):
+			bad("constraints", "constraint", "constraint %d %q: want <attribute>==<value> or <attribute>!=<value>", i+1, c)
+		}
+	}
+	if v.Replicas < 1 || v.Replicas > 100 {
+		bad("replicas", "replicas", "%d: want 1-100", v.Replicas)
+	}
+
+	switch {
+	case v.UpstreamUsername != "" && v.UpstreamPassword == "":
+		bad("upstream_password_file", "upstream-password-file", "a password is needed with upstream user %q (file or environment variable)", v.UpstreamUsername)
+	case v.UpstreamUsername == "" && v.UpstreamPassword != "":
+		bad("upstream_username", "upstream-username", "required when an upstream password is given")
+	}
+	if v.UpstreamUsername != "" && (strings.ContainsFunc(v.UpstreamUsername, unicode.IsControl) || !utf8.ValidString(v.UpstreamUsername) || len(v.UpstreamUsername) > 256) {
+		bad("upstream_username", "upstream-username", "%q contains control characters or is too long", v.UpstreamUsername)
+	}
+	if v.UpstreamPassword != "" && (strings.ContainsFunc(v.UpstreamPassword, unicode.IsControl) || !utf8.ValidString(v.UpstreamPassword) || len(v.UpstreamPassword) > 4096) {
+		// Never echo the password itself.
+		bad("upstream_password_file", "upstream-password-file", "the password contains control characters (a trailing newline is removed), invalid UTF-8, or is too long")
+	}
+
+	if v.TTL != "" {
+		d, err := time.ParseDuration(v.TTL)
+		switch {
+		case err != nil:
+			bad("ttl", "ttl", "%q is not a duration (like 168h)", v.TTL)
+		case d < 0:
+			bad("ttl", "ttl", "%q is negative", v.TTL)
+		case !v.RegistryV3():
+			bad("ttl", "ttl", "needs a registry:3 image (registry:2 keeps cached content 7 days, fixed); image is %q", v.Image)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkFQDN applies RFC 1123 host name syntax: dot-separated labels of
+// letters, digits and hyphens, 1-63 each, 253 in all, no trailing dot.
+func checkFQDN(s string) error {
+	if len(s) > 253 {
+		return errors.New("is longer than 253 characters")
+	}
+	for _, l := range strings.Split(s, ".") {
+		if !labelRE.MatchString(l) {
+			return errors.New("is not a host name (RFC 1123: labels of letters, digits and inner hyphens, separated by dots)")
+		}
+	}
+	return nil
+}
+
+func checkURL(s string) error {
+	if s == "" {
+		return errors.New("is empty")
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) || !utf8.ValidString(s) {
+		return errors.New("contains spaces or control characters")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("is not a URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return errors.New("must start with http:// or https://")
+	case u.User != nil:
+		return errors.New("must not contain user:password (give credentials separately)")
+	case u.Host == "" || u.Opaque != "":
+		return errors.New("has no host")
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
+		return errors.New("must not have a query or fragment")
+	case strings.ContainsAny(s, `"'\`+"`"+`$;&|<>{}`):
+		return errors.New("contains characters a registry URL never has")
+	}
+	host := u.Hostname()
+	if strings.HasPrefix(host, "[") || strings.Contains(host, ":") {
+		return nil // IPv6 literal, already parsed by net/url
+	}
+	if err := checkFQDN(host); err != nil {
+		return fmt.Errorf("host %q %v", host, err)
+	}
+	return nil
+}
+
+func checkPath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("is empty")
+	case strings.ContainsFunc(p, unicode.IsControl) || !utf8.ValidString(p):
+		return errors.New("contains control characters")
+	case strings.ContainsAny(p, `:,"'\`+"`"+`$`):
+		return errors.New(`must not contain : , quotes, backslashes, backquotes or $`)
+	case !path.IsAbs(p):
+		return errors.New("must be an absolute path")
+	case path.Clean(p) != p:
+		return fmt.Errorf("is not clean (use %q)", path.Clean(p))
+	case p == "/":
+		return errors.New("must not be /")
+	}
+	return nil
+}
