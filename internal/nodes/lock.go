@@ -50,7 +50,7 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 	}
 	wait := DefaultLockWait
 	if dl, ok := ctx.Deadline(); ok {
-		wait = time.Until(dl)
+		wait = time.Until(dl) - 100*time.Millisecond // let flock report first
 		if wait < 0 {
 			wait = 0
 		}
@@ -103,6 +103,10 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 	case <-ctx.Done():
 		sess.Signal(ssh.SIGKILL) //nolint:errcheck
 		sess.Close()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// The wait ran out before flock's own timeout reported it.
+			return nil, &LockBusyError{Host: h.name, Name: name, Waited: time.Since(start)}
+		}
 		return nil, ctx.Err()
 	case err = <-got:
 	}

@@ -161,7 +161,10 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 		return h.fileErr("write", tmp, err)
 	}
 	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("%s: write %s: %w (disk full? the file is unchanged)", h.name, p, err)
+		if noSpace(c, path.Dir(target), len(data), err) {
+			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+		}
+		return fmt.Errorf("%s: write %s: %w (the file is unchanged)", h.name, p, err)
 	}
 	if err := f.Sync(); err != nil {
 		// No fsync@openssh.com: sync the file with a command instead.
@@ -170,6 +173,9 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 		}
 	}
 	if err := f.Close(); err != nil {
+		if noSpace(c, path.Dir(target), len(data), err) {
+			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+		}
 		return fmt.Errorf("%s: write %s: %w (the file is unchanged)", h.name, p, err)
 	}
 	if old != nil {
@@ -190,6 +196,17 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 	done = true
 	return nil
+}
+
+// noSpace tells whether a failed SFTP write was a full disk. OpenSSH's
+// sftp-server reports ENOSPC as a bare "Failure", so free space is checked
+// with statvfs@openssh.com when the message does not say.
+func noSpace(c *sftp.Client, dir string, need int, err error) bool {
+	if strings.Contains(strings.ToLower(err.Error()), "no space left") {
+		return true
+	}
+	vfs, verr := c.StatVFS(dir)
+	return verr == nil && vfs.FreeSpace() < uint64(need)+vfs.Bsize
 }
 
 // resolveLinks follows symlinks from p to the final path (which need not
