@@ -191,13 +191,14 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	if r.done {
 		return
 	}
-	unlock, err := r.lock(ctx)
+	var unlock func()
+	err := r.timed("lock", func() (err error) { unlock, err = r.lock(ctx); return err })
 	if err != nil {
 		r.fail(err)
 		return
 	}
 	defer unlock()
-	if err := r.refresh(ctx); err != nil {
+	if err := r.timed("re-read", func() error { return r.refresh(ctx) }); err != nil {
 		r.fail(err)
 		return
 	}
@@ -225,18 +226,18 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 			failErr = fmt.Errorf("interrupted before %s: %w", s.name, err)
 			break
 		}
-		if err := s.fn(ctx); err != nil {
+		if err := r.timed(s.name, func() error { return s.fn(ctx) }); err != nil {
 			failErr = fmt.Errorf("%s: %w", s.name, err)
 			break
 		}
 	}
 	if failErr != nil && r.written {
-		failErr = r.rollback(ctx, failErr)
+		_ = r.timed("rollback", func() error { failErr = r.rollback(ctx, failErr); return nil })
 	}
 	if guarded {
 		// Wait for the node to be back in the swarm (only if it was
 		// restarted), and always undo a drain.
-		if err := g.after(ctx, r, r.written); err != nil && failErr == nil {
+		if err := r.timed("swarm wait", func() error { return g.after(ctx, r, r.written) }); err != nil && failErr == nil {
 			failErr = err
 		}
 	}
@@ -245,6 +246,14 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 		return
 	}
 	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
+}
+
+// timed runs fn and records how long it took.
+func (r *nodeRun) timed(name string, fn func() error) error {
+	t0 := r.o.Now()
+	err := fn()
+	r.res.Steps = append(r.res.Steps, StepTime{Name: name, MS: r.o.Now().Sub(t0).Milliseconds(), OK: err == nil})
+	return err
 }
 
 // lock takes the node's remote lock when the transport offers one.

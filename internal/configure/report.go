@@ -45,6 +45,16 @@ type NodeResult struct {
 	// Journal is the tail of the service's journal after a failure.
 	Journal    string `json:"journal,omitempty"`
 	DurationMS int64  `json:"duration_ms"`
+	// Steps times each step of applying the change (not for unchanged
+	// or dry-run nodes).
+	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// StepTime is how long one step took on a node.
+type StepTime struct {
+	Name string `json:"name"`
+	MS   int64  `json:"ms"`
+	OK   bool   `json:"ok"`
 }
 
 // Report is the result of a run, nodes in input order.
