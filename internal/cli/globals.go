@@ -206,7 +206,7 @@ func parseHostFlag(s string) (inventory.Node, error) {
 	var n inventory.Node
 	if at := strings.LastIndex(s, "@"); at >= 0 {
 		n.User, s = s[:at], s[at+1:]
-		if n.User == "" || strings.ContainsAny(n.User, " \t\n'\"$;`\\") {
+		if n.User == "" || strings.ContainsAny(n.User, " \t\n'\"$;`\\@") {
 			return n, fmt.Errorf("bad user %q", n.User)
 		}
 	}

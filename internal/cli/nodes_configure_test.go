@@ -128,7 +128,7 @@ func factsOutput(daemonJSON string, mirrors string) string {
 		"@@unit", "MainPID=77", "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
 		"@@envfiles", "@@config", "/etc/docker/daemon.json",
 		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
-		"@@info", mirrors + "|true|20.10.24|inactive||||false", "@@leader", "@@end", "",
+		"@@info", mirrors + "|true|20.10.24|inactive|||false", "@@leader", "@@end", "",
 	}, "\n")
 }
 
