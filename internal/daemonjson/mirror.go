@@ -1,6 +1,7 @@
 package daemonjson
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"strconv"
@@ -30,11 +31,10 @@ func ValidateMirror(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		var ue *url.Error
-		if e, ok := err.(*url.Error); ok {
-			ue = e
-			return bad("not a valid URL: " + ue.Err.Error())
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL itself is already in the message
 		}
-		return bad("not a valid URL")
+		return bad("not a valid URL: " + err.Error())
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
