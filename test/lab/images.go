@@ -159,7 +159,11 @@ func (e *engine) machineImage(ctx context.Context, logw io.Writer) (string, erro
 	go func() { pw.CloseWithError(appendOverlay(base, overlay, pw)) }()
 	err = e.importImage(ctx, pr, []string{`ENV container=docker`, `CMD ["/lib/systemd/systemd"]`}, ref)
 	pr.CloseWithError(err)
-	return ref, err
+	if err != nil {
+		return "", err
+	}
+	e.pruneTags(ctx, machineRepo, ref)
+	return ref, nil
 }
 
 // appendOverlay copies the base tarball to w, then adds the overlay files.
@@ -403,5 +407,23 @@ func (e *engine) ensureDNSImage(ctx context.Context, logw io.Writer) (string, er
 	if err != nil {
 		return "", err
 	}
-	return ref, e.importImage(ctx, bytes.NewReader(b), []string{`ENTRYPOINT ["/labdns"]`}, ref)
+	if err := e.importImage(ctx, bytes.NewReader(b), []string{`ENTRYPOINT ["/labdns"]`}, ref); err != nil {
+		return "", err
+	}
+	e.pruneTags(ctx, dnsRepo, ref)
+	return ref, nil
+}
+
+// pruneTags removes images of repo other than keep (older recipes); images
+// still used by a container stay.
+func (e *engine) pruneTags(ctx context.Context, repo, keep string) {
+	out, err := e.docker(ctx, nil, "images", repo, "--format", "{{.Repository}}:{{.Tag}}")
+	if err != nil {
+		return
+	}
+	for _, ref := range strings.Fields(out) {
+		if ref != keep {
+			e.docker(ctx, nil, "rmi", ref)
+		}
+	}
 }

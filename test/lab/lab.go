@@ -701,3 +701,20 @@ func (l *Lab) SetLog(w io.Writer) {
 // Running reports whether the outer engine answers and all of the lab's
 // containers run.
 func (l *Lab) Running(ctx context.Context) error { return l.running(ctx) }
+
+// Cleanup removes whatever a lab of that name left without its state dir
+// (containers, network) on the engine it registered with, and releases
+// that engine. Down is the normal way; this is for a lost state dir.
+func Cleanup(ctx context.Context, name string, logw io.Writer) error {
+	if logw == nil {
+		logw = io.Discard
+	}
+	host := "unix://" + ownSocket(engineDir())
+	if b, err := os.ReadFile(filepath.Join(engineDir(), "users", name)); err == nil {
+		host = strings.TrimSpace(string(b))
+	}
+	l := &Lab{st: state{Name: name}, e: &engine{host: host, dir: engineDir()}, log: logw}
+	l.st.Network = l.prefix()
+	l.dir = filepath.Join(RootDir(), name)
+	return l.Down(ctx)
+}

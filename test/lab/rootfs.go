@@ -146,6 +146,14 @@ func ensureBaseRootfs(ctx context.Context, logw io.Writer) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("debootstrap recipe: %v\n%s", err, tail.String())
 	}
+	// Tarballs of older recipes are of no further use.
+	if old, _ := filepath.Glob(filepath.Join(CacheDir(), "rootfs-*.tar")); len(old) > 0 {
+		for _, f := range old {
+			if f != out {
+				os.Remove(f)
+			}
+		}
+	}
 	return out, nil
 }
 

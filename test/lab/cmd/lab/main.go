@@ -72,7 +72,7 @@ func dispatch(ctx context.Context, cmd string, cfg lab.Config) error {
 	case "up":
 		l, err := lab.Up(ctx, cfg)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w\n(state kept for debugging; remove it with: go run ./test/lab/cmd/lab down --name %s)", err, cfg.Name)
 		}
 		printSummary(l)
 		return nil
@@ -82,8 +82,8 @@ func dispatch(ctx context.Context, cmd string, cfg lab.Config) error {
 	l, err := lab.Attach(cfg.StateDir)
 	if err != nil {
 		if cmd == "down" && os.IsNotExist(err) {
-			fmt.Fprintf(os.Stderr, "lab %s: not up (no %s)\n", cfg.Name, filepath.Join(cfg.StateDir, "lab.json"))
-			return nil
+			fmt.Fprintf(os.Stderr, "lab %s: no %s; removing what may be left of it\n", cfg.Name, filepath.Join(cfg.StateDir, "lab.json"))
+			return lab.Cleanup(ctx, cfg.Name, os.Stderr)
 		}
 		return err
 	}
