@@ -1,6 +1,8 @@
 // Package e2e runs the built swarmctl binary against the lab: real OpenSSH,
 // real systemd, real dockerd, a real multi-manager swarm and a real
-// registry (see test/lab). TestMain brings the lab up once.
+// registry (see test/lab). Each lab is brought up once, on first use
+// (so `-run` of tests that need only the small docker-layout lab does not
+// start the big one); TestMain takes them down.
 //
 // Environment:
 //
@@ -26,6 +28,7 @@ import (
 var (
 	mainLab   *lab.Lab
 	labErr    error
+	mainOnce  sync.Once
 	dockerLab struct {
 		once sync.Once
 		l    *lab.Lab
@@ -42,23 +45,14 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: SWARMCTL_E2E_NO_LAB=1: lab tests will be skipped")
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	start := time.Now()
-	mainLab, labErr = lab.Up(ctx, lab.Config{Name: labName(), Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
-	cancel()
-	if labErr != nil {
-		fmt.Fprintf(os.Stderr, "e2e: FAIL: the lab did not start: %v\n(set SWARMCTL_E2E_NO_LAB=1 to run without a Docker engine)\n", labErr)
-		if mainLab != nil {
-			mainLab.Down(context.Background())
-		}
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "e2e: lab up in %s\n", time.Since(start).Round(time.Second))
 	code := m.Run()
+	if labErr != nil {
+		code = 1
+	}
 	if os.Getenv("SWARMCTL_LAB_KEEP") == "1" {
 		return code
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	if dockerLab.l != nil {
 		if err := dockerLab.l.Down(ctx); err != nil {
@@ -66,9 +60,11 @@ func run(m *testing.M) int {
 			code = 1
 		}
 	}
-	if err := mainLab.Down(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: lab down: %v\n", err)
-		code = 1
+	if mainLab != nil {
+		if err := mainLab.Down(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: lab down: %v\n", err)
+			code = 1
+		}
 	}
 	if err := lab.CheckNothingLeft(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: FAIL: lab down left something running: %v\n", err)
@@ -90,7 +86,18 @@ func needLab(t *testing.T) *lab.Lab {
 	if os.Getenv("SWARMCTL_E2E_NO_LAB") == "1" {
 		t.Skip("SWARMCTL_E2E_NO_LAB=1: lab test skipped on request")
 	}
-	if mainLab == nil {
+	mainOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		start := time.Now()
+		mainLab, labErr = lab.Up(ctx, lab.Config{Name: labName(), Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
+		if labErr != nil {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: the lab did not start: %v\n(set SWARMCTL_E2E_NO_LAB=1 to run without a Docker engine)\n", labErr)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "e2e: lab up in %s\n", time.Since(start).Round(time.Second))
+	})
+	if mainLab == nil || labErr != nil {
 		t.Fatalf("lab not available: %v", labErr)
 	}
 	return mainLab
@@ -100,7 +107,9 @@ func needLab(t *testing.T) *lab.Lab {
 // with the stock docker.service layout, started on first use.
 func needDockerLayoutLab(t *testing.T) *lab.Lab {
 	t.Helper()
-	needLab(t)
+	if os.Getenv("SWARMCTL_E2E_NO_LAB") == "1" {
+		t.Skip("SWARMCTL_E2E_NO_LAB=1: lab test skipped on request")
+	}
 	dockerLab.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
