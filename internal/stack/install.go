@@ -1,0 +1,439 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// DefaultWait bounds convergence and the health check when Options.Wait is 0.
+const DefaultWait = 3 * time.Minute
+
+// InstallOptions tune Install.
+type InstallOptions struct {
+	// Wait bounds waiting for the service to converge and answer /v2/
+	// (0 = DefaultWait; negative = do not wait or check).
+	Wait time.Duration
+	// CreateNetwork creates a missing external network (overlay, attachable)
+	// instead of failing.
+	CreateNetwork bool
+	// DryRun computes the plan (read-only commands) and stops.
+	DryRun bool
+	// ResolveImage is passed to `docker stack deploy --resolve-image`
+	// (always|changed|never; "" = docker's default).
+	ResolveImage string
+	// Poll is the interval between convergence checks (0 = 1s).
+	Poll time.Duration
+	// Log receives progress lines (for stderr); nil = silent. Lines never
+	// contain a secret.
+	Log func(string)
+}
+
+// InstallResult is what Install did.
+type InstallResult struct {
+	Plan           Plan     `json:"plan"`
+	DryRun         bool     `json:"dry_run"`
+	Wrote          []string `json:"wrote"`
+	NetworkCreated bool     `json:"network_created,omitempty"`
+	Deployed       bool     `json:"deployed"`
+	Restarted      bool     `json:"restarted"`
+	// Converged: running tasks == replicas (false when not waited).
+	Converged bool   `json:"converged"`
+	Running   int    `json:"running"`
+	Replicas  int    `json:"replicas"`
+	Tasks     []Task `json:"tasks,omitempty"`
+	// Health is the GET /v2/ check from the manager (nil: not checked,
+	// e.g. nothing published).
+	Health *Health `json:"health,omitempty"`
+}
+
+// Task is one line of `docker service ps --format '{{json .}}'`.
+type Task struct {
+	ID           string `json:"ID"`
+	Name         string `json:"Name"`
+	Image        string `json:"Image"`
+	Node         string `json:"Node"`
+	DesiredState string `json:"DesiredState"`
+	CurrentState string `json:"CurrentState"`
+	Error        string `json:"Error"`
+}
+
+// Health is one GET /v2/ answer.
+type Health struct {
+	URL    string `json:"url"`
+	Status int    `json:"status"`
+	OK     bool   `json:"ok"`
+}
+
+// ConvergeError is a service that did not reach its replicas in time; Tasks
+// carries docker's view, with each task's error.
+type ConvergeError struct {
+	Service string
+	Reason  string
+	Tasks   []Task
+}
+
+func (e *ConvergeError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "service %s did not converge: %s", e.Service, e.Reason)
+	for _, t := range e.Tasks {
+		if t.Error != "" || !strings.HasPrefix(t.CurrentState, "Running") {
+			fmt.Fprintf(&b, "\n  %s on %s: %s", strings.TrimSpace(t.Name), orDash(t.Node), t.CurrentState)
+			if t.Error != "" {
+				fmt.Fprintf(&b, ": %s", t.Error)
+			}
+		}
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Install brings the registry stack on the manager h to r: plan, then (unless
+// DryRun) network, directories, files, deploy or restart, wait, health.
+// Unchanged values redeploy nothing.
+func Install(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions) (InstallResult, error) {
+	logf := func(format string, a ...any) {
+		if o.Log != nil {
+			o.Log(Redact(fmt.Sprintf(format, a...), r.Secrets()))
+		}
+	}
+	v := r.Values
+	res := InstallResult{DryRun: o.DryRun, Replicas: v.Replicas, Wrote: []string{}}
+	plan, err := ComputePlan(ctx, h, r)
+	if err != nil {
+		return res, err
+	}
+	res.Plan = plan
+	if plan.Network != "" && !plan.NetworkExists && !o.CreateNetwork {
+		return res, fmt.Errorf("%s: network %s does not exist; the Traefik labels need it. Create it (docker network create --driver overlay --attachable %s) or pass --create-network", h.Name(), plan.Network, plan.Network)
+	}
+	if o.DryRun {
+		return res, nil
+	}
+
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"network", func() error { return ensureNetwork(ctx, h, plan, &res, logf) }},
+		{"directories", func() error { return ensureDirs(ctx, h, r, plan, logf) }},
+		{"files", func() error { return writeFiles(ctx, h, r, plan, &res, logf) }},
+		{"deploy", func() error { return deploy(ctx, h, r, plan, o, &res, logf) }},
+	}
+	for _, s := range steps {
+		if err := s.fn(); err != nil {
+			return res, err
+		}
+	}
+	if o.Wait < 0 {
+		return res, nil
+	}
+	wait := o.Wait
+	if wait == 0 {
+		wait = DefaultWait
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	if err := waitConverged(wctx, h, r, plan, o, &res, logf); err != nil {
+		return res, err
+	}
+	if err := checkHealth(wctx, h, r, o, &res, logf); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func ensureNetwork(ctx context.Context, h nodes.Host, p Plan, res *InstallResult, logf func(string, ...any)) error {
+	if p.Network == "" || p.NetworkExists {
+		return nil
+	}
+	logf("%s: creating overlay network %s", h.Name(), p.Network)
+	if _, err := run(ctx, h, "docker", "network", "create", "--driver", "overlay", "--attachable", p.Network); err != nil {
+		return err
+	}
+	res.NetworkCreated = true
+	return nil
+}
+
+func ensureDirs(ctx context.Context, h nodes.Host, r Rendered, p Plan, logf func(string, ...any)) error {
+	need := !p.DataDirExists
+	for _, f := range p.Files {
+		need = need || !f.Exists
+	}
+	if !need {
+		return nil
+	}
+	d := dirs(r.Values)
+	logf("%s: mkdir -p %s", h.Name(), strings.Join(d, " "))
+	_, err := run(ctx, h, append([]string{"mkdir", "-p"}, d...)...)
+	return err
+}
+
+func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *InstallResult, logf func(string, ...any)) error {
+	for _, f := range r.Files() {
+		fc, _ := p.file(f.Path)
+		// Tighten an existing secret file before the password goes in:
+		// WriteFile keeps an existing file's mode.
+		if f.Secret && fc.Exists && fc.ModeWrong {
+			logf("%s: chmod 600 %s (was %s)", h.Name(), f.Path, fc.RemoteMode)
+			if _, err := run(ctx, h, "chmod", "600", f.Path); err != nil {
+				return err
+			}
+		}
+		if !fc.Changed {
+			continue
+		}
+		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
+		if err := h.WriteFile(ctx, f.Path, f.Data, f.Mode); err != nil {
+			return fmt.Errorf("%s: write %s: %w", h.Name(), f.Path, err)
+		}
+		res.Wrote = append(res.Wrote, f.Path)
+	}
+	return nil
+}
+
+func deploy(ctx context.Context, h nodes.Host, r Rendered, p Plan, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
+	v := r.Values
+	if p.Deploy {
+		args := []string{"docker", "stack", "deploy", "-c", v.StackFile}
+		if o.ResolveImage != "" {
+			args = append(args, "--resolve-image", o.ResolveImage)
+		}
+		args = append(args, v.StackName)
+		logf("%s: docker stack deploy -c %s %s (%s)", h.Name(), v.StackFile, v.StackName, strings.Join(p.Reasons, "; "))
+		if _, err := run(ctx, h, args...); err != nil {
+			return err
+		}
+		res.Deployed = true
+	}
+	if p.Restart {
+		logf("%s: restarting %s to load the new registry config", h.Name(), v.Service())
+		if _, err := run(ctx, h, "docker", "service", "update", "--force", "--detach", "--quiet", v.Service()); err != nil {
+			return err
+		}
+		res.Restarted = true
+	}
+	return nil
+}
+
+// waitConverged polls until the service has Replicas running tasks, no
+// desired-running task elsewhere, and no update in progress. After a change
+// to an existing service it needs two consecutive good polls, so an update
+// the orchestrator has not started yet is not mistaken for convergence.
+func waitConverged(ctx context.Context, h nodes.Host, r Rendered, p Plan, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
+	svc := r.Values.Service()
+	poll := o.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	need := 1
+	if p.ServiceExists && (p.Deploy || p.Restart) {
+		need = 2
+	}
+	good := 0
+	last := ""
+	for {
+		state, tasks, running, err := serviceState(ctx, h, svc, r.Values.Replicas)
+		if err != nil && ctx.Err() == nil {
+			return err
+		}
+		if err == nil {
+			res.Running, res.Tasks = running, tasks
+			switch {
+			case strings.HasPrefix(state, "paused"), strings.HasPrefix(state, "rollback"):
+				return &ConvergeError{Service: svc, Reason: "update " + state, Tasks: allTasks(ctx, h, svc, tasks)}
+			case state == "ok":
+				good++
+			default:
+				good = 0
+			}
+			if good >= need {
+				res.Converged = true
+				logf("%s: %s running %d/%d", h.Name(), svc, running, r.Values.Replicas)
+				return nil
+			}
+			if msg := fmt.Sprintf("%d/%d running (%s)", running, r.Values.Replicas, state); msg != last {
+				logf("%s: %s %s", h.Name(), svc, msg)
+				last = msg
+			}
+		}
+		if err := sleep(ctx, poll); err != nil {
+			// Timed out: report every task's state and error.
+			return &ConvergeError{Service: svc, Reason: fmt.Sprintf("%d/%d tasks running when the wait ended", res.Running, r.Values.Replicas),
+				Tasks: allTasks(context.WithoutCancel(ctx), h, svc, res.Tasks)}
+		}
+	}
+}
+
+// serviceState reads the update state and the desired-running tasks.
+// state is "ok" when converged, else a short description.
+func serviceState(ctx context.Context, h nodes.Host, svc string, replicas int) (state string, tasks []Task, running int, err error) {
+	out, err := run(ctx, h, "docker", "service", "inspect", "--format", "{{json .UpdateStatus}}", svc)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	var us struct{ State, Message string }
+	if s := strings.TrimSpace(out); s != "" && s != "null" && s != "<no value>" {
+		if err := json.Unmarshal([]byte(s), &us); err != nil {
+			return "", nil, 0, fmt.Errorf("%s: docker service inspect: unexpected UpdateStatus %q", h.Name(), s)
+		}
+	}
+	tasks, err = listTasks(ctx, h, svc, true)
+	if err != nil {
+		return "", nil, 0, err
+	}
+	notRunning := 0
+	for _, t := range tasks {
+		if strings.HasPrefix(t.CurrentState, "Running") {
+			running++
+		} else {
+			notRunning++
+		}
+	}
+	switch {
+	case us.State == "paused" || us.State == "rollback_paused":
+		return "paused: " + us.Message, tasks, running, nil
+	case strings.HasPrefix(us.State, "rollback"):
+		return us.State + ": " + us.Message, tasks, running, nil
+	case us.State == "updating":
+		return "updating", tasks, running, nil
+	case running == replicas && notRunning == 0:
+		return "ok", tasks, running, nil
+	}
+	return fmt.Sprintf("%d starting", notRunning), tasks, running, nil
+}
+
+// listTasks parses `docker service ps --no-trunc --format '{{json .}}'`.
+func listTasks(ctx context.Context, h nodes.Host, svc string, desiredRunning bool) ([]Task, error) {
+	args := []string{"docker", "service", "ps", "--no-trunc", "--format", "{{json .}}"}
+	if desiredRunning {
+		args = append(args, "--filter", "desired-state=running")
+	}
+	out, err := run(ctx, h, append(args, svc)...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTasks(out)
+}
+
+// ParseTasks parses one JSON task per line.
+func ParseTasks(out string) ([]Task, error) {
+	tasks := []Task{}
+	for _, l := range strings.Split(out, "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		var t Task
+		if err := json.Unmarshal([]byte(l), &t); err != nil {
+			return nil, fmt.Errorf("docker service ps: unexpected line %q", l)
+		}
+		tasks = append(tasks, t)
+	}
+	return tasks, nil
+}
+
+// allTasks is the full task history (failed attempts carry the errors);
+// fallback when it cannot be read.
+func allTasks(ctx context.Context, h nodes.Host, svc string, fallback []Task) []Task {
+	t, err := listTasks(ctx, h, svc, false)
+	if err != nil {
+		return fallback
+	}
+	return t
+}
+
+// healthScript GETs $1 from the manager with curl, else wget, and prints
+// the HTTP status. Constant: the URL is a quoted positional parameter.
+const healthScript = `if command -v curl >/dev/null 2>&1; then
+  curl -sS -o /dev/null -m 5 -w '%{http_code}' "$1"
+elif command -v wget >/dev/null 2>&1; then
+  wget -q -T 5 -O /dev/null "$1" && printf 200
+else
+  echo "neither curl nor wget on this node" >&2; exit 127
+fi`
+
+// checkHealth GETs /v2/ through the published port until it answers 200
+// (or 401 when auth is on). Ingress publishing answers on the manager's
+// loopback; host-mode publishing only on the nodes running a task.
+func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
+	v := r.Values
+	if v.Publish == 0 {
+		return nil
+	}
+	poll := o.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	var lastErr error
+	for {
+		url, err := healthURL(ctx, h, v, res.Tasks)
+		if err == nil {
+			hl := &Health{URL: url}
+			out, rerr := h.Run(ctx, nodes.Cmd{Script: healthScript, ScriptArgs: []string{url}})
+			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
+			hl.Status = code
+			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
+			res.Health = hl
+			if hl.OK {
+				logf("%s: GET %s: %d", h.Name(), url, code)
+				return nil
+			}
+			switch {
+			case rerr != nil && ctx.Err() != nil && lastErr != nil:
+				// Cut short by the deadline: keep the last real answer.
+			case rerr != nil:
+				lastErr = rerr
+				if msg, ok := exitStatus(rerr); ok && strings.Contains(msg, "neither curl nor wget") {
+					return fmt.Errorf("%s: cannot check %s: neither curl nor wget on the manager", h.Name(), url)
+				}
+			default:
+				lastErr = fmt.Errorf("HTTP status %q", strings.TrimSpace(string(out.Stdout)))
+			}
+		} else if ctx.Err() == nil || lastErr == nil {
+			lastErr = err
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return fmt.Errorf("%s: the registry did not answer GET /v2/ in time: %v", h.Name(), lastErr)
+		}
+	}
+}
+
+// healthURL picks where the published port answers from the manager.
+func healthURL(ctx context.Context, h nodes.Host, v Values, tasks []Task) (string, error) {
+	port := strconv.Itoa(v.Publish)
+	if v.PublishMode != PublishHost {
+		return "http://127.0.0.1:" + port + "/v2/", nil
+	}
+	for _, t := range tasks {
+		if t.Node == "" || !strings.HasPrefix(t.CurrentState, "Running") {
+			continue
+		}
+		out, err := run(ctx, h, "docker", "node", "inspect", "--format",
+			"{{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}", t.Node)
+		if err != nil {
+			return "", err
+		}
+		addr := strings.TrimSpace(out)
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+		if net.ParseIP(addr) == nil {
+			return "", fmt.Errorf("node %s has no usable address (%q)", t.Node, addr)
+		}
+		return "http://" + net.JoinHostPort(addr, port) + "/v2/", nil
+	}
+	return "", fmt.Errorf("no running task of %s to check", v.Service())
+}

@@ -1,0 +1,476 @@
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+	"github.com/swarmctl/swarmctl/templates"
+)
+
+// fakeSwarm answers the docker commands Install and Uninstall run, keeping
+// a tiny model of one manager: services, networks, tasks.
+type fakeSwarm struct {
+	mu          sync.Mutex
+	service     bool
+	replicas    int
+	spec        string // stack file content at the last deploy
+	networks    map[string]string
+	stackNets   []string
+	tasks       []Task
+	failTasks   string // when set, tasks fail with this error
+	updating    int    // polls left reporting UpdateStatus updating
+	deploys     int
+	restarts    int
+	dirs        map[string]bool
+	modes       map[string]string
+	health      string
+	rmFailsOnce bool
+	containers  int
+	// lag polls report no update yet after a changed deploy; then the
+	// pending update starts (new tasks) and reports updating.
+	lag     int
+	pending bool
+}
+
+func newSwarm() *fakeSwarm {
+	return &fakeSwarm{networks: map[string]string{}, dirs: map[string]bool{}, modes: map[string]string{}, health: "200"}
+}
+
+func exit(h *fakehost.Host, c nodes.Cmd, status int, stderr string) (nodes.Output, error) {
+	return nodes.Output{}, &nodes.ExitError{Host: h.NameV, Command: nodes.CommandLine(c, true), Status: status, Stderr: []byte(stderr)}
+}
+
+func ok(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
+
+func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Script == healthScript {
+		return ok(s.health)
+	}
+	if c.Script == purgeDataScript {
+		delete(s.dirs, c.ScriptArgs[0])
+		return ok("")
+	}
+	a := c.Args
+	line := strings.Join(a, " ")
+	switch {
+	case line == "docker service inspect --format {{.ID}} registry_registry-mirror":
+		if !s.service {
+			return exit(h, c, 1, "Error: no such service: registry_registry-mirror")
+		}
+		return ok("abc123\n")
+	case line == "docker service inspect --format {{json .UpdateStatus}} registry_registry-mirror":
+		if s.lag > 0 {
+			s.lag--
+			return ok("null\n")
+		}
+		if s.pending {
+			s.pending = false
+			s.newTasks()
+		}
+		if s.updating > 0 {
+			s.updating--
+			return ok(`{"State":"updating","Message":"update in progress"}` + "\n")
+		}
+		return ok("null\n")
+	case strings.HasPrefix(line, "docker service ps --no-trunc --format {{json .}}"):
+		var b strings.Builder
+		for _, t := range s.tasks {
+			if strings.Contains(line, "desired-state=running") && t.DesiredState != "Running" {
+				continue
+			}
+			j, _ := json.Marshal(t)
+			b.Write(j)
+			b.WriteByte('\n')
+		}
+		return ok(b.String())
+	case len(a) == 4 && line[:len("docker network inspect")] == "docker network inspect" || strings.HasPrefix(line, "docker network inspect --format"):
+		d, found := s.networks[a[len(a)-1]]
+		if !found {
+			return exit(h, c, 1, "Error: No such network: "+a[len(a)-1])
+		}
+		return ok(d + "\n")
+	case strings.HasPrefix(line, "docker network create --driver overlay --attachable "):
+		s.networks[a[len(a)-1]] = "overlay swarm"
+		return ok("netid\n")
+	case a[0] == "test" && a[1] == "-d":
+		if !s.dirs[a[2]] {
+			return exit(h, c, 1, "")
+		}
+		return ok("")
+	case a[0] == "mkdir" && a[1] == "-p":
+		for _, d := range a[2:] {
+			s.dirs[d] = true
+		}
+		return ok("")
+	case a[0] == "stat":
+		return ok(s.modes[a[len(a)-1]] + "\n")
+	case a[0] == "chmod":
+		s.modes[a[2]] = a[1]
+		return ok("")
+	case strings.HasPrefix(line, "docker stack deploy -c /var/data/config/registry/registry.yml"):
+		data, found := h.File("/var/data/config/registry/registry.yml")
+		if !found {
+			return exit(h, c, 1, "open: no such file")
+		}
+		s.deploys++
+		if s.service && data == s.spec {
+			return ok("Updating service registry_registry-mirror\n")
+		}
+		existed := s.service
+		s.service, s.spec = true, data
+		s.replicas = strings.Count(data, "replicas: 2") + 1
+		if existed {
+			// The orchestrator starts the rolling update a moment later.
+			s.lag, s.pending, s.updating = 1, true, 2
+		} else {
+			s.newTasks()
+		}
+		if len(s.stackNets) == 0 && !strings.Contains(data, "external: true") {
+			s.stackNets = []string{"registry_default"}
+		}
+		return ok("Creating service registry_registry-mirror\n")
+	case line == "docker service update --force --detach --quiet registry_registry-mirror":
+		s.restarts++
+		s.newTasks()
+		return ok("")
+	case strings.HasPrefix(line, "docker node inspect"):
+		return ok("10.0.0.2:2377\n")
+	case strings.HasPrefix(line, "docker service ls --filter label=com.docker.stack.namespace=registry"):
+		if s.service {
+			return ok("registry_registry-mirror\n")
+		}
+		return ok("")
+	case strings.HasPrefix(line, "docker network ls --filter label=com.docker.stack.namespace=registry"):
+		return ok(strings.Join(s.stackNets, "\n"))
+	case line == "docker stack rm registry":
+		s.service = false
+		s.tasks = nil
+		if s.rmFailsOnce {
+			s.rmFailsOnce = false
+			return exit(h, c, 1, "Failed to remove network registry_default: network has active endpoints")
+		}
+		s.stackNets = nil
+		return ok("Removing service registry_registry-mirror\n")
+	case strings.HasPrefix(line, "docker ps -q --filter label=com.docker.swarm.service.name=registry_registry-mirror"):
+		if s.containers > 0 {
+			s.containers--
+			return ok("c0ffee\n")
+		}
+		return ok("")
+	case a[0] == "rm" && a[1] == "-f":
+		return ok("")
+	}
+	return exit(h, c, 127, "fake swarm: unexpected command: "+line)
+}
+
+// newTasks replaces the running tasks (a deploy or forced update).
+func (s *fakeSwarm) newTasks() {
+	for i := range s.tasks {
+		s.tasks[i].DesiredState = "Shutdown"
+		s.tasks[i].CurrentState = "Shutdown 1 second ago"
+	}
+	for i := 0; i < s.replicas; i++ {
+		t := Task{ID: fmt.Sprintf("t%d", len(s.tasks)), Name: fmt.Sprintf("registry_registry-mirror.%d", i+1), Image: "registry:2",
+			Node: "m1", DesiredState: "Running", CurrentState: "Running 1 second ago"}
+		if s.failTasks != "" {
+			t.CurrentState, t.Error = "Rejected 1 second ago", s.failTasks
+		}
+		s.tasks = append(s.tasks, t)
+	}
+}
+
+func (s *fakeSwarm) mutating(h *fakehost.Host) []string {
+	var out []string
+	for _, c := range h.Commands {
+		if c.Script == healthScript {
+			continue
+		}
+		switch {
+		case len(c.Args) > 0 && (c.Args[0] == "mkdir" || c.Args[0] == "chmod" || c.Args[0] == "rm"),
+			len(c.Args) > 2 && c.Args[0] == "docker" && (c.Args[2] == "deploy" || c.Args[2] == "create" || c.Args[2] == "update" || c.Args[2] == "rm"):
+			out = append(out, strings.Join(c.Args, " "))
+		}
+	}
+	return out
+}
+
+func mustRender(t *testing.T, v Values) Rendered {
+	t.Helper()
+	r, err := Render(templates.FS, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+var fast = InstallOptions{Wait: 5 * time.Second, Poll: time.Millisecond}
+
+func newManager() (*fakeSwarm, *fakehost.Host) {
+	s := newSwarm()
+	s.networks["traefik_public"] = "overlay swarm"
+	return s, fakehost.New("m1", nil, s.handle)
+}
+
+func TestInstallFirstDeploysThenNoOp(t *testing.T) {
+	ctx := context.Background()
+	s, h := newManager()
+	r := mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000})
+	var logs []string
+	o := fast
+	o.Log = func(l string) { logs = append(logs, l) }
+
+	res, err := Install(ctx, h, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Deployed || res.Restarted || !res.Converged || res.Running != 1 || res.Health == nil || !res.Health.OK ||
+		res.Health.URL != "http://127.0.0.1:5000/v2/" || len(res.Wrote) != 2 || s.deploys != 1 {
+		t.Errorf("first install: %+v deploys=%d", res, s.deploys)
+	}
+	if got, _ := h.File(r.Stack.Path); got != string(r.Stack.Data) {
+		t.Error("stack file not written")
+	}
+	if !s.dirs["/var/data/registry/registry-mirror-data"] || !s.dirs["/var/data/config/registry"] {
+		t.Errorf("dirs %v", s.dirs)
+	}
+	if !res.Plan.Deploy || res.Plan.ServiceExists || !strings.Contains(res.Plan.Files[1].Diff, "+++ "+r.Stack.Path) {
+		t.Errorf("plan %+v", res.Plan)
+	}
+	if len(logs) == 0 {
+		t.Error("no progress lines")
+	}
+
+	// Second run with the same values: nothing written, nothing deployed.
+	before := len(s.mutating(h))
+	writes := len(h.Writes)
+	res, err = Install(ctx, h, r, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deployed || res.Restarted || len(res.Wrote) != 0 || res.Plan.Changed() || !res.Converged || !res.Health.OK {
+		t.Errorf("second install: %+v", res)
+	}
+	if m := s.mutating(h); len(m) != before || len(h.Writes) != writes || s.deploys != 1 {
+		t.Errorf("second install changed the node: %v writes %v", m[before:], h.Writes[writes:])
+	}
+}
+
+func TestInstallChangedValuesRedeploy(t *testing.T) {
+	ctx := context.Background()
+	s, h := newManager()
+	if _, err := Install(ctx, h, mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000}), fast); err != nil {
+		t.Fatal(err)
+	}
+
+	// Stack file change: redeploy, no forced restart; the update starts
+	// one poll late and must not be mistaken for convergence.
+	oldTasks := map[string]bool{}
+	for _, tk := range s.tasks {
+		oldTasks[tk.ID] = true
+	}
+	r2 := mustRender(t, Values{FQDN: "mirror2.example.com", Publish: 5000})
+	res, err := Install(ctx, h, r2, fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Deployed || res.Restarted || s.deploys != 2 || len(res.Wrote) != 1 || res.Wrote[0] != r2.Stack.Path {
+		t.Errorf("stack change: %+v deploys=%d", res, s.deploys)
+	}
+	if !strings.Contains(res.Plan.Files[1].Diff, "-        - traefik.frontend.rule=Host:mirror.example.com") ||
+		!strings.Contains(res.Plan.Files[1].Diff, "+        - traefik.frontend.rule=Host:mirror2.example.com") {
+		t.Errorf("diff:\n%s", res.Plan.Files[1].Diff)
+	}
+	if s.updating != 0 || s.pending {
+		t.Error("Install did not wait out the update")
+	}
+	for _, tk := range res.Tasks {
+		if oldTasks[tk.ID] {
+			t.Errorf("converged on the old task %s", tk.ID)
+		}
+	}
+
+	// Config-only change (credentials): no stack deploy, forced restart,
+	// secret file 0600, password never in the plan or logs.
+	var logs []string
+	o := fast
+	o.Log = func(l string) { logs = append(logs, l) }
+	r3 := mustRender(t, Values{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u", UpstreamPassword: "hunter2-secret"})
+	s.modes[r3.Config.Path] = "644"
+	res, err = Install(ctx, h, r3, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Deployed || !res.Restarted || s.restarts != 1 {
+		t.Errorf("config change: %+v", res)
+	}
+	if s.modes[r3.Config.Path] != "600" {
+		t.Errorf("config mode %s, want 600 (chmod before the password is written)", s.modes[r3.Config.Path])
+	}
+	plan, _ := json.Marshal(res)
+	if strings.Contains(string(plan), "hunter2") || strings.Contains(strings.Join(logs, "\n"), "hunter2") {
+		t.Errorf("password leaked:\n%s\n%s", plan, logs)
+	}
+	if !strings.Contains(res.Plan.Files[0].Diff, `+  password: "***"`) {
+		t.Errorf("config diff:\n%s", res.Plan.Files[0].Diff)
+	}
+	for _, c := range h.Commands {
+		if strings.Contains(nodes.CommandLine(c, false), "hunter2") || strings.Contains(string(c.Stdin), "hunter2") {
+			t.Errorf("password on a command line: %q", nodes.CommandLine(c, false))
+		}
+	}
+
+	// Only the password changes: the diff shows nothing, the file is rewritten.
+	r4 := mustRender(t, Values{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u", UpstreamPassword: "other-secret"})
+	p, err := ComputePlan(ctx, h, r4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := p.Files[0]; !f.Changed || !f.SecretChanged || f.Diff != "" || !p.Restart || p.Deploy {
+		t.Errorf("password-only change: %+v", p)
+	}
+}
+
+func TestInstallFileModeForNewSecret(t *testing.T) {
+	_, h := newManager()
+	r := mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u", UpstreamPassword: "pw-123"})
+	if _, err := Install(context.Background(), h, r, fast); err != nil {
+		t.Fatal(err)
+	}
+	if h.Mode(r.Config.Path) != 0o600 || h.Mode(r.Stack.Path) != 0o644 {
+		t.Errorf("modes config %o stack %o", h.Mode(r.Config.Path), h.Mode(r.Stack.Path))
+	}
+}
+
+func TestInstallMissingNetwork(t *testing.T) {
+	ctx := context.Background()
+	s := newSwarm()
+	h := fakehost.New("m1", nil, s.handle)
+	r := mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000})
+	_, err := Install(ctx, h, r, fast)
+	if err == nil || !strings.Contains(err.Error(), "network traefik_public does not exist") || !strings.Contains(err.Error(), "--create-network") {
+		t.Fatalf("err = %v", err)
+	}
+	if m := s.mutating(h); len(m) != 0 || len(h.Writes) != 0 {
+		t.Errorf("touched the node before failing: %v %v", m, h.Writes)
+	}
+
+	o := fast
+	o.CreateNetwork = true
+	res, err := Install(ctx, h, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NetworkCreated || s.networks["traefik_public"] != "overlay swarm" || !res.Deployed {
+		t.Errorf("create network: %+v", res)
+	}
+
+	// A local bridge network of that name cannot be joined by a service.
+	s2 := newSwarm()
+	s2.networks["traefik_public"] = "bridge local"
+	_, err = Install(ctx, fakehost.New("m1", nil, s2.handle), r, o)
+	if err == nil || !strings.Contains(err.Error(), "not a swarm overlay network") {
+		t.Errorf("bridge network: %v", err)
+	}
+
+	// Traefik none: no network needed, none checked.
+	s3 := newSwarm()
+	h3 := fakehost.New("m1", nil, s3.handle)
+	if _, err := Install(ctx, h3, mustRender(t, Values{Traefik: TraefikNone, Publish: 5000}), fast); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range h3.Commands {
+		if len(c.Args) > 1 && c.Args[1] == "network" {
+			t.Errorf("network command with traefik none: %v", c.Args)
+		}
+	}
+}
+
+func TestInstallDryRunWritesNothing(t *testing.T) {
+	s, h := newManager()
+	h.SetFile("/var/data/config/registry/registry.yml", "old: stack\n", 0o644)
+	r := mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u", UpstreamPassword: "dry-secret"})
+	o := fast
+	o.DryRun = true
+	res, err := Install(context.Background(), h, r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := s.mutating(h); len(m) != 0 || len(h.Writes) != 0 {
+		t.Errorf("dry run changed the node: %v %v", m, h.Writes)
+	}
+	if !res.DryRun || !res.Plan.Deploy || res.Deployed || !res.Plan.Changed() {
+		t.Errorf("dry run: %+v", res)
+	}
+	d := res.Plan.Files[1].Diff
+	if !strings.Contains(d, "-old: stack") || !strings.Contains(d, "+version: \"3.8\"") {
+		t.Errorf("stack diff:\n%s", d)
+	}
+	if c := res.Plan.Files[0]; c.Exists || !strings.HasPrefix(c.Diff, "--- /dev/null") || strings.Contains(c.Diff, "dry-secret") {
+		t.Errorf("config diff:\n%s", c.Diff)
+	}
+}
+
+func TestInstallConvergeFailureShowsTaskErrors(t *testing.T) {
+	s, h := newManager()
+	s.failTasks = `invalid mount config for type "bind": bind source path does not exist`
+	o := fast
+	o.Wait = 50 * time.Millisecond
+	_, err := Install(context.Background(), h, mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000}), o)
+	var ce *ConvergeError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "bind source path does not exist") || !strings.Contains(err.Error(), "0/1") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestInstallHealthFailure(t *testing.T) {
+	s, h := newManager()
+	s.health = "502"
+	o := fast
+	o.Wait = 300 * time.Millisecond
+	res, err := Install(context.Background(), h, mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000, PublishMode: PublishHost}), o)
+	if err == nil || !strings.Contains(err.Error(), "GET /v2/") || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Health == nil || res.Health.URL != "http://10.0.0.2:5000/v2/" || res.Health.Status != 502 {
+		t.Errorf("health %+v (host mode must ask the task's node)", res.Health)
+	}
+}
+
+func TestUninstall(t *testing.T) {
+	ctx := context.Background()
+	s := newSwarm()
+	h := fakehost.New("m1", nil, s.handle)
+	v := Values{Traefik: TraefikNone, Publish: 5000}
+	if _, err := Install(ctx, h, mustRender(t, v), fast); err != nil {
+		t.Fatal(err)
+	}
+	v.Defaults()
+	s.rmFailsOnce = true // network still has endpoints on the first try
+	s.containers = 2
+	res, err := Uninstall(ctx, h, v, UninstallOptions{Purge: true, Wait: 5 * time.Second, Poll: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Removed || s.service || len(s.stackNets) != 0 || len(res.Purged) != 3 || s.dirs[v.DataDir] {
+		t.Errorf("uninstall: %+v swarm %+v", res, s)
+	}
+	if s.containers != 0 {
+		t.Error("purged before the registry's containers were gone")
+	}
+	// Again: nothing to remove, no error.
+	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond})
+	if err != nil || res.Removed {
+		t.Errorf("second uninstall: %+v %v", res, err)
+	}
+}
+

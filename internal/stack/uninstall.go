@@ -1,0 +1,138 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// UninstallOptions tune Uninstall.
+type UninstallOptions struct {
+	// Purge also removes the stack file, the registry config and the
+	// registry's data (only the tree the registry wrote: <data_dir>/docker,
+	// then data_dir itself if empty).
+	Purge bool
+	// Wait bounds waiting for services and stack networks to go (0 = DefaultWait).
+	Wait time.Duration
+	// Poll is the interval between checks (0 = 1s).
+	Poll time.Duration
+	Log  func(string)
+}
+
+// UninstallResult is what Uninstall did.
+type UninstallResult struct {
+	Removed bool     `json:"removed"` // the stack existed and was removed
+	Purged  []string `json:"purged"`
+	// Kept lists paths purge left because they hold files swarmctl did not write.
+	Kept []string `json:"kept,omitempty"`
+}
+
+// purgeDataScript removes only what the registry's filesystem driver wrote
+// ($1/docker), then $1 if that leaves it empty. Never an rm -rf of a path a
+// user typed. Prints "kept" when other files remain.
+const purgeDataScript = `d=$1
+[ -d "$d" ] || exit 0
+rm -rf -- "$d/docker"
+rmdir -- "$d" 2>/dev/null || echo kept`
+
+// Uninstall removes the stack through the manager h and waits until its
+// services and networks are gone; with Purge it then removes the files.
+// v gives the stack name and paths (Defaults and Validate applied).
+func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) (UninstallResult, error) {
+	logf := func(format string, a ...any) {
+		if o.Log != nil {
+			o.Log(fmt.Sprintf(format, a...))
+		}
+	}
+	res := UninstallResult{Purged: []string{}}
+	wait, poll := o.Wait, o.Poll
+	if wait <= 0 {
+		wait = DefaultWait
+	}
+	if poll <= 0 {
+		poll = time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+
+	services, networks, err := stackResources(wctx, h, v.StackName)
+	if err != nil {
+		return res, err
+	}
+	if len(services)+len(networks) > 0 {
+		res.Removed = true
+		for {
+			logf("%s: docker stack rm %s", h.Name(), v.StackName)
+			// docker stack rm can fail to remove a network whose endpoints
+			// are still going away: retried below until all is gone.
+			_, rmErr := run(wctx, h, "docker", "stack", "rm", v.StackName)
+			services, networks, err = stackResources(wctx, h, v.StackName)
+			if err == nil && len(services)+len(networks) == 0 {
+				break
+			}
+			if err := sleep(wctx, poll); err != nil {
+				if rmErr != nil {
+					return res, fmt.Errorf("stack %s not removed in time: %w", v.StackName, rmErr)
+				}
+				return res, fmt.Errorf("%s: stack %s not removed in time: services %v, networks %v remain", h.Name(), v.StackName, services, networks)
+			}
+		}
+		logf("%s: stack %s removed", h.Name(), v.StackName)
+	} else {
+		logf("%s: stack %s is not deployed", h.Name(), v.StackName)
+	}
+	if !o.Purge {
+		return res, nil
+	}
+	// The registry's containers must be gone before its data is; tasks on
+	// this node are checked here, others stop with their service.
+	for {
+		out, err := run(wctx, h, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+v.Service())
+		if err != nil {
+			return res, err
+		}
+		if strings.TrimSpace(out) == "" {
+			break
+		}
+		if err := sleep(wctx, poll); err != nil {
+			return res, fmt.Errorf("%s: registry containers still running; not purging %s", h.Name(), v.DataDir)
+		}
+	}
+	for _, p := range []string{v.StackFile, v.ConfigFile} {
+		if _, err := run(wctx, h, "rm", "-f", "--", p); err != nil {
+			return res, err
+		}
+		res.Purged = append(res.Purged, p)
+	}
+	out, err := h.Run(wctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
+	if err != nil {
+		return res, fmt.Errorf("%s: purge %s: %w", h.Name(), v.DataDir, err)
+	}
+	if strings.TrimSpace(string(out.Stdout)) == "kept" {
+		res.Kept = append(res.Kept, v.DataDir)
+		logf("%s: kept %s: it holds files the registry did not write", h.Name(), v.DataDir)
+	} else {
+		res.Purged = append(res.Purged, v.DataDir)
+	}
+	logf("%s: purged %s", h.Name(), strings.Join(res.Purged, ", "))
+	return res, nil
+}
+
+// stackResources lists the stack's services and networks by the namespace
+// label docker stack deploy sets.
+func stackResources(ctx context.Context, h nodes.Host, stack string) (services, networks []string, err error) {
+	label := "label=com.docker.stack.namespace=" + stack
+	out, err := run(ctx, h, "docker", "service", "ls", "--filter", label, "--format", "{{.Name}}")
+	if err != nil {
+		return nil, nil, err
+	}
+	services = strings.Fields(out)
+	out, err = run(ctx, h, "docker", "network", "ls", "--filter", label, "--format", "{{.Name}}")
+	if err != nil {
+		return nil, nil, err
+	}
+	return services, strings.Fields(out), nil
+}
