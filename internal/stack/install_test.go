@@ -473,4 +473,3 @@ func TestUninstall(t *testing.T) {
 		t.Errorf("second uninstall: %+v %v", res, err)
 	}
 }
-
