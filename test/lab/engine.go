@@ -216,6 +216,10 @@ func stopDockerd(ctx context.Context, dir string, logw io.Writer) error {
 	if pid <= 0 || !alive(pid) {
 		return nil
 	}
+	// A stale pid file may name an unrelated process by now.
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !bytes.Contains(cmd, []byte("dockerd")) || !bytes.Contains(cmd, []byte(dir+"/")) {
+		return nil
+	}
 	fmt.Fprintf(logw, "lab: stopping the lab's dockerd (pid %d)\n", pid)
 	syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(45 * time.Second)
