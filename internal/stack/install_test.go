@@ -93,7 +93,7 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 			b.WriteByte('\n')
 		}
 		return ok(b.String())
-	case len(a) == 4 && line[:len("docker network inspect")] == "docker network inspect" || strings.HasPrefix(line, "docker network inspect --format"):
+	case strings.HasPrefix(line, "docker network inspect --format"):
 		d, found := s.networks[a[len(a)-1]]
 		if !found {
 			return exit(h, c, 1, "Error: No such network: "+a[len(a)-1])
@@ -466,6 +466,13 @@ func TestUninstall(t *testing.T) {
 	}
 	if s.containers != 0 {
 		t.Error("purged before the registry's containers were gone")
+	}
+	for _, bad := range []Values{{StackName: "-x", StackFile: v.StackFile, ConfigFile: v.ConfigFile, DataDir: v.DataDir},
+		{StackName: "registry", StackFile: v.StackFile, ConfigFile: v.ConfigFile, DataDir: "/"}} {
+		n := len(h.Commands)
+		if _, err := Uninstall(ctx, h, bad, UninstallOptions{Purge: true}); err == nil || len(h.Commands) != n {
+			t.Errorf("Uninstall(%+v) = %v after %d commands", bad, err, len(h.Commands)-n)
+		}
 	}
 	// Again: nothing to remove, no error.
 	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond})

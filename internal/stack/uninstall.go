@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -48,6 +49,9 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 		}
 	}
 	res := UninstallResult{Purged: []string{}}
+	if err := v.validateUninstall(); err != nil {
+		return res, err
+	}
 	wait, poll := o.Wait, o.Poll
 	if wait <= 0 {
 		wait = DefaultWait
@@ -135,4 +139,20 @@ func stackResources(ctx context.Context, h nodes.Host, stack string) (services, 
 		return nil, nil, err
 	}
 	return services, strings.Fields(out), nil
+}
+
+// validateUninstall checks the values Uninstall uses on the manager.
+func (v Values) validateUninstall() error {
+	var errs []error
+	if !stackNameRE.MatchString(v.StackName) {
+		errs = append(errs, &FieldError{"stack", "stack", fmt.Sprintf("%q is not a stack name", v.StackName)})
+	}
+	for _, p := range []struct{ field, flag, val string }{
+		{"stack_file", "stack-file", v.StackFile}, {"config_file", "config-file", v.ConfigFile}, {"data_dir", "data-dir", v.DataDir},
+	} {
+		if err := checkPath(p.val); err != nil {
+			errs = append(errs, &FieldError{p.field, p.flag, fmt.Sprintf("%q %v", p.val, err)})
+		}
+	}
+	return errors.Join(errs...)
 }
