@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tidwall/sjson"
 )
 
 // The keys swarmctl owns, in the order it adds them.
@@ -188,7 +190,10 @@ func checkType(d *doc, key string, v value) error {
 	return nil
 }
 
+// edit replaces an existing member's value (key set) or inserts new
+// members at a position (key empty).
 type edit struct {
+	key        string
 	start, end int
 	text       string
 }
@@ -214,7 +219,7 @@ func (m *merger) setExperimental(want bool) {
 	if old == text {
 		return
 	}
-	m.edits = append(m.edits, edit{cur.val.start, cur.val.end, text})
+	m.edits = append(m.edits, edit{keyExperimental, cur.val.start, cur.val.end, text})
 	m.changes = append(m.changes, Change{Key: keyExperimental, Action: "set", Value: text, Old: old})
 }
 
@@ -327,7 +332,7 @@ func (m *merger) changeArray(key string, list, added, dropped []string) {
 		keyIndent = m.l.indent
 	}
 	st := m.l.styleFor(m.d.src, &cur.val, keyIndent, len(list))
-	m.edits = append(m.edits, edit{cur.val.start, cur.val.end, st.render(list, m.l.nl)})
+	m.edits = append(m.edits, edit{key, cur.val.start, cur.val.end, st.render(list, m.l.nl)})
 	for _, a := range added {
 		m.changes = append(m.changes, Change{Key: key, Action: "add", Value: quote(a)})
 	}
@@ -350,7 +355,7 @@ func (m *merger) add(key, val string) {
 // apply returns the edited file (without a byte order mark).
 func (m *merger) apply() []byte {
 	d, l := m.d, m.l
-	edits := m.edits
+	edits := append([]edit(nil), m.edits...)
 	if len(m.adds) > 0 {
 		switch {
 		case d.isEmpty:
@@ -360,31 +365,52 @@ func (m *merger) apply() []byte {
 				nl = "\r\n"
 			}
 			text := "{" + nl + "  " + strings.Join(m.adds, ","+nl+"  ") + nl + "}" + nl
-			edits = append(edits, edit{0, len(d.src), text})
+			edits = append(edits, edit{"", 0, len(d.src), text})
 		case len(d.members) == 0:
 			text := "{" + l.nl + l.unit() + strings.Join(m.adds, ","+l.nl+l.unit()) + l.nl + "}"
 			if d.close+1 == len(d.src) {
 				text += l.nl
 			}
-			edits = append(edits, edit{d.open, d.close + 1, text})
+			edits = append(edits, edit{"", d.open, d.close + 1, text})
 		case l.multiline:
 			at := d.members[len(d.members)-1].val.end
-			edits = append(edits, edit{at, at, "," + l.nl + l.indent + strings.Join(m.adds, ","+l.nl+l.indent)})
+			edits = append(edits, edit{"", at, at, "," + l.nl + l.indent + strings.Join(m.adds, ","+l.nl+l.indent)})
 		default:
 			at := d.members[len(d.members)-1].val.end
-			edits = append(edits, edit{at, at, l.memberSep + strings.Join(m.adds, l.memberSep)})
+			edits = append(edits, edit{"", at, at, l.memberSep + strings.Join(m.adds, l.memberSep)})
 		}
 	}
-	sort.SliceStable(edits, func(i, j int) bool { return edits[i].start < edits[j].start })
-	var b strings.Builder
-	pos := 0
+	// New members are spliced in first, in the file's layout (sjson would
+	// append them minified). They go after the last member's value, so the
+	// byte ranges of the values replaced below stay valid.
+	out := append([]byte(nil), d.src...)
+	var replace []edit
+	sort.SliceStable(edits, func(i, j int) bool { return edits[i].start > edits[j].start })
 	for _, e := range edits {
-		b.Write(d.src[pos:e.start])
-		b.WriteString(e.text)
-		pos = e.end
+		if e.key != "" && m.plainKey(e.key) {
+			replace = append(replace, e)
+			continue
+		}
+		out = append(out[:e.start], append([]byte(e.text), out[e.end:]...)...)
 	}
-	b.Write(d.src[pos:])
-	return []byte(b.String())
+	// Existing values are replaced in place by sjson: only the value's
+	// bytes change, every other byte of the file stays as it was.
+	for _, e := range replace {
+		next, err := sjson.SetRawBytes(out, e.key, []byte(e.text))
+		if err != nil {
+			// Not expected for our fixed keys; fall back to the splice.
+			next = append(out[:e.start], append([]byte(e.text), out[e.end:]...)...)
+		}
+		out = next
+	}
+	return out
+}
+
+// plainKey reports whether key is written in the file without escapes,
+// so sjson's path lookup finds exactly the member the parser found.
+func (m *merger) plainKey(key string) bool {
+	cur := m.own[key]
+	return cur != nil && string(m.d.src[cur.keyStart:cur.keyEnd]) == `"`+key+`"`
 }
 
 // compact is a list of encoded strings as one-line JSON, for Change.

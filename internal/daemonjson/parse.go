@@ -12,9 +12,10 @@ import (
 // The parser is a strict RFC 8259 reader that keeps byte offsets of the
 // top-level members, so edits can splice new values into the original bytes
 // and leave everything else untouched. It exists (instead of encoding/json
-// plus sjson) for two reasons: errors must carry a line and column and say
+// alone) for two reasons: errors must carry a line and column and say
 // what a human did wrong ("trailing comma", "comment"), and new keys must be
-// inserted in the file's own layout, which sjson does not do.
+// inserted in the file's own layout, which sjson does not do. Existing
+// values are still replaced by sjson (merge.go: apply).
 
 const maxDepth = 10000 // as encoding/json
 
