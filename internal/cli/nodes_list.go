@@ -196,7 +196,7 @@ func wantedMirrors(flags []string, invURL, invFQDN string) ([]string, error) {
 	for _, m := range raw {
 		norm, err := daemonjson.ValidateMirror(strings.TrimSpace(m))
 		if err != nil {
-			return nil, usageErr("mirror %q: %v", m, err)
+			return nil, usageErr("%v", err) // names the URL and the rule
 		}
 		out = append(out, norm)
 	}
