@@ -108,7 +108,22 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 		batch := workers[i:min(i+o.MaxUnavailable, len(workers))]
 		forEach(ctx, batch, len(batch), func(ctx context.Context, r *nodeRun) { applyOne(ctx, r, g) })
 	}
-	for _, r := range managers {
+	// Managers one at a time. Leadership can move while we work (or since
+	// phase A): ask the swarm who leads now and keep that one for last.
+	for len(managers) > 0 && !stopped() {
+		i := 0
+		if len(managers) > 1 {
+			if leader := g.currentLeader(ctx); leader != "" {
+				for j, r := range managers {
+					if r.f.SwarmNodeID != leader {
+						i = j
+						break
+					}
+				}
+			}
+		}
+		r := managers[i]
+		managers = append(managers[:i:i], managers[i+1:]...)
 		applyOne(ctx, r, g)
 	}
 

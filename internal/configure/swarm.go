@@ -48,6 +48,24 @@ func (g *swarmGuard) controller(r *nodeRun) *nodeRun {
 	return nil
 }
 
+// currentLeader asks a manager which node leads the swarm now ("" if no
+// manager answers).
+func (g *swarmGuard) currentLeader(ctx context.Context) string {
+	for _, m := range g.managers {
+		list, err := nodes.SwarmNodes(ctx, m.h)
+		if err != nil {
+			continue
+		}
+		for _, n := range list {
+			if n.Leader {
+				return n.ID
+			}
+		}
+		return ""
+	}
+	return ""
+}
+
 func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 	ctl := g.controller(r)
 	if ctl == nil {

@@ -161,3 +161,21 @@ func TestFailFastSkipsTheRest(t *testing.T) {
 	}
 	_ = cl
 }
+
+func TestLeaderLastFollowsLeadershipChanges(t *testing.T) {
+	cl, ns := swarmOf(t)
+	// Phase A's facts say m3 leads, but by the time managers are restarted
+	// the swarm has elected m1.
+	cl.members["id-m3"].leader = false
+	cl.members["id-m1"].leader = true
+	rep := run(t, opts(addSettings()), ns...)
+	for _, r := range rep.Nodes {
+		if r.Outcome != Restarted {
+			t.Fatalf("%s: %s %s", r.Name, r.Outcome, r.Error)
+		}
+	}
+	got := restarts(cl.Events())
+	if got[len(got)-1] != "m1" {
+		t.Errorf("restart order %v: the current leader m1 must be last", got)
+	}
+}
