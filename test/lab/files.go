@@ -88,22 +88,27 @@ type invMirror struct {
 	Publish     int      `yaml:"publish"`
 	PublishMode string   `yaml:"publish_mode"`
 	Constraints []string `yaml:"constraints"`
+	Manager     string   `yaml:"manager"`
 }
 
 // renderInventory is swarmctl's inventory for the lab: every machine
 // except those from AddMachine, a plain-http mirror on the first manager
-// whose upstream is the lab's upstream registry.
+// whose upstream is the lab's upstream registry. With host publishing the
+// port is bound only where the task runs, and the data directory exists
+// only where install created it, so the service is pinned to that manager.
 func renderInventory(st state, key, knownHosts string) ([]byte, error) {
 	inv := invFile{
 		Defaults: invDefaults{User: "root", Port: 22, Key: key, KnownHosts: knownHosts},
 		Mirror: invMirror{
 			Insecure: true, RemoteURL: st.Upstream, Traefik: "none",
-			Publish: 5000, PublishMode: "host", Constraints: []string{"node.role==manager"},
+			Publish: 5000, PublishMode: "host",
 		},
 	}
 	for _, m := range st.Machines {
 		if inv.Mirror.URL == "" && m.Role == "manager" {
 			inv.Mirror.URL = "http://" + m.IP + ":5000"
+			inv.Mirror.Manager = m.Name
+			inv.Mirror.Constraints = []string{"node.role==manager", "node.hostname==" + m.Name}
 		}
 		if !m.Added {
 			inv.Nodes = append(inv.Nodes, invNode{Host: m.IP, Name: m.Name, Role: m.Role})

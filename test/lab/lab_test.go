@@ -149,7 +149,8 @@ func TestRenderInventoryLoads(t *testing.T) {
 	}
 	m := inv.Mirror
 	if m.URL != "http://10.213.9.10:5000" || !m.Insecure || m.RemoteURL != "http://10.213.9.3:5000" ||
-		m.PublishMode != "host" || m.Publish != 5000 || len(m.Constraints) != 1 {
+		m.PublishMode != "host" || m.Publish != 5000 || m.Manager != "manager1" ||
+		len(m.Constraints) != 2 || m.Constraints[1] != "node.hostname==manager1" {
 		t.Errorf("mirror = %+v", m)
 	}
 }
