@@ -28,6 +28,10 @@ type NodesConfigureOptions struct {
 	Service        string
 	Timeout        time.Duration
 	DryRun         bool
+	// Discover: also configure swarm members missing from the inventory,
+	// as a manager (Manager, else the first reachable one) reports them.
+	Discover bool
+	Manager  string
 
 	// Set from cmd.Flags().Changed: an explicit value beats the inventory
 	// (--insecure) or --remove's "leave experimental alone".
@@ -93,6 +97,8 @@ docker info. Any failure after the write restores the old file.`,
 	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
+	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults)")
+	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask (default: the first reachable manager)")
 	return cmd
 }
 
@@ -156,6 +162,13 @@ func runNodesConfigure(ctx context.Context, cmd *cobra.Command, d *Deps, opts *N
 	for i, n := range s.nodes {
 		targets[i] = configure.Node{Name: n.Name, Address: address(n.Target),
 			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }}
+	}
+	if opts.Discover {
+		cs, err := discoverForConfigure(ctx, s, opts, &targets)
+		defer closeAll(cs)
+		if err != nil {
+			return err
+		}
 	}
 	rep := configure.Run(ctx, targets, o)
 	res := NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,

@@ -102,7 +102,8 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, nil))
 	mirrorCmd := &cobra.Command{Use: "mirror", Short: "Deploy and check the registry mirror"}
 	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil))
-	root.AddCommand(nodesCmd, mirrorCmd, NewCmdVersion(d))
+	mirrorCmd.AddCommand(NewCmdMirrorInstall(d, g, nil), NewCmdMirrorRender(d, g, nil), NewCmdMirrorUninstall(d, g, nil))
+	root.AddCommand(NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d))
 
 	for _, c := range root.Commands() {
 		annotateAll(c)

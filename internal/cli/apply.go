@@ -1,0 +1,376 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/stack"
+	"github.com/swarmctl/swarmctl/internal/status"
+)
+
+// ApplyOptions are the options of `swarmctl apply`.
+type ApplyOptions struct {
+	Global         *GlobalOptions
+	Stack          StackFlags // only --templates; everything else comes from the inventory
+	Manager        string
+	CreateNetwork  bool
+	Wait           time.Duration
+	Drain          bool
+	MaxUnavailable int
+	Timeout        time.Duration
+	DryRun         bool
+}
+
+// ApplyPhase is one phase's outcome in `apply`.
+type ApplyPhase struct {
+	Name string `json:"name"` // install | configure | status
+	// Result: changed, unchanged, failed or skipped (install, configure);
+	// healthy, degraded or could-not-check (status).
+	Result     string `json:"result"`
+	Changed    bool   `json:"changed"`
+	Summary    string `json:"summary"`
+	Error      string `json:"error,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// ApplyResult is the JSON document of `apply`: one entry per phase plus
+// each phase's full document.
+type ApplyResult struct {
+	SchemaVersion int                   `json:"schema_version"`
+	Command       string                `json:"command"`
+	DryRun        bool                  `json:"dry_run"`
+	OK            bool                  `json:"ok"`
+	Changed       bool                  `json:"changed"`
+	Phases        []ApplyPhase          `json:"phases"`
+	Install       *MirrorInstallResult  `json:"install,omitempty"`
+	Configure     *NodesConfigureResult `json:"configure,omitempty"`
+	Status        *status.Report        `json:"status,omitempty"`
+}
+
+// NewCmdApply builds `swarmctl apply`.
+func NewCmdApply(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *ApplyOptions) error) *cobra.Command {
+	opts := &ApplyOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "The whole recipe, idempotent: install the mirror, configure every node, check",
+		Long: `Makes the swarm match the inventory in one command:
+
+  1. install    mirror install through a manager (nothing redeployed when
+                the stack is already right)
+  2. configure  nodes configure on every inventory node and every swarm
+                member the manager reports (SSH details from the inventory
+                defaults); nodes already right cost one command and are not
+                reloaded or restarted
+  3. status     mirror status: the stack, the endpoint, every node
+
+A second run reports "no changes". Stops after a failed install (nodes are
+never pointed at a mirror that did not come up). Exit 0 when everything is
+healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
+		Example: `  swarmctl apply --dry-run
+  swarmctl apply
+  SWARMCTL_OUTPUT=json swarmctl apply > apply.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return runApply(cmd.Context(), cmd, d, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Stack.Templates, "templates", "", "directory with replacement stack templates")
+	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask for the swarm's nodes (default: mirror.manager, else the first reachable manager)")
+	f.BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
+	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry service to converge and answer")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node before restarting its docker")
+	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
+	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show the stack and daemon.json diffs and what would be done; change nothing")
+	return cmd
+}
+
+func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptions) error {
+	s, err := newSession(cmd, opts.Global, d, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+
+	// Everything is validated before any node is touched.
+	r, err := opts.Stack.render(s.inv)
+	if err != nil {
+		return err
+	}
+	if opts.Wait <= 0 {
+		return usageErr("--wait must be positive")
+	}
+	if opts.MaxUnavailable < 1 {
+		return usageErr("--max-unavailable must be at least 1")
+	}
+	if opts.Timeout <= 0 {
+		return usageErr("--timeout must be positive")
+	}
+	mirrors, err := wantedMirrors(nil, r.Values.URL, "")
+	if err != nil {
+		return err
+	}
+	if len(mirrors) == 0 {
+		return usageErr("no mirror URL for the nodes: set mirror.url (or mirror.fqdn) in %s", s.g.Inventory)
+	}
+	exp := true
+	co := configure.Options{
+		Settings:       daemonjson.Settings{Mirrors: mirrors, Insecure: s.inv.Mirror.Insecure, Experimental: &exp},
+		Apply:          configure.ApplyAuto,
+		Drain:          opts.Drain,
+		MaxUnavailable: opts.MaxUnavailable,
+		Timeout:        opts.Timeout,
+		DryRun:         opts.DryRun,
+		Parallel:       s.g.Parallel,
+		FailFast:       s.g.FailFast,
+		Now:            d.Now,
+		OnNode:         func(nr configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, nr)) },
+		Warn:           func(msg string) { d.IO.Progress("%s %s", d.IO.Paint("33", "warning:"), msg) },
+	}
+
+	res := ApplyResult{SchemaVersion: SchemaVersion, Command: "apply", DryRun: opts.DryRun, Phases: []ApplyPhase{}}
+	finish := func() error {
+		res.OK = true
+		for _, p := range res.Phases {
+			res.Changed = res.Changed || p.Changed
+			if p.Result == "failed" || p.Result == "skipped" || p.Result == status.Degraded || p.Result == status.Unchecked {
+				res.OK = false
+			}
+		}
+		if err := emit(d, s.g, res, func() { printApply(d, res) }); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if !res.OK {
+			return failed("")
+		}
+		return nil
+	}
+
+	// Phase 1: install.
+	d.IO.Progress("== install")
+	start := d.Now()
+	cs := s.connectAll(ctx, s.nodes, "", "")
+	defer func() { closeAll(cs) }()
+	mgr, err := pickManager(cs, firstNonEmpty(opts.Manager, s.inv.Mirror.Manager))
+	if err != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
+			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
+		return finish()
+	}
+	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
+		Log: func(line string) { d.IO.Progress("%s", line) }})
+	res.Install = &ir
+	res.Phases = append(res.Phases, installPhase(ir))
+	if ir.Error != "" {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
+		return finish()
+	}
+
+	// Phase 2: configure every node, swarm members missing from the
+	// inventory included. Facts gathered above are still true: install
+	// does not touch daemon.json.
+	d.IO.Progress("== configure")
+	start = d.Now()
+	targets, more, err := s.discoverTargets(ctx, cs, mgr, "", "")
+	cs = append(cs, more...)
+	if err != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
+		return finish()
+	}
+	rep := configure.Run(ctx, targets, co)
+	res.Configure = &NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
+		Mirrors: mirrors, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
+	res.Phases = append(res.Phases, configurePhase(rep, d.Now().Sub(start)))
+	if opts.DryRun {
+		return finish()
+	}
+	closeAll(cs)
+	cs = nil
+
+	// Phase 3: status, from fresh connections (docker may have restarted).
+	d.IO.Progress("== status")
+	start = d.Now()
+	st := buildStatus(ctx, s, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
+	st.Command = "apply"
+	res.Status = st
+	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
+	return finish()
+}
+
+// discoverTargets asks mgr for the swarm's members, connects to those not
+// in cs (SSH details from the inventory entry, else its defaults) and
+// returns every node as a configure target, with the open connections and
+// facts so nodes already right cost no further command. A node that could
+// not be reached stays a target that fails. more are the new connections
+// (the caller closes them).
+func (s *session) discoverTargets(ctx context.Context, cs []*connected, mgr *connected, service, daemonJSON string) (targets []configure.Node, more []*connected, err error) {
+	extra, _, err := s.discoverNew(ctx, mgr.Host, cs)
+	if err != nil {
+		return nil, nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
+	}
+	more = s.connectAll(ctx, extra, service, daemonJSON)
+	for _, c := range more {
+		c.Discovered = true
+		d := "discovered"
+		if c.Err != nil {
+			d += ", unreachable"
+		}
+		s.deps.IO.Progress("%s (%s): %s", c.Name, address(c.Target), d)
+	}
+	for _, c := range append(append([]*connected(nil), cs...), more...) {
+		t := configure.Node{Name: c.Name, Address: address(c.Target), Host: c.Host, Facts: c.Facts}
+		if c.Host == nil {
+			cerr := c.Err
+			t.Dial = func(context.Context) (nodes.Host, error) { return nil, cerr }
+		}
+		targets = append(targets, t)
+	}
+	return targets, more, nil
+}
+
+func installPhase(ir MirrorInstallResult) ApplyPhase {
+	p := ApplyPhase{Name: "install", Changed: ir.Changed, DurationMS: ir.DurationMS, Error: ir.Error}
+	pl, r := ir.Result.Plan, ir.Result
+	switch {
+	case ir.Error != "":
+		p.Result, p.Summary = "failed", fmt.Sprintf("stack %s through %s", pl.Stack, ir.Manager)
+	case ir.DryRun && ir.Changed:
+		p.Result, p.Summary = "changed", fmt.Sprintf("would change stack %s on %s: %s", pl.Stack, ir.Manager, strings.Join(pl.Reasons, "; "))
+	case ir.DryRun:
+		p.Result, p.Summary = "unchanged", fmt.Sprintf("stack %s on %s is up to date", pl.Stack, ir.Manager)
+	case r.Deployed:
+		p.Result, p.Summary = "changed", fmt.Sprintf("deployed stack %s on %s; %d/%d running", pl.Stack, ir.Manager, r.Running, r.Replicas)
+	case r.Restarted:
+		p.Result, p.Summary = "changed", fmt.Sprintf("restarted %s (registry config changed); %d/%d running", pl.Service, r.Running, r.Replicas)
+	case ir.Changed:
+		p.Result, p.Summary = "changed", fmt.Sprintf("updated stack %s files on %s; %d/%d running", pl.Stack, ir.Manager, r.Running, r.Replicas)
+	default:
+		p.Result, p.Summary = "unchanged", fmt.Sprintf("stack %s on %s is up to date; %d/%d running", pl.Stack, ir.Manager, r.Running, r.Replicas)
+	}
+	return p
+}
+
+func configurePhase(rep *configure.Report, took time.Duration) ApplyPhase {
+	p := ApplyPhase{Name: "configure", Result: "unchanged", DurationMS: took.Milliseconds()}
+	var parts, failedNodes []string
+	for _, o := range []configure.Outcome{configure.Unchanged, configure.Reloaded, configure.Restarted, configure.Written,
+		configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.Failed, configure.Skipped} {
+		if c := rep.Summary[o]; c > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c, o))
+			if o != configure.Unchanged && o != configure.Failed && o != configure.Skipped {
+				p.Changed, p.Result = true, "changed"
+			}
+		}
+	}
+	for _, n := range rep.Nodes {
+		if n.Outcome == configure.Failed || n.Outcome == configure.Skipped {
+			failedNodes = append(failedNodes, n.Name+": "+n.Error)
+		}
+	}
+	if len(failedNodes) > 0 {
+		p.Result, p.Error = "failed", strings.Join(failedNodes, "; ")
+	}
+	p.Summary = fmt.Sprintf("%d node(s): %s", len(rep.Nodes), strings.Join(parts, ", "))
+	return p
+}
+
+func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
+	p := ApplyPhase{Name: "status", Result: st.Health, DurationMS: took.Milliseconds()}
+	applied := 0
+	for _, n := range st.Nodes {
+		if n.Mirror != nil && n.Mirror.Configured && n.Mirror.Applied {
+			applied++
+		}
+	}
+	p.Summary = fmt.Sprintf("%d/%d node(s) use the mirror", applied, len(st.Nodes))
+	if e := st.Endpoint; e != nil && e.Healthy() {
+		p.Summary += fmt.Sprintf("; GET %s/v2/: HTTP %d", strings.TrimRight(e.URL, "/"), e.Status)
+	}
+	if len(st.Problems) > 0 {
+		p.Error = strings.Join(st.Problems, "; ")
+	}
+	return p
+}
+
+func printApply(d *Deps, res ApplyResult) {
+	w := d.IO.Out
+	if res.DryRun {
+		if res.Install != nil {
+			printInstall(d, *res.Install)
+		}
+		if res.Configure != nil {
+			for _, n := range res.Configure.Nodes {
+				if n.Diff != "" {
+					fmt.Fprintf(w, "# %s: %s\n%s", n.Name, n.Outcome, n.Diff)
+					if !strings.HasSuffix(n.Diff, "\n") {
+						fmt.Fprintln(w)
+					}
+				}
+			}
+		}
+	} else if res.Install != nil {
+		for _, m := range res.Install.Warnings {
+			fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+m)
+		}
+	}
+	for _, p := range res.Phases {
+		fmt.Fprintf(w, "%-10s %-10s %s\n", p.Name, p.Result, p.Summary)
+	}
+	for _, p := range res.Phases {
+		if p.Error != "" {
+			fmt.Fprintf(d.IO.Err, "%s %s: %s\n", d.IO.Paint("31", "problem:"), p.Name, p.Error)
+		}
+	}
+	switch {
+	case res.DryRun && !res.Changed && res.OK:
+		fmt.Fprintln(w, "no changes: the mirror and every node already match the inventory")
+	case res.DryRun:
+		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
+	case !res.Changed && res.OK:
+		fmt.Fprintln(w, "no changes: the mirror and every node already match the inventory")
+	case res.OK:
+		fmt.Fprintln(w, "applied: the mirror and every node match the inventory")
+	}
+}
+
+// discoverForConfigure is `nodes configure --discover`: it connects to the
+// selected nodes, asks a manager for the swarm's members and replaces
+// targets with every node, open connections and facts included. The
+// returned connections are the caller's to close.
+func discoverForConfigure(ctx context.Context, s *session, opts *NodesConfigureOptions, targets *[]configure.Node) ([]*connected, error) {
+	if opts.Manager != "" {
+		found := false
+		for _, n := range s.nodes {
+			found = found || n.Name == opts.Manager || n.Target.Host == opts.Manager
+		}
+		if !found {
+			return nil, usageErr("--manager %s is not among the selected nodes", opts.Manager)
+		}
+	}
+	cs := s.connectAll(ctx, s.nodes, opts.Service, opts.DaemonJSON)
+	mgr, err := pickManager(cs, opts.Manager)
+	if err != nil {
+		return cs, failed("--discover: " + err.Error())
+	}
+	t, more, err := s.discoverTargets(ctx, cs, mgr, opts.Service, opts.DaemonJSON)
+	cs = append(cs, more...)
+	if err != nil {
+		return cs, failed("--discover: " + err.Error())
+	}
+	*targets = t
+	return cs, nil
+}

@@ -1,0 +1,452 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/stack"
+	"github.com/swarmctl/swarmctl/internal/status"
+	"github.com/swarmctl/swarmctl/templates"
+)
+
+// StackFlags are the flags that set stack values. Each defaults to the
+// inventory's mirror: section; a flag the user gives wins.
+type StackFlags struct {
+	FQDN, URL, RemoteURL, Image, Stack     string
+	Traefik, Network, Entrypoint           string
+	CertResolver                           string
+	Publish                                int
+	PublishMode                            string
+	Constraints                            []string
+	Replicas                               int
+	TTL                                    string
+	StackFile, ConfigFile, DataDir         string
+	UpstreamUsername                       string
+	UpstreamPasswordFile, UpstreamPassword string // UpstreamPassword: the --upstream-password-env NAME
+	Templates                              string
+
+	fs *pflag.FlagSet
+}
+
+func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
+	f.fs = fs
+	fs.StringVar(&f.FQDN, "fqdn", "", "host name the mirror is served at (Traefik Host rule; mirror.fqdn)")
+	fs.StringVar(&f.URL, "url", "", "mirror URL the nodes use (default https://<fqdn>; mirror.url)")
+	fs.StringVar(&f.RemoteURL, "remote-url", "", "upstream registry the cache pulls through from (default "+stack.DefaultRemoteURL+"; mirror.remote_url)")
+	fs.StringVar(&f.Image, "image", "", "registry image (default "+stack.DefaultImage+"; a :3 tag selects the registry:3 layout; mirror.image)")
+	fs.StringVar(&f.Stack, "stack", "", "stack name (default "+stack.DefaultStackName+"; mirror.stack)")
+	fs.StringVar(&f.Traefik, "traefik", "", "Traefik labels: v1 (default, the recipe) | v2 | v3 | none (mirror.traefik)")
+	fs.StringVar(&f.Network, "network", "", "external overlay network Traefik uses (default "+stack.DefaultNetwork+"; mirror.network)")
+	fs.StringVar(&f.Entrypoint, "entrypoint", "", "Traefik v2/v3 entrypoint (default "+stack.DefaultEntrypoint+"; mirror.entrypoint)")
+	fs.StringVar(&f.CertResolver, "cert-resolver", "", "Traefik v2/v3 certificate resolver (default "+stack.DefaultCertResolver+"; mirror.cert_resolver)")
+	fs.IntVar(&f.Publish, "publish", 5000, "published port, 0 = do not publish (mirror.publish)")
+	fs.StringVar(&f.PublishMode, "publish-mode", "", "ingress (default, routing mesh) | host (only on the node running the task; mirror.publish_mode)")
+	fs.StringArrayVar(&f.Constraints, "constraint", nil, "placement constraint like node.role==manager (repeatable; mirror.constraints)")
+	fs.IntVar(&f.Replicas, "replicas", 1, "registry replicas (mirror.replicas)")
+	fs.StringVar(&f.TTL, "ttl", "", "cache TTL, registry:3 only, e.g. 168h (mirror.ttl)")
+	fs.StringVar(&f.StackFile, "stack-file", "", "stack file path on the manager (default "+stack.DefaultStackFile+"; mirror.stack_file)")
+	fs.StringVar(&f.ConfigFile, "config-file", "", "registry config path on the manager (default "+stack.DefaultConfigFile+"; mirror.config_file)")
+	fs.StringVar(&f.DataDir, "data-dir", "", "registry data directory on the manager, shared storage (default "+stack.DefaultDataDir+"; mirror.data_dir)")
+	fs.StringVar(&f.UpstreamUsername, "upstream-username", "", "user for the upstream registry (mirror.upstream_username)")
+	fs.StringVar(&f.UpstreamPasswordFile, "upstream-password-file", "", "file holding the upstream password (mirror.upstream_password_file)")
+	fs.StringVar(&f.UpstreamPassword, "upstream-password-env", "", "`NAME` of the environment variable holding the upstream password (mirror.upstream_password_env)")
+	fs.StringVar(&f.Templates, "templates", "", "directory with replacement templates ("+templates.StackFile+", "+templates.ConfigFile+")")
+}
+
+func (f *StackFlags) changed(name string) bool { return f.fs != nil && f.fs.Changed(name) }
+
+// mirrorSection is the inventory's mirror section with the flags the user
+// gave laid over it, paths resolved against the inventory's directory.
+func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, error) {
+	m := inv.Mirror
+	m.UpstreamPasswordFile = inv.Resolve(expandHome(m.UpstreamPasswordFile))
+	set := func(flag string, dst *string, v string) {
+		if f.changed(flag) {
+			*dst = v
+		}
+	}
+	set("fqdn", &m.FQDN, f.FQDN)
+	set("url", &m.URL, f.URL)
+	set("remote-url", &m.RemoteURL, f.RemoteURL)
+	set("image", &m.Image, f.Image)
+	set("stack", &m.Stack, f.Stack)
+	set("traefik", &m.Traefik, f.Traefik)
+	set("network", &m.Network, f.Network)
+	set("entrypoint", &m.Entrypoint, f.Entrypoint)
+	set("cert-resolver", &m.CertResolver, f.CertResolver)
+	set("publish-mode", &m.PublishMode, f.PublishMode)
+	set("ttl", &m.TTL, f.TTL)
+	set("stack-file", &m.StackFile, f.StackFile)
+	set("config-file", &m.ConfigFile, f.ConfigFile)
+	set("data-dir", &m.DataDir, f.DataDir)
+	set("upstream-username", &m.UpstreamUser, f.UpstreamUsername)
+	if f.changed("publish") {
+		if f.Publish < 0 || f.Publish > 65535 {
+			return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.Publish)
+		}
+		m.Publish = f.Publish
+		if f.Publish == 0 {
+			m.Publish = -1 // the inventory's "do not publish"
+		}
+	}
+	if f.changed("replicas") {
+		if f.Replicas < 1 {
+			return m, usageErr("--replicas %d: want at least 1", f.Replicas)
+		}
+		m.Replicas = f.Replicas
+	}
+	if f.changed("constraint") {
+		m.Constraints = append([]string(nil), f.Constraints...)
+	}
+	// A password source given on the command line replaces the inventory's.
+	if f.changed("upstream-password-file") || f.changed("upstream-password-env") {
+		m.UpstreamPasswordFile = expandHome(f.UpstreamPasswordFile)
+		m.UpstreamPasswordEnv = f.UpstreamPassword
+	}
+	return m, nil
+}
+
+// templatesFS is the bundled templates, or --templates DIR.
+func (f *StackFlags) templatesFS() (fs.FS, error) {
+	if f.Templates == "" {
+		return templates.FS, nil
+	}
+	st, err := os.Stat(f.Templates)
+	if err != nil {
+		return nil, usageErr("--templates: %v", err)
+	}
+	if !st.IsDir() {
+		return nil, usageErr("--templates %s: not a directory", f.Templates)
+	}
+	return os.DirFS(f.Templates), nil
+}
+
+// render resolves, validates and renders the stack. Any problem is a usage
+// error (exit 2): nothing has been touched yet.
+func (f *StackFlags) render(inv *inventory.Inventory) (stack.Rendered, error) {
+	m, err := f.mirrorSection(inv)
+	if err != nil {
+		return stack.Rendered{}, err
+	}
+	v, err := stack.FromInventory(m)
+	if err != nil {
+		return stack.Rendered{}, usageErr("%v", err)
+	}
+	tfs, err := f.templatesFS()
+	if err != nil {
+		return stack.Rendered{}, err
+	}
+	r, err := stack.Render(tfs, v)
+	if err != nil {
+		return stack.Rendered{}, usageErr("%s", listErrors(stack.Redact(err.Error(), secretsOf(v))))
+	}
+	return r, nil
+}
+
+// values resolves and validates only what removing a stack needs: its name
+// and paths (no FQDN, no password).
+func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
+	m, err := f.mirrorSection(inv)
+	if err != nil {
+		return stack.Values{}, err
+	}
+	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUser = "", "", ""
+	v, err := stack.FromInventory(m)
+	if err != nil {
+		return stack.Values{}, usageErr("%v", err)
+	}
+	v.Defaults()
+	var msgs []string
+	for _, e := range unjoin(v.Validate()) {
+		var fe *stack.FieldError
+		if errors.As(e, &fe) {
+			switch fe.Field {
+			case "stack", "stack_file", "config_file", "data_dir":
+				msgs = append(msgs, fe.Error())
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return v, usageErr("%s", listErrors(strings.Join(msgs, "\n")))
+	}
+	return v, nil
+}
+
+func secretsOf(v stack.Values) []string {
+	if v.UpstreamPassword == "" {
+		return nil
+	}
+	return []string{v.UpstreamPassword}
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// listErrors formats several problems (one per line) under one heading.
+func listErrors(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	if len(lines) == 1 {
+		return "invalid mirror settings: " + lines[0]
+	}
+	return fmt.Sprintf("invalid mirror settings (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
+
+// MirrorInstallOptions are the options of `swarmctl mirror install`.
+type MirrorInstallOptions struct {
+	Global        *GlobalOptions
+	Stack         StackFlags
+	Manager       string
+	CreateNetwork bool
+	Wait          time.Duration
+	DryRun        bool
+}
+
+// MirrorInstallResult is the JSON document of `mirror install` (and the
+// install phase of `apply`). It never holds the upstream password.
+type MirrorInstallResult struct {
+	SchemaVersion int                 `json:"schema_version"`
+	Command       string              `json:"command"`
+	DryRun        bool                `json:"dry_run"`
+	Manager       string              `json:"manager"`
+	Changed       bool                `json:"changed"`
+	Values        stack.Values        `json:"values"`
+	Result        stack.InstallResult `json:"result"`
+	// Endpoint is GET /v2/ through the mirror URL from where swarmctl runs.
+	Endpoint   *status.Endpoint `json:"endpoint,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Warnings   []string         `json:"warnings"`
+	DurationMS int64            `json:"duration_ms"`
+}
+
+// NewCmdMirrorInstall builds `swarmctl mirror install`.
+func NewCmdMirrorInstall(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorInstallOptions) error) *cobra.Command {
+	opts := &MirrorInstallOptions{Global: g}
+	cmd := &cobra.Command{
+		Use:   "install",
+		Short: "Deploy the registry pull-through cache as a swarm stack through a manager",
+		Long: `Renders the stack file and the registry config (from the inventory's mirror:
+section; flags win), validates every value before touching a node, then on one
+manager: creates the directories, writes both files (the config 0600 when it
+holds upstream credentials), runs docker stack deploy when the stack file
+changed, restarts the registry when only its config changed, waits for the
+service to converge and checks GET /v2/ from the manager and from here.
+
+Idempotent: when nothing differs nothing is redeployed. --dry-run prints the
+diffs (passwords redacted) and what would run.`,
+		Example: `  swarmctl mirror install --dry-run
+  swarmctl mirror install --fqdn mirror.example.com --traefik v2
+  swarmctl mirror install --traefik none --publish-mode host --constraint node.hostname==m1 --url http://10.0.0.5:5000`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), cmd, opts)
+			}
+			return runMirrorInstall(cmd.Context(), cmd, d, opts)
+		},
+	}
+	opts.Stack.addFlags(cmd.Flags())
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to deploy through (default: mirror.manager, else the first reachable manager)")
+	cmd.Flags().BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
+	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the service to converge and answer (0 = do not wait)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the diffs and what would run; change nothing")
+	return cmd
+}
+
+func (opts *MirrorInstallOptions) installOptions(d *Deps) (stack.InstallOptions, error) {
+	if opts.Wait < 0 {
+		return stack.InstallOptions{}, usageErr("--wait must not be negative")
+	}
+	o := stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
+		Log: func(line string) { d.IO.Progress("%s", line) }}
+	if opts.Wait == 0 {
+		o.Wait = -1
+	}
+	return o, nil
+}
+
+func runMirrorInstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *MirrorInstallOptions) error {
+	s, err := newSession(cmd, opts.Global, d, true)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	r, err := opts.Stack.render(s.inv)
+	if err != nil {
+		return err
+	}
+	iopts, err := opts.installOptions(d)
+	if err != nil {
+		return err
+	}
+	cs, mgr, err := s.connectManager(ctx, opts.Manager)
+	defer closeAll(cs)
+	if err != nil {
+		return err
+	}
+	res := installMirror(ctx, d, mgr, r, iopts)
+	if err := emit(d, s.g, res, func() { printInstall(d, res) }); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if res.Error != "" {
+		return failed("")
+	}
+	return nil
+}
+
+// connectManager connects to the manager to work through: --manager, else
+// the inventory's mirror.manager, else the first reachable manager (nodes
+// the inventory marks as managers are tried, else every node).
+func (s *session) connectManager(ctx context.Context, flag string) ([]*connected, *connected, error) {
+	want := firstNonEmpty(flag, s.inv.Mirror.Manager)
+	var cand []Node
+	for _, n := range s.nodes {
+		if want != "" && (n.Name == want || n.Target.Host == want) {
+			cand = append(cand, n)
+		}
+	}
+	if want != "" && len(cand) == 0 {
+		return nil, nil, usageErr("manager %s is not among the selected nodes (--manager, mirror.manager)", want)
+	}
+	if want == "" {
+		for _, n := range s.nodes {
+			if n.Role == "manager" {
+				cand = append(cand, n)
+			}
+		}
+		if len(cand) == 0 {
+			cand = s.nodes
+		}
+	}
+	cs := s.connectAll(ctx, cand, "", "")
+	mgr, err := pickManager(cs, want)
+	if err != nil {
+		var why []string
+		for _, c := range cs {
+			if c.Err != nil {
+				why = append(why, fmt.Sprintf("%s: %v", c.Name, c.Err))
+			}
+		}
+		msg := err.Error()
+		if len(why) > 0 && want == "" {
+			msg += "\n  " + strings.Join(why, "\n  ")
+		}
+		return cs, nil, failed(msg)
+	}
+	return cs, mgr, nil
+}
+
+// installMirror installs the rendered stack through mgr and checks the
+// mirror URL from here. Problems end up in Error (and Warnings).
+func installMirror(ctx context.Context, d *Deps, mgr *connected, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
+	start := d.Now()
+	res := MirrorInstallResult{SchemaVersion: SchemaVersion, Command: "mirror install", DryRun: o.DryRun,
+		Manager: mgr.Name, Values: r.Redacted().Values, Warnings: []string{}}
+	ir, err := stack.Install(ctx, mgr.Host, r, o)
+	res.Result = ir
+	if ir.Wrote == nil {
+		res.Result.Wrote = []string{}
+	}
+	res.Changed = ir.Plan.Changed() || ir.Deployed || ir.Restarted || ir.NetworkCreated || len(ir.Wrote) > 0
+	if err != nil {
+		res.Error = r.Redact(err.Error())
+	}
+	if err == nil && !o.DryRun && o.Wait >= 0 && r.Values.URL != "" {
+		ep := status.CheckEndpoint(ctx, r.Values.URL, 10*time.Second, d.Now)
+		res.Endpoint = &ep
+		if !ep.Healthy() {
+			why := ep.Error
+			if why == "" {
+				why = fmt.Sprintf("HTTP %d", ep.Status)
+			}
+			msg := fmt.Sprintf("mirror URL %s does not answer GET /v2/ from here (%s): nodes use this URL", r.Values.URL, why)
+			if r.Values.PublishMode == stack.PublishHost {
+				msg += "; with --publish-mode host it must point at the node running the task (pin it with --constraint node.hostname==...)"
+			}
+			res.Warnings = append(res.Warnings, msg)
+		}
+	}
+	res.DurationMS = d.Now().Sub(start).Milliseconds()
+	return res
+}
+
+func printInstall(d *Deps, res MirrorInstallResult) {
+	w := d.IO.Out
+	p := res.Result.Plan
+	if res.DryRun {
+		for _, f := range p.Files {
+			switch {
+			case f.Diff != "":
+				fmt.Fprint(w, f.Diff)
+				if !strings.HasSuffix(f.Diff, "\n") {
+					fmt.Fprintln(w)
+				}
+			case f.SecretChanged:
+				fmt.Fprintf(w, "# %s: only a secret value changes (not shown)\n", f.Path)
+			}
+			if f.ModeWrong {
+				fmt.Fprintf(w, "# %s: mode %s would become 0600\n", f.Path, f.RemoteMode)
+			}
+		}
+		switch {
+		case p.Deploy:
+			fmt.Fprintf(w, "would run docker stack deploy %s on %s: %s\n", p.Stack, res.Manager, strings.Join(p.Reasons, "; "))
+		case p.Restart:
+			fmt.Fprintf(w, "would restart %s on %s: %s\n", p.Service, res.Manager, strings.Join(p.Reasons, "; "))
+		}
+		if p.Network != "" && !p.NetworkExists {
+			fmt.Fprintf(w, "would create network %s\n", p.Network)
+		}
+		if !p.Changed() {
+			fmt.Fprintf(w, "no changes: stack %s on %s is up to date\n", p.Stack, res.Manager)
+		}
+		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
+	} else {
+		ir := res.Result
+		switch {
+		case res.Error != "":
+			fmt.Fprintf(w, "mirror install on %s failed\n", res.Manager)
+		case !res.Changed:
+			fmt.Fprintf(w, "no changes: stack %s on %s is up to date", p.Stack, res.Manager)
+		case ir.Deployed:
+			fmt.Fprintf(w, "deployed stack %s on %s", p.Stack, res.Manager)
+		case ir.Restarted:
+			fmt.Fprintf(w, "restarted %s on %s (registry config changed)", p.Service, res.Manager)
+		default:
+			fmt.Fprintf(w, "updated files of stack %s on %s", p.Stack, res.Manager)
+		}
+		if res.Error == "" {
+			if ir.Converged {
+				fmt.Fprintf(w, "; %s %d/%d running", p.Service, ir.Running, ir.Replicas)
+			}
+			if e := res.Endpoint; e != nil && e.Healthy() {
+				fmt.Fprintf(w, "; GET %s/v2/: HTTP %d in %d ms", strings.TrimRight(e.URL, "/"), e.Status, e.LatencyMS)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, m := range res.Warnings {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+m)
+	}
+	if res.Error != "" {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.Error)
+	}
+}
