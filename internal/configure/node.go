@@ -53,6 +53,10 @@ type nodeRun struct {
 	act    action
 	res    NodeResult
 	done   bool // outcome known (unchanged, failed, dry run)
+	// pending: the file already holds the wanted settings but the running
+	// daemon does not use them (an earlier run was cut off after its
+	// write): put them into effect without changing the file.
+	pending bool
 
 	// Set while applying.
 	oldBytes   []byte
@@ -92,7 +96,7 @@ func (r *nodeRun) plan(ctx context.Context) {
 		r.fail(err)
 		return
 	}
-	if !r.merged.Changed {
+	if !r.merged.Changed && !r.pending {
 		r.res.Outcome, r.done = Unchanged, true
 		return
 	}
@@ -131,8 +135,14 @@ func (r *nodeRun) decide(f *nodes.Facts) error {
 	if r.res.Changes == nil {
 		r.res.Changes = []daemonjson.Change{}
 	}
+	r.pending = false
 	if !m.Changed {
-		r.act = actNone
+		r.act = r.pendingAction(f, m.Bytes)
+		if r.act == actNone {
+			return nil
+		}
+		r.pending = true
+		r.res.Note = "daemon.json already had these settings but dockerd was not using them (an earlier run was interrupted after writing?): " + r.act.verb() + "ed to apply them"
 		return nil
 	}
 	switch r.o.Apply {
@@ -157,6 +167,55 @@ func (r *nodeRun) decide(f *nodes.Facts) error {
 		return fmt.Errorf("%s.service is not active: start it first, or write only with --apply none", f.Service)
 	}
 	return nil
+}
+
+// pendingAction tells how to put a file that already holds the wanted
+// settings into effect when the running daemon reports other mirrors (or
+// another "experimental") than the file: actNone when they agree, when
+// docker did not answer, or with --apply none.
+func (r *nodeRun) pendingAction(f *nodes.Facts, file []byte) action {
+	if r.o.Apply == ApplyNone || !f.ServiceActive || f.DockerError != "" {
+		return actNone
+	}
+	act := actNone
+	fileMirrors, err := daemonjson.ReadMirrors(file)
+	if err != nil {
+		return actNone
+	}
+	if !sameMirrorSet(fileMirrors, f.LiveMirrors) {
+		act = actReload
+	}
+	if r.o.Settings.Experimental != nil {
+		if v, present, err := daemonjson.ReadExperimental(file); err == nil && present && v != f.LiveExperimental {
+			act = actRestart
+		}
+	}
+	switch {
+	case act == actNone:
+	case r.o.Apply == ApplyReload:
+		act = actReload
+	case r.o.Apply == ApplyRestart:
+		act = actRestart
+	case act == actReload && gjson.GetBytes(file, "insecure-registries.#").Int() > 0 && reloadDropsInsecure(f.DockerVersion):
+		act = actRestart
+	}
+	return act
+}
+
+func sameMirrorSet(a, b []string) bool {
+	set := map[string]bool{}
+	for _, m := range a {
+		set[daemonjson.NormalizeMirror(m)] = true
+	}
+	seen := map[string]bool{}
+	for _, m := range b {
+		n := daemonjson.NormalizeMirror(m)
+		if !set[n] {
+			return false
+		}
+		seen[n] = true
+	}
+	return len(seen) == len(set)
 }
 
 // writtenKeys are the keys the new file sets that dockerd also has flags for.
@@ -280,7 +339,7 @@ func (r *nodeRun) refresh(ctx context.Context) error {
 	if err := r.decide(f); err != nil {
 		return err
 	}
-	if !r.merged.Changed {
+	if !r.merged.Changed && !r.pending {
 		r.res.Outcome, r.done = Unchanged, true
 		return nil
 	}

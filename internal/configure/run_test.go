@@ -305,6 +305,7 @@ func TestChangedUnderLockByAnotherRun(t *testing.T) {
 		// After phase A's read, another run writes the same change.
 		once.Do(func() {
 			h.SetFile(n.cfg, `{"registry-mirrors": ["https://mirror.example.com"], "experimental": true}`, 0o644)
+			n.load(true) // and put it into effect, as that run does
 		})
 		return out, err
 	}
@@ -346,5 +347,42 @@ func TestInsecureOnOldEngineRestartsInsteadOfReload(t *testing.T) {
 		if got := reloadDropsInsecure(v); got != want {
 			t.Errorf("reloadDropsInsecure(%q) = %v", v, got)
 		}
+	}
+}
+
+// A file that already holds the wanted settings while the daemon does not
+// use them (a run cut off after its write) is put into effect, not
+// reported unchanged: the rerun converges.
+func TestPendingFileIsApplied(t *testing.T) {
+	for _, c := range []struct {
+		name         string
+		liveMirrors  []string
+		experimental bool
+		want         Outcome
+	}{
+		{"mirrors not loaded: reload", []string{}, true, Reloaded},
+		{"experimental not loaded: restart", []string{mirror + "/"}, false, Restarted},
+		{"all loaded: unchanged", []string{mirror + "/"}, true, Unchanged},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cl := newCluster()
+			content := `{"registry-mirrors": ["` + mirror + `"], "experimental": true}`
+			n := newFakeNode(t, cl, "n1", content)
+			n.mirrors, n.experimental = c.liveMirrors, c.experimental
+			rep := run(t, opts(addSettings()), n)
+			r := rep.Nodes[0]
+			if r.Outcome != c.want {
+				t.Fatalf("got %s %q, want %s", r.Outcome, r.Error, c.want)
+			}
+			if got, _ := n.fh.File(n.cfg); got != content {
+				t.Errorf("file changed: %q", got)
+			}
+			if c.want != Unchanged && !strings.Contains(r.Note, "was not using them") {
+				t.Errorf("note %q", r.Note)
+			}
+			if c.want == Unchanged && len(n.fh.Writes) != 0 {
+				t.Errorf("unchanged node written: %v", n.fh.Writes)
+			}
+		})
 	}
 }

@@ -7,9 +7,14 @@ package configure
 
 // backupScript copies $1 to $1.swarmctl-$2.bak (same directory, mode and
 // owner; a symlink's target is copied) and keeps the newest $3 backups.
-// Prints the backup's path, or "missing" when $1 does not exist.
+// Prints the backup's path, or "missing" when $1 does not exist. It runs
+// under the node's configure lock, so temp files of an atomic write
+// (.NAME.swarmctl-*) next to the file can only be left over from a run
+// whose connection dropped mid-upload: they are removed.
 const backupScript = `set -e
 f=$1; ts=$2; keep=$3
+t=$(readlink -f -- "$f" 2>/dev/null) || t=$f; [ -n "$t" ] || t=$f
+rm -f -- "$(dirname -- "$t")/.$(basename -- "$t")".swarmctl-*
 if [ ! -e "$f" ]; then mkdir -p -- "$(dirname -- "$f")"; echo missing; exit 0; fi
 b="$f.swarmctl-$ts.bak"
 cp -p -- "$f" "$b"

@@ -113,3 +113,28 @@ func TestNodeWaitScript(t *testing.T) {
 		t.Errorf("manager not reachable: %q after %s", got, time.Since(start))
 	}
 }
+
+// Temp files of an atomic write cut off mid-upload are removed by the
+// next backup (which runs under the node's lock); backups and other files stay.
+func TestBackupScriptRemovesLeftoverTempFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "daemon.json")
+	keep := []string{f, f + ".swarmctl-20240101T000000.000Z.bak", filepath.Join(dir, ".other.json.swarmctl-0c4ba0022508"), filepath.Join(dir, "key.json")}
+	gone := []string{filepath.Join(dir, ".daemon.json.swarmctl-0c4ba0022508"), filepath.Join(dir, ".daemon.json.swarmctl-AbC12345")}
+	for _, p := range append(append([]string{}, keep...), gone...) {
+		if err := os.WriteFile(p, []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runScript(t, "", backupScript, f, "20250101T000000.000Z", "5")
+	for _, p := range keep {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", filepath.Base(p), err)
+		}
+	}
+	for _, p := range gone {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("leftover %s not removed", filepath.Base(p))
+		}
+	}
+}
