@@ -247,6 +247,11 @@ func dialHop(ctx context.Context, via *ssh.Client, ep endpoint, a *auth, checker
 		Timeout:           timeout,
 	}
 	var conn net.Conn
+	if host, _, _ := net.SplitHostPort(ep.addr); isInvalidTLD(host) {
+		// RFC 6761 6.4: resolvers should answer names under .invalid
+		// negatively at once, without asking a DNS server.
+		return nil, fmt.Errorf("connect %s: lookup %s: no such host (.invalid is reserved and never resolves)", ep.addr, host)
+	}
 	if via == nil {
 		var d net.Dialer
 		conn, err = d.DialContext(ctx, "tcp", ep.addr)
@@ -461,4 +466,11 @@ func dedup(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// isInvalidTLD tells whether host is a DNS name under the reserved
+// .invalid top-level domain.
+func isInvalidTLD(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	return h == "invalid" || strings.HasSuffix(h, ".invalid")
 }

@@ -184,3 +184,26 @@ func TestKeepAliveClosesDeadConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A name under .invalid fails at once as "no such host", without a DNS query.
+func TestDialInvalidTLDNeverResolves(t *testing.T) {
+	for _, h := range []string{"node.invalid", "NODE.Invalid.", "invalid"} {
+		if !isInvalidTLD(h) {
+			t.Errorf("%s: not recognised as .invalid", h)
+		}
+	}
+	for _, h := range []string{"invalid.example.com", "10.0.0.1", "node.invalidx"} {
+		if isInvalidTLD(h) {
+			t.Errorf("%s: wrongly taken for .invalid", h)
+		}
+	}
+	e := newEnv(t)
+	s := sshtest.Start(t, e.srvConf)
+	tg := e.target(s)
+	tg.Host, tg.Port = "node.invalid", 22
+	start := time.Now()
+	_, err := Dial(context.Background(), tg, e.opts)
+	if err == nil || !strings.Contains(err.Error(), "no such host") || time.Since(start) > time.Second {
+		t.Errorf("dial node.invalid: %v after %s", err, time.Since(start))
+	}
+}
