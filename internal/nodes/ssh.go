@@ -414,10 +414,12 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	select {
 	case err = <-done:
 	case <-ctx.Done():
-		sess.Signal(ssh.SIGKILL) //nolint:errcheck // best effort
+		// Best effort: OpenSSH refuses signal requests for some sessions
+		// (root logins), and keeps the channel until the command exits, so
+		// Run does not wait for the remote side to acknowledge.
+		sess.Signal(ssh.SIGKILL) //nolint:errcheck
 		sess.Close()
-		<-done
-		return Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}, ctx.Err()
+		return Output{}, ctx.Err()
 	}
 	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
 	if err == nil {

@@ -90,7 +90,7 @@ func newEnv(t *testing.T) *env {
 	e.opts = DialOptions{
 		KnownHostsFiles: []string{e.known},
 		SSHConfigPath:   "none",
-		ConnectTimeout:  5 * time.Second,
+		ConnectTimeout:  30 * time.Second, // the test machine can be heavily loaded
 		Warn:            e.warn,
 		Log: func(f string, a ...any) {
 			e.logs.Write([]byte(strings.TrimSpace(fmtSprintf(f, a...)) + "\n"))
@@ -363,4 +363,12 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+func mustEd25519(t *testing.T) ed25519.PrivateKey {
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return priv
 }
