@@ -92,7 +92,10 @@ type proxiedNode struct {
 	Name, Host string
 	Port       int
 	Role       string
-	User       string
+	User, Key  string
+	// Via: reach the node through this proxy (host and port are its own,
+	// and its machine's host key is recorded for it).
+	Via *faultProxy
 }
 
 // proxyInventory writes an inventory (and a known_hosts file) whose nodes
@@ -117,7 +120,16 @@ func proxyInventory(t *testing.T, l *lab.Lab, proxies []*faultProxy, extra ...pr
 		ns = append(ns, map[string]any{"host": "127.0.0.1", "port": fp.Port, "name": fp.Machine.Name, "role": fp.Machine.Role})
 	}
 	for _, e := range extra {
+		if e.Via != nil {
+			for _, k := range kh[e.Via.Machine.IP] {
+				lines = append(lines, fmt.Sprintf("[127.0.0.1]:%d %s", e.Via.Port, k))
+			}
+			e.Host, e.Port = "127.0.0.1", e.Via.Port
+		}
 		n := map[string]any{"host": e.Host, "name": e.Name}
+		if e.Key != "" {
+			n["key"] = e.Key
+		}
 		if e.Port != 0 {
 			n["port"] = e.Port
 		}

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -395,5 +397,395 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 				t.Errorf("third run: exit %d %v", r3.Code, doc.Summary)
 			}
 		})
+	}
+}
+
+// siteWrapper is a site's dockerd wrapper that adds its own mirror flag:
+// invisible to the conflict check (which reads the unit's ExecStart and
+// EnvironmentFiles), it makes dockerd refuse a daemon.json that also sets
+// registry-mirrors, at start ("specified both as a flag and in the
+// configuration file") and on a reload alike.
+const siteWrapper = `#!/bin/sh
+exec /usr/sbin/dockerd --registry-mirror=https://site.example.test "$@"
+`
+
+const siteDropIn = `[Service]
+ExecStart=
+ExecStart=/usr/local/sbin/dockerd-site -H fd:// --containerd=/run/containerd/containerd.sock $DOCKER_OPTS
+`
+
+// withSiteWrapper runs docker on m through siteWrapper with daemon.json
+// set to base, and puts everything back when the test ends.
+func withSiteWrapper(t *testing.T, l *lab.Lab, m string) {
+	t.Helper()
+	orig := catFile(t, l, m, dockerLayoutPath)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if out, err := l.ExecStdin(ctx, m, strings.NewReader(siteWrapper), "sh", "-c", `cat > /usr/local/sbin/dockerd-site && chmod 0755 /usr/local/sbin/dockerd-site`); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, err := l.ExecStdin(ctx, m, strings.NewReader(siteDropIn), "sh", "-c", `mkdir -p /etc/systemd/system/docker.service.d && cat > /etc/systemd/system/docker.service.d/site.conf && systemctl daemon-reload`); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		out, err := l.ExecStdin(ctx, m, strings.NewReader(orig), "sh", "-c", `rm -f /etc/systemd/system/docker.service.d/site.conf /usr/local/sbin/dockerd-site && systemctl daemon-reload &&
+cat > /etc/docker/daemon.json && systemctl reset-failed docker.service; systemctl restart docker.service && systemctl is-active docker.service`)
+		if err != nil {
+			t.Errorf("restoring %s: %v %s", m, err, out)
+		}
+	})
+}
+
+// setDaemonJSON writes daemon.json on m and restarts docker with it.
+func setDaemonJSON(t *testing.T, l *lab.Lab, m, content string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := l.ExecStdin(ctx, m, strings.NewReader(content), "sh", "-c", `cat > /etc/docker/daemon.json && systemctl reset-failed docker.service; systemctl restart docker.service && systemctl is-active docker.service`)
+	if err != nil {
+		t.Fatalf("%s: setting daemon.json: %v %s", m, err, out)
+	}
+}
+
+// TestFaultDockerdRefusesNewConfig: dockerd accepts the old daemon.json but
+// refuses the new one (a flag the unit's wrapper adds), once at restart
+// time and once on a reload. Either way the node ends on the old file with
+// docker running, and is reported failed with the reason.
+func TestFaultDockerdRefusesNewConfig(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	fp := newFaultProxy(t, w)
+	env := proxyInventory(t, l, []*faultProxy{fp})
+	withSiteWrapper(t, l, w.Name)
+	base := []string{"nodes", "configure", "-o", "json", "--timeout", "10s"}
+
+	t.Run("restart fails: rolled back", func(t *testing.T) {
+		old := lab.DaemonJSON(l.Layout()) // no experimental: the change needs a restart
+		setDaemonJSON(t, l, w.Name, old)
+		r := swarmctl(t, env, append(base, "--mirror", "https://restart-fails.example.test")...)
+		doc := parseConfigure(t, r)
+		o, e := nodeResult(t, doc, w.Name)
+		if r.Code != 1 || o != "failed" || !strings.Contains(e, "restart") || !strings.Contains(e, "rolled back to the previous daemon.json") {
+			t.Errorf("exit %d %s %q: want failed, restart, rolled back", r.Code, o, e)
+		}
+		if !strings.Contains(r.Stderr, "specified both as a flag and in the configuration file") {
+			t.Errorf("the journal's reason is not reported on stderr")
+		}
+		if got := catFile(t, l, w.Name, dockerLayoutPath); got != old {
+			t.Errorf("file not rolled back:\n%q\nwant\n%q", got, old)
+		}
+		if s := dockerActive(t, l, w.Name); s != "active" {
+			t.Errorf("docker %s after the rollback", s)
+		}
+		if got := liveMirrors(t, l, w.Name); got != `["https://site.example.test/"] false` {
+			t.Errorf("daemon runs with %s, want the old config", got)
+		}
+	})
+
+	t.Run("reload rejected: detected by verification", func(t *testing.T) {
+		old := "{\n  \"storage-driver\": \"vfs\",\n  \"log-driver\": \"journald\",\n  \"labels\": [\"lab=swarmctl\"],\n  \"experimental\": true\n}\n"
+		setDaemonJSON(t, l, w.Name, old)
+		pid0 := inMachine(t, l, w.Name, "systemctl", "show", "-p", "MainPID", "docker.service")
+		r := swarmctl(t, env, append(base, "--mirror", "https://reload-rejected.example.test")...)
+		doc := parseConfigure(t, r)
+		o, e := nodeResult(t, doc, w.Name)
+		if r.Code != 1 || o != "failed" || !strings.HasPrefix(e, "verify:") || !strings.Contains(e, "reload-rejected.example.test") ||
+			!strings.Contains(e, "rolled back to the previous daemon.json") {
+			t.Errorf("exit %d %s %q: want failed at verify, rolled back", r.Code, o, e)
+		}
+		if got := catFile(t, l, w.Name, dockerLayoutPath); got != old {
+			t.Errorf("file not rolled back:\n%q", got)
+		}
+		if got := liveMirrors(t, l, w.Name); got != `["https://site.example.test/"] true` {
+			t.Errorf("daemon runs with %s, want the old config", got)
+		}
+		if pid := inMachine(t, l, w.Name, "systemctl", "show", "-p", "MainPID", "docker.service"); pid != pid0 {
+			t.Errorf("dockerd restarted (%s -> %s): a reload path must not restart", pid0, pid)
+		}
+		journal := inMachine(t, l, w.Name, "journalctl", "-u", "docker.service", "--no-pager", "-n", "50")
+		if !strings.Contains(journal, "Error reconfiguring the daemon") {
+			t.Errorf("dockerd did not reject the reload as expected:\n%s", journal)
+		}
+	})
+}
+
+// lockHolders lists processes on m still holding (or waiting for) the
+// configure lock.
+func lockHolders(t *testing.T, l *lab.Lab, m string) string {
+	t.Helper()
+	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ps -eo pid,args | grep '[s]warmctl-$1.lock' || true`, "sh", "configure"))
+}
+
+// lockStepMS is how long the first node of a `nodes configure -o json`
+// run waited for its lock (-1 when it did not take one).
+func lockStepMS(t *testing.T, r result) int64 {
+	t.Helper()
+	var doc struct {
+		Nodes []struct {
+			Steps []struct {
+				Name string `json:"name"`
+				MS   int64  `json:"ms"`
+			} `json:"steps"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
+	}
+	for _, n := range doc.Nodes {
+		for _, s := range n.Steps {
+			if s.Name == "lock" {
+				return s.MS
+			}
+		}
+	}
+	return -1
+}
+
+// TestFaultInterrupt sends SIGINT (while the reload is held) and SIGTERM
+// (while the backup is held) to a run: it exits 130 at once, closes its
+// connections so the remote lock is released, leaves a whole file, and a
+// rerun takes the lock immediately and converges.
+func TestFaultInterrupt(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	fp := newFaultProxy(t, w)
+	env := proxyInventory(t, l, []*faultProxy{fp})
+	hk := installHooks(t, l, w.Name, "cp", "systemctl")
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
+		t.Fatalf("preparing run: exit %d", r.Code)
+	}
+	for _, c := range []struct {
+		sig            syscall.Signal
+		hook, pattern  string
+		mirror, expect string
+	}{
+		{syscall.SIGINT, "systemctl", "reload docker.service", "https://sigint.example.test", "new"},
+		{syscall.SIGTERM, "cp", ".bak", "https://sigterm.example.test", "old"},
+	} {
+		t.Run(c.sig.String(), func(t *testing.T) {
+			old := catFile(t, l, w.Name, dockerLayoutPath)
+			hk.hold(c.hook, c.pattern)
+			p := startSwarmctl(t, env, append(base, "--mirror", c.mirror)...)
+			hk.reached(c.hook, 60*time.Second)
+			if h := lockHolders(t, l, w.Name); h == "" {
+				t.Errorf("no lock held on the node while the run is in flight")
+			}
+			sent := time.Now()
+			p.cmd.Process.Signal(c.sig)
+			res := p.wait(t, 30*time.Second)
+			took := time.Since(sent)
+			hk.release(c.hook, true)
+			t.Logf("%s: exit %d after %s", c.sig, res.Code, took.Round(time.Millisecond))
+			if res.Code != 130 || !strings.Contains(res.Stderr, "interrupted") {
+				t.Errorf("exit %d, want 130 and an 'interrupted' message", res.Code)
+			}
+			if took > 10*time.Second {
+				t.Errorf("took %s to stop after %s", took, c.sig)
+			}
+			// The lock goes with the connection.
+			end := time.Now().Add(10 * time.Second)
+			for lockHolders(t, l, w.Name) != "" && time.Now().Before(end) {
+				time.Sleep(200 * time.Millisecond)
+			}
+			if h := lockHolders(t, l, w.Name); h != "" {
+				t.Errorf("lock still held after the run ended:\n%s", h)
+			}
+			mid := catFile(t, l, w.Name, dockerLayoutPath)
+			wholeJSON(t, "daemon.json after the signal", mid)
+			waitActive(t, l, w.Name)
+
+			start := time.Now()
+			r := swarmctl(t, env, append(base, "--mirror", c.mirror)...)
+			t.Logf("rerun after %s: %s", c.sig, time.Since(start).Round(time.Millisecond))
+			if r.Code != 0 {
+				t.Fatalf("rerun: exit %d", r.Code)
+			}
+			if ms := lockStepMS(t, r); ms < 0 || ms > 3000 {
+				t.Errorf("rerun waited %d ms for the lock: not released", ms)
+			}
+			final := catFile(t, l, w.Name, dockerLayoutPath)
+			if c.expect == "old" && mid != old || c.expect == "new" && mid != final {
+				t.Errorf("after %s the file is not the %s file:\nold %q\nmid %q\nnew %q", c.sig, c.expect, old, mid, final)
+			}
+			if got := liveMirrors(t, l, w.Name); !strings.Contains(got, c.mirror+"/") {
+				t.Errorf("after the rerun the daemon uses %s", got)
+			}
+		})
+	}
+}
+
+// TestFaultConcurrentRuns: a second run against the same node while the
+// first is between its write and its reload waits for the first's lock,
+// then re-reads and adds its change on top: the two never interleave and
+// no change is lost.
+func TestFaultConcurrentRuns(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	fp := newFaultProxy(t, w)
+	env := proxyInventory(t, l, []*faultProxy{fp})
+	hk := installHooks(t, l, w.Name, "systemctl")
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
+		t.Fatalf("preparing run: exit %d", r.Code)
+	}
+	hk.hold("systemctl", "reload docker.service")
+	a := startSwarmctl(t, env, append(base, "--mirror", "https://first.example.test")...)
+	hk.reached("systemctl", 60*time.Second)
+	afterA := catFile(t, l, w.Name, dockerLayoutPath)
+	b := startSwarmctl(t, env, append(base, "--mirror", "https://second.example.test")...)
+	// B is connected and waiting for the lock (its lock command shows up).
+	b.waitStderr(t, "swarmctl-$1.lock", 60*time.Second)
+	time.Sleep(3 * time.Second)
+	if strings.Contains(b.stderr(), "keep=$3") || catFile(t, l, w.Name, dockerLayoutPath) != afterA {
+		t.Fatalf("the second run went on while the first held the node:\n%s", b.stderr())
+	}
+	held := time.Now()
+	hk.release("systemctl", false)
+	ra := a.wait(t, 2*time.Minute)
+	rb := b.wait(t, 2*time.Minute)
+	if ra.Code != 0 || rb.Code != 0 {
+		t.Fatalf("exit %d and %d, want both 0", ra.Code, rb.Code)
+	}
+	da, db := parseConfigure(t, ra), parseConfigure(t, rb)
+	if o, _ := nodeResult(t, da, w.Name); o != "reloaded" {
+		t.Errorf("first run: %s", o)
+	}
+	if o, _ := nodeResult(t, db, w.Name); o != "reloaded" {
+		t.Errorf("second run: %s", o)
+	}
+	t.Logf("second run waited %d ms for the lock (both done %s after the hold was released)", lockStepMS(t, rb), time.Since(held).Round(time.Millisecond))
+	if ms := lockStepMS(t, rb); ms < 3000 {
+		t.Errorf("second run's lock step took %d ms: it did not wait for the first", ms)
+	}
+	final := catFile(t, l, w.Name, dockerLayoutPath)
+	live := liveMirrors(t, l, w.Name)
+	for _, m := range []string{"https://first.example.test", "https://second.example.test"} {
+		if !strings.Contains(final, `"`+m+`"`) || !strings.Contains(live, m+"/") {
+			t.Errorf("%s lost: file %q, daemon %s", m, final, live)
+		}
+	}
+}
+
+// TestFaultFullDisk: the node's config directory is a tiny full tmpfs.
+// The write fails, the original file is intact and the error says "no
+// space left".
+func TestFaultFullDisk(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	fp := newFaultProxy(t, w)
+	env := proxyInventory(t, l, []*faultProxy{fp})
+	old := catFile(t, l, w.Name, dockerLayoutPath)
+	// A 64 KiB tmpfs over /etc/docker holding the same files, filled up,
+	// then one page freed: room for the backup, none for the new file.
+	inMachine(t, l, w.Name, "sh", "-c", `set -e
+rm -rf /run/flt-etc-docker; cp -a /etc/docker /run/flt-etc-docker
+mount -t tmpfs -o size=64k,mode=0755 flt-full /etc/docker
+cp -a /run/flt-etc-docker/. /etc/docker/
+dd if=/dev/zero of=/etc/docker/zz-fill bs=4096 2>/dev/null || true
+truncate -s -4096 /etc/docker/zz-fill`)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if out, err := l.Exec(ctx, w.Name, "umount", "/etc/docker"); err != nil {
+			t.Errorf("umount: %v %s", err, out)
+		}
+	})
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--mirror", "https://full-disk.example.test")
+	doc := parseConfigure(t, r)
+	o, e := nodeResult(t, doc, w.Name)
+	if r.Code != 1 || o != "failed" || !strings.Contains(strings.ToLower(e), "no space left") {
+		t.Errorf("exit %d %s %q: want failed with 'no space left'", r.Code, o, e)
+	}
+	t.Logf("full disk error: %s", e)
+	if !strings.HasPrefix(e, "write:") {
+		t.Logf("note: failed at %q, not at the write", strings.SplitN(e, ":", 2)[0])
+	}
+	if got := catFile(t, l, w.Name, dockerLayoutPath); got != old {
+		t.Errorf("original file damaged:\n%q\nwant\n%q", got, old)
+	}
+	if tmp := leftoverTemps(t, l, w.Name); tmp != "" {
+		t.Errorf("temp files left: %s", tmp)
+	}
+	if s := dockerActive(t, l, w.Name); s != "active" {
+		t.Errorf("docker %s", s)
+	}
+}
+
+// TestFaultPerNodeErrors: one good node plus nodes that cannot be
+// configured for each usual reason, in one run. Each gets its own clear
+// error, the good node is configured anyway, the exit code is 1.
+func TestFaultPerNodeErrors(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	mgr, w := l.Machines()[0], l.Machines()[1]
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	// An address inside the lab's --internal subnet that no machine has.
+	unreachable := strings.TrimSuffix(l.Subnet(), "0/24") + "250"
+	// A user whose sudo wants a password; the lab key lets it log in.
+	inMachine(t, l, w.Name, "sh", "-c", `id fltpw >/dev/null 2>&1 || useradd -m -s /bin/sh fltpw
+echo 'fltpw:not-used-by-the-test' | chpasswd
+echo 'fltpw ALL=(ALL) ALL' > /etc/sudoers.d/fltpw && chmod 0440 /etc/sudoers.d/fltpw
+install -d -m 0700 -o fltpw -g fltpw /home/fltpw/.ssh
+install -m 0600 -o fltpw -g fltpw /root/.ssh/authorized_keys /home/fltpw/.ssh/authorized_keys`)
+	// No docker unit on the manager (masked: its dockerd keeps running).
+	inMachine(t, l, mgr.Name, "systemctl", "mask", "docker.service")
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, w.Name, "sh", "-c", "rm -f /etc/sudoers.d/fltpw; userdel -r fltpw")
+		if out, err := l.Exec(ctx, mgr.Name, "sh", "-c", "systemctl unmask docker.service && systemctl daemon-reload && systemctl is-active docker.service"); err != nil {
+			t.Errorf("unmask: %v %s", err, out)
+		}
+	})
+	wrongKey := filepath.Join(t.TempDir(), "id_wrong")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", wrongKey).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	good, nounit, pw, badkey := newFaultProxy(t, w), newFaultProxy(t, mgr), newFaultProxy(t, w), newFaultProxy(t, w)
+	env := proxyInventory(t, l, []*faultProxy{good, nounit},
+		proxiedNode{Name: "sudo-password", Via: pw, User: "fltpw"},
+		proxiedNode{Name: "wrong-key", Via: badkey, Key: wrongKey},
+		proxiedNode{Name: "refused", Host: "127.0.0.1", Port: refused},
+		proxiedNode{Name: "unreachable", Host: unreachable},
+		proxiedNode{Name: "nxdomain", Host: "node.swarmctl-e2e.invalid"},
+	)
+	mirror := fmt.Sprintf("https://per-node-%d.example.test", time.Now().Unix())
+	start := time.Now()
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--connect-timeout", "3s", "--mirror", mirror)
+	t.Logf("run over 7 nodes (5 failing): %s", time.Since(start).Round(time.Millisecond))
+	doc := parseConfigure(t, r)
+	if r.Code != 1 {
+		t.Errorf("exit %d, want 1", r.Code)
+	}
+	want := map[string]string{
+		w.Name:          "",
+		mgr.Name:        "no docker service found",
+		"sudo-password": "sudo needs a password for user fltpw",
+		"wrong-key":     "unable to authenticate",
+		"refused":       "connection refused",
+		"unreachable":   "timed out after 3s",
+		"nxdomain":      "no such host",
+	}
+	for name, msg := range want {
+		o, e := nodeResult(t, doc, name)
+		switch {
+		case msg == "" && o != "reloaded" && o != "restarted":
+			t.Errorf("%s: %s %q, want it configured despite the others", name, o, e)
+		case msg != "" && (o != "failed" || !strings.Contains(e, msg)):
+			t.Errorf("%s: %s %q, want failed with %q", name, o, e, msg)
+		}
+		if msg != "" && !strings.Contains(r.Stderr, name+": failed") {
+			t.Errorf("%s: no failure line on stderr", name)
+		}
+	}
+	if got := liveMirrors(t, l, w.Name); !strings.Contains(got, mirror+"/") {
+		t.Errorf("good node's daemon uses %s", got)
 	}
 }
