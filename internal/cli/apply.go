@@ -200,15 +200,44 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 	}
 	closeAll(cs)
 	cs = nil
+	if rep.Summary[configure.Restarted] > 0 {
+		// A restarted dockerd stopped its containers, the registry's
+		// among them when it ran there: give the swarm time to bring it
+		// back before judging.
+		waitMirror(ctx, d, mirrors[0], opts.Wait)
+	}
 
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
 	st := buildStatus(ctx, s, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
-	st.Command = "apply"
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
 	return finish()
+}
+
+// waitMirror polls GET /v2/ through url until it answers or wait ends.
+func waitMirror(ctx context.Context, d *Deps, url string, wait time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	start, said := d.Now(), false
+	for {
+		if ep := status.CheckEndpoint(ctx, url, 5*time.Second, d.Now); ep.Healthy() {
+			if said {
+				d.IO.Progress("mirror %s answers again after %s", url, d.Now().Sub(start).Round(time.Second))
+			}
+			return
+		}
+		if !said {
+			d.IO.Progress("waiting for mirror %s to answer again (docker restarted on some nodes)", url)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // discoverTargets asks mgr for the swarm's members, connects to those not
