@@ -63,7 +63,7 @@ func TestLockContention(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(15 * time.Second):
 		t.Fatal("lock not handed over after unlock")
 	}
 }
@@ -80,7 +80,7 @@ func TestLockReleasedOnDrop(t *testing.T) {
 	}
 	s.DropAll()
 	h2 := e.dial(t, e.target(s))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	u, err := h2.Lock(ctx, name)
 	if err != nil {
