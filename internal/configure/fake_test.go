@@ -77,8 +77,12 @@ type fakeNode struct {
 	restartBreaks bool // the daemon does not come back after a restart with the new file
 	reloadIgnored bool // a reload does not apply the mirrors
 	validateFails bool
-	locks         int
-	backups       []string
+	// startLimited: a failed restart (and systemd's Restart= attempts)
+	// used up the unit's start limit; restarts are refused until
+	// reset-failed, as systemd does.
+	startLimited bool
+	locks        int
+	backups      []string
 }
 
 func newFakeNode(t *testing.T, cl *cluster, name, daemonJSON string) *fakeNode {
@@ -273,13 +277,18 @@ func (n *fakeNode) systemctl(c nodes.Cmd) (nodes.Output, error) {
 				return nodes.Output{}, exitErr(n, c, 1, err.Error())
 			}
 		}
+	case "reset-failed":
+		n.startLimited = false
 	case "restart":
+		if n.startLimited {
+			return nodes.Output{}, exitErr(n, c, 1, "Job for docker.service failed because start of the service was attempted too often.")
+		}
 		n.pid++
 		n.cl.restarting(n, true)
 		data, _ := n.fh.File(n.cfg)
 		broken := n.restartBreaks && strings.Contains(data, "mirror")
 		if err := n.load(true); err != nil || broken {
-			n.active = false
+			n.active, n.startLimited = false, true
 			return nodes.Output{}, exitErr(n, c, 1, "Job for docker.service failed because the control process exited with error code.")
 		}
 		n.active = true

@@ -484,6 +484,13 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) error {
 	} else {
 		err = r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
 	}
+	if err == nil && r.act == actRestart {
+		// The failed start and systemd's own Restart= attempts count
+		// against the unit's start limit: without this the rollback's
+		// restart is refused ("start of the service was attempted too
+		// often") and docker stays down.
+		_, _ = r.h.Run(ctx, nodes.Cmd{Args: []string{"systemctl", "reset-failed", r.f.Service + ".service"}, Sudo: true})
+	}
 	if err == nil {
 		err = r.activate(ctx)
 	}
