@@ -48,9 +48,10 @@ func (a *auth) methods() []ssh.AuthMethod {
 }
 
 // loadAuth gathers the signers for a dial: KeyPEM and keyFiles (errors are
-// fatal: the user asked for them), the ssh-agent, and the default key files
+// fatal: the user asked for them), configFiles (from ssh_config: missing
+// ones are skipped, like ssh does), the ssh-agent, and the default key files
 // when nothing was configured (unusable defaults are skipped).
-func loadAuth(keyFiles []string, o DialOptions) (*auth, error) {
+func loadAuth(keyFiles, configFiles []string, o DialOptions) (*auth, error) {
 	a := &auth{}
 	if len(o.KeyPEM) > 0 {
 		s, err := parseKey(o.KeyPEM, "the key given in the environment", o.Passphrase)
@@ -60,6 +61,17 @@ func loadAuth(keyFiles []string, o DialOptions) (*auth, error) {
 		a.signers = append(a.signers, s)
 	}
 	for _, f := range keyFiles {
+		s, err := loadKeyFile(f, o.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		a.signers = append(a.signers, s)
+	}
+	for _, f := range configFiles {
+		if _, err := os.Stat(ExpandHome(f)); os.IsNotExist(err) {
+			a.skipped = append(a.skipped, "ssh_config IdentityFile "+f+" does not exist")
+			continue
+		}
 		s, err := loadKeyFile(f, o.Passphrase)
 		if err != nil {
 			return nil, err
@@ -76,7 +88,7 @@ func loadAuth(keyFiles []string, o DialOptions) (*auth, error) {
 			}
 		}
 	}
-	if len(o.KeyPEM) == 0 && len(keyFiles) == 0 {
+	if len(o.KeyPEM) == 0 && len(keyFiles) == 0 && len(configFiles) == 0 {
 		for _, f := range defaultKeyFiles {
 			f = ExpandHome(f)
 			if _, err := os.Stat(f); err != nil {

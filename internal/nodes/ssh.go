@@ -132,7 +132,13 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 		jumps = ep.jumps
 	}
 	var hopEPs []endpoint
-	keyFiles := ep.keyFiles
+	// Keys named by the caller must load; keys named by ssh_config are
+	// skipped when missing, as ssh does.
+	explicit := append([]string(nil), t.KeyFiles...)
+	var fromConfig []string
+	if len(explicit) == 0 {
+		fromConfig = append(fromConfig, ep.keyFiles...)
+	}
 	for _, j := range jumps {
 		u, h, p, err := parseHop(j)
 		if err != nil {
@@ -143,10 +149,10 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 			return nil, fmt.Errorf("%s: jump host %s: %w", name, j, err)
 		}
 		hopEPs = append(hopEPs, hep)
-		keyFiles = append(keyFiles, hep.keyFiles...)
+		fromConfig = append(fromConfig, hep.keyFiles...)
 	}
 
-	a, err := loadAuth(dedup(keyFiles), o)
+	a, err := loadAuth(dedup(explicit), dedup(fromConfig), o)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -115,6 +115,7 @@ Host bastion2
   Port `+strconv.Itoa(b2.Port())+`
   User jumper
 Host *
+  IdentityFile ~/no_such_key
   IdentityFile ~/id_test
   UserKnownHostsFile ~/kh_from_config
 `), 0o600)

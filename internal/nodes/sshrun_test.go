@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,26 +12,12 @@ import (
 	"github.com/swarmctl/swarmctl/internal/nodes/sshtest"
 )
 
-// fakeSudo puts a `sudo` on the server's PATH that records its arguments
-// (one line per call) and runs the rest; with FAKE_SUDO_PASSWORD=1 it
-// answers like a sudo that needs a password.
+// fakeSudo puts a recording `sudo` on the server's PATH (see
+// sshtest.FakeSudo) and returns its log file.
 func fakeSudo(t *testing.T, e *env) (logFile string) {
 	t.Helper()
-	bin := filepath.Join(e.dir, "bin")
-	os.MkdirAll(bin, 0o755)
-	logFile = filepath.Join(e.dir, "sudo.log")
-	script := `#!/bin/sh
-printf '%s\n' "$*" >>` + Quote(logFile) + `
-if [ -n "$FAKE_SUDO_PASSWORD" ]; then echo "sudo: a password is required" >&2; exit 1; fi
-[ "$1" = -n ] || { echo "fake sudo: want -n" >&2; exit 99; }
-shift
-[ "$1" = -- ] && shift
-exec "$@"
-`
-	if err := os.WriteFile(filepath.Join(bin, "sudo"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	e.srvConf.Env = append(e.srvConf.Env, "PATH="+bin+":"+os.Getenv("PATH"))
+	pathEnv, logFile := sshtest.FakeSudo(t, e.dir)
+	e.srvConf.Env = append(e.srvConf.Env, pathEnv)
 	return logFile
 }
 
