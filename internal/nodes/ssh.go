@@ -144,6 +144,8 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		// A jump host's user: from the hop spec, else its ssh_config
+		// entry, else the target's user.
 		hep, err := resolveEndpoint(o.SSHConfigPath, h, u, p, nil, ep.user)
 		if err != nil {
 			return nil, fmt.Errorf("%s: jump host %s: %w", name, j, err)
