@@ -151,12 +151,13 @@ func looksLikeAssignment(s string) bool {
 
 // conflictError explains why writing would stop dockerd from starting.
 func conflictError(service string, cs []Conflict) error {
-	var parts []string
+	var flags, keys []string
 	for _, c := range cs {
-		parts = append(parts, fmt.Sprintf("%s (in %s) sets %q", c.Flag, c.Where, c.Key))
+		flags = append(flags, fmt.Sprintf("%s (in %s)", c.Flag, c.Where))
+		keys = append(keys, fmt.Sprintf("%q", c.Key))
 	}
-	return fmt.Errorf("%s.service passes %s, which daemon.json would set too: dockerd would refuse to start "+
+	return fmt.Errorf("%s.service passes %s and daemon.json would set %s too: dockerd would refuse to start "+
 		"(\"the following directives are specified both as a flag and in the configuration file: %s\"); "+
 		"remove the flag from the unit or its EnvironmentFile first. Nothing was written",
-		service, strings.Join(parts, ", "), cs[0].Key)
+		service, strings.Join(flags, ", "), strings.Join(keys, ", "), cs[0].Key)
 }

@@ -298,7 +298,7 @@ func TestConfigureLifecycle(t *testing.T) {
 			t.Skip("needs the docker-latest unit's $OPTIONS")
 		}
 		m := l.Manager().Name
-		inMachine(t, l, m, "sh", "-c", `echo "OPTIONS=--registry-mirror=https://flag.example.test" > /etc/sysconfig/docker-latest`)
+		inMachine(t, l, m, "sh", "-c", `mkdir -p /etc/sysconfig && echo "OPTIONS=--registry-mirror=https://flag.example.test" > /etc/sysconfig/docker-latest`)
 		defer inMachine(t, l, m, "rm", "-f", "/etc/sysconfig/docker-latest")
 		f0 := inMachine(t, l, m, "cat", path)
 		r, doc := configureJSON(t, l, "--limit", m, "--mirror", "https://third.example.test")
