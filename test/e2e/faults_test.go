@@ -325,7 +325,7 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 			name: "after the write, before the reload", mirror: "https://cut-reload.example.test",
 			arm: func() { hk.hold("systemctl", "reload docker.service") },
 			cut: func(p *proc) {
-				t.Logf("held: systemctl %s", hk.reached("systemctl", 60*time.Second))
+				t.Logf("held: systemctl %s", hk.reached("systemctl", 120*time.Second))
 				fp.Cut()
 				hk.release("systemctl", true)
 			},
@@ -569,7 +569,7 @@ func TestFaultInterrupt(t *testing.T) {
 			old := catFile(t, l, w.Name, dockerLayoutPath)
 			hk.hold(c.hook, c.pattern)
 			p := startSwarmctl(t, env, append(base, "--mirror", c.mirror)...)
-			hk.reached(c.hook, 60*time.Second)
+			hk.reached(c.hook, 120*time.Second)
 			if h := lockHolders(t, l, w.Name); h == "" {
 				t.Errorf("no lock held on the node while the run is in flight")
 			}
@@ -633,7 +633,7 @@ func TestFaultConcurrentRuns(t *testing.T) {
 	}
 	hk.hold("systemctl", "reload docker.service")
 	a := startSwarmctl(t, env, append(base, "--mirror", "https://first.example.test")...)
-	hk.reached("systemctl", 60*time.Second)
+	hk.reached("systemctl", 120*time.Second)
 	afterA := catFile(t, l, w.Name, dockerLayoutPath)
 	b := startSwarmctl(t, env, append(base, "--mirror", "https://second.example.test")...)
 	// B is connected and waiting for the lock (its lock command shows up).
@@ -678,14 +678,17 @@ func TestFaultFullDisk(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	old := catFile(t, l, w.Name, dockerLayoutPath)
-	// A 64 KiB tmpfs over /etc/docker holding the same files, filled up,
-	// then one page freed: room for the backup, none for the new file.
+	// A 64 KiB tmpfs over /etc/docker holding the same files (no old
+	// backups, whose rotation would free space), filled up, then one page
+	// freed: room for the backup, none for the new file.
 	inMachine(t, l, w.Name, "sh", "-c", `set -e
 rm -rf /run/flt-etc-docker; cp -a /etc/docker /run/flt-etc-docker
 mount -t tmpfs -o size=64k,mode=0755 flt-full /etc/docker
 cp -a /run/flt-etc-docker/. /etc/docker/
+rm -f /etc/docker/*.bak
+echo x > /etc/docker/zz-reserve
 dd if=/dev/zero of=/etc/docker/zz-fill bs=4096 2>/dev/null || true
-truncate -s -4096 /etc/docker/zz-fill`)
+rm /etc/docker/zz-reserve`)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -768,7 +771,7 @@ install -m 0600 -o fltpw -g fltpw /root/.ssh/authorized_keys /home/fltpw/.ssh/au
 		w.Name:          "",
 		mgr.Name:        "no docker service found",
 		"sudo-password": "sudo needs a password for user fltpw",
-		"wrong-key":     "unable to authenticate",
+		"wrong-key":     "authentication failed",
 		"refused":       "connection refused",
 		"unreachable":   "timed out after 3s",
 		"nxdomain":      "no such host",
