@@ -234,9 +234,13 @@ type configureOutput struct {
 
 // swarmctl runs `swarmctl nodes configure` with the bench's common flags.
 func (b *bench) swarmctl(ctx context.Context, inventory string, parallel int, extra ...string) (procResult, configureOutput, error) {
+	return b.swarmctlBin(ctx, b.c.bin, inventory, parallel, extra...)
+}
+
+func (b *bench) swarmctlBin(ctx context.Context, bin, inventory string, parallel int, extra ...string) (procResult, configureOutput, error) {
 	args := append([]string{"nodes", "configure", "-i", inventory, "-o", "json", "--no-color", "--ssh-config", "none",
 		"--parallel", strconv.Itoa(parallel), "--insecure=false"}, extra...)
-	r, err := runProc(ctx, b.c.bin, args...)
+	r, err := runProc(ctx, bin, args...)
 	var out configureOutput
 	if err != nil {
 		return r, out, err
@@ -346,7 +350,7 @@ func (b *bench) noop(ctx context.Context) error {
 	} else if out.Summary["unchanged"] != len(machs) {
 		return fmt.Errorf("warm-up: the no-op is not a no-op: %v (run the fresh phase first)", out.Summary)
 	}
-	var wall, cpu, rss, fw, fc, xw, ps, da, dfa []float64
+	var wall, cpu, rss, fw, fc, xw, ps, da, dfa, bw, bc []float64
 	for rep := 0; rep < b.c.reps; rep++ {
 		measure := []func() error{
 			func() error {
@@ -398,6 +402,19 @@ func (b *bench) noop(ctx context.Context) error {
 				return err
 			},
 		}
+		if b.c.baseline != "" {
+			measure = append(measure, func() error {
+				r, out, err := b.swarmctlBin(ctx, b.c.baseline, b.l.InventoryPath(), b.c.parallel, "--mirror", mirrorA)
+				if err != nil {
+					return err
+				}
+				if out.Summary["unchanged"] != len(machs) || r.Exit != 0 {
+					return fmt.Errorf("baseline no-op rep %d: exit %d, %v: %s", rep, r.Exit, out.Summary, tail(r.stderr))
+				}
+				bw, bc = append(bw, r.WallMS), append(bc, r.CPUMS())
+				return nil
+			})
+		}
 		// Rotate the order each rep so that no measurement always runs
 		// first (after the previous rep's idle gap) or last.
 		for i := range measure {
@@ -410,6 +427,9 @@ func (b *bench) noop(ctx context.Context) error {
 	n.Wall, n.CPU, n.MaxRSSKiB = summarize(wall), summarize(cpu), summarize(rss)
 	n.FloorWall, n.FloorCPU, n.FactsWall = summarize(fw), summarize(fc), summarize(xw)
 	n.ProcStart, n.DialAll, n.DialFactAll = summarize(ps), summarize(da), summarize(dfa)
+	if b.c.baseline != "" {
+		n.BaselineBin, n.BaselineWall, n.BaselineCPU = b.c.baseline, summarize(bw), summarize(bc)
+	}
 	n.Ratio = n.Wall.Median / n.FloorWall.Median
 	n.FactsRatio = n.Wall.Median / n.FactsWall.Median
 	return nil
@@ -569,7 +589,7 @@ func (b *bench) rtt(ctx context.Context) error {
 	turns := map[string][]float64{}
 	for di, d := range b.c.delays {
 		fleet.SetDelay(d)
-		for rep := 0; rep < b.c.reps; rep++ {
+		for rep := 0; rep < b.c.rttReps; rep++ {
 			for _, p := range paths {
 				for _, px := range fleet.proxies {
 					px.takeTraces()

@@ -31,7 +31,9 @@ func main() { os.Exit(run(os.Args[1:])) }
 
 type config struct {
 	n, managers, parallel, reps int
+	rttReps                     int
 	labName, layout, bin, out   string
+	baseline                    string // optional older binary, measured beside bin in the no-op phase
 	keep                        bool
 	delays                      [2]time.Duration
 	fanout                      []int
@@ -48,9 +50,11 @@ func run(args []string) int {
 	fs.IntVar(&c.managers, "managers", 0, "managers among them (default 3, or 1 below 5 machines)")
 	fs.IntVar(&c.parallel, "parallel", 16, "swarmctl --parallel, and the OpenSSH fan-out's parallelism")
 	fs.IntVar(&c.reps, "reps", 5, "repetitions of each no-op / floor / latency measurement")
+	fs.IntVar(&c.rttReps, "rtt-reps", 3, "repetitions of each latency-proxy measurement")
 	fs.StringVar(&c.labName, "lab", "bench", "lab name (never another engineer's lab)")
 	fs.StringVar(&c.layout, "layout", "docker-latest", "lab layout: docker-latest or docker")
 	fs.StringVar(&c.bin, "bin", "bin/swarmctl", "the swarmctl binary to measure")
+	fs.StringVar(&c.baseline, "baseline-bin", "", "an older swarmctl binary to measure beside -bin in the no-op phase (before/after a change)")
 	fs.StringVar(&c.out, "out", "bench-results", "directory for the JSON results")
 	fs.BoolVar(&c.keep, "keep", false, "leave the lab up at the end")
 	d1 := fs.Duration("delay1", 100*time.Millisecond, "first one-way delay of the latency proxy")
@@ -61,7 +65,7 @@ func run(args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.n < 1 || c.parallel < 1 || c.reps < 1 || *d2 <= *d1 {
+	if c.n < 1 || c.parallel < 1 || c.reps < 1 || c.rttReps < 1 || *d2 <= *d1 {
 		fmt.Fprintln(os.Stderr, "bench: need -n, -parallel, -reps >= 1 and -delay2 > -delay1")
 		return 2
 	}
@@ -103,6 +107,15 @@ func run(args []string) int {
 		return 2
 	}
 	c.bin = bin
+	if c.baseline != "" {
+		if c.baseline, err = filepath.Abs(c.baseline); err == nil {
+			_, err = os.Stat(c.baseline)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: -baseline-bin:", err)
+			return 2
+		}
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -88,9 +88,13 @@ type noopResult struct {
 	// Breakdown: a process start (swarmctl version), and the no-op's remote
 	// part done in-process with the same parallelism (dial only; dial and
 	// facts command).
-	ProcStart   stats `json:"proc_start_ms"`
-	DialAll     stats `json:"inproc_dial_all_ms"`
-	DialFactAll stats `json:"inproc_dial_facts_all_ms"`
+	// Baseline is the same no-op with -baseline-bin, interleaved.
+	BaselineBin  string `json:"baseline_bin,omitempty"`
+	BaselineWall stats  `json:"baseline_wall_ms,omitempty"`
+	BaselineCPU  stats  `json:"baseline_cpu_ms,omitempty"`
+	ProcStart    stats  `json:"proc_start_ms"`
+	DialAll      stats  `json:"inproc_dial_all_ms"`
+	DialFactAll  stats  `json:"inproc_dial_facts_all_ms"`
 }
 
 // rttResult is the latency experiment: time at two one-way delays; the
@@ -178,6 +182,9 @@ func printTable(w io.Writer, r *Results) {
 	}
 	if n := r.NoOp; n != nil {
 		fmt.Fprintf(tw, "no-op (median of %d)\t%s\t%s\t%s\tmin %s max %s\n", n.Wall.N, fmtMS(n.Wall.Median), fmtMS(n.CPU.Median), fmtKiB(int64(n.MaxRSSKiB.Median)), fmtMS(n.Wall.Min), fmtMS(n.Wall.Max))
+		if n.BaselineBin != "" {
+			fmt.Fprintf(tw, "no-op, baseline binary\t%s\t%s\t-\t%s\n", fmtMS(n.BaselineWall.Median), fmtMS(n.BaselineCPU.Median), n.BaselineBin)
+		}
 		fmt.Fprintf(tw, "OpenSSH floor: ssh node true\t%s\t%s\t-\tCPU summed over the ssh processes\n", fmtMS(n.FloorWall.Median), fmtMS(n.FloorCPU.Median))
 		fmt.Fprintf(tw, "OpenSSH + facts command\t%s\t-\t-\tssh node '<the same facts command>'\n", fmtMS(n.FactsWall.Median))
 		fmt.Fprintf(tw, "  process start (swarmctl version)\t%s\t-\t-\t\n", fmtMS(n.ProcStart.Median))
