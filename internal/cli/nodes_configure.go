@@ -86,7 +86,7 @@ docker info. Any failure after the write restores the old file.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&opts.Mirrors, "mirror", nil, "mirror `URL` (repeatable; default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror.url, else https://<mirror.fqdn>)")
 	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
 	f.BoolVar(&opts.Insecure, "insecure", false, "also list each mirror's host:port in insecure-registries (default: the inventory's mirror.insecure)")
 	f.BoolVar(&opts.Remove, "remove", false, `take the mirrors out again ("experimental" is left alone unless --experimental is given)`)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/nodes"
@@ -198,5 +199,22 @@ func TestConfigureRunOutputAndExitCodes(t *testing.T) {
 	}
 	if doc.Nodes[1]["diff"] == "" || doc.Nodes[1]["diff"] == nil {
 		t.Errorf("dry-run JSON lacks the diff: %v", doc.Nodes[1])
+	}
+}
+
+// A --mirror value with a line break is refused, not cut at the break
+// (pflag's CSV-based StringSlice kept only the first line).
+func TestMirrorFlagRefusesLineBreaks(t *testing.T) {
+	var got []string
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	mirrorsVar(fs, &got, "mirror", "")
+	if err := fs.Parse([]string{"--mirror", "https://m.example.test\ntouch /tmp/pwned"}); err == nil {
+		t.Errorf("accepted a line break: %q", got)
+	}
+	got = nil
+	fs = pflag.NewFlagSet("x", pflag.ContinueOnError)
+	mirrorsVar(fs, &got, "mirror", "")
+	if err := fs.Parse([]string{"--mirror", "https://a.test, https://b.test", "--mirror", "https://c.test"}); err != nil || strings.Join(got, " ") != "https://a.test https://b.test https://c.test" {
+		t.Errorf("got %q %v", got, err)
 	}
 }

@@ -50,6 +50,11 @@ func ValidateMirror(raw string) (string, error) {
 	case u.Path != "" && u.Path != "/":
 		return bad("must not have a path (" + strconv.Quote(u.Path) + "); a mirror serves /v2/ at its root")
 	}
+	if h := u.Hostname(); !strings.HasPrefix(u.Host, "[") && strings.IndexFunc(h, func(r rune) bool {
+		return !(r == '-' || r == '.' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) >= 0 {
+		return bad("host " + strconv.Quote(h) + " is not a DNS name or IP address (letters, digits, '-', '.')")
+	}
 	if p := u.Port(); p != "" {
 		n, err := strconv.Atoi(p)
 		if err != nil || n < 1 || n > 65535 {

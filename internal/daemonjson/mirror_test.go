@@ -99,3 +99,18 @@ func TestMirrorHost(t *testing.T) {
 		}
 	}
 }
+
+// Quotes and shell metacharacters in the host are refused (url.Parse lets
+// some through): a mirror host is a DNS name or an IP address.
+func TestValidateMirrorRefusesOddHostCharacters(t *testing.T) {
+	for _, raw := range []string{`https://m.example.test'"`, "https://m.example.test'", "https://a$b.example.test", "https://m;x.example.test", "https://m`x`.test", "https://m!.test"} {
+		if got, err := ValidateMirror(raw); err == nil {
+			t.Errorf("%q accepted as %q", raw, got)
+		}
+	}
+	for _, raw := range []string{"https://m-1.example_x.test", "http://[fd00::1]:5000", "http://10.0.0.5:5000"} {
+		if _, err := ValidateMirror(raw); err != nil {
+			t.Errorf("%q refused: %v", raw, err)
+		}
+	}
+}

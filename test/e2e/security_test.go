@@ -57,14 +57,11 @@ func TestSecurityHostKeyChanged(t *testing.T) {
 	// accept-new: the changed host is still refused; a new host (the
 	// manager through a proxy port never recorded) is added.
 	fpM := newFaultProxy(t, mgr)
+	env2 := proxyInventory(t, l, []*faultProxy{fpW}, proxiedNode{Name: mgr.Name, Host: "127.0.0.1", Port: fpM.Port})
+	khFile = strings.TrimPrefix(env2[0], "SWARMCTL_INVENTORY=")
+	khFile = khFile[:strings.LastIndex(khFile, "/")] + "/known_hosts"
 	before, _ := os.ReadFile(khFile)
-	env2 := append(env[:1:1], "SWARMCTL_HOST_KEY_POLICY=accept-new")
-	inv := strings.TrimPrefix(env[0], "SWARMCTL_INVENTORY=")
-	b, _ := os.ReadFile(inv)
-	b = append(b, []byte("  - host: 127.0.0.1\n    port: "+itoa(fpM.Port)+"\n    name: "+mgr.Name+"\n")...)
-	if err := os.WriteFile(inv, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	env2 = append(env2, "SWARMCTL_HOST_KEY_POLICY=accept-new")
 	r = swarmctl(t, env2, args...)
 	doc := parseConfigure(t, r)
 	if o, e := nodeResult(t, doc, w.Name); o != "failed" || !strings.Contains(e, "CHANGED") {
@@ -243,7 +240,7 @@ func TestSecurityHostileValues(t *testing.T) {
 		t.Errorf("--daemon-json with metacharacters: exit %d", r.Code)
 	}
 	got := inMachine(t, l, w.Name, "cat", path)
-	if !strings.Contains(got, `"https://literal.example.test"`) {
+	if !strings.Contains(got, `"https://literal.example.test`) {
 		t.Errorf("file at the literal path: %q", got)
 	}
 	if p := pwned(); p != "" {
