@@ -156,3 +156,13 @@ func TestKnownHostsAndKeyFromEnvContent(t *testing.T) {
 		t.Errorf("PEM content used as a key file name: %v", sel[0].Target.KeyFiles)
 	}
 }
+
+func TestMirrorFlagWithLineBreakRefusedEverywhere(t *testing.T) {
+	for _, cmd := range [][]string{{"nodes", "list"}, {"mirror", "status"}, {"nodes", "configure"}} {
+		d, _, errb := testDeps(nil)
+		args := append(cmd, "--host", "10.0.0.1", "--mirror", "https://ok.example.com\nhttps://evil.example.com")
+		if code := Run(context.Background(), d, args); code != ExitError || !strings.Contains(errb.String(), "line break") {
+			t.Errorf("%v: exit %d, stderr %s", cmd, code, errb)
+		}
+	}
+}

@@ -45,7 +45,7 @@ Exit codes: 0 healthy, 1 degraded, 2 could not check.`,
 			return runMirrorStatus(cmd.Context(), cmd, d, opts)
 		},
 	}
-	cmd.Flags().StringSliceVar(&opts.Mirrors, "mirror", nil, "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
 	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable manager)")
 	cmd.Flags().StringVar(&opts.Stack, "stack", "", "stack name (default: the inventory's mirror.stack, else registry)")
 	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "timeout of each HTTP check")

@@ -67,7 +67,7 @@ is configured in daemon.json and applied in the running daemon.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit to inspect (default: docker-latest if present, else docker)")
-	cmd.Flags().StringSliceVar(&opts.Mirrors, "mirror", nil, "mirror URL to look for (default: the inventory's mirror.url)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL to look for (default: the inventory's mirror.url)")
 	return cmd
 }
 

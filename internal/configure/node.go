@@ -1,10 +1,12 @@
 package configure
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -59,11 +61,12 @@ type nodeRun struct {
 	pending bool
 
 	// Set while applying.
-	oldBytes   []byte
-	wasMissing bool
-	written    bool
-	drained    bool
-	swarmAvail string // availability before --drain
+	oldBytes    []byte
+	wasMissing  bool
+	written     bool
+	writeFailed bool
+	drained     bool
+	swarmAvail  string // availability before --drain
 }
 
 // failf ends the node as failed.
@@ -371,7 +374,9 @@ func (r *nodeRun) backup(ctx context.Context) error {
 func (r *nodeRun) write(ctx context.Context) error {
 	// Set first: a failed write may still have replaced the file.
 	r.written = true
-	return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.merged.Bytes, 0o644)
+	err := r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.merged.Bytes, 0o644)
+	r.writeFailed = err != nil
+	return err
 }
 
 // validate runs `dockerd --validate` (Docker >= 23) on the new file.
@@ -477,6 +482,11 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) error {
 		// change is pending until the next run.
 		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause)
 	}
+	if r.unchangedOnNode(ctx) {
+		// The write failed before replacing the file (full disk, a cut
+		// upload): nothing to roll back, and docker was never touched.
+		return fmt.Errorf("%w (daemon.json is unchanged)", cause)
+	}
 	r.res.Journal = r.journal(ctx)
 	var err error
 	if r.wasMissing {
@@ -566,4 +576,17 @@ func reloadDropsInsecure(version string) bool {
 		return v[1] == 0 && v[2] < 1
 	}
 	return false
+}
+
+// unchangedOnNode reports whether the write step failed and the file on
+// the node still holds exactly the old content (or is still missing).
+func (r *nodeRun) unchangedOnNode(ctx context.Context) bool {
+	if !r.writeFailed {
+		return false
+	}
+	cur, err := r.h.ReadFile(ctx, r.f.DaemonJSONPath)
+	if r.wasMissing {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	return err == nil && bytes.Equal(cur, r.oldBytes)
 }

@@ -2,6 +2,7 @@ package configure
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -385,5 +386,26 @@ func TestPendingFileIsApplied(t *testing.T) {
 				t.Errorf("unchanged node written: %v", n.fh.Writes)
 			}
 		})
+	}
+}
+
+func TestFailedWriteLeavesFileAndDockerAlone(t *testing.T) {
+	cl := newCluster()
+	orig := "{\n  \"storage-driver\": \"vfs\"\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.fh.WriteErr[n.cfg] = errors.New("write /etc/docker/.daemon.json.tmp: no space left on device")
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || r.RolledBack {
+		t.Fatalf("got %s rolled back %v, want failed without a rollback", r.Outcome, r.RolledBack)
+	}
+	if !strings.Contains(r.Error, "no space left on device") || !strings.Contains(r.Error, "daemon.json is unchanged") || strings.Contains(r.Error, "ROLLBACK FAILED") {
+		t.Errorf("error %q", r.Error)
+	}
+	if got, _ := n.fh.File(n.cfg); got != orig {
+		t.Errorf("file %q, want the original", got)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("docker was touched: %v", ev)
 	}
 }
