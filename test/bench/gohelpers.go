@@ -21,7 +21,8 @@ type dialTarget struct {
 func (t dialTarget) dial(ctx context.Context) (*nodes.SSHHost, error) {
 	return nodes.Dial(ctx,
 		nodes.Target{Name: t.host, Host: t.host, Port: t.port, User: "root", KeyFiles: []string{t.key}},
-		nodes.DialOptions{KnownHostsFiles: []string{t.knownHosts}, SSHConfigPath: "none", KeepAlive: -1, Warn: io.Discard})
+		nodes.DialOptions{KnownHostsFiles: []string{t.knownHosts}, SSHConfigPath: "none", KeepAlive: -1, Warn: io.Discard,
+			ConnectTimeout: 2 * time.Minute}) // the latency proxy makes a handshake slow on purpose
 }
 
 // dialOnly measures nodes.Dial (TCP connect, SSH handshake, auth) and

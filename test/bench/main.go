@@ -36,6 +36,7 @@ type config struct {
 	baseline                    string // optional older binary, measured beside bin in the no-op phase
 	keep                        bool
 	delays                      [2]time.Duration
+	countDelay                  time.Duration
 	fanout                      []int
 	phases                      map[string]bool
 	timeout                     time.Duration
@@ -59,6 +60,7 @@ func run(args []string) int {
 	fs.BoolVar(&c.keep, "keep", false, "leave the lab up at the end")
 	d1 := fs.Duration("delay1", 100*time.Millisecond, "first one-way delay of the latency proxy")
 	d2 := fs.Duration("delay2", 300*time.Millisecond, "second one-way delay of the latency proxy")
+	fs.DurationVar(&c.countDelay, "count-delay", 700*time.Millisecond, "one-way delay at which the proxy counts round trips (well above a node's think time)")
 	fan := fs.String("fanout", "20,40,100", "virtual fleet sizes for the memory measurement (proxy ports onto the lab's machines)")
 	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Minute, "give up after this long")

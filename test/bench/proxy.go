@@ -47,29 +47,34 @@ func (tr *trace) add(up bool) {
 	tr.mu.Unlock()
 }
 
-// turns counts the client's waits for the server: pairs of consecutive
-// client sends (its EOF included) at least 1.5 delays apart with server
-// data delivered in between. A reply takes at least two delays through the
-// proxy, a send the client makes without waiting follows at once, so at a
-// delay well above the client's own think time this is the number of
-// round trips, whatever the load (unlike a timing). Waiting for something
-// the server sent unasked (its SSH banner) costs one delay, half a round
-// trip, and is not counted.
+// turns counts the round trips the client waited for: pairs of
+// consecutive sends (its EOF included) where the last answer before the
+// second send came at least 1.5 delays after the first. An answer takes two
+// delays through the proxy; sends made without waiting follow at once; a
+// message the server sends unasked (its banner, a host-keys notice) does
+// not hide the answer that came later. The server's own think time is
+// counted as a round trip when it exceeds 1.5 delays (a command's output
+// after a long run), so count at a delay well above it.
 func (tr *trace) turns() int {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	n := 0
-	var lastUp time.Time
-	downSince := false
-	for _, e := range tr.events {
+	prev := -1 // index of the previous send
+	for i, e := range tr.events {
 		if !e.up {
-			downSince = true
 			continue
 		}
-		if !lastUp.IsZero() && downSince && e.t.Sub(lastUp) >= tr.delay*3/2 {
-			n++
+		if prev >= 0 {
+			for j := i - 1; j > prev; j-- {
+				if !tr.events[j].up {
+					if tr.events[j].t.Sub(tr.events[prev].t) >= tr.delay*3/2 {
+						n++
+					}
+					break
+				}
+			}
 		}
-		lastUp, downSince = e.t, false
+		prev = i
 	}
 	return n
 }

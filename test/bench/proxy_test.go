@@ -143,6 +143,10 @@ func TestTurns(t *testing.T) {
 		{"sends without waiting", []event{up(0), up(1), up(2), down(200)}, 0},
 		{"a local pause is no round trip", []event{up(0), up(500), down(700)}, 0},
 		{"server spoke first: half a round trip", []event{up(0), down(101), up(102), down(303), up(304)}, 1},
+		{"stdin EOF and short streamed output: one round trip", []event{up(0), down(200), up(201), down(260), down(320), up(321)}, 1},
+		{"server think time above the threshold counts", []event{up(0), down(200), up(201), down(260), down(600), up(601)}, 2},
+		{"a notice before the answer", []event{up(0), down(30), down(200), up(201)}, 1},
+		{"answer never acted on", []event{up(0), down(200)}, 0},
 		{"three exchanges", []event{up(0), down(200), up(201), down(401), up(402), down(602), up(603)}, 3},
 	} {
 		tr := &trace{delay: 100 * time.Millisecond, events: tc.events}

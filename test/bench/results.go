@@ -100,8 +100,9 @@ type noopResult struct {
 // rttResult is the latency experiment: time at two one-way delays; the
 // slope gives round trips (each round trip costs 2*delay).
 type rttResult struct {
-	DelaysMS [2]float64          `json:"one_way_delay_ms"`
-	Paths    map[string]*rttPath `json:"paths"`
+	DelaysMS     [2]float64          `json:"one_way_delay_ms"`
+	CountDelayMS float64             `json:"count_delay_ms"`
+	Paths        map[string]*rttPath `json:"paths"`
 	// Derived, per node.
 	// From the timings' slopes (see the paths for the counted turns).
 	Handshake      float64 `json:"handshake_rtts"`       // nodes.Dial
@@ -119,8 +120,8 @@ type rttResult struct {
 type rttPath struct {
 	MS  [2]stats `json:"ms"` // at delay 1, delay 2
 	RTT float64  `json:"rtts"`
-	// Turns are the round trips counted at the proxy at delay 2 (per
-	// connection; fewest over the reps); TurnsMax the most seen.
+	// Turns are the round trips counted at the proxy at CountDelayMS (per
+	// connection; fewest of 2 runs); TurnsMax the most seen.
 	Turns    float64 `json:"turns"`
 	TurnsMax float64 `json:"turns_max"`
 }
@@ -197,7 +198,7 @@ func printTable(w io.Writer, r *Results) {
 	}
 	tw.Flush()
 	if t := r.RTT; t != nil {
-		fmt.Fprintf(w, "\nround trips (one-way delay %.0f / %.0f ms; 1 RTT = 2 x delay):\n", t.DelaysMS[0], t.DelaysMS[1])
+		fmt.Fprintf(w, "\nround trips (timing at one-way delays %.0f / %.0f ms, 1 RTT = 2 x delay; counted at %.0f ms):\n", t.DelaysMS[0], t.DelaysMS[1], t.CountDelayMS)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "PATH\tMIN @d1\tMIN @d2\tRTTs (slope)\tRTTs (counted)")
 		for _, k := range sortedKeys(t.Paths) {
