@@ -267,7 +267,11 @@ func dialHop(ctx context.Context, via *ssh.Client, ep endpoint, a *auth, checker
 		conn, err = via.DialContext(ctx, "tcp", ep.addr)
 	}
 	if err != nil {
-		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		// The dialer's own deadline can fire a moment before ctx records
+		// it, so a net timeout counts too (unless the user cancelled).
+		var ne net.Error
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout())
+		if timedOut && !errors.Is(ctx.Err(), context.Canceled) {
 			return nil, fmt.Errorf("connect %s: timed out after %s", ep.addr, timeout)
 		}
 		return nil, fmt.Errorf("connect %s: %w", ep.addr, err)

@@ -179,6 +179,7 @@ func originalLines(layout string) []string {
 // 2 workers) through the story, in order.
 func TestConfigureLifecycle(t *testing.T) {
 	l := needLab(t)
+	resetLab(t, l) // other tests share this lab
 	path := lab.DaemonJSONPath(l.Layout())
 	before := files(t, l)
 	pids0 := pids(t, l)

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,4 +125,51 @@ func needDockerLayoutLab(t *testing.T) *lab.Lab {
 // labEnv is the environment that points swarmctl at a lab as a user would.
 func labEnv(l *lab.Lab) []string {
 	return []string{"SWARMCTL_INVENTORY=" + l.InventoryPath()}
+}
+
+// resetLab puts every machine of l back to the lab's starting daemon.json
+// and, where the running daemon differs from it, restarts docker one
+// machine at a time (waiting for it to rejoin the swarm), so a test can
+// start from a fresh lab whatever ran before it on the shared lab.
+func resetLab(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	path, orig := lab.DaemonJSONPath(l.Layout()), lab.DaemonJSON(l.Layout())
+	svc := "docker"
+	if l.Layout() == lab.LayoutDockerLatest {
+		svc = "docker-latest"
+	}
+	// Only `sh`, coreutils, systemd and docker on the machine; the script is
+	// constant and the values are positional parameters.
+	const script = `cfg=$1; svc=$2
+cat > "$cfg.reset" && mv -f "$cfg.reset" "$cfg"
+state=$(docker info --format '{{json .RegistryConfig.Mirrors}} {{.ExperimentalBuild}}')
+case "$state" in "[] false"|"null false") exit 0;; esac
+systemctl reset-failed "$svc.service" 2>/dev/null
+systemctl restart "$svc.service" || exit 1
+i=0
+while [ $i -lt 120 ]; do
+  s=$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)
+  [ "$s" = active ] || [ "$s" = inactive ] && exit 0
+  i=$((i+1)); sleep 0.5
+done
+echo "docker did not come back"; exit 1`
+	for _, m := range l.Machines() {
+		if out, err := l.ExecStdin(ctx, m.Name, strings.NewReader(orig), "sh", "-c", script, "sh", path, svc); err != nil {
+			t.Fatalf("resetting %s: %v\n%s", m.Name, err, out)
+		}
+	}
+	// Every manager Reachable again before the test goes on.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := l.Exec(ctx, l.Manager().Name, "docker", "node", "ls", "--format", "{{.Status}} {{.ManagerStatus}}")
+		if err == nil && !strings.Contains(out, "Down") && !strings.Contains(out, "Unreachable") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("swarm not healthy after reset: %v\n%s", err, out)
+		}
+		time.Sleep(time.Second)
+	}
 }
