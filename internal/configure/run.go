@@ -22,7 +22,8 @@ import (
 //   - managers one at a time, the leader last, each only while every other
 //     manager is Reachable, and the next only once it is back.
 //
-// Connections Run dials are reused across phases and closed at the end.
+// Connections Run dials are reused across phases and closed at the end;
+// those of nodes finished in phase A (except active managers) at once.
 // Cancelling ctx stops new steps; locks are released either way.
 func Run(ctx context.Context, targets []Node, o Options) *Report {
 	o.defaults()
@@ -70,6 +71,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 		r.plan(ctx)
 		if r.done {
 			finish(r)
+			r.release()
 		}
 	})
 
@@ -149,6 +151,18 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	}
 	rep.Warnings = warnings
 	return rep
+}
+
+// release closes the connection of a node that is finished in phase A,
+// so a large fleet's memory is bounded by --parallel rather than by the
+// number of nodes. Active swarm managers stay connected: the swarm guard
+// asks them about the other nodes in phase B.
+func (r *nodeRun) release() {
+	if !r.own || r.h == nil || (r.f != nil && r.f.SwarmManager && r.f.SwarmState == "active") {
+		return
+	}
+	r.h.Close()
+	r.h = nil
 }
 
 // forEach runs fn on every run with at most limit at once.

@@ -1,0 +1,62 @@
+package configure
+
+import (
+	"context"
+	"testing"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// A node that is done after phase A (unchanged) has its connection closed
+// before phase B, unless it is an active manager the swarm guard may ask;
+// the others are closed at the end. Hosts handed in open stay open.
+func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
+	cl := newCluster()
+	unchanged := func(name string) *fakeNode {
+		n := newFakeNode(t, cl, name, `{"registry-mirrors": ["https://mirror.example.com/"], "experimental": true}`)
+		n.mirrors, n.experimental = []string{mirror + "/"}, true
+		return n
+	}
+	worker := unchanged("w1").inSwarm("worker", false)
+	mgr := unchanged("m1").inSwarm("manager", true)
+	given := unchanged("given")
+	reload := newFakeNode(t, cl, "w2", `{"experimental": true}`).inSwarm("worker", false)
+	reload.experimental = true
+
+	dial := func(n *fakeNode) func(context.Context) (nodes.Host, error) {
+		return func(context.Context) (nodes.Host, error) { return n.Host(), nil }
+	}
+	targets := []Node{
+		{Name: "w1", Dial: dial(worker)},
+		{Name: "m1", Dial: dial(mgr)},
+		{Name: "given", Host: given.Host()},
+		{Name: "w2", Dial: dial(reload)},
+	}
+	o := opts(addSettings())
+	var checked bool
+	o.OnNode = func(r NodeResult) {
+		if r.Name != "w2" {
+			return
+		}
+		checked = true
+		if !worker.fh.Closed() {
+			t.Error("unchanged worker still connected while another node was applied")
+		}
+		if mgr.fh.Closed() {
+			t.Error("unchanged manager closed before phase B: the swarm guard needs it")
+		}
+	}
+	rep := Run(context.Background(), targets, o)
+	if rep.Nodes[3].Outcome != Reloaded || rep.Summary[Unchanged] != 3 {
+		t.Fatalf("summary %v, w2 %s (%s)", rep.Summary, rep.Nodes[3].Outcome, rep.Nodes[3].Error)
+	}
+	if !checked {
+		t.Fatal("OnNode never saw w2")
+	}
+	if !worker.fh.Closed() || !mgr.fh.Closed() || !reload.fh.Closed() {
+		t.Error("a dialled connection was left open after Run")
+	}
+	if given.fh.Closed() {
+		t.Error("Run closed a Host the caller handed in")
+	}
+}
