@@ -100,11 +100,24 @@ func liveMirrors(t *testing.T, l *lab.Lab, m string) string {
 // swarmHealthy checks every node is Ready and every manager Reachable or Leader.
 func swarmHealthy(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	out := inMachine(t, l, l.Manager().Name, "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}")
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 || f[1] != "Ready" || (len(f) == 3 && f[2] != "Leader" && f[2] != "Reachable") {
-			t.Errorf("swarm not healthy: %q\n%s", line, out)
+	// A new leader reports the other nodes "Unknown" until their next
+	// heartbeat: healthy means every node Ready (and every manager
+	// Reachable or Leader) within the heartbeat period, not at one instant.
+	var bad, out string
+	for deadline := time.Now().Add(45 * time.Second); ; time.Sleep(time.Second) {
+		out, bad = inMachine(t, l, l.Manager().Name, "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}"), ""
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || f[1] != "Ready" || (len(f) == 3 && f[2] != "Leader" && f[2] != "Reachable") {
+				bad = line
+			}
+		}
+		if bad == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("swarm not healthy after 45s: %q\n%s", bad, out)
+			return
 		}
 	}
 }
