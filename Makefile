@@ -5,7 +5,7 @@ BIN       ?= bin/swarmctl
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/swarmctl/swarmctl/internal/cli.version=$(VERSION)
 FUZZTIME  ?= 10s
-E2E_TIMEOUT ?= 20m
+E2E_TIMEOUT ?= 30m
 
 export CGO_ENABLED ?= 0
 
