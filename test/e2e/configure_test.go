@@ -286,7 +286,10 @@ func TestConfigureLifecycle(t *testing.T) {
 		good := inMachine(t, l, victim, "cat", path)
 		inMachine(t, l, victim, "sh", "-c", `cp "$1" "$1.e2e-keep" && printf '%s' "$2" > "$1"`, "sh", path, bad)
 		defer inMachine(t, l, victim, "sh", "-c", `mv "$1.e2e-keep" "$1"`, "sh", path)
-		r, doc := configureJSON(t, l, "--mirror", mirror, "--mirror", "https://second.example.test")
+		// --apply none: this case is about the broken file; writing is enough
+		// (on the lab's Docker 20.10 with insecure-registries every mirror
+		// change is a rolling restart, minutes of CI for nothing here).
+		r, doc := configureJSON(t, l, "--apply", "none", "--mirror", mirror, "--mirror", "https://second.example.test")
 		if r.Code != 1 {
 			t.Errorf("exit %d, want 1", r.Code)
 		}
@@ -295,7 +298,7 @@ func TestConfigureLifecycle(t *testing.T) {
 				if n.Outcome != "failed" || !strings.Contains(n.Error, path+": line 3, column") {
 					t.Errorf("%s: %s %q", n.Name, n.Outcome, n.Error)
 				}
-			} else if n.Outcome != "reloaded" && n.Outcome != "restarted" {
+			} else if n.Outcome != "written" {
 				t.Errorf("%s: %s %q", n.Name, n.Outcome, n.Error)
 			}
 		}
@@ -303,8 +306,9 @@ func TestConfigureLifecycle(t *testing.T) {
 			t.Errorf("broken file was touched: %q", got)
 		}
 		_ = good
-		// Back to one mirror everywhere (the victim's good file comes back by the defer).
-		configureJSON(t, l, "--mirror", "https://second.example.test", "--remove")
+		// Back to one mirror everywhere (the victim's good file comes back by
+		// the defer): the files return to what the daemons already use.
+		configureJSON(t, l, "--apply", "none", "--mirror", "https://second.example.test", "--remove")
 	})
 
 	t.Run("a unit passing --registry-mirror is refused before writing", func(t *testing.T) {
