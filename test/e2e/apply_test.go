@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,9 +16,10 @@ type applyDoc struct {
 	OK      bool   `json:"ok"`
 	Changed bool   `json:"changed"`
 	Phases  []struct {
-		Name    string `json:"name"`
-		Result  string `json:"result"`
-		Changed bool   `json:"changed"`
+		DurationMS int64  `json:"duration_ms"`
+		Name       string `json:"name"`
+		Result     string `json:"result"`
+		Changed    bool   `json:"changed"`
 	} `json:"phases"`
 	Configure *configureDoc `json:"configure"`
 	Status    *statusDoc    `json:"status"`
@@ -39,9 +42,17 @@ func TestApplyFreshThenNoChange(t *testing.T) {
 		t.Fatalf("configure --remove: exit %d", r.Code)
 	}
 
+	artifact := filepath.Join(t.TempDir(), "apply.json")
 	start := time.Now()
-	r := swarmctl(t, env, "apply")
+	r := swarmctl(t, env, "apply", "--output-file", artifact)
 	t.Logf("apply on a fresh lab: %s", time.Since(start).Round(100*time.Millisecond))
+	var first applyDoc
+	if b, err := os.ReadFile(artifact); err != nil || json.Unmarshal(b, &first) != nil {
+		t.Errorf("--output-file artifact: %v\n%s", err, b)
+	}
+	for _, p := range first.Phases {
+		t.Logf("  phase %s: %s in %s", p.Name, p.Result, (time.Duration(p.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
+	}
 	if r.Code != 0 || !strings.Contains(r.Stdout, "applied:") || !strings.Contains(r.Stdout, "install    changed") || !strings.Contains(r.Stdout, "status     healthy") {
 		t.Fatalf("apply: exit %d", r.Code)
 	}
