@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"strconv"
@@ -164,4 +165,29 @@ func TestSummarize(t *testing.T) {
 	if s := summarize([]float64{7, 1, 3}); s.Median != 3 {
 		t.Errorf("odd median = %v", s.Median)
 	}
+}
+
+// runProc's peak RSS is the child's own: a child that holds 32 MiB reads
+// at least that, and a small one stays far below this test
+// process even after the test process itself has grown.
+func TestRunProcPeakRSSIsTheChilds(t *testing.T) {
+	ballast := make([]byte, 96<<20)
+	for i := range ballast {
+		ballast[i] = 1
+	}
+	small, err := runProc(context.Background(), "true")
+	if err != nil || small.Exit != 0 {
+		t.Fatalf("true: %v %d", err, small.Exit)
+	}
+	big, err := runProc(context.Background(), "sh", "-c", `v=$(head -c 33554432 /dev/zero | tr '\0' x); sleep 0.05; echo ${#v}`)
+	if err != nil || big.Exit != 0 {
+		t.Fatalf("big: %v %d", err, big.Exit)
+	}
+	if small.MaxRSSKiB > 16<<10 {
+		t.Errorf("`true` peak RSS %d KiB: the parent's leaked in", small.MaxRSSKiB)
+	}
+	if big.MaxRSSKiB < 32<<10 {
+		t.Errorf("a shell holding 32 MiB reads %d KiB", big.MaxRSSKiB)
+	}
+	t.Logf("true: %d KiB (ru_maxrss %d); big: %d KiB; ballast %d", small.MaxRSSKiB, small.RusageMaxRSSKiB, big.MaxRSSKiB, len(ballast))
 }
