@@ -188,6 +188,7 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	stackGone(t, l)
+	freshOverlay(t, l)
 
 	// Dry run: the diff, nothing deployed.
 	r := swarmctl(t, env, "mirror", "install", "--dry-run")
@@ -265,4 +266,17 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	if r := swarmctl(t, env, "mirror", "uninstall"); r.Code != 0 || !strings.Contains(r.Stdout, "no changes") {
 		t.Errorf("second uninstall: exit %d", r.Code)
 	}
+	freshOverlay(t, l) // the next test installs the stack again
+}
+
+// freshOverlay restarts the engine of the node that ran the registry task.
+// dockerd can keep a removed overlay network's vxlan interface in that
+// node's sandbox for a while, and a stack network recreated at once then
+// fails every task with "error creating vxlan interface: file exists"
+// (seen on a loaded machine). A restarted engine starts with clean
+// sandboxes, so the next install in this suite starts from a clean node.
+func freshOverlay(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	inMachine(t, l, l.Manager().Name, "systemctl", "restart", service(l)+".service")
+	swarmHealthy(t, l)
 }
