@@ -386,7 +386,12 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
 			hl.Status = code
 			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
-			res.Health = hl
+			cutShort := rerr != nil && ctx.Err() != nil && res.Health != nil
+			if !cutShort {
+				// A probe killed by the deadline says nothing about the
+				// registry: keep the last real answer in the result.
+				res.Health = hl
+			}
 			if hl.OK {
 				logf("%s: GET %s: %d", h.Name(), url, code)
 				return nil

@@ -446,6 +446,37 @@ func TestInstallHealthFailure(t *testing.T) {
 	}
 }
 
+// A probe cut short by the deadline must not replace the last real answer
+// (CI once saw Status 0 here under load).
+func TestInstallHealthKeepsLastAnswerWhenCutShort(t *testing.T) {
+	s := newSwarm()
+	s.networks["traefik_public"] = "overlay swarm"
+	s.health = "502"
+	probes := 0
+	h := fakehost.New("m1", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+		if c.Script == healthScript {
+			probes++
+			if probes > 1 {
+				time.Sleep(400 * time.Millisecond) // outlives the wait below
+				return exit(h, c, 28, "curl: (28) Operation timed out")
+			}
+		}
+		return s.handle(h, c)
+	})
+	o := fast
+	o.Wait = 300 * time.Millisecond
+	res, err := Install(context.Background(), h, mustRender(t, Values{FQDN: "mirror.example.com", Publish: 5000}), o)
+	if err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v", err)
+	}
+	if probes < 2 {
+		t.Fatalf("probes = %d, the test needs a second probe cut short", probes)
+	}
+	if res.Health == nil || res.Health.Status != 502 || res.Health.OK {
+		t.Errorf("health %+v, want the last real answer (502)", res.Health)
+	}
+}
+
 func TestUninstall(t *testing.T) {
 	ctx := context.Background()
 	s := newSwarm()
