@@ -18,28 +18,52 @@ import (
 const factsScript = `set +e
 LC_ALL=C; export LC_ALL
 svc=$1; cfg=$2
-if [ -z "$svc" ]; then
-  for s in docker-latest docker; do
-    st=$(systemctl is-enabled "$s.service" 2>/dev/null)
-    case "$st" in ""|masked|masked-runtime|not-found) continue;; esac
-    svc=$s; break
-  done
-fi
+if [ -n "$svc" ]; then set -- "$svc.service"; else set -- docker-latest.service docker.service; fi
+# One systemctl call for the unit (each call costs a D-Bus round trip).
+# awk picks the first candidate that is loaded and not masked, and prints:
+# its name, the --config-file its ExecStart passes, then the @@unit and
+# @@envfiles sections (the *OPTIONS lines of its EnvironmentFiles).
+unit=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p MainPID -p ActiveEnterTimestampMonotonic -p ExecStart -p Environment -p EnvironmentFiles "$@" 2>/dev/null | awk -v forced="$svc" '
+BEGIN { RS = ""; FS = "\n"; split("docker-latest docker", cand, " ") }
+!done {
+  load = ""; ufs = ""
+  for (i = 1; i <= NF; i++) {
+    if (index($i, "LoadState=") == 1) load = substr($i, 11)
+    else if (index($i, "UnitFileState=") == 1) ufs = substr($i, 15)
+  }
+  if (forced != "" || (load == "loaded" && ufs !~ /^masked/)) { done = 1; blk = $0; name = cand[NR] }
+}
+END {
+  n = split(blk, l, "\n"); c = ""
+  for (i = 1; i <= n; i++) if (index(l[i], "ExecStart=") == 1) {
+    m = split(l[i], w, /[ ;]+/)
+    for (j = 1; j <= m; j++) {
+      if (index(w[j], "--config-file=") == 1) { c = substr(w[j], 15); break }
+      if (w[j] == "--config-file" && j < m) { c = w[j + 1]; break }
+    }
+    break
+  }
+  print name; print c; print "@@unit"
+  for (i = 1; i <= n; i++) print l[i]
+  print "@@envfiles"
+  RS = "\n"
+  for (i = 1; i <= n; i++) if (index(l[i], "EnvironmentFiles=") == 1) {
+    f = substr(l[i], 18); sub(/ .*/, "", f); sub(/^-/, "", f)
+    while ((getline x < f) > 0) if (x ~ /^[ \t]*[A-Za-z_]*OPTIONS/) print x
+    close(f)
+  }
+}')
+nl='
+'
+name=${unit%%"$nl"*}; unit=${unit#*"$nl"}
+c=${unit%%"$nl"*}; unit=${unit#*"$nl"}
+[ -z "$svc" ] && svc=$name
+[ -z "$cfg" ] && cfg=$c
 echo "@@os"; ( . /etc/os-release 2>/dev/null; echo "$PRETTY_NAME" )
 echo "@@user"; echo "${SUDO_USER:-$(id -un)}"
 echo "@@hostname"; hostname 2>/dev/null || cat /etc/hostname
 echo "@@service"; echo "$svc"
-if [ -n "$svc" ]; then
-  echo "@@active"; systemctl is-active "$svc.service" 2>/dev/null
-  echo "@@unit"; systemctl show -p MainPID -p ActiveEnterTimestampMonotonic -p ExecStart -p Environment -p EnvironmentFiles "$svc.service" 2>/dev/null
-  echo "@@envfiles"
-  for f in $(systemctl show -p EnvironmentFiles --value "$svc.service" 2>/dev/null | sed -n 's/^\([^ ]*\).*/\1/p'); do
-    f=${f#-}; [ -r "$f" ] && grep -E '^[[:space:]]*[A-Za-z_]*OPTIONS' "$f" 2>/dev/null
-  done
-  if [ -z "$cfg" ]; then
-    cfg=$(systemctl show -p ExecStart --value "$svc.service" 2>/dev/null | tr ' ;' '\n\n' | sed -n -e 's/^--config-file=//p' -e '/^--config-file$/{n;p;}' | head -n 1)
-  fi
-fi
+[ -n "$svc" ] && printf '%s\n' "$unit"
 if [ -z "$cfg" ]; then
   if [ "$svc" = docker-latest ]; then cfg=/etc/docker-latest/daemon.json; else cfg=/etc/docker/daemon.json; fi
 fi
@@ -96,7 +120,7 @@ func ParseFacts(out []byte) (*Facts, error) {
 		User:           first("user"),
 		Hostname:       first("hostname"),
 		Service:        first("service"),
-		ServiceActive:  first("active") == "active",
+		ServiceActive:  first("active") == "active", // older scripts and fakes
 		DaemonJSONPath: first("config"),
 		EnvOptions:     strings.Join(sections["envfiles"], "\n"),
 		SwarmLeader:    first("leader") == "true",
@@ -107,6 +131,8 @@ func ParseFacts(out []byte) (*Facts, error) {
 		switch k {
 		case "MainPID":
 			f.DaemonPID, _ = strconv.Atoi(v)
+		case "ActiveState":
+			f.ServiceActive = f.ServiceActive || v == "active"
 		case "ActiveEnterTimestampMonotonic":
 			f.DaemonStart = v
 		case "ExecStart":

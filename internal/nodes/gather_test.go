@@ -8,35 +8,72 @@ import (
 	"testing"
 )
 
+// fakeSystemctl writes a fake systemctl into dir that answers
+// "systemctl show -p ... UNIT..." like systemd does: one block per unit, in
+// argument order, separated by an empty line. A unit's block is the file
+// units/UNIT; a unit without one is not-found. Every call is logged to
+// dir/systemctl-calls.
+func fakeSystemctl(t *testing.T, dir string, units map[string]string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Join(dir, "units"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for u, blk := range units {
+		if err := os.WriteFile(filepath.Join(dir, "units", u), []byte(blk), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := `#!/bin/sh
+echo "$*" >> ` + filepath.Join(dir, "systemctl-calls") + `
+[ "$1" = show ] || exit 1
+shift
+first=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+  -p) shift 2; continue ;;
+  esac
+  [ $first = 1 ] || echo
+  first=0
+  if [ -f ` + filepath.Join(dir, "units") + `/"$1" ]; then cat ` + filepath.Join(dir, "units") + `/"$1"
+  else printf 'MainPID=0\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\n'; fi
+  shift
+done
+`
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A docker-latest unit as systemd 252 shows it (properties in systemd's
+// own order, not the order asked for).
+func dockerLatestUnit(cfg, envFile string) string {
+	return "MainPID=4242\n" +
+		"ExecStart={ path=/usr/bin/dockerd-latest ; argv[]=/usr/bin/dockerd-latest --config-file " + cfg + " -H fd:// $OPTIONS ; ignore_errors=no ; start_time=[Wed 2026-12-02 05:08:31 UTC] ; pid=4242 ; code=(null) ; status=0/0 }\n" +
+		"Environment=\n" +
+		"EnvironmentFiles=-" + envFile + " (ignore_errors=yes)\n" +
+		"LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nActiveEnterTimestampMonotonic=123456\n"
+}
+
+const maskedUnit = "MainPID=0\nEnvironment=\nLoadState=masked\nActiveState=inactive\nUnitFileState=masked\nActiveEnterTimestampMonotonic=0\n"
+
 // fakeBin writes fake systemctl and docker commands that answer like a
-// docker-latest node whose unit passes --config-file cfg.
+// docker-latest node whose unit passes --config-file cfg (docker.service
+// masked).
 func fakeBin(t *testing.T, cfg, envFile string) string {
 	t.Helper()
 	dir := t.TempDir()
-	systemctl := `#!/bin/sh
-case "$1" in
-is-enabled) [ "$2" = docker-latest.service ] && echo enabled || echo masked ;;
-is-active) echo active ;;
-show)
-  case "$*" in
-  *"--value"*EnvironmentFiles*|*EnvironmentFiles*--value*) echo "-` + envFile + ` (ignore_errors=yes)" ;;
-  *"--value"*) echo "{ path=/usr/bin/dockerd-latest ; argv[]=/usr/bin/dockerd-latest --config-file ` + cfg + ` -H fd:// ; ignore_errors=no }" ;;
-  *) echo "MainPID=4242"; echo "ActiveEnterTimestampMonotonic=123456"
-     echo "ExecStart={ path=/usr/bin/dockerd-latest ; argv[]=/usr/bin/dockerd-latest --config-file ` + cfg + ` -H fd:// ; ignore_errors=no }"
-     echo "Environment=" ; echo "EnvironmentFiles=` + envFile + ` (ignore_errors=yes)" ;;
-  esac ;;
-esac
-`
+	fakeSystemctl(t, dir, map[string]string{
+		"docker-latest.service": dockerLatestUnit(cfg, envFile),
+		"docker.service":        maskedUnit,
+	})
 	docker := `#!/bin/sh
 case "$1" in
 info) echo '["http://10.0.0.1:5000/"]|true|20.10.24|active|abc123|10.0.0.2|true' ;;
 node) echo true ;;
 esac
 `
-	for name, body := range map[string]string{"systemctl": systemctl, "docker": docker} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(docker), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -84,6 +121,48 @@ func TestFactsScriptDetectsUnitConfigAndSwarm(t *testing.T) {
 	}
 	if f.Role() != "leader" || f.SwarmAddr != "10.0.0.2" || f.ValidateSupported {
 		t.Errorf("role=%s addr=%s validate=%v", f.Role(), f.SwarmAddr, f.ValidateSupported)
+	}
+}
+
+// Detection asks systemd once, skips masked and missing units, and takes
+// the config path and OPTIONS from the unit it picked.
+func TestFactsScriptPicksUnitInOneSystemctlCall(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		units   map[string]string
+		wantSvc string
+		active  bool
+	}{
+		{"docker-latest wins", map[string]string{"docker-latest.service": dockerLatestUnit("/etc/dl/daemon.json", "/none"), "docker.service": maskedUnit}, "docker-latest", true},
+		{"masked docker-latest skipped", map[string]string{"docker-latest.service": maskedUnit,
+			"docker.service": "MainPID=9\nExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }\nLoadState=loaded\nActiveState=failed\nUnitFileState=enabled\n"}, "docker", false},
+		{"missing docker-latest skipped", map[string]string{
+			"docker.service": "MainPID=9\nExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd --config-file=/srv/d.json ; ignore_errors=no }\nLoadState=loaded\nActiveState=active\nUnitFileState=static\n"}, "docker", true},
+		{"nothing installed", map[string]string{}, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fakeSystemctl(t, dir, tc.units)
+			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte("#!/bin/sh\necho 'Cannot connect'\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f, err := ParseFacts(runFactsScript(t, dir, "", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Service != tc.wantSvc || f.ServiceActive != tc.active {
+				t.Errorf("service %q active %v, want %q %v", f.Service, f.ServiceActive, tc.wantSvc, tc.active)
+			}
+			wantCfg := map[string]string{"docker-latest wins": "/etc/dl/daemon.json", "masked docker-latest skipped": "/etc/docker/daemon.json",
+				"missing docker-latest skipped": "/srv/d.json", "nothing installed": "/etc/docker/daemon.json"}[tc.name]
+			if f.DaemonJSONPath != wantCfg {
+				t.Errorf("config %q, want %q", f.DaemonJSONPath, wantCfg)
+			}
+			calls, _ := os.ReadFile(filepath.Join(dir, "systemctl-calls"))
+			if n := strings.Count(string(calls), "\n"); n != 1 {
+				t.Errorf("systemctl ran %d times, want once:\n%s", n, calls)
+			}
+		})
 	}
 }
 

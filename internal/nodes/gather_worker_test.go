@@ -29,8 +29,8 @@ info) echo '["https://m.example.com/"]|true|24.0.7|active|id1|10.0.0.2|` + tc.co
 node) echo true ;;
 esac
 `
-			systemctl := "#!/bin/sh\ncase \"$1\" in is-enabled) echo enabled ;; is-active) echo active ;; esac\n"
-			for name, body := range map[string]string{"docker": docker, "systemctl": systemctl} {
+			fakeSystemctl(t, dir, map[string]string{"docker.service": "MainPID=3\nLoadState=loaded\nActiveState=active\nUnitFileState=enabled\n"})
+			for name, body := range map[string]string{"docker": docker} {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
 					t.Fatal(err)
 				}
