@@ -8,8 +8,8 @@ import (
 )
 
 // A node that is done after phase A (unchanged) has its connection closed
-// before phase B, unless it is an active manager the swarm guard may ask;
-// the others are closed at the end. Hosts handed in open stay open.
+// before phase B, and a changed one right after its apply step, unless it
+// is an active manager the swarm guard may ask; those close at the end. Hosts handed in open stay open.
 func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 	cl := newCluster()
 	unchanged := func(name string) *fakeNode {
@@ -22,6 +22,8 @@ func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 	given := unchanged("given")
 	reload := newFakeNode(t, cl, "w2", `{"experimental": true}`).inSwarm("worker", false)
 	reload.experimental = true
+	reload2 := newFakeNode(t, cl, "w3", `{"experimental": true}`).inSwarm("worker", false)
+	reload2.experimental = true
 
 	dial := func(n *fakeNode) func(context.Context) (nodes.Host, error) {
 		return func(context.Context) (nodes.Host, error) { return n.Host(), nil }
@@ -31,10 +33,15 @@ func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 		{Name: "m1", Dial: dial(mgr)},
 		{Name: "given", Host: given.Host()},
 		{Name: "w2", Dial: dial(reload)},
+		{Name: "w3", Dial: dial(reload2)},
 	}
 	o := opts(addSettings())
+	o.Parallel = 1
 	var checked bool
 	o.OnNode = func(r NodeResult) {
+		if r.Name == "w3" && !reload.fh.Closed() {
+			t.Error("w2 still connected after its apply step, while w3 was applied")
+		}
 		if r.Name != "w2" {
 			return
 		}
@@ -47,13 +54,13 @@ func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 		}
 	}
 	rep := Run(context.Background(), targets, o)
-	if rep.Nodes[3].Outcome != Reloaded || rep.Summary[Unchanged] != 3 {
+	if rep.Nodes[3].Outcome != Reloaded || rep.Nodes[4].Outcome != Reloaded || rep.Summary[Unchanged] != 3 {
 		t.Fatalf("summary %v, w2 %s (%s)", rep.Summary, rep.Nodes[3].Outcome, rep.Nodes[3].Error)
 	}
 	if !checked {
 		t.Fatal("OnNode never saw w2")
 	}
-	if !worker.fh.Closed() || !mgr.fh.Closed() || !reload.fh.Closed() {
+	if !worker.fh.Closed() || !mgr.fh.Closed() || !reload.fh.Closed() || !reload2.fh.Closed() {
 		t.Error("a dialled connection was left open after Run")
 	}
 	if given.fh.Closed() {

@@ -22,8 +22,9 @@ import (
 //   - managers one at a time, the leader last, each only while every other
 //     manager is Reachable, and the next only once it is back.
 //
-// Connections Run dials are reused across phases and closed at the end;
-// those of nodes finished in phase A (except active managers) at once.
+// Connections Run dials are reused across phases. A node's is closed as
+// soon as the node is finished (phase A or its apply step), except an
+// active manager's, which the swarm guard asks; those close at the end.
 // Cancelling ctx stops new steps; locks are released either way.
 func Run(ctx context.Context, targets []Node, o Options) *Report {
 	o.defaults()
@@ -104,6 +105,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 		}
 		r.apply(ctx, gd)
 		finish(r)
+		r.release() // memory bounded by --parallel, not by the fleet
 	}
 	forEach(ctx, parallel, o.Parallel, func(ctx context.Context, r *nodeRun) { applyOne(ctx, r, nil) })
 	for i := 0; i < len(workers); i += o.MaxUnavailable {
@@ -153,7 +155,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	return rep
 }
 
-// release closes the connection of a node that is finished in phase A,
+// release closes the connection of a node that is finished,
 // so a large fleet's memory is bounded by --parallel rather than by the
 // number of nodes. Active swarm managers stay connected: the swarm guard
 // asks them about the other nodes in phase B.
