@@ -89,7 +89,7 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask for the swarm's nodes (default: mirror.manager, else the first reachable manager)")
 	f.BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
 	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry service to converge and answer")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node before restarting its docker")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show the stack and daemon.json diffs and what would be done; change nothing")

@@ -91,7 +91,7 @@ docker info. Any failure after the write restores the old file.`,
 	f.BoolVar(&opts.Insecure, "insecure", false, "also list each mirror's host:port in insecure-registries (default: the inventory's mirror.insecure)")
 	f.BoolVar(&opts.Remove, "remove", false, `take the mirrors out again ("experimental" is left alone unless --experimental is given)`)
 	f.StringVar(&opts.Apply, "apply", "auto", "auto (reload when enough, else restart) | reload | restart | none (write only)")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node before restarting it, make it active again afterwards")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
 	f.StringVar(&opts.DaemonJSON, "daemon-json", "", "daemon.json `path` (default: detected from the unit)")
 	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")

@@ -29,6 +29,9 @@ type cluster struct {
 type member struct {
 	id, hostname, role, state, avail, reach string
 	leader                                  bool
+	// tasks run on the node; a drain stops them unless stuck.
+	tasks int
+	stuck bool
 }
 
 func newCluster() *cluster { return &cluster{members: map[string]*member{}} }
@@ -154,6 +157,18 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 		return out("")
 	case c.Script == nodeWaitScript:
 		return out(n.cl.waitLine(c.ScriptArgs[0]))
+	case c.Script == drainWaitScript:
+		n.cl.mu.Lock()
+		defer n.cl.mu.Unlock()
+		m := n.cl.members[c.ScriptArgs[0]]
+		if m == nil {
+			return out("error Error response from daemon: node " + c.ScriptArgs[0] + " not found\n")
+		}
+		if m.avail == "drain" && !m.stuck {
+			m.tasks = 0
+		}
+		n.cl.events = append(n.cl.events, fmt.Sprintf("tasks %s %d", m.id, m.tasks))
+		return out(fmt.Sprintf("%d\n", m.tasks))
 	case strings.Contains(c.Script, "docker node ls -q"):
 		if !n.manager {
 			return nodes.Output{}, exitErr(n, c, 1, "Error response from daemon: This node is not a swarm manager.")

@@ -68,5 +68,21 @@ done
 echo "$s"
 `
 
+// drainWaitScript waits (at least $2 seconds, at most one more), on a
+// manager, until no task on swarm node $1 is still running: a drain only
+// asks the tasks to stop. Prints how many still run, or "error <message>".
+const drainWaitScript = `set +e
+id=$1; end=$(( $(date +%s) + $2 + 1 ))
+while :; do
+  out=$(docker node ps --format '{{.CurrentState}}' "$id" 2>&1)
+  if [ $? -ne 0 ]; then printf 'error %s\n' "$(printf '%s\n' "$out" | head -n 1)"; exit 0; fi
+  n=$(printf '%s\n' "$out" | grep -c '^Running')
+  [ "$n" -eq 0 ] && break
+  [ "$(date +%s)" -ge "$end" ] && break
+  sleep 0.5 2>/dev/null || sleep 1
+done
+echo "$n"
+`
+
 // removeScript deletes $1 (rollback of a file that did not exist).
 const removeScript = `rm -f -- "$1"`

@@ -138,3 +138,33 @@ func TestBackupScriptRemovesLeftoverTempFiles(t *testing.T) {
 		}
 	}
 }
+
+// The drain wait counts the node's tasks still Running (history lines of
+// stopped tasks do not count), polls until none, and reports a docker error.
+func TestDrainWaitScript(t *testing.T) {
+	dir := t.TempDir()
+	polls := filepath.Join(dir, "polls")
+	// Two polls with a task still running, then only history.
+	bin := fakeCommands(t, map[string]string{"docker": `echo x >> ` + polls + `
+[ "$1 $2 $5" = "node ps id-w1" ] || { echo "bad args: $*" >&2; exit 2; }
+if [ $(wc -l < ` + polls + `) -lt 3 ]; then echo "Running 3 minutes ago"; fi
+echo "Shutdown 2 seconds ago"; echo "Shutdown 5 hours ago"`})
+	if got := strings.TrimSpace(runScript(t, bin, drainWaitScript, "id-w1", "10")); got != "0" {
+		t.Errorf("got %q, want 0", got)
+	}
+	if b, _ := os.ReadFile(polls); strings.Count(string(b), "x") != 3 {
+		t.Errorf("polled %d times, want 3", strings.Count(string(b), "x"))
+	}
+	stuck := fakeCommands(t, map[string]string{"docker": `echo "Running 1 second ago"; echo "Running 2 days ago"`})
+	start := time.Now()
+	if got := strings.TrimSpace(runScript(t, stuck, drainWaitScript, "id-w1", "1")); got != "2" {
+		t.Errorf("stuck: got %q, want 2", got)
+	}
+	if d := time.Since(start); d < time.Second || d > 5*time.Second {
+		t.Errorf("stuck: waited %s for a 1 s timeout", d)
+	}
+	broken := fakeCommands(t, map[string]string{"docker": `echo "Error response from daemon: This node is not a swarm manager." >&2; exit 1`})
+	if got := strings.TrimSpace(runScript(t, broken, drainWaitScript, "id-w1", "5")); got != "error Error response from daemon: This node is not a swarm manager." {
+		t.Errorf("error: got %q", got)
+	}
+}

@@ -121,6 +121,37 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 			}
 			r.drained = true
 		}
+		if err := g.waitDrained(ctx, ctl, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitDrained waits until no task runs on r any more. Draining only asks
+// the tasks to stop (each has its stop grace period); restarting dockerd
+// before they have stopped would kill them, which --drain is there to
+// avoid. A node whose tasks do not stop in time is not restarted (the
+// caller undoes the drain).
+func (g *swarmGuard) waitDrained(ctx context.Context, ctl, r *nodeRun) error {
+	secs := int(g.o.Timeout.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: drainWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, strconv.Itoa(secs)}, Sudo: true})
+	if err != nil {
+		return fmt.Errorf("waiting for the drained node's tasks to stop: %w", err)
+	}
+	got := strings.TrimSpace(string(out.Stdout))
+	if msg, ok := strings.CutPrefix(got, "error "); ok {
+		return fmt.Errorf("waiting for the drained node's tasks to stop: manager %s: %s", ctl.node.Name, msg)
+	}
+	n, err := strconv.Atoi(got)
+	if err != nil {
+		return fmt.Errorf("waiting for the drained node's tasks to stop: manager %s answered %q", ctl.node.Name, got)
+	}
+	if n > 0 {
+		return fmt.Errorf("drained, but %d task(s) still running after %s (seen from %s): not restarting", n, g.o.Timeout, ctl.node.Name)
 	}
 	return nil
 }

@@ -83,11 +83,36 @@ func TestWorkerBatchesAndDrain(t *testing.T) {
 	ev := cl.Events()
 	for _, id := range []string{"id-w1", "id-w2", "id-m1"} {
 		d, a := slices.Index(ev, "drain "+id), slices.Index(ev, "active "+id)
+		w := slices.Index(ev, "tasks "+id+" 0")
 		name := strings.TrimPrefix(id, "id-")
 		r := slices.Index(ev, "restart "+name)
-		if d < 0 || a < 0 || !(d < r && r < a) {
-			t.Errorf("%s: want drain < restart < active in %v", id, ev)
+		if d < 0 || a < 0 || w < 0 || !(d < w && w < r && r < a) {
+			t.Errorf("%s: want drain < no tasks left < restart < active in %v", id, ev)
 		}
+	}
+}
+
+// A drained node whose tasks do not stop in time is not restarted, and
+// the drain is undone.
+func TestDrainTasksStuckIsNotRestarted(t *testing.T) {
+	cl, ns := swarmOf(t)
+	cl.members["id-w1"].tasks, cl.members["id-w1"].stuck = 2, true
+	o := opts(addSettings())
+	o.Drain = true
+	rep := run(t, o, ns[2], ns[0]) // w1, and leader m3 to drain it from
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !strings.Contains(r.Error, "2 task(s) still running") || !strings.Contains(r.Error, "not restarting") {
+		t.Fatalf("%s %q", r.Outcome, r.Error)
+	}
+	ev := cl.Events()
+	if got := restarts(ev); slices.Contains(got, "w1") {
+		t.Errorf("restarted %v", got)
+	}
+	if slices.Index(ev, "active id-w1") < 0 || cl.members["id-w1"].avail != "active" {
+		t.Errorf("drain not undone: %v", ev)
+	}
+	if len(ns[2].fh.Writes) != 0 {
+		t.Errorf("wrote %v", ns[2].fh.Writes)
 	}
 }
 
