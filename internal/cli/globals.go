@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
+	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
@@ -340,6 +341,29 @@ func newSession(cmd *cobra.Command, g *GlobalOptions, d *Deps, needNodes bool) (
 }
 
 func (s *session) close() { s.cleanup() }
+
+// otherManagers are the inventory's nodes with role: manager that --limit
+// left out. They may answer the swarm guard's questions (see
+// configure.Options.Observers), and are dialled only if it needs one.
+func (s *session) otherManagers() []configure.Node {
+	if len(s.g.Limit) == 0 {
+		return nil
+	}
+	sel := map[string]bool{}
+	for _, n := range s.nodes {
+		sel[n.Name] = true
+	}
+	var out []configure.Node
+	for _, in := range s.inv.Nodes {
+		n := s.g.nodeFrom(s.inv, in)
+		if n.Role != "manager" || sel[n.Name] {
+			continue
+		}
+		out = append(out, configure.Node{Name: n.Name, Address: address(n.Target),
+			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }})
+	}
+	return out
+}
 
 // dial connects to one node.
 func (s *session) dial(ctx context.Context, n Node) (nodes.Host, error) {

@@ -143,6 +143,7 @@ func (opts *NodesConfigureOptions) configureOptions(s *session) (configure.Optio
 		Parallel:       s.g.Parallel,
 		FailFast:       s.g.FailFast,
 		Now:            s.deps.Now,
+		Observers:      s.otherManagers(),
 	}, nil
 }
 

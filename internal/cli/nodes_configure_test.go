@@ -218,3 +218,40 @@ func TestMirrorFlagRefusesLineBreaks(t *testing.T) {
 		t.Errorf("got %q %v", got, err)
 	}
 }
+
+// --limit leaving managers out hands them to the engine as observers
+// (for the swarm guard); without --limit there are none.
+func TestConfigureLimitPassesOtherManagersAsObservers(t *testing.T) {
+	inv := writeInventory(t, "mirror:\n  url: https://m.example.com\nnodes:\n"+
+		"  - {host: 10.0.0.1, name: m1, role: manager}\n  - {host: 10.0.0.2, name: m2, role: manager}\n"+
+		"  - {host: 10.0.0.3, name: w1, role: worker}\n  - {host: 10.0.0.4, name: w2}\n")
+	names := func(o configure.Options) string {
+		var s []string
+		for _, n := range o.Observers {
+			s = append(s, n.Name+"@"+n.Address)
+		}
+		return strings.Join(s, ",")
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, ""},
+		{[]string{"--limit", "w1"}, "m1@10.0.0.1,m2@10.0.0.2"},
+		{[]string{"--limit", "worker,m2"}, "m1@10.0.0.1"},
+		{[]string{"--limit", "manager"}, ""},
+	} {
+		o, code, errs := captureOptions(t, inv, tc.args...)
+		if code != ExitOK {
+			t.Fatalf("%v: exit %d %s", tc.args, code, errs)
+		}
+		if got := names(o); got != tc.want {
+			t.Errorf("%v: observers %q, want %q", tc.args, got, tc.want)
+		}
+		for _, n := range o.Observers {
+			if n.Dial == nil {
+				t.Errorf("%s: no dialer", n.Name)
+			}
+		}
+	}
+}

@@ -62,6 +62,11 @@ type Options struct {
 	DryRun   bool
 	Parallel int
 	FailFast bool
+	// Observers are swarm managers outside the selection (e.g. left out by
+	// --limit). When no selected node is an active manager and a swarm
+	// node must be restarted, the first reachable one answers the swarm
+	// guard's questions (quorum, drain, Ready again). Never changed.
+	Observers []Node
 	// KeepBackups is how many backups of daemon.json to keep (default 5).
 	KeepBackups int
 

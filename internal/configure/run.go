@@ -2,6 +2,7 @@ package configure
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -98,6 +99,12 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 		}
 	}
 	sort.SliceStable(g.managers, func(i, j int) bool { return !g.managers[i].f.SwarmLeader && g.managers[j].f.SwarmLeader })
+	if len(g.managers) == 0 && len(workers)+len(managers) > 0 && !stopped() {
+		if obs := observe(ctx, &o); obs != nil {
+			defer obs.h.Close()
+			g.managers = append(g.managers, obs)
+		}
+	}
 
 	applyOne := func(ctx context.Context, r *nodeRun, gd guard) {
 		if stopped() {
@@ -154,6 +161,39 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	rep.Warnings = warnings
 	return rep
 }
+
+// observe connects to the first reachable active manager among
+// o.Observers, for the swarm guard only (nil when there is none).
+func observe(ctx context.Context, o *Options) *nodeRun {
+	for _, n := range o.Observers {
+		r := &nodeRun{o: o, node: n, h: n.Host}
+		if r.h == nil {
+			h, err := n.Dial(ctx)
+			if err != nil {
+				o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, err))
+				continue
+			}
+			r.h = h
+		} else {
+			r.h = nopClose{r.h} // the caller's; not ours to close
+		}
+		f, err := nodes.GatherFacts(ctx, r.h, o.Service, o.DaemonJSON)
+		if err == nil && f.SwarmManager && f.SwarmState == "active" {
+			r.f = f
+			return r
+		}
+		if err != nil {
+			o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, err))
+		}
+		r.h.Close()
+	}
+	return nil
+}
+
+// nopClose keeps a Host the caller handed in open.
+type nopClose struct{ nodes.Host }
+
+func (nopClose) Close() error { return nil }
 
 // release closes the connection of a node that is finished,
 // so a large fleet's memory is bounded by --parallel rather than by the

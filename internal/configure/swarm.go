@@ -70,9 +70,9 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 	ctl := g.controller(r)
 	if ctl == nil {
 		if g.o.Drain {
-			return errors.New("--drain needs a manager among the selected nodes to drain this node")
+			return errors.New("--drain needs a reachable swarm manager (among the selected nodes, or a node with role: manager in the inventory) to drain this node")
 		}
-		g.warn("nomanager", "no manager among the selected nodes: swarm workers are restarted without checking from the control plane that they are Ready again")
+		g.warn("nomanager", "no reachable swarm manager among the selected nodes or the inventory's managers: swarm workers are restarted without checking from the control plane that they are Ready again")
 		return nil
 	}
 	list, err := nodes.SwarmNodes(ctx, ctl.h)

@@ -1,9 +1,13 @@
 package configure
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // swarmOf builds 3 managers (m3 the leader, listed first so leader-last
@@ -202,5 +206,53 @@ func TestLeaderLastFollowsLeadershipChanges(t *testing.T) {
 	got := restarts(cl.Events())
 	if got[len(got)-1] != "m1" {
 		t.Errorf("restart order %v: the current leader m1 must be last", got)
+	}
+}
+
+// With only workers selected (--limit worker), a manager outside the
+// selection answers the swarm guard: drain, tasks stopped, Ready again.
+// It is asked, never changed, and its connection is closed at the end.
+func TestObserverManagerGuardsWorkersOnly(t *testing.T) {
+	cl, ns := swarmOf(t)
+	o := opts(addSettings())
+	o.Drain = true
+	unreachable := Node{Name: "m9", Dial: func(context.Context) (nodes.Host, error) { return nil, errors.New("connection refused") }}
+	o.Observers = []Node{unreachable, {Name: "m3", Dial: func(context.Context) (nodes.Host, error) { return ns[0].Host(), nil }}}
+	var warns []string
+	o.Warn = func(m string) { warns = append(warns, m) }
+	rep := run(t, o, ns[2], ns[4]) // w1, w2
+	for _, r := range rep.Nodes {
+		if r.Outcome != Restarted {
+			t.Fatalf("%s: %s %s", r.Name, r.Outcome, r.Error)
+		}
+	}
+	ev := cl.Events()
+	for _, id := range []string{"id-w1", "id-w2"} {
+		if slices.Index(ev, "drain "+id) < 0 || slices.Index(ev, "active "+id) < 0 || slices.Index(ev, "tasks "+id+" 0") < 0 {
+			t.Errorf("%s not drained and undrained through the observer: %v", id, ev)
+		}
+	}
+	if got := restarts(ev); slices.Contains(got, "m3") || len(ns[0].fh.Writes) != 0 {
+		t.Errorf("observer changed: restarts %v writes %v", got, ns[0].fh.Writes)
+	}
+	if !ns[0].fh.Closed() {
+		t.Error("observer connection left open")
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0], "m9") || !strings.Contains(warns[0], "connection refused") {
+		t.Errorf("warnings %q", warns)
+	}
+	if len(rep.Nodes) != 2 {
+		t.Errorf("observer in the report: %+v", rep.Nodes)
+	}
+}
+
+// Without any manager, --drain still refuses clearly.
+func TestDrainWithoutAnyManagerRefuses(t *testing.T) {
+	_, ns := swarmOf(t)
+	o := opts(addSettings())
+	o.Drain = true
+	rep := run(t, o, ns[2])
+	if r := rep.Nodes[0]; r.Outcome != Failed || !strings.Contains(r.Error, "--drain needs a reachable swarm manager") {
+		t.Fatalf("%s %q", r.Outcome, r.Error)
 	}
 }
