@@ -680,7 +680,7 @@ func (b *bench) memory(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			mp := memPoint{Nodes: p.nodes, Parallel: p.parallel, WallMS: r.WallMS, CPUMS: r.CPUMS(), MaxRSSKiB: r.MaxRSSKiB,
+			mp := memPoint{Run: "no-op", Nodes: p.nodes, Parallel: p.parallel, WallMS: r.WallMS, CPUMS: r.CPUMS(), MaxRSSKiB: r.MaxRSSKiB,
 				OK: out.Summary["unchanged"] == p.nodes && r.Exit == 0}
 			if !mp.OK {
 				b.errorf("memory: %d nodes: %v: %s", p.nodes, out.Summary, tail(r.stderr))
@@ -693,6 +693,31 @@ func (b *bench) memory(ctx context.Context) error {
 		b.res.Memory = append(b.res.Memory, *best)
 		b.logf("memory: %d nodes, --parallel %d: %s wall, peak RSS %s", p.nodes, p.parallel, fmtMS(best.WallMS), fmtKiB(best.MaxRSSKiB))
 	}
+	// A changing run over the biggest fleet: mirror A -> B, then back (so
+	// the later phases start from A). Each machine is reloaded once; its
+	// other virtual nodes take the node lock, re-read and end unchanged.
+	inv, err := fleet.inventoryOf(biggest)
+	if err != nil {
+		return err
+	}
+	var best *memPoint
+	for _, m := range []string{mirrorB, mirrorA} {
+		r, out, err := b.swarmctl(ctx, inv, b.c.parallel, "--mirror", m)
+		if err != nil {
+			return err
+		}
+		machines := len(b.machines())
+		mp := memPoint{Run: "change", Nodes: biggest, Parallel: b.c.parallel, WallMS: r.WallMS, CPUMS: r.CPUMS(), MaxRSSKiB: r.MaxRSSKiB,
+			OK: r.Exit == 0 && out.Summary["reloaded"] == machines && out.Summary["unchanged"] == biggest-machines}
+		if !mp.OK {
+			return fmt.Errorf("memory: change to %s over %d virtual nodes: %v (want %d reloaded): %s", m, biggest, out.Summary, machines, tail(r.stderr))
+		}
+		if best == nil || mp.MaxRSSKiB > best.MaxRSSKiB {
+			best = &mp
+		}
+	}
+	b.res.Memory = append(b.res.Memory, *best)
+	b.logf("memory: change over %d nodes, --parallel %d: %s wall, peak RSS %s", biggest, b.c.parallel, fmtMS(best.WallMS), fmtKiB(best.MaxRSSKiB))
 	return nil
 }
 
@@ -743,15 +768,17 @@ func targets(r *Results) []target {
 		ts = append(ts, target{Name: "round trips per node after the handshake", Target: "<= 3",
 			Measured: fmt.Sprintf("%.0f counted (%.1f from timing)", t.AfterHandshakeTurns, t.AfterHandshake), Met: t.AfterHandshakeTurns <= 3})
 	}
+	// The larger peak of the no-op and the changing run at the default
+	// --parallel.
 	var m100 *memPoint
 	for i := range r.Memory {
-		if m := &r.Memory[i]; m.Nodes >= 100 && m.Parallel == r.Parallel {
+		if m := &r.Memory[i]; m.Nodes >= 100 && m.Parallel == r.Parallel && (m100 == nil || m.MaxRSSKiB > m100.MaxRSSKiB) {
 			m100 = m
 		}
 	}
 	if m100 != nil {
 		mib := float64(m100.MaxRSSKiB) / 1024
-		ts = append(ts, target{Name: "peak RSS, 100 nodes", Target: "< 50 MiB", Measured: fmt.Sprintf("%.1f MiB (%d virtual nodes)", mib, m100.Nodes), Met: mib < 50})
+		ts = append(ts, target{Name: "peak RSS, 100 nodes", Target: "< 50 MiB", Measured: fmt.Sprintf("%.1f MiB (%s, %d virtual nodes)", mib, m100.Run, m100.Nodes), Met: mib < 50})
 	}
 	return ts
 }

@@ -128,6 +128,10 @@ type rttPath struct {
 
 // memPoint is swarmctl's no-op over a virtual fleet (proxy ports).
 type memPoint struct {
+	// Run is "no-op", or "change" for a mirror change over the virtual
+	// fleet: every machine reloaded once, its other virtual nodes find the
+	// change made (under the node lock) and end unchanged.
+	Run       string  `json:"run"`
 	Nodes     int     `json:"nodes"`
 	Parallel  int     `json:"parallel"`
 	WallMS    float64 `json:"wall_ms"`
@@ -194,7 +198,7 @@ func printTable(w io.Writer, r *Results) {
 		fmt.Fprintf(tw, "no-op / floor\t%.2fx\t\t\tno-op / (ssh + facts) %.2fx\n", n.Ratio, n.FactsRatio)
 	}
 	for _, m := range r.Memory {
-		fmt.Fprintf(tw, "no-op, %d virtual nodes, --parallel %d\t%s\t%s\t%s\t%s\n", m.Nodes, m.Parallel, fmtMS(m.WallMS), fmtMS(m.CPUMS), fmtKiB(m.MaxRSSKiB), okNote(m.OK))
+		fmt.Fprintf(tw, "%s, %d virtual nodes, --parallel %d\t%s\t%s\t%s\t%s\n", m.Run, m.Nodes, m.Parallel, fmtMS(m.WallMS), fmtMS(m.CPUMS), fmtKiB(m.MaxRSSKiB), okNote(m.OK))
 	}
 	tw.Flush()
 	if t := r.RTT; t != nil {
