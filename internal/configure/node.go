@@ -253,6 +253,14 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	if r.done {
 		return
 	}
+	if r.h == nil { // released after phase A (see Run)
+		h, err := r.node.Dial(ctx)
+		if err != nil {
+			r.fail(fmt.Errorf("connecting again for the change: %w", err))
+			return
+		}
+		r.h = h
+	}
 	var unlock func()
 	err := r.timed("lock", func() (err error) { unlock, err = r.lock(ctx); return err })
 	if err != nil {

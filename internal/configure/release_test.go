@@ -2,6 +2,7 @@ package configure
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
@@ -65,5 +66,63 @@ func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 	}
 	if given.fh.Closed() {
 		t.Error("Run closed a Host the caller handed in")
+	}
+}
+
+// A selection larger than --parallel: a changed worker's connection is
+// closed at the end of phase A and dialled again for its change, so no more
+// than --parallel connections wait for phase B. Within --parallel, each node
+// is dialled once.
+func TestLargeSelectionRedialsChangedNodes(t *testing.T) {
+	for _, tc := range []struct {
+		parallel  int
+		wantDials int
+	}{{1, 2}, {8, 1}} {
+		cl := newCluster()
+		var ns []*fakeNode
+		dials := map[string]int{}
+		var mu sync.Mutex
+		var targets []Node
+		for _, name := range []string{"w1", "w2", "w3"} {
+			n := newFakeNode(t, cl, name, `{"experimental": true}`).inSwarm("worker", false)
+			n.experimental = true
+			ns = append(ns, n)
+			targets = append(targets, Node{Name: name, Dial: func(context.Context) (nodes.Host, error) {
+				mu.Lock()
+				dials[name]++
+				mu.Unlock()
+				return n.Host(), nil
+			}})
+		}
+		o := opts(addSettings())
+		o.Parallel = tc.parallel
+		var openAtPhaseB int
+		o.OnNode = func(r NodeResult) {
+			if r.Name != "w1" {
+				return
+			}
+			for _, n := range ns[1:] {
+				if !n.fh.Closed() {
+					openAtPhaseB++
+				}
+			}
+		}
+		rep := Run(context.Background(), targets, o)
+		if rep.Summary[Reloaded] != 3 {
+			t.Fatalf("parallel %d: summary %v", tc.parallel, rep.Summary)
+		}
+		for _, name := range []string{"w1", "w2", "w3"} {
+			if dials[name] != tc.wantDials {
+				t.Errorf("parallel %d: %s dialled %d times, want %d", tc.parallel, name, dials[name], tc.wantDials)
+			}
+		}
+		if tc.parallel == 1 && openAtPhaseB != 0 {
+			t.Errorf("parallel 1: %d other changed nodes still connected while w1 was applied", openAtPhaseB)
+		}
+		for _, n := range ns {
+			if !n.fh.Closed() {
+				t.Errorf("parallel %d: %s left open", tc.parallel, n.fh.Name())
+			}
+		}
 	}
 }

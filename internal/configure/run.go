@@ -24,8 +24,10 @@ import (
 //     manager is Reachable, and the next only once it is back.
 //
 // Connections Run dials are reused across phases. A node's is closed as
-// soon as the node is finished (phase A or its apply step), except an
-// active manager's, which the swarm guard asks; those close at the end.
+// soon as the node is finished (phase A or its apply step), or, when the
+// selection is larger than --parallel, at the end of its phase A (phase B
+// dials again); never an active manager's, which the swarm guard asks:
+// those close at the end.
 // Cancelling ctx stops new steps; locks are released either way.
 func Run(ctx context.Context, targets []Node, o Options) *Report {
 	o.defaults()
@@ -65,7 +67,11 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	}
 	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
 
-	// Phase A.
+	// Phase A. When the selection is larger than --parallel, a node that
+	// waits for phase B does not keep its connection either: phase B dials
+	// it again (one more handshake), so memory stays bounded by --parallel
+	// however many nodes change.
+	shed := len(runs) > o.Parallel
 	forEach(ctx, runs, o.Parallel, func(ctx context.Context, r *nodeRun) {
 		if stopped() {
 			return
@@ -73,6 +79,8 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 		r.plan(ctx)
 		if r.done {
 			finish(r)
+		}
+		if r.done || shed {
 			r.release()
 		}
 	})
