@@ -198,7 +198,7 @@ func printTable(w io.Writer, r *Results) {
 		fmt.Fprintf(tw, "no-op / floor\t%.2fx\t\t\tno-op / (ssh + facts) %.2fx\n", n.Ratio, n.FactsRatio)
 	}
 	for _, m := range r.Memory {
-		fmt.Fprintf(tw, "%s, %d virtual nodes, --parallel %d\t%s\t%s\t%s\t%s\n", m.Run, m.Nodes, m.Parallel, fmtMS(m.WallMS), fmtMS(m.CPUMS), fmtKiB(m.MaxRSSKiB), okNote(m.OK))
+		fmt.Fprintf(tw, "%s, %d virtual nodes, --parallel %d\t%s\t%s\t%s\t%s\n", m.Run, m.Nodes, m.Parallel, fmtMS(m.WallMS), fmtMS(m.CPUMS), fmtKiB(m.MaxRSSKiB), okNote(m))
 	}
 	tw.Flush()
 	if t := r.RTT; t != nil {
@@ -241,11 +241,15 @@ func printTable(w io.Writer, r *Results) {
 	}
 }
 
-func okNote(ok bool) string {
-	if ok {
-		return "all unchanged"
+func okNote(m memPoint) string {
+	want := "all unchanged"
+	if m.Run == "change" {
+		want = "each machine reloaded once, the rest unchanged"
 	}
-	return "NOT all unchanged"
+	if m.OK {
+		return want
+	}
+	return "NOT " + want
 }
 
 func fmtMS(v float64) string {
