@@ -29,6 +29,7 @@ type StackFlags struct {
 	Constraints                            []string
 	Replicas                               int
 	TTL                                    string
+	DeleteEnabled                          bool
 	StackFile, ConfigFile, DataDir         string
 	UpstreamUsername                       string
 	UpstreamPasswordFile, UpstreamPassword string // UpstreamPassword: the --upstream-password-env NAME
@@ -53,6 +54,7 @@ func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.Constraints, "constraint", nil, "placement constraint like node.role==manager (repeatable; mirror.constraints)")
 	fs.IntVar(&f.Replicas, "replicas", 1, "registry replicas (mirror.replicas)")
 	fs.StringVar(&f.TTL, "ttl", "", "cache TTL, registry:3 only, e.g. 168h (mirror.ttl)")
+	fs.BoolVar(&f.DeleteEnabled, "delete-enabled", true, "registry storage.delete.enabled; expiry and cleanup of cached content need it (mirror.delete_enabled)")
 	fs.StringVar(&f.StackFile, "stack-file", "", "stack file path on the manager (default "+stack.DefaultStackFile+"; mirror.stack_file)")
 	fs.StringVar(&f.ConfigFile, "config-file", "", "registry config path on the manager (default "+stack.DefaultConfigFile+"; mirror.config_file)")
 	fs.StringVar(&f.DataDir, "data-dir", "", "registry data directory on the manager, shared storage (default "+stack.DefaultDataDir+"; mirror.data_dir)")
@@ -93,10 +95,11 @@ func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, 
 		if f.Publish < 0 || f.Publish > 65535 {
 			return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.Publish)
 		}
-		m.Publish = f.Publish
-		if f.Publish == 0 {
-			m.Publish = -1 // the inventory's "do not publish"
-		}
+		m.Publish, m.PublishSet = f.Publish, true
+	}
+	if f.changed("delete-enabled") {
+		d := f.DeleteEnabled
+		m.DeleteEnabled = &d
 	}
 	if f.changed("replicas") {
 		if f.Replicas < 1 {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
@@ -310,5 +311,65 @@ func TestUninstallNeedsOnlyNameAndPaths(t *testing.T) {
 	d, _, errb = testDeps(noDial(t))
 	if code := Run(context.Background(), d, []string{"mirror", "uninstall", "-i", inv, "--data-dir", "relative/dir", "--purge"}); code != ExitError {
 		t.Errorf("relative data dir: exit %d\n%s", code, errb)
+	}
+}
+
+// --publish and --delete-enabled default to the inventory's publish and
+// delete_enabled; a flag given wins. publish: 0 and --publish 0 both mean
+// "not published"; no key at all means 5000.
+func TestStackFlagsPublishAndDeleteEnabled(t *testing.T) {
+	render := func(invText string, args ...string) stack.Rendered {
+		t.Helper()
+		inv, err := inventory.Load(writeInventory(t, invText))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f StackFlags
+		fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
+		f.addFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		r, err := f.render(inv)
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		return r
+	}
+	base := "mirror:\n  fqdn: m.example.com\n"
+	cases := []struct {
+		name, inv string
+		args      []string
+		publish   int
+		deleteOn  bool
+	}{
+		{"defaults", base, nil, 5000, true},
+		{"inventory publish 0", base + "  publish: 0\n", nil, 0, true},
+		{"flag publish 0", base, []string{"--publish", "0"}, 0, true},
+		{"flag wins over publish 0", base + "  publish: 0\n", []string{"--publish", "5002"}, 5002, true},
+		{"inventory delete off", base + "  delete_enabled: false\n", nil, 5000, false},
+		{"flag delete off", base, []string{"--delete-enabled=false"}, 5000, false},
+		{"flag wins over delete off", base + "  delete_enabled: false\n", []string{"--delete-enabled"}, 5000, true},
+	}
+	for _, tc := range cases {
+		r := render(tc.inv, tc.args...)
+		if r.Values.Publish != tc.publish {
+			t.Errorf("%s: publish %d, want %d", tc.name, r.Values.Publish, tc.publish)
+		}
+		want := fmt.Sprintf("  delete:\n    enabled: %v\n", tc.deleteOn)
+		if !strings.Contains(string(r.Config.Data), want) {
+			t.Errorf("%s: config lacks %q:\n%s", tc.name, want, r.Config.Data)
+		}
+	}
+	inv, err := inventory.Load(writeInventory(t, base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f StackFlags
+	fs := pflag.NewFlagSet("install", pflag.ContinueOnError)
+	f.addFlags(fs)
+	_ = fs.Parse([]string{"--publish", "-1"})
+	if _, err := f.render(inv); err == nil || exitCodeOf(err) != ExitError {
+		t.Errorf("--publish -1: %v", err)
 	}
 }

@@ -2,7 +2,12 @@
 // them, and the desired mirror state.
 package inventory
 
-import "path/filepath"
+import (
+	"fmt"
+	"path/filepath"
+
+	yaml "go.yaml.in/yaml/v3"
+)
 
 // Inventory is one parsed inventory file.
 type Inventory struct {
@@ -49,13 +54,15 @@ type Mirror struct {
 	// Insecure also lists an http mirror in insecure-registries.
 	Insecure bool `yaml:"insecure"`
 
-	RemoteURL    string   `yaml:"remote_url"`
-	Image        string   `yaml:"image"`
-	Stack        string   `yaml:"stack"`
-	Traefik      string   `yaml:"traefik"`
-	Network      string   `yaml:"network"`
-	Entrypoint   string   `yaml:"entrypoint"`
-	CertResolver string   `yaml:"cert_resolver"`
+	RemoteURL    string `yaml:"remote_url"`
+	Image        string `yaml:"image"`
+	Stack        string `yaml:"stack"`
+	Traefik      string `yaml:"traefik"`
+	Network      string `yaml:"network"`
+	Entrypoint   string `yaml:"entrypoint"`
+	CertResolver string `yaml:"cert_resolver"`
+	// Publish is the published port: 0 = not published (Traefik only).
+	// Without the key (PublishSet false) the recipe's 5000 applies.
 	Publish      int      `yaml:"publish"`
 	PublishMode  string   `yaml:"publish_mode"`
 	Constraints  []string `yaml:"constraints"`
@@ -70,6 +77,36 @@ type Mirror struct {
 	// file (mode 0600 advised) or an environment variable that holds it.
 	UpstreamPasswordFile string `yaml:"upstream_password_file"`
 	UpstreamPasswordEnv  string `yaml:"upstream_password_env"`
+	// DeleteEnabled sets the registry's storage.delete.enabled (absent =
+	// true, as the recipe; expiry and cleanup need it).
+	DeleteEnabled *bool `yaml:"delete_enabled"`
+
+	// PublishSet reports that the file (or a flag) set publish, so that
+	// publish: 0 ("not published") differs from no key (default 5000).
+	PublishSet bool `yaml:"-"`
+}
+
+// UnmarshalYAML decodes the mirror section, noting whether publish was
+// given and refusing a port outside 0-65535 at its line.
+func (m *Mirror) UnmarshalYAML(n *yaml.Node) error {
+	type plain Mirror
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	*m = Mirror(p)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value != "publish" || v.ShortTag() == "!!null" {
+			continue
+		}
+		m.PublishSet = true
+		if m.Publish < 0 || m.Publish > 65535 {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf(
+				"line %d: mirror.publish %d: want a port 1-65535, or 0 to not publish (omit the key for the default 5000)", v.Line, m.Publish)}}
+		}
+	}
+	return nil
 }
 
 // Resolve makes a relative path from the inventory relative to the

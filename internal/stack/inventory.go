@@ -14,8 +14,9 @@ import (
 // one trailing newline is dropped. Relative paths in m must already be
 // resolved (inventory.Resolve).
 //
-// publish: 0 in the inventory means the recipe's 5000; a negative value
-// means "do not publish".
+// publish: 0 in the inventory means "do not publish" (Traefik only), as
+// --publish 0 does; without the key (PublishSet false) the recipe's 5000
+// applies. A negative port is refused.
 func FromInventory(m inventory.Mirror) (Values, error) {
 	v := Values{
 		FQDN:             m.FQDN,
@@ -37,11 +38,15 @@ func FromInventory(m inventory.Mirror) (Values, error) {
 		UpstreamUsername: m.UpstreamUser,
 		TTL:              m.TTL,
 	}
+	if m.DeleteEnabled != nil {
+		d := *m.DeleteEnabled
+		v.DeleteEnabled = &d
+	}
 	switch {
-	case m.Publish == 0:
-		v.Publish = 5000
 	case m.Publish < 0:
-		v.Publish = 0
+		return Values{}, fmt.Errorf("mirror.publish %d (--publish): want a port 1-65535, or 0 to not publish", m.Publish)
+	case m.Publish == 0 && !m.PublishSet:
+		v.Publish = 5000
 	}
 	pw, err := ReadPassword(m.UpstreamPasswordFile, m.UpstreamPasswordEnv)
 	if err != nil {

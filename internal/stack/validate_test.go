@@ -156,7 +156,7 @@ func TestFromInventory(t *testing.T) {
 	}
 
 	t.Setenv("SWARMCTL_TEST_PW", "from-env")
-	v, err = FromInventory(inventory.Mirror{UpstreamUser: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: -1})
+	v, err = FromInventory(inventory.Mirror{UpstreamUser: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: 0, PublishSet: true})
 	if err != nil || v.UpstreamPassword != "from-env" || v.Publish != 0 {
 		t.Errorf("env: %+v %v", v, err)
 	}
@@ -164,9 +164,53 @@ func TestFromInventory(t *testing.T) {
 		"both":        {UpstreamPasswordFile: pwFile, UpstreamPasswordEnv: "SWARMCTL_TEST_PW"},
 		"no file":     {UpstreamPasswordFile: filepath.Join(dir, "missing")},
 		"env not set": {UpstreamPasswordEnv: "SWARMCTL_TEST_UNSET_VAR"},
+		"publish -1":  {Publish: -1, PublishSet: true},
 	} {
 		if _, err := FromInventory(m); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// The inventory's publish: 0 means "not published", as --publish 0 and the
+// README say; only a missing key means the default 5000.
+func TestFromInventoryPublish(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    inventory.Mirror
+		want int
+	}{
+		{"absent", inventory.Mirror{}, 5000},
+		{"zero", inventory.Mirror{Publish: 0, PublishSet: true}, 0},
+		{"port", inventory.Mirror{Publish: 5001, PublishSet: true}, 5001},
+	} {
+		v, err := FromInventory(tc.m)
+		if err != nil || v.Publish != tc.want {
+			t.Errorf("%s: publish %d, %v; want %d", tc.name, v.Publish, err, tc.want)
+		}
+	}
+	_, err := FromInventory(inventory.Mirror{Publish: -1, PublishSet: true})
+	if err == nil || !strings.Contains(err.Error(), "mirror.publish -1") {
+		t.Errorf("publish -1: %v", err)
+	}
+}
+
+// delete_enabled reaches storage.delete.enabled; absent keeps the recipe's true.
+func TestFromInventoryDeleteEnabled(t *testing.T) {
+	for _, tc := range []struct {
+		set  *bool
+		want string
+	}{{nil, "enabled: true"}, {boolp(false), "enabled: false"}, {boolp(true), "enabled: true"}} {
+		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", DeleteEnabled: tc.set})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := Render(templates.FS, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(r.Config.Data), "  delete:\n    "+tc.want+"\n") {
+			t.Errorf("delete_enabled %v: config\n%s", tc.set, r.Config.Data)
 		}
 	}
 }
