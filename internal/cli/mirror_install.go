@@ -248,7 +248,10 @@ section; flags win), validates every value before touching a node, then on one
 manager: creates the directories, writes both files (the config 0600 when it
 holds upstream credentials), runs docker stack deploy when the stack file
 changed, restarts the registry when only its config changed, waits for the
-service to converge and checks GET /v2/ from the manager and from here.
+service to converge and checks GET /v2/ from the manager and from here. From
+the manager: through the published port; with nothing published, inside the
+registry's task container on the manager (docker exec), and when no task runs
+there the result says "not checked" (health.not_checked) with a warning.
 
 Idempotent: when nothing differs nothing is redeployed. --dry-run prints the
 diffs (passwords redacted) and what would run.`,
@@ -372,6 +375,9 @@ func installMirror(ctx context.Context, d *Deps, mgr *connected, r stack.Rendere
 	if err != nil {
 		res.Error = r.Redact(err.Error())
 	}
+	if w := notCheckedWarning(mgr.Name, ir.Health); err == nil && w != "" {
+		res.Warnings = append(res.Warnings, w)
+	}
 	if err == nil && !o.DryRun && o.Wait >= 0 && r.Values.URL != "" {
 		ep := status.CheckEndpoint(ctx, r.Values.URL, 10*time.Second, d.Now)
 		res.Endpoint = &ep
@@ -389,6 +395,16 @@ func installMirror(ctx context.Context, d *Deps, mgr *connected, r stack.Rendere
 	}
 	res.DurationMS = d.Now().Sub(start).Milliseconds()
 	return res
+}
+
+// notCheckedWarning says that install could not check the registry from
+// the manager (nothing published and no task there): the result is not a
+// health check that passed.
+func notCheckedWarning(manager string, h *stack.Health) string {
+	if h == nil || h.NotChecked == "" {
+		return ""
+	}
+	return fmt.Sprintf("registry not checked from the manager %s: %s", manager, h.NotChecked)
 }
 
 func printInstall(d *Deps, res MirrorInstallResult) {
@@ -439,6 +455,9 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 		if res.Error == "" {
 			if ir.Converged {
 				fmt.Fprintf(w, "; %s %d/%d running", p.Service, ir.Running, ir.Replicas)
+			}
+			if h := ir.Health; h != nil && h.OK && h.Via == stack.HealthViaTask {
+				fmt.Fprintf(w, "; GET /v2/ inside task container %s: HTTP %d", h.Container, h.Status)
 			}
 			if e := res.Endpoint; e != nil && e.Healthy() {
 				fmt.Fprintf(w, "; GET %s/v2/: HTTP %d in %d ms", strings.TrimRight(e.URL, "/"), e.Status, e.LatencyMS)

@@ -373,3 +373,16 @@ func TestStackFlagsPublishAndDeleteEnabled(t *testing.T) {
 		t.Errorf("--publish -1: %v", err)
 	}
 }
+
+func TestNotCheckedWarning(t *testing.T) {
+	if w := notCheckedWarning("m1", nil); w != "" {
+		t.Errorf("not waited: %q", w)
+	}
+	if w := notCheckedWarning("m1", &stack.Health{OK: true, Via: stack.HealthViaTask}); w != "" {
+		t.Errorf("checked: %q", w)
+	}
+	w := notCheckedWarning("m1", &stack.Health{Via: stack.HealthViaTask, NotChecked: "no task runs on the manager"})
+	if w != "registry not checked from the manager m1: no task runs on the manager" {
+		t.Errorf("warning %q", w)
+	}
+}

@@ -48,8 +48,9 @@ type InstallResult struct {
 	Running   int    `json:"running"`
 	Replicas  int    `json:"replicas"`
 	Tasks     []Task `json:"tasks,omitempty"`
-	// Health is the GET /v2/ check from the manager (nil: not checked,
-	// e.g. nothing published).
+	// Health is the GET /v2/ check from the manager (nil: not waited for).
+	// With nothing published it runs inside the task's container on the
+	// manager; Health.NotChecked says why when that was not possible.
 	Health *Health `json:"health,omitempty"`
 }
 
@@ -69,7 +70,24 @@ type Health struct {
 	URL    string `json:"url"`
 	Status int    `json:"status"`
 	OK     bool   `json:"ok"`
+	// Via is how the manager reached the registry: HealthViaPublished or
+	// HealthViaTask.
+	Via string `json:"via,omitempty"`
+	// Container is the task container probed (HealthViaTask).
+	Container string `json:"container,omitempty"`
+	// NotChecked, when set, says why the registry was not checked from the
+	// manager: OK is false but that is not a failure of the registry.
+	NotChecked string `json:"not_checked,omitempty"`
 }
+
+// How checkHealth reached the registry.
+const (
+	// HealthViaPublished: GET /v2/ through the published port.
+	HealthViaPublished = "published-port"
+	// HealthViaTask: nothing is published; GET 127.0.0.1:5000/v2/ inside
+	// the task's container on the manager (docker exec).
+	HealthViaTask = "task-container"
+)
 
 // ConvergeError is a service that did not reach its replicas in time; Tasks
 // carries docker's view, with each task's error.
@@ -371,7 +389,7 @@ fi`
 func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
 	v := r.Values
 	if v.Publish == 0 {
-		return nil
+		return checkHealthInTask(ctx, h, r, o, res, logf)
 	}
 	poll := o.Poll
 	if poll <= 0 {
@@ -381,7 +399,7 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 	for {
 		url, err := healthURL(ctx, h, v, res.Tasks)
 		if err == nil {
-			hl := &Health{URL: url}
+			hl := &Health{URL: url, Via: HealthViaPublished}
 			out, rerr := h.Run(ctx, nodes.Cmd{Script: healthScript, ScriptArgs: []string{url}})
 			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
 			hl.Status = code
@@ -441,4 +459,94 @@ func healthURL(ctx context.Context, h nodes.Host, v Values, tasks []Task) (strin
 		return "http://" + net.JoinHostPort(addr, port) + "/v2/", nil
 	}
 	return "", fmt.Errorf("no running task of %s to check", v.Service())
+}
+
+// inTaskURL is where the registry answers inside its own container.
+var inTaskURL = "http://127.0.0.1:" + strconv.Itoa(ContainerPort) + "/v2/"
+
+// checkHealthInTask checks a registry that publishes no port (Traefik
+// only): the manager cannot reach it on any port of its own, so it runs
+// healthScript with docker exec inside a running task's container on the
+// manager (the registry image's own sh and wget; nothing else is pulled).
+// When no task runs on the manager, or the image has no sh/curl/wget, the
+// result says "not checked" and why; that is not reported as success.
+func checkHealthInTask(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
+	svc := r.Values.Service()
+	poll := o.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	notChecked := func(why string) error {
+		res.Health = &Health{URL: inTaskURL, Via: HealthViaTask, NotChecked: why}
+		logf("%s: registry not checked from the manager: %s", h.Name(), why)
+		return nil
+	}
+	var lastErr error
+	for {
+		cid, err := localTaskContainer(ctx, h, svc, res.Tasks)
+		switch {
+		case err == nil && cid == "":
+			var on []string
+			for _, t := range res.Tasks {
+				if strings.HasPrefix(t.CurrentState, "Running") && t.Node != "" {
+					on = append(on, t.Node)
+				}
+			}
+			return notChecked(fmt.Sprintf("nothing is published and no task of %s runs on the manager (running on: %s); GET /v2/ was only tried through the mirror URL",
+				svc, orDash(strings.Join(on, ", "))))
+		case err == nil:
+			hl := &Health{URL: inTaskURL, Via: HealthViaTask, Container: cid}
+			out, rerr := h.Run(ctx, nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", healthScript, "sh", inTaskURL}, Sudo: true})
+			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
+			hl.Status = code
+			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
+			if !(rerr != nil && ctx.Err() != nil && res.Health != nil) {
+				res.Health = hl
+			}
+			if hl.OK {
+				logf("%s: GET %s inside container %s: %d", h.Name(), inTaskURL, cid, code)
+				return nil
+			}
+			switch msg, isExit := exitStatus(rerr); {
+			case rerr != nil && ctx.Err() != nil && lastErr != nil:
+				// Cut short by the deadline: keep the last real answer.
+			case isExit && strings.Contains(msg, "neither curl nor wget"):
+				return notChecked(fmt.Sprintf("the registry image has neither curl nor wget to GET %s inside container %s", inTaskURL, cid))
+			case isExit && strings.Contains(msg, "executable file not found"):
+				return notChecked(fmt.Sprintf("the registry image has no sh to run a check inside container %s", cid))
+			case rerr != nil:
+				lastErr = rerr
+			default:
+				lastErr = fmt.Errorf("HTTP status %q", strings.TrimSpace(string(out.Stdout)))
+			}
+		case ctx.Err() == nil || lastErr == nil:
+			lastErr = err
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return fmt.Errorf("%s: the registry did not answer GET /v2/ inside its container in time: %v", h.Name(), lastErr)
+		}
+	}
+}
+
+// localTaskContainer is the ID of a running container on the manager that
+// belongs to one of tasks ("" when none runs here).
+func localTaskContainer(ctx context.Context, h nodes.Host, svc string, tasks []Task) (string, error) {
+	out, err := run(ctx, h, "docker", "ps", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "status=running",
+		"--format", `{{.ID}} {{.Label "com.docker.swarm.task.id"}}`)
+	if err != nil {
+		return "", err
+	}
+	want := map[string]bool{}
+	for _, t := range tasks {
+		if strings.HasPrefix(t.CurrentState, "Running") {
+			want[t.ID] = true
+		}
+	}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) == 2 && want[f[1]] {
+			return f[0], nil
+		}
+	}
+	return "", nil
 }

@@ -34,6 +34,12 @@ type fakeSwarm struct {
 	health      string
 	rmFailsOnce bool
 	containers  int
+	// tasksElsewhere: no task container runs on this manager.
+	tasksElsewhere bool
+	// execHealth answers the health check run inside a task container;
+	// execErr makes docker exec fail with that stderr instead.
+	execHealth, execErr string
+	execs               int
 	// lag polls report no update yet after a changed deploy; then the
 	// pending update starts (new tasks) and reports updating.
 	lag     int
@@ -41,7 +47,7 @@ type fakeSwarm struct {
 }
 
 func newSwarm() *fakeSwarm {
-	return &fakeSwarm{networks: map[string]string{}, dirs: map[string]bool{}, modes: map[string]string{}, health: "200"}
+	return &fakeSwarm{networks: map[string]string{}, dirs: map[string]bool{}, modes: map[string]string{}, health: "200", execHealth: "200"}
 }
 
 func exit(h *fakehost.Host, c nodes.Cmd, status int, stderr string) (nodes.Output, error) {
@@ -167,6 +173,24 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 			return ok("c0ffee\n")
 		}
 		return ok("")
+	case strings.HasPrefix(line, "docker ps --filter label=com.docker.swarm.service.name=registry_registry-mirror --filter status=running --format"):
+		var b strings.Builder
+		b.WriteString("0ld0ld otherservice-task\n")
+		for _, t := range s.tasks {
+			if !s.tasksElsewhere && strings.HasPrefix(t.CurrentState, "Running") {
+				fmt.Fprintf(&b, "c-%s %s\n", t.ID, t.ID)
+			}
+		}
+		return ok(b.String())
+	case len(a) == 8 && a[0] == "docker" && a[1] == "exec" && a[3] == "sh" && a[4] == "-c" && a[5] == healthScript && a[7] == "http://127.0.0.1:5000/v2/":
+		s.execs++
+		if !strings.HasPrefix(a[2], "c-") {
+			return exit(h, c, 1, "Error response from daemon: No such container: "+a[2])
+		}
+		if s.execErr != "" {
+			return exit(h, c, 127, s.execErr)
+		}
+		return ok(s.execHealth)
 	case a[0] == "rm" && a[1] == "-f":
 		return ok("")
 	}
@@ -509,5 +533,65 @@ func TestUninstall(t *testing.T) {
 	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond})
 	if err != nil || res.Removed {
 		t.Errorf("second uninstall: %+v %v", res, err)
+	}
+}
+
+// With nothing published (Traefik only) the manager cannot GET /v2/ on any
+// port: the check runs inside the task's container when it is on the
+// manager, and otherwise says "not checked" instead of passing silently.
+func TestInstallUnpublishedChecksInsideTaskContainer(t *testing.T) {
+	ctx := context.Background()
+	unpublished := Values{FQDN: "mirror.example.com", Publish: 0}
+
+	s, h := newManager()
+	res, err := Install(ctx, h, mustRender(t, unpublished), fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl := res.Health
+	if hl == nil || !hl.OK || hl.Via != HealthViaTask || hl.Status != 200 || hl.NotChecked != "" ||
+		hl.URL != "http://127.0.0.1:5000/v2/" || hl.Container != "c-"+res.Tasks[0].ID || s.execs != 1 {
+		t.Errorf("health %+v execs %d", hl, s.execs)
+	}
+	for _, c := range h.Commands {
+		if c.Script == healthScript {
+			t.Errorf("probed a published port that does not exist: %v", c.ScriptArgs)
+		}
+	}
+
+	// The registry in the container does not answer: install fails.
+	s, h = newManager()
+	s.execHealth = "502"
+	o := fast
+	o.Wait = 200 * time.Millisecond
+	res, err = Install(ctx, h, mustRender(t, unpublished), o)
+	if err == nil || !strings.Contains(err.Error(), "inside its container") || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("err = %v", err)
+	}
+	if res.Health == nil || res.Health.OK || res.Health.Status != 502 {
+		t.Errorf("health %+v", res.Health)
+	}
+
+	// The task runs on another node: not checked, and said so.
+	s, h = newManager()
+	s.tasksElsewhere = true
+	res, err = Install(ctx, h, mustRender(t, unpublished), fast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hl := res.Health; hl == nil || hl.OK || !strings.Contains(hl.NotChecked, "no task of registry_registry-mirror runs on the manager") ||
+		!strings.Contains(hl.NotChecked, "m1") || s.execs != 0 {
+		t.Errorf("health %+v execs %d", hl, s.execs)
+	}
+	if j, _ := json.Marshal(res); !strings.Contains(string(j), `"not_checked":"nothing is published`) {
+		t.Errorf("JSON does not say not checked: %s", j)
+	}
+
+	// An image without curl or wget: not checked either.
+	s, h = newManager()
+	s.execErr = "neither curl nor wget on this node"
+	res, err = Install(ctx, h, mustRender(t, unpublished), fast)
+	if err != nil || res.Health == nil || res.Health.OK || !strings.Contains(res.Health.NotChecked, "neither curl nor wget") {
+		t.Errorf("no wget: %+v %v", res.Health, err)
 	}
 }
