@@ -2,6 +2,7 @@ package configure
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -22,18 +23,25 @@ type Conflict struct {
 }
 
 // findConflicts looks for flags in the unit's ExecStart and in the
-// environment variables it expands (OPTIONS of an EnvironmentFile) that
-// set one of keys.
+// environment variables it expands (OPTIONS of an EnvironmentFile, and on
+// RHEL/Atomic units INSECURE_REGISTRY, ADD_REGISTRY, BLOCK_REGISTRY and
+// REGISTRIES) that set one of keys.
 func findConflicts(execStart, envOptions string, keys []string) []Conflict {
 	argv := execArgv(execStart)
 	vars := parseEnv(envOptions)
+	used := expandedVars(argv)
+	names := make([]string, 0, len(vars))
+	for name := range vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
 	var sources []struct{ where, text string }
 	sources = append(sources, struct{ where, text string }{"ExecStart", argv})
-	for name, val := range vars {
+	for _, name := range names {
 		// A variable only matters when ExecStart expands it; with no
 		// ExecStart known, be safe and look at every variable.
-		if argv == "" || strings.Contains(argv, "$"+name) || strings.Contains(argv, "${"+name+"}") {
-			sources = append(sources, struct{ where, text string }{"$" + name, val})
+		if argv == "" || used[name] {
+			sources = append(sources, struct{ where, text string }{"$" + name, vars[name]})
 		}
 	}
 	var out []Conflict
@@ -63,6 +71,38 @@ func execArgv(execStart string) string {
 		rest = rest[:j]
 	}
 	return rest
+}
+
+// expandedVars are the variables a systemd command line expands: $NAME
+// (the longest run of letters, digits and '_') or ${NAME}; "$$" is a
+// literal '$'.
+func expandedVars(argv string) map[string]bool {
+	used := map[string]bool{}
+	isName := func(c byte) bool {
+		return c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+	}
+	for i := 0; i < len(argv); i++ {
+		if argv[i] != '$' || i+1 == len(argv) {
+			continue
+		}
+		switch next := argv[i+1]; {
+		case next == '$':
+			i++
+		case next == '{':
+			if end := strings.IndexByte(argv[i+2:], '}'); end >= 0 {
+				used[argv[i+2:i+2+end]] = true
+				i += 2 + end
+			}
+		case isName(next):
+			j := i + 1
+			for j < len(argv) && isName(argv[j]) {
+				j++
+			}
+			used[argv[i+1:j]] = true
+			i = j - 1
+		}
+	}
+	return used
 }
 
 // execPath is the binary of the unit's ExecStart ("" if unknown).

@@ -22,7 +22,10 @@ if [ -n "$svc" ]; then set -- "$svc.service"; else set -- docker-latest.service 
 # One systemctl call for the unit (each call costs a D-Bus round trip).
 # awk picks the first candidate that is loaded and not masked, and prints:
 # its name, the --config-file its ExecStart passes, then the @@unit and
-# @@envfiles sections (the *OPTIONS lines of its EnvironmentFiles).
+# @@envfiles sections: the lines of its EnvironmentFiles that can carry
+# dockerd flags, *OPTIONS and the registry variables RHEL/Atomic units
+# expand ($INSECURE_REGISTRY, $ADD_REGISTRY, $BLOCK_REGISTRY, $REGISTRIES).
+# Which of them ExecStart really expands is decided by the caller.
 unit=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p MainPID -p ActiveEnterTimestampMonotonic -p ExecStart -p Environment -p EnvironmentFiles "$@" 2>/dev/null | awk -v forced="$svc" '
 BEGIN { RS = ""; FS = "\n"; split("docker-latest docker", cand, " ") }
 !done {
@@ -49,7 +52,8 @@ END {
   RS = "\n"
   for (i = 1; i <= n; i++) if (index(l[i], "EnvironmentFiles=") == 1) {
     f = substr(l[i], 18); sub(/ .*/, "", f); sub(/^-/, "", f)
-    while ((getline x < f) > 0) if (x ~ /^[ \t]*[A-Za-z_]*OPTIONS/) print x
+    while ((getline x < f) > 0)
+      if (x ~ /^[ \t]*[A-Za-z_]*OPTIONS/ || x ~ /^[ \t]*(INSECURE_REGISTRY|ADD_REGISTRY|BLOCK_REGISTRY|REGISTRIES)[ \t]*=/) print x
     close(f)
   }
 }')

@@ -193,3 +193,87 @@ func TestParseFactsDockerDown(t *testing.T) {
 		t.Errorf("facts = %+v", f)
 	}
 }
+
+// awkImplementations returns one PATH directory per awk found on this
+// machine (mawk, gawk, busybox awk, whatever awk is), each holding only an
+// "awk" link to it: the facts script must stay POSIX awk.
+func awkImplementations(t *testing.T) map[string]string {
+	t.Helper()
+	dirs := map[string]string{}
+	link := func(name, target string) {
+		dir := t.TempDir()
+		if err := os.Symlink(target, filepath.Join(dir, "awk")); err != nil {
+			t.Fatal(err)
+		}
+		dirs[name] = dir
+	}
+	for _, name := range []string{"awk", "mawk", "gawk", "original-awk"} {
+		if p, err := exec.LookPath(name); err == nil {
+			link(name, p)
+		}
+	}
+	if p, err := exec.LookPath("busybox"); err == nil {
+		link("busybox", p)
+	}
+	return dirs
+}
+
+// RHEL/Atomic docker(-latest) units expand $INSECURE_REGISTRY,
+// $ADD_REGISTRY, $BLOCK_REGISTRY and $REGISTRIES besides $OPTIONS: the
+// facts carry those variables from every EnvironmentFile, so the conflict
+// check can see an --insecure-registry passed through them.
+func TestFactsScriptKeepsRegistryVariablesOfEnvironmentFiles(t *testing.T) {
+	dir := t.TempDir()
+	sysconfig := filepath.Join(dir, "docker-latest")
+	if err := os.WriteFile(sysconfig, []byte("# /etc/sysconfig/docker-latest\n"+
+		"OPTIONS='--selinux-enabled --log-driver=journald'\n"+
+		"DOCKER_CERT_PATH=/etc/docker\n"+
+		"ADD_REGISTRY='--add-registry registry.example.com'\n"+
+		"# BLOCK_REGISTRY='--block-registry'\n"+
+		"BLOCK_REGISTRY='--block-registry public'\n"+
+		"  INSECURE_REGISTRY='--insecure-registry 10.0.0.5:5000'\n"+
+		"INSECURE_REGISTRY_NOTE=unused\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	registries := filepath.Join(dir, "registries.conf")
+	if err := os.WriteFile(registries, []byte("REGISTRIES=' --add-registry registry.example.org --insecure-registry 10.0.0.6:5000'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unit := "MainPID=4242\n" +
+		"ExecStart={ path=/usr/bin/dockerd-latest ; argv[]=/usr/bin/dockerd-latest --config-file /etc/docker-latest/daemon.json $OPTIONS $DOCKER_STORAGE_OPTIONS $ADD_REGISTRY $BLOCK_REGISTRY $INSECURE_REGISTRY $REGISTRIES ; ignore_errors=no ; start_time=[n/a] ; pid=4242 ; code=(null) ; status=0/0 }\n" +
+		"Environment=\n" +
+		"EnvironmentFiles=-" + registries + " (ignore_errors=yes)\n" +
+		"EnvironmentFiles=-" + sysconfig + " (ignore_errors=yes)\n" +
+		"EnvironmentFiles=-" + filepath.Join(dir, "missing") + " (ignore_errors=yes)\n" +
+		"LoadState=loaded\nActiveState=active\nUnitFileState=enabled\nActiveEnterTimestampMonotonic=1\n"
+	want := []string{
+		"REGISTRIES=' --add-registry registry.example.org --insecure-registry 10.0.0.6:5000'",
+		"OPTIONS='--selinux-enabled --log-driver=journald'",
+		"ADD_REGISTRY='--add-registry registry.example.com'",
+		"BLOCK_REGISTRY='--block-registry public'",
+		"  INSECURE_REGISTRY='--insecure-registry 10.0.0.5:5000'",
+	}
+	awks := awkImplementations(t)
+	if len(awks) == 0 {
+		t.Fatal("no awk found")
+	}
+	for name, awkDir := range awks {
+		t.Run(name, func(t *testing.T) {
+			bin := t.TempDir()
+			fakeSystemctl(t, bin, map[string]string{"docker-latest.service": unit, "docker.service": maskedUnit})
+			if err := os.WriteFile(filepath.Join(bin, "docker"), []byte("#!/bin/sh\necho 'Cannot connect'\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			f, err := ParseFacts(runFactsScript(t, bin+":"+awkDir, "", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Split(f.EnvOptions, "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("env options:\n%s\nwant:\n%s", f.EnvOptions, strings.Join(want, "\n"))
+			}
+			if f.Service != "docker-latest" || f.DaemonJSONPath != "/etc/docker-latest/daemon.json" || !strings.Contains(f.ExecStart, "$INSECURE_REGISTRY") {
+				t.Errorf("service %q config %q exec %q", f.Service, f.DaemonJSONPath, f.ExecStart)
+			}
+		})
+	}
+}
