@@ -9,7 +9,7 @@ E2E_TIMEOUT ?= 30m
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit e2e fuzz vet demo bench clean
+.PHONY: all build test unit labtest e2e fuzz vet demo bench clean
 
 all: build
 
@@ -34,7 +34,12 @@ fuzz:
 e2e: build
 	SWARMCTL_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -timeout $(E2E_TIMEOUT) -v ./test/e2e/... 2>&1 | tee e2e.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic|\s+\S+_test.go)' ; exit $${PIPESTATUS[0]}
 
-test: vet unit fuzz e2e
+# The lab's and the bench's own tests (loopback only; TestPushBusyboxToRealRegistry
+# needs Debian's docker-registry, from .ci/install-lab-deps.sh).
+labtest:
+	$(GO) test -count=1 ./test/lab/... ./test/bench/...
+
+test: vet unit fuzz labtest e2e
 
 demo: build
 	./test/demo.sh

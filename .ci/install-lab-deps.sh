@@ -1,9 +1,11 @@
 #!/bin/sh
-# Installs what test/lab needs on a clean Debian 12 machine. Run as root;
+# Installs what test/lab and `make test` need on a clean Debian 12 machine. Run as root;
 # safe to run again. No Docker engine needs to run: the lab starts its own.
 set -eu
+# The lab's packages (test/lab/deps.go checks the same list; a test keeps
+# them equal), plus make and a C toolchain for `make test` (-race needs cgo).
 pkgs="docker.io docker-registry debootstrap openssh-server openssh-client busybox-static
-iptables ca-certificates tar gzip"
+iptables ca-certificates tar gzip make gcc libc6-dev"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

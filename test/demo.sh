@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make demo: bring up a local lab (3 managers + 2 workers, docker-latest
 # layout, a registry standing in for Docker Hub) and run swarmctl's main job
-# against it the way an operator would. Leaves the lab running;
+# against it step by step, the way an operator would: mirror install, nodes
+# configure, mirror status, a docker pull through the mirror; then `apply`,
+# which does it all in one command and finds nothing left to do. The lab
+# installs its host packages first if it can (root, apt-get). Leaves the lab running;
 # `make lab-down LAB_NAME=demo` ends it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,19 +25,32 @@ cat "$SWARMCTL_INVENTORY"
 step "Check access: every node over SSH with strict host key checking"
 run "$SWARMCTL" nodes list
 
-step "Preview: the stack files and every node's daemon.json diff; nothing is changed"
-run "$SWARMCTL" apply --dry-run
+step "Deploy the mirror stack (registry:2 as a pull-through cache) on a manager; waits until GET /v2/ answers"
+run "$SWARMCTL" mirror install
 
-step "The whole recipe: deploy the mirror stack, configure every node (managers one at a time, leader last), check"
-run "$SWARMCTL" apply
+step "Preview every node's daemon.json change as a diff; nothing is changed"
+run "$SWARMCTL" nodes configure --dry-run
 
-step "A second run changes nothing"
-run "$SWARMCTL" apply
+step "Configure every node: merge the mirror, restart docker quorum-safe (workers, then managers one at a time, leader last), verify"
+run "$SWARMCTL" nodes configure
+
+step "Restarting docker on the node that runs the registry stopped its container; the swarm starts it again. Wait until mirror status exits 0 (healthy)"
+for i in $(seq 1 60); do
+  if "$SWARMCTL" mirror status >/dev/null 2>&1; then echo "healthy after about $((i * 2 - 2)) s"; break; fi
+  [ "$i" = 60 ] && { echo "the mirror did not become healthy in 2 minutes" >&2; exit 1; }
+  sleep 2
+done
+
+step "Check: the stack, the endpoint, the cache, every node"
+run "$SWARMCTL" mirror status
 
 step "Pull busybox on a worker: Docker Hub is unreachable here, so this succeeds only through the mirror"
 run ssh -F "$STATE/ssh_config" worker1 docker pull busybox
 
-step "The mirror now caches library/busybox; every node configured and applied"
+step "The mirror now caches library/busybox"
 run "$SWARMCTL" mirror status
+
+step "The same job in one command, as a CI job would run it: apply finds nothing left to change"
+run "$SWARMCTL" apply
 
 printf '\nDone. The lab is still running: make lab-down LAB_NAME=%s\n' "$LAB_NAME"

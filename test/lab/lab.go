@@ -134,6 +134,9 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 		}
 	}
 	start := time.Now()
+	if err := EnsureDeps(ctx, cfg.Log); err != nil {
+		return nil, fmt.Errorf("lab %s: %w", cfg.Name, err)
+	}
 	e, err := acquireEngine(ctx, cfg.Name, cfg.Log)
 	if err != nil {
 		return nil, err
