@@ -104,7 +104,7 @@ func loadAuth(keyFiles, configFiles []string, o DialOptions) (*auth, error) {
 	}
 	if len(a.signers) == 0 {
 		a.close()
-		msg := "no SSH key: start ssh-agent with a key loaded, pass a key file (--key / inventory key / ssh_config IdentityFile) or provide the key in the environment"
+		msg := "no SSH key: start ssh-agent with a key loaded, pass a key file (--ssh-key / inventory key / ssh_config IdentityFile) or provide the key in the environment"
 		if len(a.skipped) > 0 {
 			msg += " (" + strings.Join(a.skipped, "; ") + ")"
 		}

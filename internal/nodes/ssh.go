@@ -91,7 +91,8 @@ var (
 )
 
 // Dial connects to t, through its jump hosts if any, checking host keys
-// under o.HostKeyPolicy.
+// under o.HostKeyPolicy. Its errors do not name the node: every caller
+// reports them under the node's name already.
 func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 	if t.Host == "" {
 		return nil, errors.New("dial: empty host")
@@ -111,7 +112,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 	}
 	ep, err := resolveEndpoint(o.SSHConfigPath, t.Host, t.User, t.Port, t.KeyFiles, "")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	known := o.KnownHostsFiles
 	if len(known) == 0 {
@@ -142,13 +143,13 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 	for _, j := range jumps {
 		u, h, p, err := parseHop(j)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
 		// A jump host's user: from the hop spec, else its ssh_config
 		// entry, else the target's user.
 		hep, err := resolveEndpoint(o.SSHConfigPath, h, u, p, nil, ep.user)
 		if err != nil {
-			return nil, fmt.Errorf("%s: jump host %s: %w", name, j, err)
+			return nil, fmt.Errorf("jump host %s: %w", j, err)
 		}
 		hopEPs = append(hopEPs, hep)
 		fromConfig = append(fromConfig, hep.keyFiles...)
@@ -156,7 +157,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 
 	a, err := loadAuth(dedup(explicit), dedup(fromConfig), o)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, err
 	}
 	h := &SSHHost{name: name, addr: ep.addr, user: ep.user, sudo: t.Sudo, log: o.Log, auth: a, done: make(chan struct{})}
 	var via *ssh.Client
@@ -168,9 +169,9 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 			}
 			a.close()
 			if i < len(hopEPs) {
-				return nil, fmt.Errorf("%s: jump host %s: %w", name, hep.addr, err)
+				return nil, fmt.Errorf("jump host %s: %w", hep.addr, err)
 			}
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, err
 		}
 		h.hops = append(h.hops, c)
 		via = c
@@ -400,7 +401,8 @@ func (h *SSHHost) Close() error {
 }
 
 // Run runs c on the node; see Host.Run. A cancelled ctx kills the remote
-// command (signal, then channel close) and returns ctx.Err().
+// command (signal, then channel close) and returns ctx.Err(). Like Dial's,
+// its errors leave naming the node to the caller.
 func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	line := CommandLine(c, h.privileged())
 	logged := Redact(line, c.Redact)
@@ -410,7 +412,7 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	}
 	sess, err := h.cl.NewSession()
 	if err != nil {
-		return Output{}, fmt.Errorf("%s: open session: %w", h.name, err)
+		return Output{}, fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
 	var stdout, stderr bytes.Buffer
@@ -419,7 +421,7 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 		sess.Stdin = bytes.NewReader(c.Stdin)
 	}
 	if err := sess.Start(line); err != nil {
-		return Output{}, fmt.Errorf("%s: start command: %w", h.name, err)
+		return Output{}, fmt.Errorf("start command: %w", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
@@ -447,9 +449,9 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	}
 	var me *ssh.ExitMissingError
 	if errors.As(err, &me) {
-		return out, fmt.Errorf("%s: connection lost while running %s (no exit status)", h.name, logged)
+		return out, fmt.Errorf("connection lost while running %s (no exit status)", logged)
 	}
-	return out, fmt.Errorf("%s: %s: %w", h.name, logged, err)
+	return out, fmt.Errorf("%s: %w", logged, err)
 }
 
 // SudoPasswordError is a sudo that asked for a password: swarmctl runs
