@@ -153,8 +153,18 @@ func (inv *Inventory) validate(root *yaml.Node) error {
 		}
 		return 0
 	}
+	var defaults *yaml.Node
+	var items []*yaml.Node // the nodes: entries, in inv.Nodes order
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		switch root.Content[i].Value {
+		case "defaults":
+			defaults = root.Content[i+1]
+		case "nodes":
+			items = root.Content[i+1].Content
+		}
+	}
 	if p := inv.Defaults.Port; p < 0 || p > 65535 {
-		return &Error{path, line("defaults"), fmt.Sprintf("defaults.port %d is not a TCP port (1-65535)", p)}
+		return &Error{path, keyLine(defaults, "port", line("defaults")), fmt.Sprintf("defaults.port %d is not a TCP port (1-65535)", p)}
 	}
 	seenHost := map[string]int{}
 	seenName := map[string]int{}
@@ -166,7 +176,11 @@ func (inv *Inventory) validate(root *yaml.Node) error {
 			return &Error{path, n.Line, err.Error()}
 		}
 		if n.Port < 0 || n.Port > 65535 {
-			return &Error{path, n.Line, fmt.Sprintf("port %d of node %q is not a TCP port (1-65535)", n.Port, n.Host)}
+			var item *yaml.Node
+			if i < len(items) {
+				item = items[i]
+			}
+			return &Error{path, keyLine(item, "port", n.Line), fmt.Sprintf("port %d of node %q is not a TCP port (1-65535)", n.Port, n.Host)}
 		}
 		if n.Role != "" && n.Role != "manager" && n.Role != "worker" {
 			return &Error{path, n.Line, fmt.Sprintf("role %q of node %q must be manager or worker", n.Role, n.Host)}
@@ -176,7 +190,16 @@ func (inv *Inventory) validate(root *yaml.Node) error {
 				return &Error{path, n.Line, err.Error()}
 			}
 		}
-		key := n.Host + ":" + strconv.Itoa(n.Port)
+		// Compare the port the node is dialled on: "host: a" and "host: a,
+		// port: 22" are the same machine.
+		port := n.Port
+		if port == 0 {
+			port = inv.Defaults.Port
+		}
+		if port == 0 {
+			port = 22
+		}
+		key := n.Host + ":" + strconv.Itoa(port)
 		if prev, ok := seenHost[key]; ok {
 			return &Error{path, n.Line, fmt.Sprintf("duplicate host %q (first at line %d)", n.Host, prev)}
 		}
@@ -188,6 +211,18 @@ func (inv *Inventory) validate(root *yaml.Node) error {
 		seenName[name] = n.Line
 	}
 	return nil
+}
+
+// keyLine is the line of key in mapping m, else fallback.
+func keyLine(m *yaml.Node, key string, fallback int) int {
+	if m != nil && m.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(m.Content); i += 2 {
+			if m.Content[i].Value == key {
+				return m.Content[i].Line
+			}
+		}
+	}
+	return fallback
 }
 
 // DisplayName is the node's name, else its host.

@@ -56,9 +56,12 @@ func TestParseErrorsHaveFileLine(t *testing.T) {
 		{"unknown top key", "defaults: {}\nnodez: []\n", 2, `unknown key "nodez"`},
 		{"unknown node key", "nodes:\n  - host: a\n    hots: b\n", 3, `unknown key "hots"`},
 		{"unknown default key", "defaults:\n  usr: x\n", 2, `unknown key "usr"`},
-		{"bad port", "nodes:\n  - host: a\n  - host: b\n    port: 70000\n", 3, "not a TCP port"},
+		{"bad port", "nodes:\n  - host: a\n  - host: b\n    name: x\n    port: 70000\n", 5, "not a TCP port"},
+		{"bad defaults port", "mirror: {}\ndefaults:\n  user: ops\n  port: -1\n", 4, "defaults.port -1 is not a TCP port"},
 		{"port not int", "nodes:\n  - host: a\n    port: ssh\n", 3, "cannot unmarshal"},
 		{"duplicate host", "nodes:\n  - host: a\n  - host: b\n  - host: a\n", 4, `duplicate host "a" (first at line 2)`},
+		{"duplicate host, default port written", "nodes:\n  - host: a\n  - host: b\n  - host: a\n    port: 22\n", 4, `duplicate host "a" (first at line 2)`},
+		{"duplicate host, defaults port written", "defaults: {port: 2222}\nnodes:\n  - host: a\n    port: 2222\n  - host: a\n", 5, `duplicate host "a" (first at line 3)`},
 		{"duplicate name", "nodes:\n  - host: a\n    name: x\n  - host: b\n    name: x\n", 4, `duplicate node name "x"`},
 		{"bad role", "nodes:\n  - host: a\n    role: boss\n", 2, "must be manager or worker"},
 		{"hostile host", "nodes:\n  - host: \"a;rm -rf /\"\n", 2, "not allowed"},
@@ -84,6 +87,19 @@ func TestParseErrorsHaveFileLine(t *testing.T) {
 				t.Errorf("err %q does not start with file name", err)
 			}
 		})
+	}
+}
+
+// The same host on another effective port is another node (e.g. machines
+// behind one NAT address).
+func TestParseSameHostOtherPort(t *testing.T) {
+	for _, in := range []string{
+		"nodes:\n  - host: a\n  - host: a\n    name: a2222\n    port: 2222\n",
+		"defaults: {port: 2222}\nnodes:\n  - host: a\n  - host: a\n    name: a22\n    port: 22\n",
+	} {
+		if _, err := Parse("inv.yaml", []byte(in)); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
 	}
 }
 
