@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -37,6 +38,9 @@ type NodeInfo struct {
 	Role          string                 `json:"role,omitempty"`
 	SwarmAddr     string                 `json:"swarm_addr,omitempty"`
 	Mirror        *configure.MirrorState `json:"mirror,omitempty"`
+	// NotAttempted: the node was not checked (--fail-fast after an
+	// earlier failure, or an interrupt); it is not counted as unreachable.
+	NotAttempted bool `json:"not_attempted,omitempty"`
 }
 
 // NodesListResult is the JSON document of `nodes list`.
@@ -46,6 +50,7 @@ type NodesListResult struct {
 	Nodes         []NodeInfo `json:"nodes"`
 	Reachable     int        `json:"reachable"`
 	Unreachable   int        `json:"unreachable"`
+	NotAttempted  int        `json:"not_attempted,omitempty"`
 }
 
 // NewCmdNodesList builds `swarmctl nodes list`.
@@ -103,17 +108,34 @@ func runNodesList(ctx context.Context, cmd *cobra.Command, d *Deps, opts *NodesL
 		return info, nil
 	})
 	res := NodesListResult{SchemaVersion: SchemaVersion, Command: "nodes list", Nodes: []NodeInfo{}}
+	why := "--fail-fast after an earlier failure"
+	if ctx.Err() != nil {
+		why = "interrupted"
+	}
 	for _, r := range results {
 		info := r.Value
-		if info.Name == "" {
+		started := info.Name != "" // the check sets it first thing
+		if !started {
 			info.Name, info.Address = s.nodes[r.Index].Name, address(s.nodes[r.Index].Target)
 		}
-		if r.Err != nil {
+		// cut: stopped by --fail-fast or an interrupt, not by the node.
+		cut := r.Err != nil && errors.Is(r.Err, context.Canceled) && (s.g.FailFast || ctx.Err() != nil)
+		switch {
+		case !started:
+			info.NotAttempted, info.Error = true, "not attempted: "+why
+		case cut && !info.Reachable:
+			info.NotAttempted, info.Error = true, "not attempted: connecting abandoned ("+why+")"
+		case cut:
+			info.Error = "facts not gathered: " + why
+		case r.Err != nil:
 			info.Error = r.Err.Error()
 		}
-		if info.Reachable {
+		switch {
+		case info.NotAttempted:
+			res.NotAttempted++
+		case info.Reachable:
 			res.Reachable++
-		} else {
+		default:
 			res.Unreachable++
 		}
 		res.Nodes = append(res.Nodes, info)
@@ -135,7 +157,9 @@ func printNodesTable(d *Deps, res NodesListResult) {
 	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tOS\tSERVICE\tDAEMON.JSON\tDOCKER\tROLE\tMIRROR")
 	for _, n := range res.Nodes {
 		state := "ok"
-		if !n.Reachable {
+		if n.NotAttempted {
+			state = "not attempted"
+		} else if !n.Reachable {
 			state = "unreachable"
 		} else if n.Error != "" {
 			state = "error"
@@ -164,7 +188,11 @@ func printNodesTable(d *Deps, res NodesListResult) {
 			fmt.Fprintf(d.IO.Err, "%s: %s\n", n.Name, n.Error)
 		}
 	}
-	fmt.Fprintf(d.IO.Err, "%d reachable, %d unreachable\n", res.Reachable, res.Unreachable)
+	summary := fmt.Sprintf("%d reachable, %d unreachable", res.Reachable, res.Unreachable)
+	if res.NotAttempted > 0 {
+		summary += fmt.Sprintf(", %d not attempted", res.NotAttempted)
+	}
+	fmt.Fprintln(d.IO.Err, summary)
 }
 
 func dash(s string) string {

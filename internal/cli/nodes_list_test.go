@@ -54,3 +54,58 @@ func TestNodesListTableJSONAndExit(t *testing.T) {
 		t.Errorf("n2 = %+v %+v", n, n.Mirror)
 	}
 }
+
+// With --fail-fast, nodes the run never got to are "not attempted", not
+// "unreachable" with "context canceled", and the summary does not count
+// them as unreachable.
+func TestNodesListFailFastNotAttempted(t *testing.T) {
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		switch tg.Host {
+		case "down":
+			return nil, errors.New("dial tcp down:22: connect: connection refused")
+		case "slow": // still connecting when --fail-fast stops the run
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+		return fakehost.New(tg.Host, nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
+			return nodes.Output{Stdout: []byte(factsOutput(`{}`, `[]`))}, nil
+		}), nil
+	}
+	inv := writeInventory(t, "nodes:\n  - {host: slow, name: n0}\n  - {host: down, name: n1}\n  - {host: ok, name: n2}\n  - {host: ok2, name: n3}\n")
+
+	d, out, errb := testDeps(dial)
+	code := Run(context.Background(), d, []string{"nodes", "list", "-i", inv, "--fail-fast", "--parallel", "2"})
+	if code != ExitFailed {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if strings.Contains(out.String()+errb.String(), "context canceled") {
+		t.Errorf("output says context canceled:\n%s\n%s", out, errb)
+	}
+	for _, want := range []string{"n2: not attempted: --fail-fast after an earlier failure", "n3: not attempted: --fail-fast after an earlier failure",
+		"n0: not attempted: connecting abandoned (--fail-fast after an earlier failure)", "0 reachable, 1 unreachable, 3 not attempted"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errb)
+		}
+	}
+	if !strings.Contains(out.String(), "not attempted") {
+		t.Errorf("table has no not-attempted state:\n%s", out)
+	}
+
+	d, out, _ = testDeps(dial)
+	Run(context.Background(), d, []string{"nodes", "list", "-i", inv, "--fail-fast", "--parallel", "2", "-o", "json"})
+	var doc NodesListResult
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if doc.Reachable != 0 || doc.Unreachable != 1 || doc.NotAttempted != 3 || len(doc.Nodes) != 4 {
+		t.Fatalf("doc = %+v", doc)
+	}
+	for i, n := range doc.Nodes {
+		if n.NotAttempted != (i != 1) || n.Reachable {
+			t.Errorf("node %d = %+v", i, n)
+		}
+	}
+	if strings.Contains(out.String(), `"not_attempted":false`) {
+		t.Errorf("not_attempted should be omitted when false:\n%s", out)
+	}
+}
