@@ -52,7 +52,7 @@ func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.Inventory, "inventory", "i", defaultInventory, "inventory file (YAML): nodes, SSH defaults, mirror settings")
 	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
 	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names or roles (manager, worker), comma separated")
-	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else root)")
+	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else the local user name, as ssh does)")
 	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the PEM key itself")
 	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves")
 	fs.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config; \"none\" to ignore)")
