@@ -36,7 +36,10 @@ mirror, and does the running daemon use it (applied) or wait for a reload or
 restart (pending)? Swarm members missing from the inventory are discovered
 from a manager and checked too.
 
-Exit codes: 0 healthy, 1 degraded, 2 could not check.`,
+Exit codes: 0 healthy; 1 degraded (a problem was found); 2 could not check:
+the registry service's state is unknown (no reachable manager, or the query
+on it failed), there is no mirror URL to check the endpoint with, or no node
+could be reached. 2 wins over 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -79,6 +82,7 @@ func runMirrorStatus(ctx context.Context, cmd *cobra.Command, d *Deps, opts *Mir
 
 func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, want []string) *status.Report {
 	stackName := firstNonEmpty(opts.Stack, s.inv.Mirror.Stack, "registry")
+	serviceName := stackName + "_registry-mirror"
 	rep := &status.Report{SchemaVersion: SchemaVersion, Command: "mirror status", MirrorURLs: want, Nodes: []status.Node{}}
 	if rep.MirrorURLs == nil {
 		rep.MirrorURLs = []string{}
@@ -103,7 +107,7 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 		if len(want) > 0 {
 			url = want[0]
 		}
-		st, svcs, fm := status.CheckStack(ctx, mgr.Host, stackName, stackName+"_registry-mirror", url)
+		st, svcs, fm := status.CheckStack(ctx, mgr.Host, stackName, serviceName, url)
 		rep.Stack, services = &st, svcs
 		if url != "" {
 			rep.FromManager = &fm
@@ -124,21 +128,25 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 				}
 			}
 		}
-		if url != "" {
-			repos, err := status.Catalog(ctx, url, opts.Timeout)
-			if err != nil {
-				cache.Error = firstNonEmpty(cache.Error, "catalog: "+err.Error())
-			} else {
-				cache.Repositories = repos
-			}
-		}
 		rep.Cache = cache
 	} else {
-		rep.Problems = append(rep.Problems, mgrErr.Error())
+		// Without a manager the service's state is unknown: Judge makes
+		// that "could not check", not "not deployed".
+		rep.Stack = &status.Stack{Name: stackName, Service: serviceName, Tasks: []status.Task{}, Error: mgrErr.Error()}
 	}
 	if len(want) > 0 {
 		ep := status.CheckEndpoint(ctx, want[0], opts.Timeout, s.deps.Now)
 		rep.Endpoint = &ep
+		// The catalog is read from here, manager or not.
+		if rep.Cache == nil {
+			rep.Cache = &status.Cache{Repositories: []string{}}
+		}
+		repos, err := status.Catalog(ctx, want[0], opts.Timeout)
+		if err != nil {
+			rep.Cache.Error = firstNonEmpty(rep.Cache.Error, "catalog: "+err.Error())
+		} else {
+			rep.Cache.Repositories = repos
+		}
 	}
 	for _, c := range cs {
 		n := status.Node{Name: c.Name, Address: address(c.Target), Discovered: c.Discovered}
@@ -159,12 +167,7 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 		}
 		rep.Nodes = append(rep.Nodes, n)
 	}
-	pre := rep.Problems
 	rep.Judge(services)
-	rep.Problems = append(pre, rep.Problems...)
-	if len(pre) > 0 && rep.Health == status.Healthy {
-		rep.Health = status.Degraded
-	}
 	return rep
 }
 
@@ -181,9 +184,23 @@ func printStatus(d *Deps, r *status.Report) {
 				}
 			}
 			fmt.Fprintln(w)
+		} else if st.Error != "" {
+			fmt.Fprintf(w, "not checked: %s\n", st.Error)
 		} else {
 			fmt.Fprintln(w, "not deployed")
 		}
+		if st.LastError != "" {
+			// Shown whether or not replicas are short: a task that
+			// failed and was replaced is worth knowing about.
+			age := ""
+			if st.LastErrorAge != "" {
+				age = " (" + st.LastErrorAge + ")"
+			}
+			fmt.Fprintf(w, "  last error%s: %s\n", age, st.LastError)
+		}
+	}
+	if r.Endpoint == nil && len(r.MirrorURLs) == 0 {
+		fmt.Fprintln(w, "Endpoint: not checked (no mirror URL: pass --mirror URL, or set mirror.url or mirror.fqdn in the inventory)")
 	}
 	if e := r.Endpoint; e != nil {
 		fmt.Fprintf(w, "Endpoint %s: ", e.URL)
@@ -198,7 +215,9 @@ func printStatus(d *Deps, r *status.Report) {
 		}
 	}
 	if fm := r.FromManager; fm != nil {
-		if fm.Error != "" {
+		if fm.NotChecked != "" {
+			fmt.Fprintf(w, "From manager %s: not checked (%s)\n", fm.Manager, fm.NotChecked)
+		} else if fm.Error != "" {
 			fmt.Fprintf(w, "From manager %s: %s\n", fm.Manager, fm.Error)
 		} else {
 			fmt.Fprintf(w, "From manager %s: HTTP %d in %d ms\n", fm.Manager, fm.Status, fm.LatencyMS)

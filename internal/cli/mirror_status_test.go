@@ -103,3 +103,159 @@ func TestMirrorStatusNothingReachableExits2(t *testing.T) {
 		t.Errorf("stderr:\n%s", errb)
 	}
 }
+
+// statusLab is one manager m1 (manager=false makes it a worker) using a
+// registry served here; managerOut answers the stack query on m1.
+type statusLab struct {
+	reg        *httptest.Server
+	manager    bool
+	managerOut func() (nodes.Output, error)
+}
+
+func newStatusLab(t *testing.T) *statusLab {
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/_catalog" {
+			w.Write([]byte(`{"repositories":["library/busybox"]}`))
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	t.Cleanup(reg.Close)
+	l := &statusLab{reg: reg, manager: true}
+	l.managerOut = func() (nodes.Output, error) {
+		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@end\n")}, nil
+	}
+	return l
+}
+
+func (l *statusLab) dial(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+	return fakehost.New(tg.Host, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+		out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
+		switch {
+		case strings.Contains(c.Script, "@@daemonjson"):
+			return out(swarmFacts("m1", `{"registry-mirrors": ["`+l.reg.URL+`"], "experimental": true}`, `["`+l.reg.URL+`/"]`, l.manager))
+		case strings.Contains(c.Script, "docker node ls -q"):
+			return out("id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\n")
+		case strings.Contains(c.Script, "docker service ls"):
+			return l.managerOut()
+		case len(c.Args) > 0 && c.Args[0] == "du":
+			return out("4096\t/var/data/registry/registry-mirror-data\n")
+		}
+		return nodes.Output{}, fmt.Errorf("unexpected command %s", nodes.CommandLine(c, true))
+	}), nil
+}
+
+func (l *statusLab) run(t *testing.T, inventory string, args ...string) (int, string, string) {
+	t.Helper()
+	inv := writeInventory(t, strings.ReplaceAll(inventory, "REG", l.reg.URL))
+	d, out, errb := testDeps(l.dial)
+	code := Run(context.Background(), d, append([]string{"mirror", "status", "-i", inv}, args...))
+	return code, out.String(), errb.String()
+}
+
+const statusInv = "mirror:\n  url: REG\nnodes:\n  - {host: m1, name: m1, role: manager}\n"
+
+// The registry service's state is unknown: exit 2, saying what and why.
+func TestMirrorStatusServiceUnknownExits2(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		manager bool
+		out     func() (nodes.Output, error)
+		want    string
+	}{
+		{"no manager reachable", false, nil, "service registry_registry-mirror not checked: no reachable swarm manager"},
+		{"query failed", true, func() (nodes.Output, error) {
+			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
+		}, "service registry_registry-mirror not checked: query on m1 failed"},
+		{"docker failed", true, func() (nodes.Output, error) {
+			return nodes.Output{Stdout: []byte("@@services\nError response from daemon: This node is not a swarm manager.\n@@tasks\n@@v2\n200 0.002\n@@end\n")}, nil
+		}, "not checked: Error response from daemon: This node is not a swarm manager."},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newStatusLab(t)
+			l.manager = c.manager
+			if c.out != nil {
+				l.managerOut = c.out
+			}
+			code, out, errb := l.run(t, statusInv)
+			if code != ExitError {
+				t.Fatalf("exit %d, want 2\n%s\n%s", code, out, errb)
+			}
+			if !strings.Contains(errb, c.want) || !strings.Contains(errb, "health: could-not-check") {
+				t.Errorf("stderr lacks %q:\n%s", c.want, errb)
+			}
+			if strings.Contains(out, "not deployed") || !strings.Contains(out, "Stack registry: service registry_registry-mirror not checked: ") {
+				t.Errorf("stdout:\n%s", out)
+			}
+		})
+	}
+}
+
+// A registry service that is not there is a finding: degraded, exit 1.
+func TestMirrorStatusServiceMissingExits1(t *testing.T) {
+	l := newStatusLab(t)
+	l.managerOut = func() (nodes.Output, error) {
+		return nodes.Output{Stdout: []byte("@@services\napp_web|nginx:1|1/1\n@@tasks\n@@v2\n200 0.002\n@@end\n")}, nil
+	}
+	code, out, errb := l.run(t, statusInv)
+	if code != ExitFailed || !strings.Contains(errb, "service registry_registry-mirror not found") || !strings.Contains(out, "not deployed") {
+		t.Fatalf("exit %d, want 1\n%s\n%s", code, out, errb)
+	}
+}
+
+// No mirror URL anywhere: the endpoint was not checked, so exit 2.
+func TestMirrorStatusNoMirrorURLExits2(t *testing.T) {
+	l := newStatusLab(t)
+	code, out, errb := l.run(t, "nodes:\n  - {host: m1, name: m1, role: manager}\n", "-o", "json")
+	if code != ExitError {
+		t.Fatalf("exit %d, want 2\n%s\n%s", code, out, errb)
+	}
+	var rep status.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Health != status.Unchecked || len(rep.Unchecked) != 1 || !strings.Contains(rep.Unchecked[0], "pass --mirror URL, or set mirror.url or mirror.fqdn") {
+		t.Errorf("health=%s unchecked=%q", rep.Health, rep.Unchecked)
+	}
+	// The same with --mirror is healthy.
+	if code, _, errb := l.run(t, "nodes:\n  - {host: m1, name: m1, role: manager}\n", "--mirror", l.reg.URL); code != ExitOK {
+		t.Errorf("with --mirror: exit %d\n%s", code, errb)
+	}
+	code, out, _ = l.run(t, "nodes:\n  - {host: m1, name: m1, role: manager}\n")
+	if code != ExitError || !strings.Contains(out, "Endpoint: not checked (no mirror URL: pass --mirror URL") {
+		t.Errorf("exit %d, stdout:\n%s", code, out)
+	}
+}
+
+// The last task error is printed even with every replica running.
+func TestMirrorStatusPrintsLastError(t *testing.T) {
+	l := newStatusLab(t)
+	l.managerOut = func() (nodes.Output, error) {
+		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n" +
+			"registry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n" +
+			"\\_ registry_registry-mirror.1|m1|Shutdown|Failed 6 minutes ago|task: non-zero exit (1)\n@@v2\n200 0.002\n@@end\n")}, nil
+	}
+	code, out, errb := l.run(t, statusInv)
+	if code != ExitOK {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, errb)
+	}
+	if !strings.Contains(out, "  last error (6 minutes ago): task: non-zero exit (1)\n") {
+		t.Errorf("stdout lacks the last error:\n%s", out)
+	}
+}
+
+// A manager without curl or wget: the check from there is not run, and
+// that is no failure.
+func TestMirrorStatusManagerWithoutCurlOrWget(t *testing.T) {
+	l := newStatusLab(t)
+	l.managerOut = func() (nodes.Output, error) {
+		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n\n@@noprobe\n\n@@end\n")}, nil
+	}
+	code, out, errb := l.run(t, statusInv)
+	if code != ExitOK {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, errb)
+	}
+	if !strings.Contains(out, "From manager m1: not checked (no curl or wget on m1)") {
+		t.Errorf("stdout:\n%s", out)
+	}
+}

@@ -7,6 +7,8 @@ import (
 )
 
 // Health of the whole setup; the CLI maps it to exit codes 0, 1, 2.
+// Unchecked wins over Degraded: when the registry service, the endpoint
+// or every node could not be checked, the verdict is unknown.
 const (
 	Healthy   = "healthy"
 	Degraded  = "degraded"
@@ -30,22 +32,38 @@ type Node struct {
 
 // Report is the JSON document of `mirror status` (schema_version 1).
 type Report struct {
-	SchemaVersion int          `json:"schema_version"`
-	Command       string       `json:"command"`
-	Health        string       `json:"health"`
-	Problems      []string     `json:"problems"`
-	Warnings      []string     `json:"warnings"`
-	MirrorURLs    []string     `json:"mirror_urls"`
-	Stack         *Stack       `json:"stack,omitempty"`
-	Endpoint      *Endpoint    `json:"endpoint,omitempty"`
-	FromManager   *FromManager `json:"from_manager,omitempty"`
-	Cache         *Cache       `json:"cache,omitempty"`
-	Nodes         []Node       `json:"nodes"`
+	SchemaVersion int      `json:"schema_version"`
+	Command       string   `json:"command"`
+	Health        string   `json:"health"`
+	Problems      []string `json:"problems"`
+	// Unchecked lists what could not be checked, and why (also in
+	// Problems); any entry makes Health "could-not-check".
+	Unchecked   []string     `json:"unchecked"`
+	Warnings    []string     `json:"warnings"`
+	MirrorURLs  []string     `json:"mirror_urls"`
+	Stack       *Stack       `json:"stack,omitempty"`
+	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
+	FromManager *FromManager `json:"from_manager,omitempty"`
+	Cache       *Cache       `json:"cache,omitempty"`
+	Nodes       []Node       `json:"nodes"`
 }
 
-// Judge fills Health, Problems and Warnings from the facts in r.
+// NoMirrorURL explains an endpoint that could not be checked for want of
+// a URL.
+const NoMirrorURL = "mirror endpoint and cache: not checked: no mirror URL " +
+	"(pass --mirror URL, or set mirror.url or mirror.fqdn in the inventory)"
+
+// Judge fills Health, Problems, Unchecked and Warnings from the facts in
+// r. Entries the caller already put in Problems, Unchecked or Warnings
+// are kept. Call it once.
 func (r *Report) Judge(services []Service) {
-	r.Problems, r.Warnings = []string{}, []string{}
+	r.Problems = append([]string{}, r.Problems...)
+	r.Unchecked = append([]string{}, r.Unchecked...)
+	r.Warnings = append([]string{}, r.Warnings...)
+	unchecked := func(msg string) {
+		r.Unchecked = append(r.Unchecked, msg)
+		r.Problems = append(r.Problems, msg)
+	}
 	reachable := 0
 	for _, n := range r.Nodes {
 		switch {
@@ -73,7 +91,9 @@ func (r *Report) Judge(services []Service) {
 	if s := r.Stack; s != nil {
 		switch {
 		case s.Error != "" && !s.Found:
-			r.Problems = append(r.Problems, fmt.Sprintf("stack %s: %s", s.Name, s.Error))
+			// The query failed: the service's state is unknown, which is
+			// not the same as "not deployed".
+			unchecked(fmt.Sprintf("stack %s: service %s not checked: %s", s.Name, s.Service, s.Error))
 		case !s.Found:
 			r.Problems = append(r.Problems, fmt.Sprintf("stack %s: service %s not found (run `swarmctl mirror install`)", s.Name, s.Service))
 		case s.DesiredReplicas == 0:
@@ -85,6 +105,9 @@ func (r *Report) Judge(services []Service) {
 			}
 			r.Problems = append(r.Problems, msg)
 		}
+	}
+	if r.Endpoint == nil && len(r.MirrorURLs) == 0 {
+		unchecked(NoMirrorURL)
 	}
 	if e := r.Endpoint; e != nil {
 		switch {
@@ -109,8 +132,11 @@ func (r *Report) Judge(services []Service) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("service %s uses %s: not from Docker Hub, so registry-mirrors never applies to it", s.Name, stripDigest(s.Image)))
 		}
 	}
+	if reachable == 0 {
+		unchecked("nodes: not checked: no node could be reached")
+	}
 	switch {
-	case reachable == 0:
+	case len(r.Unchecked) > 0:
 		r.Health = Unchecked
 	case len(r.Problems) > 0:
 		r.Health = Degraded

@@ -23,7 +23,13 @@ type Stack struct {
 	RunningReplicas int    `json:"running_replicas"`
 	Tasks           []Task `json:"tasks"`
 	LastError       string `json:"last_error,omitempty"`
-	Error           string `json:"error,omitempty"`
+	// LastErrorAge is how long ago the task with LastError reached its
+	// current state ("3 seconds ago"), when docker says so.
+	LastErrorAge string `json:"last_error_age,omitempty"`
+	// Error: the service could not be checked (no manager, or the query
+	// on the manager failed). With Found false it means "unknown", not
+	// "not deployed".
+	Error string `json:"error,omitempty"`
 }
 
 // Task is one task of the registry service.
@@ -48,11 +54,17 @@ type FromManager struct {
 	Status    int    `json:"http_status,omitempty"`
 	LatencyMS int64  `json:"latency_ms,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// NotChecked says why the check did not run (the manager has neither
+	// curl nor wget); it is not a failure.
+	NotChecked string `json:"not_checked,omitempty"`
 }
 
 // managerScript reads the swarm's services, the registry's tasks and the
 // mirror's answer as seen from the manager, in one command.
 // $1 service name, $2 mirror URL ("" = skip).
+// The probe prints "<http code> <seconds>" (curl) or "<http code> -"
+// (wget, no timing), an error line, or the section @@noprobe when the
+// manager has neither tool.
 const managerScript = `set +e
 svc=$1; url=$2
 echo "@@services"
@@ -63,8 +75,15 @@ echo "@@v2"
 if [ -n "$url" ]; then
   if command -v curl >/dev/null 2>&1; then
     curl -sS -k -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "${url%/}/v2/" 2>&1
+  elif command -v wget >/dev/null 2>&1; then
+    o=$(wget --no-check-certificate -S -T 10 -t 1 -O /dev/null "${url%/}/v2/" 2>&1)
+    # some busybox builds crash on -T: ask again without it
+    [ $? -ge 128 ] && o=$(wget --no-check-certificate -S -t 1 -O /dev/null "${url%/}/v2/" 2>&1)
+    c=$(printf '%s\n' "$o" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+    if [ -n "$c" ]; then echo "$c -"; else printf '%s\n' "$o" | grep -v '^ *$' | tail -n 1; fi
   else
-    echo "curl not found on the manager"
+    echo
+    echo "@@noprobe"
   fi
 fi
 echo
@@ -77,8 +96,10 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 	fm := FromManager{Manager: h.Name()}
 	out, err := h.Run(ctx, nodes.Cmd{Script: managerScript, ScriptArgs: []string{serviceName, mirrorURL}, Sudo: true})
 	if err != nil {
-		st.Error = err.Error()
-		fm.Error = err.Error()
+		// Nothing is known: the stack is unchecked (Judge says so), and
+		// the manager-side probe did not run.
+		st.Error = "query on " + h.Name() + " failed: " + err.Error()
+		fm.NotChecked = "the query on " + h.Name() + " failed"
 		return st, nil, fm
 	}
 	sec := sections(out.Stdout)
@@ -103,21 +124,34 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 		t := Task{Name: p[0], Node: p[1], DesiredState: p[2], CurrentState: p[3], Error: p[4]}
 		st.Tasks = append(st.Tasks, t)
 		if t.Error != "" && st.LastError == "" {
-			st.LastError = t.Error
+			st.LastError, st.LastErrorAge = t.Error, stateAge(t.CurrentState)
 		}
 	}
-	if v := strings.TrimSpace(strings.Join(sec["v2"], " ")); v != "" {
+	if _, none := sec["noprobe"]; none && mirrorURL != "" {
+		fm.NotChecked = "no curl or wget on " + h.Name()
+	} else if v := strings.TrimSpace(strings.Join(sec["v2"], " ")); v != "" {
 		f := strings.Fields(v)
 		code, cerr := strconv.Atoi(f[0])
 		if cerr == nil && code > 0 && len(f) == 2 {
 			fm.Status = code
-			secs, _ := strconv.ParseFloat(f[1], 64)
-			fm.LatencyMS = int64(secs * 1000)
+			if secs, perr := strconv.ParseFloat(f[1], 64); perr == nil {
+				fm.LatencyMS = int64(secs * 1000)
+			}
 		} else {
 			fm.Error = v
 		}
 	}
 	return st, services, fm
+}
+
+// stateAge reads the age out of a task's current state: "Rejected 3
+// seconds ago" gives "3 seconds ago"; "" when there is none.
+func stateAge(state string) string {
+	_, age, ok := strings.Cut(strings.TrimSpace(state), " ")
+	if !ok || !strings.HasSuffix(age, " ago") {
+		return ""
+	}
+	return age
 }
 
 // parseReplicas reads docker's "1/1" or "1/1 (max 1 per node)".

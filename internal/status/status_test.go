@@ -5,6 +5,9 @@ import (
 	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,13 +69,13 @@ func TestCheckStackParses(t *testing.T) {
 			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@end\n")}, nil
 	})
 	st, svcs, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://10.0.0.1:5000")
-	if !st.Found || st.Image != "registry:2" || st.RunningReplicas != 0 || st.DesiredReplicas != 1 || st.LastError != "no suitable node" {
+	if !st.Found || st.Image != "registry:2" || st.RunningReplicas != 0 || st.DesiredReplicas != 1 || st.LastError != "no suitable node" || st.LastErrorAge != "3 seconds ago" {
 		t.Errorf("stack = %+v", st)
 	}
 	if len(svcs) != 2 || fm.Status != 200 || fm.LatencyMS != 4 {
 		t.Errorf("services=%v fm=%+v", svcs, fm)
 	}
-	r := Report{Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Applied: true}}}}
+	r := Report{MirrorURLs: []string{"http://10.0.0.1:5000"}, Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Applied: true}}}}
 	r.Judge(svcs)
 	if r.Health != Degraded || !strings.Contains(strings.Join(r.Problems, "\n"), "0/1 replicas running: no suitable node") {
 		t.Errorf("health=%s problems=%q", r.Health, r.Problems)
@@ -85,19 +88,33 @@ func TestCheckStackParses(t *testing.T) {
 func TestJudge(t *testing.T) {
 	ok := &configure.MirrorState{Configured: true, Applied: true}
 	stack := &Stack{Name: "registry", Service: "s", Found: true, DesiredReplicas: 1, RunningReplicas: 1}
+	url := []string{"http://x"}
+	fine := &Endpoint{URL: "http://x", Reachable: true, Status: 200}
+	node := []Node{{Name: "a", Reachable: true, Mirror: ok}}
 	cases := []struct {
 		name   string
 		r      Report
 		health string
 		prob   string
 	}{
-		{"healthy", Report{Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Healthy, ""},
-		{"pending", Report{Nodes: []Node{{Name: "a", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Pending: true}}}}, Degraded, "not applied"},
-		{"unconfigured", Report{Nodes: []Node{{Name: "new", Reachable: true, Mirror: &configure.MirrorState{}}}}, Degraded, "new: not configured"},
-		{"unreachable", Report{Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}, {Name: "b", Error: "refused"}}}, Degraded, "b: unreachable: refused"},
-		{"none reachable", Report{Nodes: []Node{{Name: "b", Error: "refused"}}}, Unchecked, "b: unreachable"},
-		{"scaled to 0", Report{Stack: &Stack{Name: "registry", Service: "s", Found: true}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Degraded, "scaled to 0"},
-		{"endpoint down", Report{Endpoint: &Endpoint{URL: "http://x", Error: "refused"}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Degraded, "unreachable: refused"},
+		{"healthy", Report{MirrorURLs: url, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Healthy, ""},
+		{"pending", Report{MirrorURLs: url, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Pending: true}}}}, Degraded, "not applied"},
+		{"unconfigured", Report{MirrorURLs: url, Nodes: []Node{{Name: "new", Reachable: true, Mirror: &configure.MirrorState{}}}}, Degraded, "new: not configured"},
+		{"unreachable", Report{MirrorURLs: url, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}, {Name: "b", Error: "refused"}}}, Degraded, "b: unreachable: refused"},
+		{"none reachable", Report{MirrorURLs: url, Nodes: []Node{{Name: "b", Error: "refused"}}}, Unchecked, "b: unreachable"},
+		{"scaled to 0", Report{MirrorURLs: url, Stack: &Stack{Name: "registry", Service: "s", Found: true}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Degraded, "scaled to 0"},
+		{"endpoint down", Report{MirrorURLs: url, Endpoint: &Endpoint{URL: "http://x", Error: "refused"}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Degraded, "unreachable: refused"},
+		// The registry service's state is unknown: no manager, or the
+		// query on it failed. Could not check, even with other problems.
+		{"no manager", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s", Error: "no reachable swarm manager among the selected nodes"}, Nodes: node},
+			Unchecked, "service s not checked: no reachable swarm manager"},
+		{"stack query failed", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s", Error: "Error response from daemon: This node is not a swarm manager."}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &configure.MirrorState{}}}},
+			Unchecked, "service s not checked: Error response from daemon"},
+		// Not deployed is a finding, not an unknown.
+		{"not deployed", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s"}, Nodes: node}, Degraded, "service s not found"},
+		{"no mirror URL", Report{Stack: stack, Nodes: node}, Unchecked, "pass --mirror URL, or set mirror.url or mirror.fqdn"},
+		{"manager without curl or wget", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, FromManager: &FromManager{Manager: "m1", NotChecked: "no curl or wget on m1"}, Nodes: node}, Healthy, ""},
+		{"endpoint down from here", Report{MirrorURLs: url, Endpoint: &Endpoint{URL: "http://x", Error: "refused"}, Stack: stack, FromManager: &FromManager{Manager: "m1", NotChecked: "no curl or wget on m1"}, Nodes: node}, Degraded, "mirror http://x: unreachable"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -108,6 +125,125 @@ func TestJudge(t *testing.T) {
 			if c.prob != "" && !strings.Contains(strings.Join(c.r.Problems, "\n"), c.prob) {
 				t.Errorf("problems %q lack %q", c.r.Problems, c.prob)
 			}
+			if (c.health == Unchecked) != (len(c.r.Unchecked) > 0) {
+				t.Errorf("unchecked = %q with health %s", c.r.Unchecked, c.r.Health)
+			}
 		})
+	}
+}
+
+func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
+	for name, run := range map[string]func() (nodes.Output, error){
+		"command failed": func() (nodes.Output, error) {
+			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
+		},
+		"docker failed": func() (nodes.Output, error) {
+			return nodes.Output{Stdout: []byte("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@end\n")}, nil
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) { return run() })
+			st, svcs, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://x")
+			if st.Found || st.Error == "" {
+				t.Fatalf("stack = %+v", st)
+			}
+			r := Report{MirrorURLs: []string{"http://x"}, Endpoint: &Endpoint{URL: "http://x", Reachable: true, Status: 200}, Stack: &st, FromManager: &fm,
+				Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Applied: true}}}}
+			r.Judge(svcs)
+			if r.Health != Unchecked || len(r.Unchecked) != 1 || !strings.Contains(r.Unchecked[0], "service registry_registry-mirror not checked: ") {
+				t.Errorf("health=%s unchecked=%q problems=%q", r.Health, r.Unchecked, r.Problems)
+			}
+		})
+	}
+}
+
+func TestCheckStackProbeFallbacks(t *testing.T) {
+	for _, c := range []struct {
+		v2         string
+		status     int
+		latency    int64
+		err        string
+		notChecked string
+	}{
+		{"200 0.004", 200, 4, "", ""},
+		{"401 -", 401, 0, "", ""}, // wget: no timing
+		{"wget: can't connect to remote host (10.0.0.1): Connection refused", 0, 0, "Connection refused", ""},
+		{"\n@@noprobe", 0, 0, "", "no curl or wget on m1"},
+	} {
+		h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
+			return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@end\n")}, nil
+		})
+		_, _, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://x")
+		if fm.Status != c.status || fm.LatencyMS != c.latency || !strings.Contains(fm.Error, c.err) || (c.err == "") != (fm.Error == "") || fm.NotChecked != c.notChecked {
+			t.Errorf("%q: from manager = %+v", c.v2, fm)
+		}
+	}
+}
+
+// TestManagerScriptProbe runs the manager script with sh and a PATH that
+// holds a fake docker and either curl, GNU wget, busybox wget or neither.
+func TestManagerScriptProbe(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v2/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	defer reg.Close()
+	for _, c := range []struct{ name, tool, target string }{
+		{"curl", "curl", "curl"},
+		{"gnu wget", "wget", "wget"},
+		{"busybox wget", "wget", "busybox"},
+		{"neither", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, tool := range []string{"head", "sed", "tail", "grep"} {
+				link(t, dir, tool, tool)
+			}
+			if c.tool != "" {
+				link(t, dir, c.tool, c.target)
+			}
+			docker := "#!" + sh + "\ncase $2 in ls) echo 'registry_registry-mirror|registry:2|1/1';; esac\n"
+			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(docker), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(sh, "-c", managerScript, "sh", "registry_registry-mirror", reg.URL)
+			cmd.Env = []string{"PATH=" + dir}
+			var stderr strings.Builder
+			cmd.Stderr = &stderr // as over SSH: only stdout is parsed
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%v\n%s%s", err, out, stderr.String())
+			}
+			h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) { return nodes.Output{Stdout: out}, nil })
+			st, _, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", reg.URL)
+			if !st.Found {
+				t.Errorf("stack = %+v\n%s", st, out)
+			}
+			if c.tool == "" {
+				if fm.NotChecked != "no curl or wget on m1" || fm.Error != "" || fm.Status != 0 {
+					t.Errorf("from manager = %+v\n%s", fm, out)
+				}
+			} else if fm.Status != 401 || fm.Error != "" || fm.NotChecked != "" {
+				t.Errorf("from manager = %+v\n%s", fm, out)
+			}
+		})
+	}
+}
+
+func link(t *testing.T, dir, name, target string) {
+	t.Helper()
+	p, err := exec.LookPath(target)
+	if err != nil {
+		t.Skipf("no %s here", target)
+	}
+	if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
+		t.Fatal(err)
 	}
 }
