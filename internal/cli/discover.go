@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
@@ -23,6 +25,10 @@ type connected struct {
 func (s *session) connectAll(ctx context.Context, list []Node, service, config string) []*connected {
 	res := nodes.Parallel(ctx, list, s.g.Parallel, false, func(ctx context.Context, n Node) (*connected, error) {
 		c := &connected{Node: n}
+		if err := dialable(n); err != nil {
+			c.Err = err
+			return c, nil
+		}
 		h, err := s.dial(ctx, n)
 		if err != nil {
 			c.Err = err
@@ -77,7 +83,11 @@ func pickManager(cs []*connected, want string) (*connected, error) {
 
 // discoverNew asks the manager for the swarm's members and returns those
 // not already selected, with SSH details from the inventory (a matching
-// entry by address or name, else the defaults).
+// entry by address or name, else the defaults). A member whose address or
+// name swarmctl would not accept from a user is never dialled, but it is
+// not dropped either: it is returned with the offending name and/or address
+// quoted (see rejectedMember), so connectAll fails it without dialling and
+// it shows as a failed node, and a warning says why.
 func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*connected) ([]Node, []nodes.SwarmNode, error) {
 	members, err := nodes.SwarmNodes(ctx, manager)
 	if err != nil {
@@ -104,10 +114,87 @@ func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*c
 				break
 			}
 		}
-		if inventory.ValidateHost(inv.Host) != nil || inventory.ValidateName(inv.DisplayName()) != nil {
-			continue // never dial a name we would not accept from a user
+		n := s.g.nodeFrom(s.inv, inv)
+		if err := memberProblem(inv); err != nil {
+			// Never dial a name we would not accept from a user.
+			n = rejectedMember(n, inv)
+			s.deps.IO.Progress("%s swarm member %s (node ID %s, address %s) is not dialled, so it is neither checked nor configured: %v; "+
+				"add it to the inventory with a host and name swarmctl accepts", s.deps.IO.Paint("33", "warning:"),
+				n.Name, printableName(m.ID), printableHost(m.Addr), err)
 		}
-		out = append(out, s.g.nodeFrom(s.inv, inv))
+		out = append(out, n)
 	}
 	return out, members, nil
+}
+
+// memberProblem says why a discovered member (its inventory entry, or what
+// the swarm reports) cannot be dialled, nil if it can.
+func memberProblem(inv inventory.Node) error {
+	if inv.Host == "" {
+		return errors.New("the swarm reports no address for it")
+	}
+	if err := inventory.ValidateHost(inv.Host); err != nil {
+		return err
+	}
+	return inventory.ValidateName(inv.DisplayName())
+}
+
+// rejectedMember marks n as not to be dialled: a name or address that
+// failed validation is replaced by its quoted form, safe to print and
+// never valid (quotes are not allowed), so dialable refuses it.
+func rejectedMember(n Node, inv inventory.Node) Node {
+	if inventory.ValidateHost(inv.Host) != nil {
+		n.Target.Host = strconv.QuoteToASCII(inv.Host)
+	}
+	if inventory.ValidateName(inv.DisplayName()) != nil {
+		n.Name = strconv.QuoteToASCII(inv.DisplayName())
+	}
+	n.Target.Name = n.Name
+	return n
+}
+
+// dialable refuses a node without an acceptable address and name (a name
+// that is not valid must be the host itself, e.g. an IPv6 address). Nodes
+// from the inventory or --host always pass; swarm members discoverNew
+// rejected never do.
+func dialable(n Node) error {
+	host, name := unquoted(n.Target.Host), unquoted(n.Name)
+	if host == "" {
+		return errors.New("not dialled: no address")
+	}
+	if err := inventory.ValidateHost(host); err != nil {
+		return fmt.Errorf("not dialled: %w", err)
+	}
+	if n.Name != n.Target.Host {
+		if err := inventory.ValidateName(name); err != nil {
+			return fmt.Errorf("not dialled: %w", err)
+		}
+	}
+	if host != n.Target.Host || name != n.Name {
+		return errors.New("not dialled: swarm member rejected") // quoted but valid: not made by rejectedMember
+	}
+	return nil
+}
+
+func unquoted(s string) string {
+	if u, err := strconv.Unquote(s); err == nil && len(s) > 0 && s[0] == '"' {
+		return u
+	}
+	return s
+}
+
+// printableName and printableHost show a value from the swarm as is when
+// valid, else quoted.
+func printableName(s string) string {
+	if inventory.ValidateName(s) == nil {
+		return s
+	}
+	return strconv.QuoteToASCII(s)
+}
+
+func printableHost(s string) string {
+	if s != "" && inventory.ValidateHost(s) == nil {
+		return s
+	}
+	return strconv.QuoteToASCII(s)
 }
