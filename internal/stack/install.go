@@ -375,10 +375,16 @@ func allTasks(ctx context.Context, h nodes.Host, svc string, fallback []Task) []
 
 // healthScript GETs $1 from the manager with curl, else wget, and prints
 // the HTTP status. Constant: the URL is a quoted positional parameter.
+// wget -S shows the status line, so a 401 (auth on) is an answer too;
+// some busybox builds (Debian's 1.35) crash on -T: then it asks again
+// without it.
 const healthScript = `if command -v curl >/dev/null 2>&1; then
   curl -sS -o /dev/null -m 5 -w '%{http_code}' "$1"
 elif command -v wget >/dev/null 2>&1; then
-  wget -q -T 5 -O /dev/null "$1" && printf 200
+  o=$(wget -S -T 5 -O /dev/null "$1" 2>&1)
+  [ $? -ge 128 ] && o=$(wget -S -O /dev/null "$1" 2>&1)
+  c=$(printf '%s\n' "$o" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
+  if [ -n "$c" ]; then printf '%s' "$c"; else printf '%s\n' "$o" | tail -n 1 >&2; exit 1; fi
 else
   echo "neither curl nor wget on this node" >&2; exit 127
 fi`
