@@ -2,7 +2,8 @@
 // real systemd, real dockerd, a real multi-manager swarm and a real
 // registry (see test/lab). Each lab is brought up once, on first use
 // (so `-run` of tests that need only the small docker-layout lab does not
-// start the big one); TestMain takes them down.
+// start the big one); TestMain takes them down, also on SIGINT/SIGTERM and
+// shortly before the -timeout would kill the test binary.
 //
 // Environment:
 //
@@ -16,10 +17,13 @@ package e2e
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,6 +50,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: SWARMCTL_E2E_NO_LAB=1: lab tests will be skipped")
 		return m.Run()
 	}
+	stop := watchdog()
+	defer stop()
 	code := m.Run()
 	if labErr != nil {
 		code = 1
@@ -53,25 +59,81 @@ func run(m *testing.M) int {
 	if os.Getenv("SWARMCTL_LAB_KEEP") == "1" {
 		return code
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if dockerLab.l != nil {
-		if err := dockerLab.l.Down(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: docker-layout lab down: %v\n", err)
-			code = 1
-		}
-	}
-	if mainLab != nil {
-		if err := mainLab.Down(ctx); err != nil {
-			fmt.Fprintf(os.Stderr, "e2e: lab down: %v\n", err)
-			code = 1
-		}
-	}
-	if err := lab.CheckNothingLeft(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: FAIL: lab down left something running: %v\n", err)
+	if !teardown() {
 		code = 1
 	}
 	return code
+}
+
+var (
+	labsMu       sync.Mutex // guards mainLab/dockerLab.l against the watchdog
+	teardownOnce sync.Once
+	teardownOK   bool
+)
+
+// teardown takes the labs down once (after the tests, or from the
+// watchdog) and checks nothing is left running.
+func teardown() bool {
+	teardownOnce.Do(func() {
+		labsMu.Lock()
+		defer labsMu.Unlock()
+		ok := true
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if dockerLab.l != nil {
+			if err := dockerLab.l.Down(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: docker-layout lab down: %v\n", err)
+				ok = false
+			}
+		}
+		if mainLab != nil {
+			if err := mainLab.Down(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: lab down: %v\n", err)
+				ok = false
+			}
+		}
+		if err := lab.CheckNothingLeft(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: FAIL: lab down left something running: %v\n", err)
+			ok = false
+		}
+		teardownOK = ok
+	})
+	return teardownOK
+}
+
+// watchdog takes the labs down before `go test -timeout` kills this
+// process (which would skip TestMain's teardown and leave machines and
+// the lab's dockerd running), and on SIGINT/SIGTERM.
+func watchdog() (stop func()) {
+	if os.Getenv("SWARMCTL_LAB_KEEP") == "1" {
+		return func() {}
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	var timer <-chan time.Time
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if f := flag.Lookup("test.timeout"); f != nil {
+		if d, err := time.ParseDuration(f.Value.String()); err == nil && d > 0 {
+			margin := min(90*time.Second, d/10)
+			timer = time.After(d - margin)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(os.Stderr, "e2e: %v: taking the labs down\n", s)
+			teardown()
+			os.Exit(1)
+		case <-timer:
+			fmt.Fprintln(os.Stderr, "e2e: FAIL: the -timeout is near: taking the labs down now so nothing is left running; the tests still running will fail")
+			teardown()
+		case <-done:
+		}
+	}()
+	return func() { signal.Stop(sigs); close(done) }
 }
 
 func labName() string {
@@ -91,7 +153,10 @@ func needLab(t *testing.T) *lab.Lab {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		start := time.Now()
-		mainLab, labErr = lab.Up(ctx, lab.Config{Name: labName(), Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
+		l, err := lab.Up(ctx, lab.Config{Name: labName(), Managers: 3, Workers: 2, Layout: "docker-latest", Log: os.Stderr})
+		labsMu.Lock()
+		mainLab, labErr = l, err
+		labsMu.Unlock()
 		if labErr != nil {
 			fmt.Fprintf(os.Stderr, "e2e: FAIL: the lab did not start: %v\n(set SWARMCTL_E2E_NO_LAB=1 to run without a Docker engine)\n", labErr)
 			return
@@ -114,7 +179,10 @@ func needDockerLayoutLab(t *testing.T) *lab.Lab {
 	dockerLab.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		dockerLab.l, dockerLab.err = lab.Up(ctx, lab.Config{Name: labName() + "docker", Managers: 1, Workers: 1, Layout: "docker", Log: os.Stderr})
+		l, err := lab.Up(ctx, lab.Config{Name: labName() + "docker", Managers: 1, Workers: 1, Layout: "docker", Log: os.Stderr})
+		labsMu.Lock()
+		dockerLab.l, dockerLab.err = l, err
+		labsMu.Unlock()
 	})
 	if dockerLab.err != nil {
 		t.Fatalf("docker-layout lab did not start: %v", dockerLab.err)
