@@ -240,14 +240,15 @@ func waitMirror(ctx context.Context, d *Deps, url string, wait time.Duration) {
 	}
 }
 
-// discoverTargets asks mgr for the swarm's members, connects to those not
-// in cs (SSH details from the inventory entry, else its defaults) and
-// returns every node as a configure target, with the open connections and
-// facts so nodes already right cost no further command. A node that could
-// not be reached stays a target that fails. more are the new connections
-// (the caller closes them).
+// discoverTargets asks mgr for the swarm's members, connects to those
+// discoverNew returns (SSH details from the inventory's defaults) and
+// returns every node of cs and those as configure targets, with the open
+// connections and facts so nodes already right cost no further command.
+// mgr need not be in cs: a manager that is not selected is asked, not
+// configured. A node that could not be reached stays a target that fails.
+// more are the new connections (the caller closes them).
 func (s *session) discoverTargets(ctx context.Context, cs []*connected, mgr *connected, service, daemonJSON string) (targets []configure.Node, more []*connected, err error) {
-	extra, _, err := s.discoverNew(ctx, mgr.Host, cs)
+	extra, _, err := s.discoverNew(ctx, mgr.Host, append(cs[:len(cs):len(cs)], mgr))
 	if err != nil {
 		return nil, nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
 	}
@@ -378,28 +379,28 @@ func printApply(d *Deps, res ApplyResult) {
 
 // discoverForConfigure is `nodes configure --discover`: it connects to the
 // selected nodes, asks a manager for the swarm's members and replaces
-// targets with every node, open connections and facts included. The
-// returned connections are the caller's to close.
+// targets with the selected nodes and the members discoverNew returns,
+// open connections and facts included. The manager is --manager (any
+// inventory node, selected or not, else an ad-hoc host), else the first
+// reachable selected manager, else one of the inventory's managers --limit
+// left out; it is configured only if it is selected. The returned
+// connections are the caller's to close.
 func discoverForConfigure(ctx context.Context, s *session, opts *NodesConfigureOptions, targets *[]configure.Node) ([]*connected, error) {
-	if opts.Manager != "" {
-		found := false
-		for _, n := range s.nodes {
-			found = found || n.Name == opts.Manager || n.Target.Host == opts.Manager
-		}
-		if !found {
-			return nil, usageErr("--manager %s is not among the selected nodes", opts.Manager)
-		}
+	ask, err := s.discoveryManager(opts.Manager)
+	if err != nil {
+		return nil, err
 	}
 	cs := s.connectAll(ctx, s.nodes, opts.Service, opts.DaemonJSON)
-	mgr, err := pickManager(cs, opts.Manager)
+	mgr, asked, err := s.askManager(ctx, cs, opts.Manager, ask, opts.Service, opts.DaemonJSON)
+	all := append(cs[:len(cs):len(cs)], asked...)
 	if err != nil {
-		return cs, failed("--discover: " + err.Error())
+		return all, failed("--discover: " + err.Error())
 	}
 	t, more, err := s.discoverTargets(ctx, cs, mgr, opts.Service, opts.DaemonJSON)
-	cs = append(cs, more...)
+	all = append(all, more...)
 	if err != nil {
-		return cs, failed("--discover: " + err.Error())
+		return all, failed("--discover: " + err.Error())
 	}
 	*targets = t
-	return cs, nil
+	return all, nil
 }

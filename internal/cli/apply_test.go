@@ -118,10 +118,13 @@ func TestConfigureDiscoverConfiguresEveryMember(t *testing.T) {
 		t.Errorf("w2 touched without --discover:\n%s", out)
 	}
 
-	// A named manager that is not selected is an input error.
-	d, _, _ = testDeps(noDial(t))
-	if code := Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--discover", "--manager", "m7"}); code != ExitError {
-		t.Errorf("unknown --manager: exit %d", code)
+	// A --manager that is neither an inventory node nor a valid host is
+	// an input error, found before any node is dialled.
+	for _, bad := range []string{"m;7", "-oProxyCommand=x", "root@m7:99999"} {
+		d, _, _ = testDeps(noDial(t))
+		if code := Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--discover", "--manager", bad}); code != ExitError {
+			t.Errorf("--manager %q: exit %d", bad, code)
+		}
 	}
 }
 
@@ -179,6 +182,40 @@ func TestApplyInvalidInventoryExits2(t *testing.T) {
 		d, _, errb := testDeps(noDial(t))
 		if code := Run(context.Background(), d, []string{"apply", "-i", inv}); code != ExitError {
 			t.Errorf("%q: exit %d, want 2\n%s", body, code, errb)
+		}
+	}
+}
+
+// apply always discovers; a swarm member that is in the inventory but left
+// out by --limit stays out, and discovered members are kept only when
+// --limit names their swarm role, name or address.
+func TestApplyLimitLeavesInventoryNodesOut(t *testing.T) {
+	inv := writeInventory(t, swarmInventory)
+	for _, tc := range []struct {
+		limit, want string
+	}{
+		{"manager", "m1"},
+		{"m1,w2", "m1,w2"},
+	} {
+		fs := newFakeSwarm()
+		d, out, errb := testDeps(fs.dial)
+		Run(context.Background(), d, []string{"apply", "-i", inv, "--dry-run", "-o", "json", "--limit", tc.limit})
+		var doc ApplyResult
+		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+			t.Fatalf("%v\n%s\n%s", err, out, errb)
+		}
+		if doc.Configure == nil {
+			t.Fatalf("--limit %s: no configure phase: %+v\n%s", tc.limit, doc, errb)
+		}
+		var names []string
+		for _, n := range doc.Configure.Nodes {
+			names = append(names, n.Name)
+		}
+		if got := strings.Join(names, ","); got != tc.want {
+			t.Errorf("--limit %s: configured %s, want %s", tc.limit, got, tc.want)
+		}
+		if fs.dials["10.0.0.2"] != 0 {
+			t.Errorf("--limit %s: w1 (in the inventory, left out) dialled", tc.limit)
 		}
 	}
 }

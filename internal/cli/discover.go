@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
@@ -62,13 +63,7 @@ func pickManager(cs []*connected, want string) (*connected, error) {
 	if want != "" {
 		for _, c := range cs {
 			if c.Name == want || c.Target.Host == want {
-				if c.Host == nil {
-					return nil, fmt.Errorf("manager %s is unreachable: %v", want, c.Err)
-				}
-				if c.Facts == nil || !c.Facts.SwarmManager {
-					return nil, fmt.Errorf("%s is not a swarm manager", want)
-				}
-				return c, nil
+				return asManager(c, want)
 			}
 		}
 		return nil, fmt.Errorf("--manager %s is not among the selected nodes", want)
@@ -81,10 +76,110 @@ func pickManager(cs []*connected, want string) (*connected, error) {
 	return nil, fmt.Errorf("no reachable swarm manager among the selected nodes")
 }
 
+// asManager returns c if it is reachable and a swarm manager.
+func asManager(c *connected, want string) (*connected, error) {
+	if c.Host == nil {
+		return nil, fmt.Errorf("manager %s is unreachable: %v", want, c.Err)
+	}
+	if c.Facts == nil || !c.Facts.SwarmManager {
+		return nil, fmt.Errorf("%s is not a swarm manager", want)
+	}
+	return c, nil
+}
+
+// discoveryManager resolves --manager for discovery before anything is
+// dialled. A selected node (by name or host) returns nil: it is among the
+// selected connections. Otherwise it returns the node to ask only: an
+// inventory node --limit left out (by name or host), else an ad-hoc
+// [user@]host[:port] reached with the inventory's defaults, as --host is.
+func (s *session) discoveryManager(want string) (*Node, error) {
+	if want == "" {
+		return nil, nil
+	}
+	for _, n := range s.nodes {
+		if n.Name == want || n.Target.Host == want {
+			return nil, nil
+		}
+	}
+	for _, in := range s.inv.Nodes {
+		if n := s.g.nodeFrom(s.inv, in); n.Name == want || n.Target.Host == want {
+			return &n, nil
+		}
+	}
+	in, err := parseHostFlag(want)
+	if err != nil {
+		return nil, usageErr("--manager %q: %v", want, err)
+	}
+	n := s.g.nodeFrom(s.inv, in)
+	return &n, nil
+}
+
+// askManager picks the manager discovery asks: want among the selected
+// nodes (cs), else the node discoveryManager resolved (ask); without want,
+// the first reachable swarm manager among the selected nodes, else among
+// the inventory's managers --limit left out (otherManagers). A manager
+// that is not selected is only asked, never configured. asked are the
+// extra connections (the caller closes them; they are not targets).
+func (s *session) askManager(ctx context.Context, cs []*connected, want string, ask *Node, service, daemonJSON string) (mgr *connected, asked []*connected, err error) {
+	switch {
+	case ask != nil:
+		asked = s.connectAll(ctx, []Node{*ask}, service, daemonJSON)
+		mgr, err = asManager(asked[0], want)
+	case want != "":
+		mgr, err = pickManager(cs, want)
+	default:
+		mgr, err = pickManager(cs, "")
+		if others := s.otherManagerNodes(); err != nil && len(others) > 0 {
+			asked = s.connectAll(ctx, others, service, daemonJSON)
+			if mgr, err = pickManager(asked, ""); err != nil {
+				err = errors.New("no reachable swarm manager among the selected nodes or the inventory's other managers (role: manager)")
+			}
+		}
+	}
+	if mgr != nil && len(asked) > 0 {
+		s.deps.IO.Progress("asking %s (%s) for the swarm's members: not selected, so not configured", mgr.Name, address(mgr.Target))
+	}
+	return mgr, asked, err
+}
+
+// otherManagerNodes are otherManagers (the inventory's managers --limit
+// left out) as nodes to dial.
+func (s *session) otherManagerNodes() []Node {
+	var out []Node
+	for _, om := range s.otherManagers() {
+		for _, in := range s.inv.Nodes {
+			if n := s.g.nodeFrom(s.inv, in); n.Name == om.Name {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// limitAllows says whether --limit keeps a swarm member missing from the
+// inventory: no --limit, or a limit naming its hostname, its address or
+// its role as the swarm reports it (manager, worker).
+func (g *GlobalOptions) limitAllows(m nodes.SwarmNode) bool {
+	if len(g.Limit) == 0 {
+		return true
+	}
+	for _, l := range g.Limit {
+		l = strings.TrimSpace(l)
+		if l != "" && (l == m.Hostname || l == m.Addr || l == m.Role) {
+			return true
+		}
+	}
+	return false
+}
+
 // discoverNew asks the manager for the swarm's members and returns those
-// not already selected, with SSH details from the inventory (a matching
-// entry by address or name, else the defaults). A member whose address or
-// name swarmctl would not accept from a user is never dialled, but it is
+// missing from the whole inventory and --host (selected or not: a node
+// --limit left out stays out) and from have, that --limit keeps (see
+// limitAllows), with SSH details from the inventory's defaults. A member
+// matches a node by address or name (for have also by the node ID and
+// hostname from its facts). A member whose address or name swarmctl
+// would not accept from a user is never dialled, but it is
 // not dropped either: it is returned with the offending name and/or address
 // quoted (see rejectedMember), so connectAll fails it without dialling and
 // it shows as a failed node, and a warning says why.
@@ -102,18 +197,22 @@ func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*c
 			known[c.Facts.Hostname] = true
 		}
 	}
+	for _, n := range s.inv.Nodes {
+		known[n.Host] = true
+		known[n.DisplayName()] = true
+	}
+	for _, h := range s.g.Hosts {
+		if n, err := parseHostFlag(h); err == nil {
+			known[n.Host] = true
+		}
+	}
+	delete(known, "")
 	var out []Node
 	for _, m := range members {
-		if known[m.ID] || known[m.Addr] || known[m.Hostname] {
+		if known[m.ID] || known[m.Addr] || known[m.Hostname] || !s.g.limitAllows(m) {
 			continue
 		}
 		inv := inventory.Node{Host: m.Addr, Name: m.Hostname, Role: m.Role}
-		for _, n := range s.inv.Nodes {
-			if n.Host == m.Addr || n.Name == m.Hostname {
-				inv = n
-				break
-			}
-		}
 		n := s.g.nodeFrom(s.inv, inv)
 		if err := memberProblem(inv); err != nil {
 			// Never dial a name we would not accept from a user.
@@ -127,8 +226,8 @@ func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*c
 	return out, members, nil
 }
 
-// memberProblem says why a discovered member (its inventory entry, or what
-// the swarm reports) cannot be dialled, nil if it can.
+// memberProblem says why a discovered member (what the swarm reports)
+// cannot be dialled, nil if it can.
 func memberProblem(inv inventory.Node) error {
 	if inv.Host == "" {
 		return errors.New("the swarm reports no address for it")

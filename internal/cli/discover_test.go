@@ -129,3 +129,145 @@ func TestDialableAcceptsSelectedNodes(t *testing.T) {
 		}
 	}
 }
+
+// configureRows runs `nodes configure -i inv --dry-run -o json args...`
+// against fs and returns each row's outcome by name, the exit code and
+// stderr.
+func configureRows(t *testing.T, fs *fakeSwarm, inv string, args ...string) (map[string]string, int, string) {
+	t.Helper()
+	d, out, errb := testDeps(fs.dial)
+	code := Run(context.Background(), d, append([]string{"nodes", "configure", "-i", inv, "--dry-run", "-o", "json"}, args...))
+	rows := map[string]string{}
+	if code == ExitError {
+		return rows, code, errb.String()
+	}
+	var doc NodesConfigureResult
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v: %v\n%s\n%s", args, err, out, errb)
+	}
+	for _, n := range doc.Nodes {
+		rows[n.Name] = string(n.Outcome)
+	}
+	return rows, code, errb.String()
+}
+
+// With --discover, a swarm member that is in the inventory but left out by
+// --limit stays out (it is not re-added as "discovered"); members missing
+// from the inventory are kept when --limit names their swarm role, their
+// name or their address.
+func TestDiscoverLimitKeepsInventoryNodesOut(t *testing.T) {
+	inv := writeInventory(t, swarmInventory) // m1 (role: manager), w1 (no role)
+	for _, tc := range []struct {
+		limit string
+		want  map[string]string
+	}{
+		{"manager", map[string]string{"m1": "unchanged"}},
+		{"m1,worker", map[string]string{"m1": "unchanged", "w2": "would-restart", "w3": "failed"}},
+		{"m1,w2", map[string]string{"m1": "unchanged", "w2": "would-restart"}},
+		{"m1,10.0.0.4", map[string]string{"m1": "unchanged", "w3": "failed"}},
+	} {
+		fs := newFakeSwarm()
+		rows, code, errs := configureRows(t, fs, inv, "--discover", "--limit", tc.limit)
+		if fmt.Sprint(rows) != fmt.Sprint(tc.want) {
+			t.Errorf("--limit %s: rows %v, want %v\n%s", tc.limit, rows, tc.want, errs)
+		}
+		if n := fs.dials["10.0.0.2"]; n != 0 {
+			t.Errorf("--limit %s: w1 (in the inventory, left out) dialled %d times", tc.limit, n)
+		}
+		if wantCode := map[bool]int{true: ExitFailed, false: ExitOK}[tc.want["w3"] != ""]; code != wantCode {
+			t.Errorf("--limit %s: exit %d, want %d\n%s", tc.limit, code, wantCode, errs)
+		}
+	}
+}
+
+// When --limit leaves every manager out, discovery asks one of the
+// inventory's managers; it is asked only: no row, no change, just the
+// facts and the member list.
+func TestDiscoverAsksManagerLimitLeftOut(t *testing.T) {
+	inv := writeInventory(t, swarmInventory)
+	for _, tc := range []struct {
+		limit string
+		want  map[string]string
+	}{
+		{"w1", map[string]string{"w1": "would-restart"}},
+		{"w1,worker", map[string]string{"w1": "would-restart", "w2": "would-restart", "w3": "failed"}},
+	} {
+		fs := newFakeSwarm()
+		rows, code, errs := configureRows(t, fs, inv, "--discover", "--limit", tc.limit)
+		if code == ExitError || fmt.Sprint(rows) != fmt.Sprint(tc.want) {
+			t.Errorf("--limit %s: exit %d, rows %v, want %v\n%s", tc.limit, code, rows, tc.want, errs)
+			continue
+		}
+		if m1 := fs.hosts["10.0.0.1"]; len(m1.Commands) != 2 || factsRuns(m1) != 1 || len(m1.Writes) != 0 {
+			t.Errorf("--limit %s: m1 must be asked only (facts, member list): %d commands", tc.limit, len(m1.Commands))
+		}
+		if !strings.Contains(errs, "asking m1 (10.0.0.1) for the swarm's members: not selected, so not configured") {
+			t.Errorf("--limit %s: stderr:\n%s", tc.limit, errs)
+		}
+	}
+}
+
+// --manager names any inventory node, selected or not, else an ad-hoc host
+// reached with the inventory's defaults; a manager that is not selected is
+// asked, not configured (not even as a discovered member).
+func TestDiscoverManagerFromWholeInventoryOrAdHoc(t *testing.T) {
+	inv := writeInventory(t, swarmInventory)
+	withM9 := func() *fakeSwarm {
+		fs := newFakeSwarm()
+		members := "id-m9|m9|manager|ready|active|0.0.0.0|10.0.0.9:2377|reachable|false\n" +
+			"id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\n" +
+			"id-w1|w1|worker|ready|active|10.0.0.2|||\n" +
+			"id-w2|w2|worker|ready|active|10.0.0.3|||\n" +
+			"id-w3|w3|worker|down|active|10.0.0.4|||\n"
+		fs.hosts["10.0.0.9"] = fakehost.New("m9", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+			switch {
+			case strings.Contains(c.Script, "@@daemonjson"):
+				return nodes.Output{Stdout: []byte(swarmFacts("m9", `{}`, "null", true))}, nil
+			case strings.Contains(c.Script, "docker node ls -q"):
+				return nodes.Output{Stdout: []byte(members)}, nil
+			}
+			return nodes.Output{}, fmt.Errorf("m9: unexpected command %s", nodes.CommandLine(c, true))
+		})
+		return fs
+	}
+	for _, tc := range []struct {
+		args  []string
+		asked string // host asked only
+		want  map[string]string
+	}{
+		{[]string{"--limit", "w1", "--manager", "m1"}, "10.0.0.1", map[string]string{"w1": "would-restart"}},
+		{[]string{"--limit", "w1", "--manager", "10.0.0.1"}, "10.0.0.1", map[string]string{"w1": "would-restart"}},
+		{[]string{"--manager", "10.0.0.9"}, "10.0.0.9",
+			map[string]string{"m1": "unchanged", "w1": "would-restart", "w2": "would-restart", "w3": "failed"}},
+		{[]string{"--limit", "m1", "--manager", "root@10.0.0.9:22"}, "10.0.0.9", map[string]string{"m1": "unchanged"}},
+	} {
+		fs := withM9()
+		rows, code, errs := configureRows(t, fs, inv, append([]string{"--discover"}, tc.args...)...)
+		if code == ExitError || fmt.Sprint(rows) != fmt.Sprint(tc.want) {
+			t.Errorf("%v: exit %d, rows %v, want %v\n%s", tc.args, code, rows, tc.want, errs)
+			continue
+		}
+		if h := fs.hosts[tc.asked]; len(h.Commands) != 2 || factsRuns(h) != 1 || fs.dials[tc.asked] != 1 {
+			t.Errorf("%v: %s must be asked only, once: %d commands, %d dials", tc.args, tc.asked, len(h.Commands), fs.dials[tc.asked])
+		}
+	}
+
+	// The ad-hoc manager is reached with the inventory's defaults.
+	fs := withM9()
+	var got []nodes.Target
+	var mu sync.Mutex
+	d, _, errb := testDeps(func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		mu.Lock()
+		got = append(got, tg)
+		mu.Unlock()
+		return fs.dial(ctx, tg, o)
+	})
+	if code := Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--dry-run", "--discover", "--limit", "m1", "--manager", "10.0.0.9"}); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, errb)
+	}
+	for _, tg := range got {
+		if tg.Host == "10.0.0.9" && tg.User != "root" {
+			t.Errorf("ad-hoc manager dialled as user %q, want the inventory's default root", tg.User)
+		}
+	}
+}

@@ -28,8 +28,9 @@ type NodesConfigureOptions struct {
 	Service        string
 	Timeout        time.Duration
 	DryRun         bool
-	// Discover: also configure swarm members missing from the inventory,
-	// as a manager (Manager, else the first reachable one) reports them.
+	// Discover: also configure swarm members missing from the inventory
+	// that --limit keeps, as a manager (Manager, else the first reachable
+	// one) reports them. See discoverForConfigure.
 	Discover bool
 	Manager  string
 
@@ -97,8 +98,8 @@ docker info. Any failure after the write restores the old file.`,
 	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
-	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults)")
-	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask (default: the first reachable manager)")
+	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults; --limit applies to their name, address and swarm role; inventory nodes --limit leaves out stay out)")
+	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask: an inventory node's name or host (selected or not), else an ad-hoc `[user@]host[:port]`; configured only if selected (default: the first reachable selected manager, else an inventory manager --limit left out)")
 	return cmd
 }
 
