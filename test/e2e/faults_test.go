@@ -265,6 +265,71 @@ func leftoverTemps(t *testing.T, l *lab.Lab, m string) string {
 	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ls -a /etc/docker | grep -e '\.swarmctl-[0-9a-f]*$' || true`))
 }
 
+// mainPID is dockerd's MainPID on m ("MainPID=N").
+func mainPID(t *testing.T, l *lab.Lab, m string) string {
+	t.Helper()
+	return strings.TrimSpace(inMachine(t, l, m, "systemctl", "show", "-p", "MainPID", "docker.service"))
+}
+
+// waitSwarmActive waits until m's dockerd is back in the swarm after a
+// restart done by the test.
+func waitSwarmActive(t *testing.T, l *lab.Lab, m string) {
+	t.Helper()
+	end := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		out, err := l.Exec(ctx, m, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}")
+		cancel()
+		if err == nil && strings.TrimSpace(out) == "active" {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s: swarm state %q %v after a restart", m, strings.TrimSpace(out), err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// faultStep is one entry of a node's "steps" in `nodes configure -o json`.
+type faultStep struct {
+	Name string `json:"name"`
+	MS   int64  `json:"ms"`
+	OK   bool   `json:"ok"`
+}
+
+// faultSteps returns the steps node went through in a `nodes configure -o
+// json` run, in order.
+func faultSteps(t *testing.T, r result, node string) []faultStep {
+	t.Helper()
+	var doc struct {
+		Nodes []struct {
+			Name  string      `json:"name"`
+			Steps []faultStep `json:"steps"`
+		} `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, r.Stdout)
+	}
+	for _, n := range doc.Nodes {
+		if n.Name == node {
+			return n.Steps
+		}
+	}
+	t.Fatalf("node %s not in the result", node)
+	return nil
+}
+
+// faultStepOK reports whether node's step name succeeded, and whether it ran.
+func faultStepOK(t *testing.T, r result, node, name string) (ok, found bool) {
+	t.Helper()
+	for _, s := range faultSteps(t, r, node) {
+		if s.Name == name {
+			return s.OK, true
+		}
+	}
+	return false, false
+}
+
 // TestFaultConnectionDropAtEachStep cuts the SSH connection to a worker at
 // each step of applying its new daemon.json. After every cut the file is
 // byte for byte the old or the new file, docker runs, and a rerun
@@ -292,6 +357,9 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 		arm    func()
 		cut    func(p *proc) // waits for the moment, then cuts
 		want   string        // "old" or "new": what the file must be right after the cut
+		// restart: the node starts from the lab's daemon.json (experimental
+		// off), so the change needs a restart, not a reload.
+		restart bool
 	}{
 		{
 			name: "before the write (backup running)", mirror: "https://cut-backup.example.test",
@@ -332,6 +400,16 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 			want: "new",
 		},
 		{
+			name: "after the write, before the restart", mirror: "https://cut-restart.example.test", restart: true,
+			arm: func() { hk.hold("systemctl", "restart docker.service") },
+			cut: func(p *proc) {
+				t.Logf("held: systemctl %s", hk.reached("systemctl", 120*time.Second))
+				fp.Cut()
+				hk.release("systemctl", true)
+			},
+			want: "new",
+		},
+		{
 			name: "during verification", mirror: "https://cut-verify.example.test",
 			arm: func() { hk.hold("docker", "ExperimentalBuild}}|{{.Swarm.LocalNodeState}}") },
 			cut: func(p *proc) {
@@ -344,7 +422,15 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.restart {
+				setDaemonJSON(t, l, w.Name, lab.DaemonJSON(l.Layout()))
+				waitSwarmActive(t, l, w.Name)
+			}
 			old := catFile(t, l, w.Name, dockerLayoutPath)
+			pid0, live0 := mainPID(t, l, w.Name), liveMirrors(t, l, w.Name)
+			if c.restart && !strings.HasSuffix(live0, " false") {
+				t.Fatalf("prepared node runs with %s, want experimental off (so the change needs a restart)", live0)
+			}
 			c.arm()
 			p := startSwarmctl(t, env, append(base, "--mirror", c.mirror)...)
 			c.cut(p)
@@ -360,6 +446,33 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 			}
 			mid := catFile(t, l, w.Name, dockerLayoutPath)
 			wholeJSON(t, "daemon.json after the cut", mid)
+			if c.restart {
+				// The restart never ran: the same dockerd, on the old
+				// settings, is still up, and the failed step is the restart.
+				_, e := nodeResult(t, doc, w.Name)
+				if !strings.HasPrefix(e, "restart:") {
+					t.Errorf("error %q, want it to name the restart step", e)
+				}
+				t.Logf("steps of the cut run: %+v", faultSteps(t, res, w.Name))
+				if ok, found := faultStepOK(t, res, w.Name, "write"); !found || !ok {
+					t.Errorf("the JSON steps do not show a successful write before the restart")
+				}
+				if ok, found := faultStepOK(t, res, w.Name, "restart"); !found || ok {
+					t.Errorf("the JSON steps do not show a failed restart step: %+v", faultSteps(t, res, w.Name))
+				}
+				if s := dockerActive(t, l, w.Name); s != "active" {
+					t.Errorf("docker.service is %q right after the cut, want active (the restart never ran)", s)
+				}
+				if pid := mainPID(t, l, w.Name); pid != pid0 {
+					t.Errorf("dockerd PID %s -> %s: it was restarted although the restart was cut off", pid0, pid)
+				}
+				if live := liveMirrors(t, l, w.Name); live != live0 {
+					t.Errorf("the daemon runs with %s after the cut, want the old settings %s", live, live0)
+				}
+				if mid == old || !strings.Contains(mid, `"`+c.mirror) || !strings.Contains(mid, `"experimental": true`) {
+					t.Errorf("after the cut the file is not the new file (mirror and experimental on):\n%q", mid)
+				}
+			}
 			waitActive(t, l, w.Name)
 
 			start := time.Now()
@@ -367,6 +480,17 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 			t.Logf("rerun after the cut: %s", time.Since(start).Round(time.Millisecond))
 			if r.Code != 0 {
 				t.Fatalf("rerun: exit %d", r.Code)
+			}
+			if c.restart {
+				if o, _ := nodeResult(t, parseConfigure(t, r), w.Name); o != "restarted" {
+					t.Errorf("rerun: %s, want restarted (the file's settings need a restart)", o)
+				}
+				if pid := mainPID(t, l, w.Name); pid == pid0 {
+					t.Errorf("rerun: dockerd PID still %s, not restarted", pid)
+				}
+				if live := liveMirrors(t, l, w.Name); !strings.HasSuffix(live, " true") {
+					t.Errorf("rerun: the daemon runs with %s, want experimental on", live)
+				}
 			}
 			final := catFile(t, l, w.Name, dockerLayoutPath)
 			switch c.want {
@@ -674,8 +798,9 @@ func TestFaultConcurrentRuns(t *testing.T) {
 }
 
 // TestFaultFullDisk: the node's config directory is a tiny full tmpfs.
-// The write fails, the original file is intact and the error says "no
-// space left".
+// The backup still fits, the write fails (the first failed step), nothing
+// after it runs, the original file is intact, no temp file is left, docker
+// is not restarted and the error says "no space left".
 func TestFaultFullDisk(t *testing.T) {
 	l := needDockerLayoutLab(t)
 	w := l.Machines()[1]
@@ -700,6 +825,7 @@ rm /etc/docker/zz-reserve`)
 			t.Errorf("umount: %v %s", err, out)
 		}
 	})
+	pid0 := mainPID(t, l, w.Name)
 	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--mirror", "https://full-disk.example.test")
 	doc := parseConfigure(t, r)
 	o, e := nodeResult(t, doc, w.Name)
@@ -707,8 +833,34 @@ rm /etc/docker/zz-reserve`)
 		t.Errorf("exit %d %s %q: want failed with 'no space left'", r.Code, o, e)
 	}
 	t.Logf("full disk error: %s", e)
+	// The failing step is the write: the backup (one page) still fits,
+	// the new file does not, and nothing after the write ran.
 	if !strings.HasPrefix(e, "write:") {
-		t.Logf("note: failed at %q, not at the write", strings.SplitN(e, ":", 2)[0])
+		t.Errorf("failed at %q, want the write step", strings.SplitN(e, ":", 2)[0])
+	}
+	steps := faultSteps(t, r, w.Name)
+	t.Logf("steps: %+v", steps)
+	var failedStep string
+	ran := map[string]bool{}
+	for _, s := range steps {
+		ran[s.Name] = true
+		if !s.OK && failedStep == "" {
+			failedStep = s.Name
+		}
+	}
+	if failedStep != "write" {
+		t.Errorf("the first failed step in the JSON is %q, want write", failedStep)
+	}
+	if ok, found := faultStepOK(t, r, w.Name, "back up"); !found || !ok {
+		t.Errorf("the backup step did not succeed before the write: %+v", steps)
+	}
+	for _, later := range []string{"validate", "reload", "restart", "verify"} {
+		if ran[later] {
+			t.Errorf("step %q ran after the failed write: %+v", later, steps)
+		}
+	}
+	if pid := mainPID(t, l, w.Name); pid != pid0 {
+		t.Errorf("dockerd PID %s -> %s: docker was restarted after a failed write", pid0, pid)
 	}
 	if got := catFile(t, l, w.Name, dockerLayoutPath); got != old {
 		t.Errorf("original file damaged:\n%q\nwant\n%q", got, old)

@@ -2,13 +2,17 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/swarmctl/swarmctl/test/lab"
 )
@@ -142,7 +146,8 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	args := []string{"mirror", "install", "-v", "--upstream-username", "fltuser", "--upstream-password-env", "FLT_UPSTREAM_PW"}
 	w := watchPS(l, []string{mgr}, password)
 	start := time.Now()
-	r := swarmctl(t, env, append(args, "-o", "json")...)
+	artifact := filepath.Join(t.TempDir(), "install.json")
+	r := swarmctl(t, env, append(args, "-o", "json", "--output-file", artifact)...)
 	rText := swarmctl(t, env, append(args, "--dry-run")...)
 	hits, samples := w.Stop()
 	t.Logf("mirror install with a password: %s; %d process-list samples", time.Since(start).Round(time.Millisecond), samples)
@@ -155,7 +160,8 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	if len(hits) > 0 {
 		t.Errorf("the password showed in the node's process list:\n%s", strings.Join(hits, "\n"))
 	}
-	for what, s := range map[string]string{"json stdout": r.Stdout, "-v stderr": r.Stderr, "dry-run stdout": rText.Stdout, "dry-run stderr": rText.Stderr} {
+	for what, s := range map[string]string{"json stdout": r.Stdout, "-v stderr": r.Stderr, "dry-run stdout": rText.Stdout, "dry-run stderr": rText.Stderr,
+		"--output-file artifact": readArtifact(t, artifact)} {
 		if strings.Contains(s, password) {
 			t.Errorf("the password appears in %s", what)
 		}
@@ -168,6 +174,61 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 		t.Errorf("the password did not reach the registry config (the test would prove nothing)")
 	}
 	t.Cleanup(func() { swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge") })
+
+	// apply takes the password from the inventory (mirror.upstream_password_env).
+	// A second password, so that apply's plan sees the secret change and
+	// writes it: the redacted diff path and the real write are both taken.
+	t.Cleanup(func() { resetLab(t, l) }) // apply reconfigures every node's daemon.json
+	const password2 = "S3cret-apply-pw-2b9e"
+	invPath := withUpstreamAuth(t, l, "fltuser", "FLT_APPLY_PW")
+	aenv := []string{"SWARMCTL_INVENTORY=" + invPath, "FLT_APPLY_PW=" + password2}
+	secrets := []string{password, password2}
+	w = watchPS(l, []string{mgr}, secrets...)
+	start = time.Now()
+	dryArtifact := filepath.Join(t.TempDir(), "apply-dry-run.json")
+	dry := swarmctl(t, aenv, "apply", "-v", "--dry-run")
+	dryJSON := swarmctl(t, aenv, "apply", "-v", "--dry-run", "-o", "json", "--output-file", dryArtifact)
+	applyArtifact := filepath.Join(t.TempDir(), "apply.json")
+	ap := swarmctl(t, aenv, "apply", "-v", "--output-file", applyArtifact)
+	apJSON := swarmctl(t, aenv, "apply", "-v", "-o", "json")
+	hits, samples = w.Stop()
+	t.Logf("apply with a password (dry run, dry run json, apply, apply json): %s; %d process-list samples", time.Since(start).Round(time.Millisecond), samples)
+	if dry.Code != 0 || dryJSON.Code != 0 || ap.Code != 0 || apJSON.Code != 0 {
+		t.Errorf("apply exits: dry-run %d, dry-run json %d, apply %d, apply json %d; want all 0", dry.Code, dryJSON.Code, ap.Code, apJSON.Code)
+	}
+	if len(hits) > 0 {
+		t.Errorf("a password showed in the node's process list during apply:\n%s", strings.Join(hits, "\n"))
+	}
+	outputs := map[string]string{
+		"apply --dry-run stdout":                 dry.Stdout,
+		"apply --dry-run -v stderr":              dry.Stderr,
+		"apply --dry-run -o json stdout":         dryJSON.Stdout,
+		"apply --dry-run -o json -v stderr":      dryJSON.Stderr,
+		"apply --dry-run --output-file artifact": readArtifact(t, dryArtifact),
+		"apply stdout":                           ap.Stdout,
+		"apply -v stderr":                        ap.Stderr,
+		"apply --output-file artifact":           readArtifact(t, applyArtifact),
+		"apply -o json stdout":                   apJSON.Stdout,
+		"apply -o json -v stderr":                apJSON.Stderr,
+	}
+	for what, s := range outputs {
+		for _, pw := range secrets {
+			if strings.Contains(s, pw) {
+				t.Errorf("the password %s... appears in %s", pw[:6], what)
+			}
+		}
+	}
+	// The test proves something only if apply saw the new password: the
+	// dry run plans a change of the secret, and the real run writes it.
+	if !strings.Contains(dryJSON.Stdout, `"secret_changed": true`) {
+		t.Errorf("apply --dry-run does not plan the password change (secret_changed): apply did not read the password")
+	}
+	if got := inMachine(t, l, mgr, "cat", cfg); !strings.Contains(got, password2) || strings.Contains(got, password) {
+		t.Errorf("after apply the registry config does not hold the new password (the test would prove nothing)")
+	}
+	if mode := strings.TrimSpace(inMachine(t, l, mgr, "stat", "-c", "%a %U", cfg)); mode != "600 root" {
+		t.Errorf("after apply %s is %s, want 600 root", cfg, mode)
+	}
 
 	// An encrypted SSH key: its passphrase comes from the environment and is
 	// never printed.
@@ -189,6 +250,51 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	if strings.Contains(r.Stdout+r.Stderr, passphrase) {
 		t.Errorf("the key passphrase was printed")
 	}
+}
+
+// readArtifact returns an --output-file artifact, failing unless it is a
+// non-empty JSON document (an empty file would hide no password).
+func readArtifact(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Errorf("--output-file artifact: %v", err)
+		return ""
+	}
+	var v map[string]any
+	if err := json.Unmarshal(b, &v); err != nil || len(v) == 0 {
+		t.Errorf("--output-file artifact %s is not a JSON document: %v\n%s", path, err, b)
+	}
+	return string(b)
+}
+
+// withUpstreamAuth writes a copy of the lab's inventory whose mirror
+// section names an upstream user and the environment variable holding the
+// upstream password (never the password itself), and returns its path.
+func withUpstreamAuth(t *testing.T, l *lab.Lab, user, pwEnv string) string {
+	t.Helper()
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv map[string]any
+	if err := yaml.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	m, ok := inv["mirror"].(map[string]any)
+	if !ok {
+		t.Fatalf("no mirror section in %s", l.InventoryPath())
+	}
+	m["upstream_username"], m["upstream_password_env"] = user, pwEnv
+	out, err := yaml.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "swarmctl.yaml")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func runLocal(t *testing.T, name string, args ...string) {
