@@ -302,7 +302,11 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 		}
 	}
 	if failErr != nil && r.written {
-		_ = r.timed("rollback", func() error { failErr = r.rollback(ctx, failErr); return nil })
+		_ = r.timed("rollback", func() error {
+			var rbErr error
+			failErr, rbErr = r.rollback(ctx, failErr)
+			return rbErr // the step is not ok only when the rollback itself failed
+		})
 	}
 	if guarded {
 		// Wait for the node to be back in the swarm (only if it was
@@ -484,16 +488,19 @@ func (r *nodeRun) verify(ctx context.Context) error {
 // rollback puts the old file back (or removes a file that did not exist),
 // reloads/restarts the same way and checks the daemon is up. The journal
 // tail goes into the result to show why the new config failed.
-func (r *nodeRun) rollback(ctx context.Context, cause error) error {
+func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackErr error) {
 	if ctx.Err() != nil {
 		// Interrupted: the file is whole (old or new); leave it, the
 		// change is pending until the next run.
-		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause)
+		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause), nil
 	}
 	if r.unchangedOnNode(ctx) {
 		// The write failed before replacing the file (full disk, a cut
 		// upload): nothing to roll back, and docker was never touched.
-		return fmt.Errorf("%w (daemon.json is unchanged)", cause)
+		if strings.Contains(cause.Error(), "(the file is unchanged)") {
+			return cause, nil // the write's own error already says so
+		}
+		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
 	}
 	r.res.Journal = r.journal(ctx)
 	var err error
@@ -521,10 +528,10 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) error {
 		r.res.NewPID = v.pid
 	}
 	if err != nil {
-		return fmt.Errorf("%w; ROLLBACK FAILED, check the node by hand: %v", cause, err)
+		return fmt.Errorf("%w; ROLLBACK FAILED, check the node by hand: %v", cause, err), err
 	}
 	r.res.RolledBack = true
-	return fmt.Errorf("%w; rolled back to the previous daemon.json", cause)
+	return fmt.Errorf("%w; rolled back to the previous daemon.json", cause), nil
 }
 
 func (r *nodeRun) journal(ctx context.Context) string {

@@ -409,3 +409,47 @@ func TestFailedWriteLeavesFileAndDockerAlone(t *testing.T) {
 		t.Errorf("docker was touched: %v", ev)
 	}
 }
+
+// A rollback that fails is reported in the error and as a failed
+// "rollback" step (the JSON said ok: true before).
+func TestFailedRollbackIsAFailedStep(t *testing.T) {
+	cl := newCluster()
+	// The old file names a mirror too: the fake daemon then refuses to
+	// start with it as well, so the rollback's restart fails.
+	orig := "{\n  \"registry-mirrors\": [\"https://old-mirror.example.com\"]\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.restartBreaks = true
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || r.RolledBack || !strings.Contains(r.Error, "ROLLBACK FAILED") {
+		t.Fatalf("got %s rolled back %v error %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	var found bool
+	for _, s := range r.Steps {
+		if s.Name == "rollback" {
+			found = true
+			if s.OK {
+				t.Error("rollback step ok although the rollback failed")
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no rollback step in %+v", r.Steps)
+	}
+}
+
+// A write that failed says once that the file is unchanged.
+func TestFailedWriteSaysUnchangedOnce(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}\n")
+	n.fh.WriteErr[n.cfg] = errors.New("write /etc/docker/daemon.json: no space left on device (the file is unchanged)")
+	r := run(t, opts(addSettings()), n).Nodes[0]
+	if strings.Count(r.Error, "unchanged") != 1 {
+		t.Errorf("error %q", r.Error)
+	}
+	for _, s := range r.Steps {
+		if s.Name == "rollback" && !s.OK {
+			t.Error("nothing to roll back, yet the rollback step failed")
+		}
+	}
+}
