@@ -408,6 +408,13 @@ func (r *nodeRun) activate(ctx context.Context) error {
 	if r.act == actNone {
 		return nil
 	}
+	if r.act == actRestart {
+		// Docker's units allow 3 starts in 60 s (StartLimitBurst): a node
+		// restarted shortly before (an earlier run, an undo) would have
+		// this restart refused after dockerd was already stopped. The
+		// operator asked for this one restart: clear the counter first.
+		_, _ = r.h.Run(ctx, nodes.Cmd{Args: []string{"systemctl", "reset-failed", r.f.Service + ".service"}, Sudo: true})
+	}
 	_, err := r.h.Run(ctx, nodes.Cmd{Args: []string{"systemctl", r.act.verb(), r.f.Service + ".service"}, Sudo: true})
 	return err
 }
@@ -509,14 +516,11 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 	} else {
 		err = r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
 	}
-	if err == nil && r.act == actRestart {
-		// The failed start and systemd's own Restart= attempts count
-		// against the unit's start limit: without this the rollback's
-		// restart is refused ("start of the service was attempted too
-		// often") and docker stays down.
-		_, _ = r.h.Run(ctx, nodes.Cmd{Args: []string{"systemctl", "reset-failed", r.f.Service + ".service"}, Sudo: true})
-	}
 	if err == nil {
+		// activate clears the unit's start limit before a restart: the
+		// failed start and systemd's own Restart= attempts count against
+		// it, and the rollback's restart would be refused ("start of the
+		// service was attempted too often"), leaving docker down.
 		err = r.activate(ctx)
 	}
 	if err == nil && r.act != actNone {

@@ -117,7 +117,7 @@ func TestRestartPathWithValidate(t *testing.T) {
 	if r.Outcome != Restarted || r.OldPID != 100 || r.NewPID != 101 {
 		t.Fatalf("got %s (%s) pids %d->%d, want restarted 100->101", r.Outcome, r.Error, r.OldPID, r.NewPID)
 	}
-	want := []string{"facts", "facts", "backup", "/usr/sbin/dockerd --validate", "systemctl restart", "verify"}
+	want := []string{"facts", "facts", "backup", "/usr/sbin/dockerd --validate", "systemctl reset-failed", "systemctl restart", "verify"}
 	if got := commands(n); !slices.Equal(got, want) {
 		t.Errorf("commands %v, want %v", got, want)
 	}
@@ -146,8 +146,8 @@ func TestRollbackAfterFailedRestore(t *testing.T) {
 		t.Error("daemon not running after rollback")
 	}
 	// reset-failed first: the failed start used up the unit's start limit.
-	if ev := cl.Events(); !slices.Equal(ev, []string{"restart n1", "reset-failed n1", "restart n1"}) {
-		t.Errorf("events %v, want restart, then reset-failed and restart again for the rollback", ev)
+	if ev := cl.Events(); !slices.Equal(ev, []string{"reset-failed n1", "restart n1", "reset-failed n1", "restart n1"}) {
+		t.Errorf("events %v, want reset-failed before each restart, the rollback's included", ev)
 	}
 }
 
@@ -451,5 +451,21 @@ func TestFailedWriteSaysUnchangedOnce(t *testing.T) {
 		if s.Name == "rollback" && !s.OK {
 			t.Error("nothing to roll back, yet the rollback step failed")
 		}
+	}
+}
+
+// A node restarted shortly before (its start limit used up) is still
+// restarted when the operator asks: swarmctl clears the counter first
+// instead of stopping dockerd into "start ... attempted too often".
+func TestRestartClearsStartLimit(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}\n")
+	n.startLimited = true
+	r := run(t, opts(addSettings()), n).Nodes[0]
+	if r.Outcome != Restarted {
+		t.Fatalf("%s %q", r.Outcome, r.Error)
+	}
+	if ev := cl.Events(); !slices.Equal(ev, []string{"reset-failed n1", "restart n1"}) {
+		t.Errorf("events %v", ev)
 	}
 }
