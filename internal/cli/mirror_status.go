@@ -89,7 +89,25 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 	}
 	cs := s.connectAll(ctx, s.nodes, "", "")
 	defer func() { closeAll(cs) }()
-	mgr, mgrErr := pickManager(cs, firstNonEmpty(opts.Manager, s.inv.Mirror.Manager))
+	wantMgr := firstNonEmpty(opts.Manager, s.inv.Mirror.Manager)
+	mgr, mgrErr := pickManager(cs, wantMgr)
+	// A manager that is not selected (left out by --limit, or named by
+	// --manager) is asked too, as discovery does; it is not a status row.
+	var asked []*connected
+	defer func() { closeAll(asked) }()
+	if mgr == nil {
+		if ask, err := s.discoveryManager(wantMgr); err != nil {
+			mgrErr = err
+		} else if ask != nil || wantMgr == "" {
+			var m *connected
+			m, asked, err = s.askManager(ctx, cs, wantMgr, ask, "", "")
+			if m != nil {
+				mgr, mgrErr = m, nil
+			} else if err != nil {
+				mgrErr = err
+			}
+		}
+	}
 	var services []status.Service
 	if mgr != nil {
 		if !opts.NoDiscover {
@@ -118,7 +136,7 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 			if t.DesiredState != "Running" {
 				continue
 			}
-			for _, c := range cs {
+			for _, c := range append(cs[:len(cs):len(cs)], asked...) {
 				if c.Host != nil && c.Facts != nil && c.Facts.Hostname == t.Node {
 					n, err := status.DiskUsage(ctx, c.Host, dataDir)
 					cache.DiskBytes, cache.DiskNode = n, c.Name

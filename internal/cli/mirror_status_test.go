@@ -259,3 +259,52 @@ func TestMirrorStatusManagerWithoutCurlOrWget(t *testing.T) {
 		t.Errorf("stdout:\n%s", out)
 	}
 }
+
+// --limit leaving the managers out: the inventory's manager is still
+// asked about the stack (and its disk), but is not a status row.
+func TestMirrorStatusAsksManagerLimitLeftOut(t *testing.T) {
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v2/_catalog" {
+			w.Write([]byte(`{"repositories":[]}`))
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer reg.Close()
+	good := `{"registry-mirrors": ["` + reg.URL + `"], "experimental": true}`
+	live := `["` + reg.URL + `/"]`
+	members := "id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\nid-w1|w1|worker|ready|active|10.0.0.2|||\n"
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		name := tg.Host
+		return fakehost.New(name, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+			out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
+			switch {
+			case strings.Contains(c.Script, "@@daemonjson"):
+				return out(swarmFacts(name, good, live, name == "m1"))
+			case strings.Contains(c.Script, "docker node ls -q") && name == "m1":
+				return out(members)
+			case strings.Contains(c.Script, "docker service ls") && name == "m1":
+				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@end\n")
+			case len(c.Args) > 0 && c.Args[0] == "du" && name == "m1":
+				return out("4096\t/var/data/registry/registry-mirror-data\n")
+			}
+			return nodes.Output{}, fmt.Errorf("unexpected command on %s: %s", name, nodes.CommandLine(c, true))
+		}), nil
+	}
+	inv := writeInventory(t, "mirror:\n  url: "+reg.URL+"\nnodes:\n  - {host: m1, name: m1, role: manager}\n  - {host: w1, name: w1, role: worker}\n")
+	d, out, errb := testDeps(dial)
+	code := Run(context.Background(), d, []string{"mirror", "status", "-i", inv, "--limit", "w1", "-o", "json"})
+	if code != ExitOK {
+		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, errb)
+	}
+	var rep status.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stack == nil || rep.Stack.RunningReplicas != 1 || rep.Cache == nil || rep.Cache.DiskNode != "m1" {
+		t.Errorf("stack %+v cache %+v", rep.Stack, rep.Cache)
+	}
+	if len(rep.Nodes) != 1 || rep.Nodes[0].Name != "w1" {
+		t.Errorf("nodes %+v, want only w1", rep.Nodes)
+	}
+}
