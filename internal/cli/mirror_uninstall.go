@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -81,7 +82,15 @@ func runMirrorUninstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *
 	}
 	start := d.Now()
 	ur, err := stack.Uninstall(ctx, mgr.Host, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
-		Log: func(line string) { d.IO.Progress("%s", line) }})
+		Log: func(line string) { d.IO.Progress("%s", line) },
+		NodeHost: func(hostname string) nodes.Host {
+			for _, c := range cs {
+				if c.Host != nil && c.Facts != nil && c.Facts.Hostname == hostname {
+					return c.Host
+				}
+			}
+			return nil
+		}})
 	res := MirrorUninstallResult{SchemaVersion: SchemaVersion, Command: "mirror uninstall", Manager: mgr.Name,
 		Stack: v.StackName, Purge: opts.Purge, Result: ur, DurationMS: d.Now().Sub(start).Milliseconds()}
 	if res.Result.Purged == nil {
@@ -113,6 +122,9 @@ func printUninstall(d *Deps, res MirrorUninstallResult) {
 	}
 	if len(res.Result.Purged) > 0 {
 		fmt.Fprintf(w, "purged %s\n", strings.Join(res.Result.Purged, ", "))
+	}
+	if len(res.Result.Unchecked) > 0 {
+		fmt.Fprintf(d.IO.Err, "warning: not connected to %s: the registry's container there may still be stopping\n", strings.Join(res.Result.Unchecked, ", "))
 	}
 	for _, k := range res.Result.Kept {
 		fmt.Fprintf(d.IO.Err, "kept %s: it holds files the registry did not write\n", k)

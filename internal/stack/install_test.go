@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ type fakeSwarm struct {
 	health      string
 	rmFailsOnce bool
 	containers  int
+	taskNodes   []string // hostnames `docker service ps` names for running tasks
 	// tasksElsewhere: no task container runs on this manager.
 	tasksElsewhere bool
 	// execHealth answers the health check run inside a task container;
@@ -167,6 +169,15 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 		}
 		s.stackNets = nil
 		return ok("Removing service registry_registry-mirror\n")
+	case line == "docker service ps --filter desired-state=running --format {{.Node}} registry_registry-mirror":
+		if !s.service {
+			return exit(h, c, 1, "no such service: registry_registry-mirror")
+		}
+		var b strings.Builder
+		for _, n := range s.taskNodes {
+			b.WriteString(n + "\n")
+		}
+		return ok(b.String())
 	case strings.HasPrefix(line, "docker ps -q --filter label=com.docker.swarm.service.name=registry_registry-mirror"):
 		if s.containers > 0 {
 			s.containers--
@@ -593,5 +604,65 @@ func TestInstallUnpublishedChecksInsideTaskContainer(t *testing.T) {
 	res, err = Install(ctx, h, mustRender(t, unpublished), fast)
 	if err != nil || res.Health == nil || res.Health.OK || !strings.Contains(res.Health.NotChecked, "neither curl nor wget") {
 		t.Errorf("no wget: %+v %v", res.Health, err)
+	}
+}
+
+// Uninstall waits until the registry's containers are gone on every node
+// that ran a task and that it can reach, and names the ones it cannot.
+func TestUninstallWaitsForTaskContainersOnOtherNodes(t *testing.T) {
+	ctx := context.Background()
+	s := newSwarm()
+	h := fakehost.New("m1", nil, s.handle)
+	v := Values{Traefik: TraefikNone, Publish: 5000}
+	if _, err := Install(ctx, h, mustRender(t, v), fast); err != nil {
+		t.Fatal(err)
+	}
+	v.Defaults()
+	s.taskNodes = []string{"w1", "w2", "m1"}
+	w1Left := 3 // polls before w1's container is gone
+	w1 := fakehost.New("w1", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+		if strings.HasPrefix(strings.Join(c.Args, " "), "docker ps -q --filter label=com.docker.swarm.service.name=registry_registry-mirror") {
+			if w1Left > 0 {
+				w1Left--
+				return ok("c0ffee\n")
+			}
+			return ok("")
+		}
+		return exit(h, c, 1, "unexpected")
+	})
+	res, err := Uninstall(ctx, h, v, UninstallOptions{Wait: 5 * time.Second, Poll: time.Millisecond,
+		NodeHost: func(n string) nodes.Host {
+			switch n {
+			case "w1":
+				return w1
+			case "m1":
+				return h
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w1Left != 0 {
+		t.Errorf("returned while w1 still ran the registry's container (%d polls left)", w1Left)
+	}
+	if !slices.Equal(res.Unchecked, []string{"w2"}) {
+		t.Errorf("unchecked %v, want [w2]", res.Unchecked)
+	}
+
+	// A container that never stops is an error once the wait is over.
+	if _, err := Install(ctx, h, mustRender(t, v), fast); err != nil {
+		t.Fatal(err)
+	}
+	stuck := fakehost.New("w1", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) { return ok("c0ffee\n") })
+	_, err = Uninstall(ctx, h, v, UninstallOptions{Wait: 200 * time.Millisecond, Poll: time.Millisecond,
+		NodeHost: func(n string) nodes.Host {
+			if n == "w1" {
+				return stuck
+			}
+			return nil
+		}})
+	if err == nil || !strings.Contains(err.Error(), "w1: the registry's container is still running") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,12 +22,19 @@ type UninstallOptions struct {
 	// Poll is the interval between checks (0 = 1s).
 	Poll time.Duration
 	Log  func(string)
+	// NodeHost returns a connection to the swarm node with this hostname
+	// (nil when there is none), to wait there until the registry's task
+	// containers are gone. The manager h itself needs none.
+	NodeHost func(hostname string) nodes.Host
 }
 
 // UninstallResult is what Uninstall did.
 type UninstallResult struct {
-	Removed bool     `json:"removed"` // the stack existed and was removed
-	Purged  []string `json:"purged"`
+	Removed bool `json:"removed"` // the stack existed and was removed
+	// Unchecked lists nodes that ran a registry task but could not be
+	// asked whether its container is gone (not connected).
+	Unchecked []string `json:"unchecked,omitempty"`
+	Purged    []string `json:"purged"`
 	// Kept lists paths purge left because they hold files swarmctl did not write.
 	Kept []string `json:"kept,omitempty"`
 }
@@ -42,7 +50,8 @@ rm -f -- "$d/scheduler-state.json"
 rmdir -- "$d" 2>/dev/null || echo kept`
 
 // Uninstall removes the stack through the manager h and waits until its
-// services and networks are gone; with Purge it then removes the files.
+// services and networks are gone, and its task containers too (on h, and
+// on the nodes o.NodeHost reaches); with Purge it then removes the files.
 // v gives the stack name and paths (Defaults and Validate applied).
 func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) (UninstallResult, error) {
 	logf := func(format string, a ...any) {
@@ -68,6 +77,19 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	if err != nil {
 		return res, err
 	}
+	// Where the registry's tasks run: once the service is gone the
+	// manager no longer lists them, and their containers may still stop.
+	var taskNodes []string
+	if len(services) > 0 {
+		out, err := run(wctx, h, "docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", v.Service())
+		if err == nil {
+			for _, n := range strings.Fields(out) {
+				if !slices.Contains(taskNodes, n) {
+					taskNodes = append(taskNodes, n)
+				}
+			}
+		}
+	}
 	if len(services)+len(networks) > 0 {
 		res.Removed = true
 		for {
@@ -90,22 +112,33 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	} else {
 		logf("%s: stack %s is not deployed", h.Name(), v.StackName)
 	}
-	if !o.Purge {
-		return res, nil
+	// The task containers must be gone (a re-install may bind the same
+	// host port; a purge must not pull the data from under one): on this
+	// node, and on every node that ran a task and that we can reach.
+	hosts := []nodes.Host{h}
+	for _, n := range taskNodes {
+		var nh nodes.Host
+		if o.NodeHost != nil {
+			nh = o.NodeHost(n)
+		}
+		switch {
+		case nh == nil:
+			res.Unchecked = append(res.Unchecked, n)
+			logf("%s: cannot check that the registry's container on %s is gone (not connected)", h.Name(), n)
+		case nh.Name() != h.Name():
+			hosts = append(hosts, nh)
+		}
 	}
-	// The registry's containers must be gone before its data is; tasks on
-	// this node are checked here, others stop with their service.
-	for {
-		out, err := run(wctx, h, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+v.Service())
-		if err != nil {
+	for _, nh := range hosts {
+		if err := waitNoContainers(wctx, nh, v.Service(), poll); err != nil {
+			if o.Purge {
+				return res, fmt.Errorf("%w; not purging %s", err, v.DataDir)
+			}
 			return res, err
 		}
-		if strings.TrimSpace(out) == "" {
-			break
-		}
-		if err := sleep(wctx, poll); err != nil {
-			return res, fmt.Errorf("%s: registry containers still running; not purging %s", h.Name(), v.DataDir)
-		}
+	}
+	if !o.Purge {
+		return res, nil
 	}
 	for _, p := range []string{v.StackFile, v.ConfigFile} {
 		if _, err := run(wctx, h, "rm", "-f", "--", p); err != nil {
@@ -125,6 +158,25 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	}
 	logf("%s: purged %s", h.Name(), strings.Join(res.Purged, ", "))
 	return res, nil
+}
+
+// waitNoContainers waits until no container of the service runs on h.
+func waitNoContainers(ctx context.Context, h nodes.Host, service string, poll time.Duration) error {
+	for {
+		out, err := run(ctx, h, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)
+		if err != nil && ctx.Err() != nil {
+			return fmt.Errorf("%s: the registry's container is still running (the wait ended)", h.Name())
+		}
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) == "" {
+			return nil
+		}
+		if err := sleep(ctx, poll); err != nil {
+			return fmt.Errorf("%s: the registry's container is still running", h.Name())
+		}
+	}
 }
 
 // stackResources lists the stack's services and networks by the namespace

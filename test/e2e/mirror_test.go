@@ -263,6 +263,13 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 		t.Fatalf("uninstall: exit %d", r.Code)
 	}
 	stackGone(t, l)
+	// Uninstall returned only once the task containers were gone, on every
+	// machine (it waits on each node that ran one).
+	for _, m := range l.Machines() {
+		if out := strings.TrimSpace(inMachine(t, l, m.Name, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name=registry_registry-mirror")); out != "" {
+			t.Errorf("%s: the registry's container still runs after uninstall returned: %s", m.Name, out)
+		}
+	}
 	if r := swarmctl(t, env, "mirror", "uninstall"); r.Code != 0 || !strings.Contains(r.Stdout, "no changes") {
 		t.Errorf("second uninstall: exit %d", r.Code)
 	}
