@@ -3,6 +3,7 @@ package stack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -389,56 +390,102 @@ else
   echo "neither curl nor wget on this node" >&2; exit 127
 fi`
 
-// checkHealth GETs /v2/ through the published port until it answers 200
-// (or 401 when auth is on). Ingress publishing answers on the manager's
-// loopback; host-mode publishing only on the nodes running a task.
+// checkHealth GETs /v2/ from the manager until the registry answers 200
+// (or 401 when auth is on). Through the published port: ingress answers on
+// the manager's loopback, host mode only on the nodes running a task. With
+// nothing published (Traefik only), inside a running task's container on
+// the manager (docker exec; the registry image's own sh and wget); when
+// that is not possible the result says "not checked" and why, which is not
+// reported as success.
 func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
 	v := r.Values
+	next := func(ctx context.Context) (healthProbe, error) {
+		url, err := healthURL(ctx, h, v, res.Tasks)
+		return healthProbe{Health: Health{URL: url, Via: HealthViaPublished},
+			cmd: nodes.Cmd{Script: healthScript, ScriptArgs: []string{url}}}, err
+	}
 	if v.Publish == 0 {
-		return checkHealthInTask(ctx, h, r, o, res, logf)
+		next = func(ctx context.Context) (healthProbe, error) { return taskProbe(ctx, h, v.Service(), res.Tasks) }
 	}
 	poll := o.Poll
 	if poll <= 0 {
 		poll = time.Second
 	}
+	notChecked := func(p healthProbe, why string) error {
+		res.Health = &Health{URL: p.URL, Via: p.Via, NotChecked: why}
+		logf("%s: registry not checked from the manager: %s", h.Name(), why)
+		return nil
+	}
+	var p healthProbe
 	var lastErr error
 	for {
-		url, err := healthURL(ctx, h, v, res.Tasks)
-		if err == nil {
-			hl := &Health{URL: url, Via: HealthViaPublished}
-			out, rerr := h.Run(ctx, nodes.Cmd{Script: healthScript, ScriptArgs: []string{url}})
+		var err error
+		p, err = next(ctx)
+		var nc notCheckedError
+		switch {
+		case errors.As(err, &nc):
+			return notChecked(p, string(nc))
+		case err == nil:
+			hl := p.Health
+			out, rerr := h.Run(ctx, p.cmd)
 			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
 			hl.Status = code
 			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
-			cutShort := rerr != nil && ctx.Err() != nil && res.Health != nil
-			if !cutShort {
+			if !(rerr != nil && ctx.Err() != nil && res.Health != nil) {
 				// A probe killed by the deadline says nothing about the
 				// registry: keep the last real answer in the result.
-				res.Health = hl
+				res.Health = &hl
 			}
 			if hl.OK {
-				logf("%s: GET %s: %d", h.Name(), url, code)
+				logf("%s: GET %s%s: %d", h.Name(), hl.URL, p.where(), code)
 				return nil
 			}
-			switch {
+			switch msg, isExit := exitStatus(rerr); {
 			case rerr != nil && ctx.Err() != nil && lastErr != nil:
 				// Cut short by the deadline: keep the last real answer.
+			case isExit && strings.Contains(msg, "neither curl nor wget"):
+				if hl.Via == HealthViaTask {
+					return notChecked(p, fmt.Sprintf("the registry image has neither curl nor wget to GET %s inside container %s", hl.URL, hl.Container))
+				}
+				return fmt.Errorf("%s: cannot check %s: neither curl nor wget on the manager", h.Name(), hl.URL)
+			case isExit && hl.Via == HealthViaTask && strings.Contains(msg, "executable file not found"):
+				return notChecked(p, fmt.Sprintf("the registry image has no sh to run a check inside container %s", hl.Container))
 			case rerr != nil:
 				lastErr = rerr
-				if msg, ok := exitStatus(rerr); ok && strings.Contains(msg, "neither curl nor wget") {
-					return fmt.Errorf("%s: cannot check %s: neither curl nor wget on the manager", h.Name(), url)
-				}
 			default:
 				lastErr = fmt.Errorf("HTTP status %q", strings.TrimSpace(string(out.Stdout)))
 			}
-		} else if ctx.Err() == nil || lastErr == nil {
+		case ctx.Err() == nil || lastErr == nil:
 			lastErr = err
 		}
 		if err := sleep(ctx, poll); err != nil {
-			return fmt.Errorf("%s: the registry did not answer GET /v2/ in time: %v", h.Name(), lastErr)
+			where := ""
+			if p.Via == HealthViaTask {
+				where = " inside its container"
+			}
+			return fmt.Errorf("%s: the registry did not answer GET /v2/%s in time: %v", h.Name(), where, lastErr)
 		}
 	}
 }
+
+// healthProbe is one GET /v2/ from the manager: where, and the command.
+type healthProbe struct {
+	Health
+	cmd nodes.Cmd
+}
+
+// where says where the probe ran, for messages ("" or " inside container X").
+func (p healthProbe) where() string {
+	if p.Via == HealthViaTask {
+		return " inside container " + p.Container
+	}
+	return ""
+}
+
+// notCheckedError ends the health check without a verdict, saying why.
+type notCheckedError string
+
+func (e notCheckedError) Error() string { return string(e) }
 
 // healthURL picks where the published port answers from the manager.
 func healthURL(ctx context.Context, h nodes.Host, v Values, tasks []Task) (string, error) {
@@ -470,68 +517,28 @@ func healthURL(ctx context.Context, h nodes.Host, v Values, tasks []Task) (strin
 // inTaskURL is where the registry answers inside its own container.
 var inTaskURL = "http://127.0.0.1:" + strconv.Itoa(ContainerPort) + "/v2/"
 
-// checkHealthInTask checks a registry that publishes no port (Traefik
-// only): the manager cannot reach it on any port of its own, so it runs
-// healthScript with docker exec inside a running task's container on the
-// manager (the registry image's own sh and wget; nothing else is pulled).
-// When no task runs on the manager, or the image has no sh/curl/wget, the
-// result says "not checked" and why; that is not reported as success.
-func checkHealthInTask(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
-	svc := r.Values.Service()
-	poll := o.Poll
-	if poll <= 0 {
-		poll = time.Second
+// taskProbe finds a running task container of svc on the manager and
+// probes the registry inside it; when none runs here the check ends as
+// not checked.
+func taskProbe(ctx context.Context, h nodes.Host, svc string, tasks []Task) (healthProbe, error) {
+	p := healthProbe{Health: Health{URL: inTaskURL, Via: HealthViaTask}}
+	cid, err := localTaskContainer(ctx, h, svc, tasks)
+	if err != nil {
+		return p, err
 	}
-	notChecked := func(why string) error {
-		res.Health = &Health{URL: inTaskURL, Via: HealthViaTask, NotChecked: why}
-		logf("%s: registry not checked from the manager: %s", h.Name(), why)
-		return nil
-	}
-	var lastErr error
-	for {
-		cid, err := localTaskContainer(ctx, h, svc, res.Tasks)
-		switch {
-		case err == nil && cid == "":
-			var on []string
-			for _, t := range res.Tasks {
-				if strings.HasPrefix(t.CurrentState, "Running") && t.Node != "" {
-					on = append(on, t.Node)
-				}
+	if cid == "" {
+		var on []string
+		for _, t := range tasks {
+			if strings.HasPrefix(t.CurrentState, "Running") && t.Node != "" {
+				on = append(on, t.Node)
 			}
-			return notChecked(fmt.Sprintf("nothing is published and no task of %s runs on the manager (running on: %s); GET /v2/ was only tried through the mirror URL",
-				svc, orDash(strings.Join(on, ", "))))
-		case err == nil:
-			hl := &Health{URL: inTaskURL, Via: HealthViaTask, Container: cid}
-			out, rerr := h.Run(ctx, nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", healthScript, "sh", inTaskURL}, Sudo: true})
-			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
-			hl.Status = code
-			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
-			if !(rerr != nil && ctx.Err() != nil && res.Health != nil) {
-				res.Health = hl
-			}
-			if hl.OK {
-				logf("%s: GET %s inside container %s: %d", h.Name(), inTaskURL, cid, code)
-				return nil
-			}
-			switch msg, isExit := exitStatus(rerr); {
-			case rerr != nil && ctx.Err() != nil && lastErr != nil:
-				// Cut short by the deadline: keep the last real answer.
-			case isExit && strings.Contains(msg, "neither curl nor wget"):
-				return notChecked(fmt.Sprintf("the registry image has neither curl nor wget to GET %s inside container %s", inTaskURL, cid))
-			case isExit && strings.Contains(msg, "executable file not found"):
-				return notChecked(fmt.Sprintf("the registry image has no sh to run a check inside container %s", cid))
-			case rerr != nil:
-				lastErr = rerr
-			default:
-				lastErr = fmt.Errorf("HTTP status %q", strings.TrimSpace(string(out.Stdout)))
-			}
-		case ctx.Err() == nil || lastErr == nil:
-			lastErr = err
 		}
-		if err := sleep(ctx, poll); err != nil {
-			return fmt.Errorf("%s: the registry did not answer GET /v2/ inside its container in time: %v", h.Name(), lastErr)
-		}
+		return p, notCheckedError(fmt.Sprintf("nothing is published and no task of %s runs on the manager (running on: %s); GET /v2/ was only tried through the mirror URL",
+			svc, orDash(strings.Join(on, ", "))))
 	}
+	p.Container = cid
+	p.cmd = nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", healthScript, "sh", inTaskURL}, Sudo: true}
+	return p, nil
 }
 
 // localTaskContainer is the ID of a running container on the manager that
