@@ -446,11 +446,7 @@ func (r *nodeRun) waitDaemon(ctx context.Context, wantMirrors, wantExp string, s
 	if swarm {
 		sw = "swarm"
 	}
-	secs := int(r.o.Timeout.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	out, err := r.h.Run(ctx, nodes.Cmd{Script: verifyScript, ScriptArgs: []string{r.f.Service, wantMirrors, wantExp, sw, strconv.Itoa(secs)}, Sudo: true})
+	out, err := r.h.Run(ctx, nodes.Cmd{Script: verifyScript, ScriptArgs: []string{r.f.Service, wantMirrors, wantExp, sw, r.o.timeoutSecs()}, Sudo: true})
 	if err != nil {
 		return verifyResult{}, err
 	}
@@ -504,7 +500,7 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 	if r.unchangedOnNode(ctx) {
 		// The write failed before replacing the file (full disk, a cut
 		// upload): nothing to roll back, and docker was never touched.
-		if strings.Contains(cause.Error(), "(the file is unchanged)") {
+		if errors.Is(cause, nodes.ErrFileUnchanged) {
 			return cause, nil // the write's own error already says so
 		}
 		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil

@@ -3,6 +3,7 @@ package configure
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
@@ -101,4 +102,10 @@ func (o *Options) defaults() {
 	if o.Warn == nil {
 		o.Warn = func(string) {}
 	}
+}
+
+// timeoutSecs is Timeout in whole seconds (at least 1), as the remote
+// wait scripts take it.
+func (o *Options) timeoutSecs() string {
+	return strconv.Itoa(max(1, int(o.Timeout.Round(time.Second)/time.Second)))
 }

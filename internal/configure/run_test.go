@@ -3,6 +3,7 @@ package configure
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -442,7 +443,8 @@ func TestFailedRollbackIsAFailedStep(t *testing.T) {
 func TestFailedWriteSaysUnchangedOnce(t *testing.T) {
 	cl := newCluster()
 	n := newFakeNode(t, cl, "n1", "{}\n")
-	n.fh.WriteErr[n.cfg] = errors.New("write /etc/docker/daemon.json: no space left on device (the file is unchanged)")
+	// As the SSH transport reports it.
+	n.fh.WriteErr[n.cfg] = fmt.Errorf("write /etc/docker/daemon.json: no space left on device (%w)", nodes.ErrFileUnchanged)
 	r := run(t, opts(addSettings()), n).Nodes[0]
 	if strings.Count(r.Error, "unchanged") != 1 {
 		t.Errorf("error %q", r.Error)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
@@ -134,11 +133,7 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 // avoid. A node whose tasks do not stop in time is not restarted (the
 // caller undoes the drain).
 func (g *swarmGuard) waitDrained(ctx context.Context, ctl, r *nodeRun) error {
-	secs := int(g.o.Timeout.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: drainWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, strconv.Itoa(secs)}, Sudo: true})
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: drainWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, g.o.timeoutSecs()}, Sudo: true})
 	if err != nil {
 		return fmt.Errorf("waiting for the drained node's tasks to stop: %w", err)
 	}
@@ -184,11 +179,7 @@ func (g *swarmGuard) waitBack(ctx context.Context, ctl, r *nodeRun) error {
 	if r.f.SwarmManager {
 		mgr = "manager"
 	}
-	secs := int(g.o.Timeout.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: nodeWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, mgr, strconv.Itoa(secs)}, Sudo: true})
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: nodeWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, mgr, g.o.timeoutSecs()}, Sudo: true})
 	if err != nil {
 		return fmt.Errorf("waiting for the node to be Ready again: %w", err)
 	}

@@ -16,6 +16,10 @@ import (
 	"github.com/pkg/sftp"
 )
 
+// ErrFileUnchanged is wrapped by WriteFile errors that happened before the
+// rename: the file on the node is still the old one, whole.
+var ErrFileUnchanged = errors.New("the file is unchanged")
+
 // sftpClient starts SFTP on the node's connection on first use.
 func (h *SSHHost) sftpClient() (*sftp.Client, error) {
 	h.sftpMu.Lock()
@@ -109,7 +113,7 @@ func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.
 		_, err := h.Run(ctx, Cmd{Script: writeScript, ScriptArgs: []string{p, fmt.Sprintf("%o", mode.Perm())}, Sudo: true, Stdin: data})
 		var xe *ExitError
 		if errors.As(err, &xe) && bytes.Contains(xe.Stderr, []byte("No space left")) {
-			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: write %s: %w", h.name, p, err)
@@ -162,9 +166,9 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 	if _, err := f.Write(data); err != nil {
 		if noSpace(c, path.Dir(target), len(data), err) {
-			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
 		}
-		return fmt.Errorf("%s: write %s: %w (the file is unchanged)", h.name, p, err)
+		return fmt.Errorf("%s: write %s: %w (%w)", h.name, p, err, ErrFileUnchanged)
 	}
 	if err := f.Sync(); err != nil {
 		// No fsync@openssh.com: sync the file with a command instead.
@@ -174,9 +178,9 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 	if err := f.Close(); err != nil {
 		if noSpace(c, path.Dir(target), len(data), err) {
-			return fmt.Errorf("%s: write %s: no space left on device (the file is unchanged)", h.name, p)
+			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
 		}
-		return fmt.Errorf("%s: write %s: %w (the file is unchanged)", h.name, p, err)
+		return fmt.Errorf("%s: write %s: %w (%w)", h.name, p, err, ErrFileUnchanged)
 	}
 	if old != nil {
 		if err := c.Chown(tmp, int(old.UID), int(old.GID)); err != nil {
