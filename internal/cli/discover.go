@@ -142,21 +142,6 @@ func (s *session) askManager(ctx context.Context, cs []*connected, want string, 
 	return mgr, asked, err
 }
 
-// otherManagerNodes are otherManagers (the inventory's managers --limit
-// left out) as nodes to dial.
-func (s *session) otherManagerNodes() []Node {
-	var out []Node
-	for _, om := range s.otherManagers() {
-		for _, in := range s.inv.Nodes {
-			if n := s.g.nodeFrom(s.inv, in); n.Name == om.Name {
-				out = append(out, n)
-				break
-			}
-		}
-	}
-	return out
-}
-
 // limitAllows says whether --limit keeps a swarm member missing from the
 // inventory: no --limit, or a limit naming its hostname, its address or
 // its role as the swarm reports it (manager, worker).

@@ -346,6 +346,17 @@ func (s *session) close() { s.cleanup() }
 // left out. They may answer the swarm guard's questions (see
 // configure.Options.Observers), and are dialled only if it needs one.
 func (s *session) otherManagers() []configure.Node {
+	var out []configure.Node
+	for _, n := range s.otherManagerNodes() {
+		out = append(out, configure.Node{Name: n.Name, Address: address(n.Target),
+			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }})
+	}
+	return out
+}
+
+// otherManagerNodes are the inventory's nodes with role: manager that
+// --limit left out (none without --limit).
+func (s *session) otherManagerNodes() []Node {
 	if len(s.g.Limit) == 0 {
 		return nil
 	}
@@ -353,14 +364,11 @@ func (s *session) otherManagers() []configure.Node {
 	for _, n := range s.nodes {
 		sel[n.Name] = true
 	}
-	var out []configure.Node
+	var out []Node
 	for _, in := range s.inv.Nodes {
-		n := s.g.nodeFrom(s.inv, in)
-		if n.Role != "manager" || sel[n.Name] {
-			continue
+		if n := s.g.nodeFrom(s.inv, in); n.Role == "manager" && !sel[n.Name] {
+			out = append(out, n)
 		}
-		out = append(out, configure.Node{Name: n.Name, Address: address(n.Target),
-			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }})
 	}
 	return out
 }
