@@ -89,24 +89,15 @@ func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, wan
 	}
 	cs := s.connectAll(ctx, s.nodes, "", "")
 	defer func() { closeAll(cs) }()
+	// As discovery does: a manager that is not selected (left out by
+	// --limit, or named by --manager) is asked too; it is not a status row.
 	wantMgr := firstNonEmpty(opts.Manager, s.inv.Mirror.Manager)
-	mgr, mgrErr := pickManager(cs, wantMgr)
-	// A manager that is not selected (left out by --limit, or named by
-	// --manager) is asked too, as discovery does; it is not a status row.
+	var mgr *connected
 	var asked []*connected
 	defer func() { closeAll(asked) }()
-	if mgr == nil {
-		if ask, err := s.discoveryManager(wantMgr); err != nil {
-			mgrErr = err
-		} else if ask != nil || wantMgr == "" {
-			var m *connected
-			m, asked, err = s.askManager(ctx, cs, wantMgr, ask, "", "")
-			if m != nil {
-				mgr, mgrErr = m, nil
-			} else if err != nil {
-				mgrErr = err
-			}
-		}
+	ask, mgrErr := s.discoveryManager(wantMgr)
+	if mgrErr == nil {
+		mgr, asked, mgrErr = s.askManager(ctx, cs, wantMgr, ask, "", "")
 	}
 	var services []status.Service
 	if mgr != nil {
