@@ -44,6 +44,7 @@ type configureNode struct {
 // stepDoc is one timed step of a node's change.
 type stepDoc struct {
 	Name string `json:"name"`
+	MS   int64  `json:"ms"`
 	OK   bool   `json:"ok"`
 }
 

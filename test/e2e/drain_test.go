@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -50,21 +49,9 @@ func TestConfigureDrainWaitsForTasks(t *testing.T) {
 
 	// Only the worker is selected: a manager --limit left out answers the
 	// swarm guard (drain, tasks stopped, Ready again, undrain).
-	r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--drain", "--limit", worker)
+	r, doc := configureJSON(t, l, "--drain", "--limit", worker)
 	if r.Code != 0 {
 		t.Fatalf("exit %d\n%s", r.Code, r.Stderr)
-	}
-	var doc struct {
-		Nodes []struct {
-			Name, Outcome, Error string
-			Steps                []struct {
-				Name string `json:"name"`
-				MS   int64  `json:"ms"`
-			} `json:"steps"`
-		} `json:"nodes"`
-	}
-	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
-		t.Fatalf("%v\n%s", err, r.Stdout)
 	}
 	if len(doc.Nodes) != 1 {
 		t.Fatalf("%d nodes in the report, want only %s:\n%s", len(doc.Nodes), worker, r.Stdout)
