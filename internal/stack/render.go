@@ -216,6 +216,12 @@ func yamlScalar(s string) (string, error) {
 	if strings.ContainsAny(out, "\n\r") || strings.HasPrefix(out, "|") || strings.HasPrefix(out, ">") || out == "" {
 		return enc(yaml.DoubleQuotedStyle)
 	}
+	// yaml.v3's choice of style is not always one it reads back the same:
+	// keep the plain or single-quoted form only when it does.
+	var back string
+	if err := yaml.Unmarshal([]byte(out), &back); err != nil || back != s {
+		return enc(yaml.DoubleQuotedStyle)
+	}
 	return out, nil
 }
 

@@ -125,15 +125,16 @@ func assertStack(t testing.TB, v Values, b []byte) {
 	if len(d.Services) != 1 || d.Services[ServiceSuffix] == nil {
 		t.Fatalf("services = %v, want only %s", d.Services, ServiceSuffix)
 	}
-	var s serviceDoc
-	node := yaml.Node{}
-	raw, _ := yaml.Marshal(d.Services[ServiceSuffix])
-	if err := yaml.Unmarshal(raw, &node); err != nil {
+	// Decode the service from the rendered text itself: re-encoding the
+	// parsed map with yaml.Marshal is not safe (it writes "\n0" as a block
+	// literal it cannot read back).
+	var typed struct {
+		Services map[string]serviceDoc `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &typed); err != nil {
 		t.Fatal(err)
 	}
-	if err := node.Decode(&s); err != nil {
-		t.Fatal(err)
-	}
+	s := typed.Services[ServiceSuffix]
 	if s.Image != v.Image {
 		t.Errorf("image %q, want %q", s.Image, v.Image)
 	}
