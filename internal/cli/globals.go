@@ -337,10 +337,39 @@ func newSession(cmd *cobra.Command, g *GlobalOptions, d *Deps, needNodes bool) (
 	if err != nil {
 		return nil, err
 	}
+	if err := checkOneServerEach(sel, o); err != nil {
+		cleanup()
+		return nil, err
+	}
 	return &session{g: g, deps: d, inv: inv, nodes: sel, dialOpt: o, cleanup: cleanup}, nil
 }
 
 func (s *session) close() { s.cleanup() }
+
+// checkOneServerEach refuses a selection that reaches one SSH server twice
+// (two aliases with the same ssh_config HostName and Port, or --host
+// repeating an inventory node): that machine would be changed by two
+// sessions at once. A node whose ssh_config cannot be read is left to the
+// dial, which reports it on that node.
+func checkOneServerEach(sel []Node, o nodes.DialOptions) error {
+	seen := map[string]string{}
+	for _, n := range sel {
+		ep, err := nodes.Endpoint(o, n.Target)
+		if err != nil {
+			continue
+		}
+		prev, ok := seen[ep]
+		switch {
+		case !ok:
+			seen[ep] = n.Name
+		case prev == n.Name:
+			return usageErr("node %q is selected twice (%s): give it once, in the inventory or with --host", n.Name, ep)
+		default:
+			return usageErr("nodes %q and %q reach the same SSH server (%s): list each machine once", prev, n.Name, ep)
+		}
+	}
+	return nil
+}
 
 // otherManagers are the inventory's nodes with role: manager that --limit
 // left out. They may answer the swarm guard's questions (see

@@ -3,7 +3,10 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
@@ -163,6 +166,55 @@ func TestMirrorFlagWithLineBreakRefusedEverywhere(t *testing.T) {
 		args := append(cmd, "--host", "10.0.0.1", "--mirror", "https://ok.example.com\nhttps://evil.example.com")
 		if code := Run(context.Background(), d, args); code != ExitError || !strings.Contains(errb.String(), "line break") {
 			t.Errorf("%v: exit %d, stderr %s", cmd, code, errb)
+		}
+	}
+}
+
+// Two inventory entries (or an entry and --host) that reach one SSH server
+// are refused before anything is dialled: the machine would be changed by
+// two sessions at once. ssh_config HostName and Port count; the user and
+// different jump hosts do not make one server two.
+func TestSelectionReachingOneServerTwiceRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "ssh_config")
+	body := "Host prod-3\n  HostName 10.0.0.3\n  Port 2222\nHost old-3\n  HostName 10.0.0.3\n  Port 2222\n  User admin\nHost other-port\n  HostName 10.0.0.3\nHost behind-b\n  HostName 10.0.0.3\n  Port 2222\n  ProxyJump b\n"
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var dialled atomic.Int32
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		dialled.Add(1)
+		return nil, errors.New("unreachable")
+	}
+	cases := []struct {
+		inv  string
+		args []string
+		want string // "" = accepted
+	}{
+		{"nodes:\n  - {host: prod-3}\n  - {host: old-3}\n", nil, `nodes "prod-3" and "old-3" reach the same SSH server (10.0.0.3:2222)`},
+		{"nodes:\n  - {host: prod-3}\n  - {host: 10.0.0.3, port: 2222, name: by-ip}\n", nil, `nodes "prod-3" and "by-ip" reach the same SSH server`},
+		{"nodes:\n  - {host: prod-3}\n", []string{"--host", "root@prod-3"}, `node "prod-3" is selected twice (10.0.0.3:2222)`},
+		// Port 22 versus 2222: two servers.
+		{"nodes:\n  - {host: prod-3}\n  - {host: other-port}\n", nil, ""},
+		// The same address behind a jump host: another network.
+		{"nodes:\n  - {host: prod-3}\n  - {host: behind-b}\n", nil, ""},
+		// --bastion puts every node behind b: one server again.
+		{"nodes:\n  - {host: prod-3}\n  - {host: behind-b}\n", []string{"--bastion", "b"}, `nodes "prod-3" and "behind-b" reach the same SSH server (b -> 10.0.0.3:2222)`},
+	}
+	for i, c := range cases {
+		inv := writeInventory(t, c.inv)
+		d, _, errb := testDeps(dial)
+		dialled.Store(0)
+		args := append([]string{"nodes", "list", "-i", inv, "--ssh-config", cfg}, c.args...)
+		code := Run(context.Background(), d, args)
+		if c.want == "" {
+			if code == ExitError || dialled.Load() != 2 {
+				t.Errorf("case %d: exit %d, %d dials, want both nodes dialled:\n%s", i, code, dialled.Load(), errb)
+			}
+			continue
+		}
+		if code != ExitError || dialled.Load() != 0 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("case %d: exit %d, %d dials, stderr:\n%s\nwant %q", i, code, dialled.Load(), errb, c.want)
 		}
 	}
 }

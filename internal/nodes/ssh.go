@@ -126,12 +126,7 @@ func Dial(ctx context.Context, t Target, o DialOptions) (*SSHHost, error) {
 		return nil, err
 	}
 
-	var jumps []string
-	if o.Bastion != "" {
-		jumps = []string{o.Bastion}
-	} else {
-		jumps = ep.jumps
-	}
+	jumps := ep.jumpsUnder(o)
 	var hopEPs []endpoint
 	// Keys named by the caller must load; keys named by ssh_config are
 	// skipped when missing, as ssh does.
@@ -191,6 +186,32 @@ type endpoint struct {
 	keyFiles   []string
 	knownHosts []string
 	jumps      []string
+}
+
+// jumpsUnder is the jump host chain to ep: --bastion replaces ssh_config's
+// ProxyJump.
+func (ep endpoint) jumpsUnder(o DialOptions) []string {
+	if o.Bastion != "" {
+		return []string{o.Bastion}
+	}
+	return ep.jumps
+}
+
+// Endpoint names the SSH server t is dialled on under o, as Dial would
+// resolve it (ssh_config HostName and Port): the jump hosts, then
+// host:port. Two targets with the same Endpoint reach one machine. It reads
+// ssh_config only; nothing is dialled.
+func Endpoint(o DialOptions, t Target) (string, error) {
+	cfg := o.SSHConfigPath
+	if cfg == "" {
+		cfg = "~/.ssh/config"
+	}
+	// The user does not change which server is reached: skip looking one up.
+	ep, err := resolveEndpoint(cfg, t.Host, "-", t.Port, nil, "")
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(append(ep.jumpsUnder(o), ep.addr), " -> "), nil
 }
 
 func resolveEndpoint(cfgPath, host, user string, port int, keyFiles []string, defUser string) (endpoint, error) {

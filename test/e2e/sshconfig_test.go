@@ -106,6 +106,43 @@ func TestSSHConfig(t *testing.T) {
 	}
 }
 
+// TestSSHConfigOneMachineTwice: an ssh_config alias that leads to a node
+// already selected under its own name is refused before any connection,
+// with exit 2, and no login reaches the machine.
+func TestSSHConfigOneMachineTwice(t *testing.T) {
+	l := needLab(t)
+	mgr := l.Manager()
+	dir := t.TempDir()
+	emptyInv := filepath.Join(dir, "empty.yaml")
+	if err := os.WriteFile(emptyInv, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := filepath.Join(dir, "ssh_config")
+	cfg := fmt.Sprintf("Include %s\n\nHost old-name\n  HostName %s\n", l.SSHConfigPath(), mgr.IP)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Start on a whole second: the journal is read from that second on,
+	// and a login by an earlier test in the same second must not count.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second)))
+	since := time.Now()
+	r := swarmctl(t, []string{"SWARMCTL_INVENTORY=" + emptyInv}, "nodes", "list", "-i", emptyInv, "--ssh-config", cfgPath,
+		"--host", mgr.Name, "--host", "old-name")
+	want := fmt.Sprintf("nodes %q and %q reach the same SSH server (%s:22)", mgr.Name, "old-name", mgr.IP)
+	if r.Code != 2 || !strings.Contains(r.Stderr, want) || r.Stdout != "" {
+		t.Fatalf("exit %d, want 2 with %q:\nstdout:\n%s\nstderr:\n%s", r.Code, want, r.Stdout, r.Stderr)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := l.Exec(ctx, mgr.Name, "journalctl", "--no-pager", "-o", "cat", "-u", "ssh", "-u", "sshd", "--since", fmt.Sprintf("@%d", since.Unix()))
+	if err != nil {
+		t.Fatalf("journal: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "Accepted publickey") {
+		t.Fatalf("%s saw a login although the run was refused:\n%s", mgr.Name, out)
+	}
+}
+
 // loginSources are the addresses the sshd of machine accepted a publickey
 // login from since t0, read from its journal.
 func loginSources(t *testing.T, l *lab.Lab, machine string, t0 time.Time) map[string]bool {
