@@ -26,8 +26,8 @@ type connected struct {
 func (s *session) connectAll(ctx context.Context, list []Node, service, config string) []*connected {
 	res := nodes.Parallel(ctx, list, s.g.Parallel, false, func(ctx context.Context, n Node) (*connected, error) {
 		c := &connected{Node: n}
-		if err := dialable(n); err != nil {
-			c.Err = err
+		if n.NotDialled != nil {
+			c.Err = n.NotDialled
 			return c, nil
 		}
 		h, err := s.dial(ctx, n)
@@ -164,10 +164,9 @@ func (g *GlobalOptions) limitAllows(m nodes.SwarmNode) bool {
 // limitAllows), with SSH details from the inventory's defaults. A member
 // matches a node by address or name (for have also by the node ID and
 // hostname from its facts). A member whose address or name swarmctl
-// would not accept from a user is never dialled, but it is
-// not dropped either: it is returned with the offending name and/or address
-// quoted (see rejectedMember), so connectAll fails it without dialling and
-// it shows as a failed node, and a warning says why.
+// would not accept from a user is never dialled, but it is not dropped
+// either: it is returned marked NotDialled (see rejectedMember), so it
+// shows as a failed node, and a warning says why.
 func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*connected) ([]Node, []nodes.SwarmNode, error) {
 	members, err := nodes.SwarmNodes(ctx, manager)
 	if err != nil {
@@ -201,7 +200,7 @@ func (s *session) discoverNew(ctx context.Context, manager nodes.Host, have []*c
 		n := s.g.nodeFrom(s.inv, inv)
 		if err := memberProblem(inv); err != nil {
 			// Never dial a name we would not accept from a user.
-			n = rejectedMember(n, inv)
+			n = rejectedMember(n, inv, err)
 			s.deps.IO.Progress("%s swarm member %s (node ID %s, address %s) is not dialled, so it is neither checked nor configured: %v; "+
 				"add it to the inventory with a host and name swarmctl accepts", s.deps.IO.Paint("33", "warning:"),
 				n.Name, printableName(m.ID), printableHost(m.Addr), err)
@@ -223,48 +222,18 @@ func memberProblem(inv inventory.Node) error {
 	return inventory.ValidateName(inv.DisplayName())
 }
 
-// rejectedMember marks n as not to be dialled: a name or address that
-// failed validation is replaced by its quoted form, safe to print and
-// never valid (quotes are not allowed), so dialable refuses it.
-func rejectedMember(n Node, inv inventory.Node) Node {
-	if inventory.ValidateHost(inv.Host) != nil {
-		n.Target.Host = strconv.QuoteToASCII(inv.Host)
+// rejectedMember marks n as not to be dialled because of problem, and
+// shows an offending name or address quoted (safe to print).
+func rejectedMember(n Node, inv inventory.Node, problem error) Node {
+	if inv.Host != "" {
+		n.Target.Host = printableHost(inv.Host)
+	} else {
+		problem = errors.New("no address") // the row says briefly what the warning explains
 	}
-	if inventory.ValidateName(inv.DisplayName()) != nil {
-		n.Name = strconv.QuoteToASCII(inv.DisplayName())
-	}
+	n.Name = printableName(inv.DisplayName())
 	n.Target.Name = n.Name
+	n.NotDialled = fmt.Errorf("not dialled: %w", problem)
 	return n
-}
-
-// dialable refuses a node without an acceptable address and name (a name
-// that is not valid must be the host itself, e.g. an IPv6 address). Nodes
-// from the inventory or --host always pass; swarm members discoverNew
-// rejected never do.
-func dialable(n Node) error {
-	host, name := unquoted(n.Target.Host), unquoted(n.Name)
-	if host == "" {
-		return errors.New("not dialled: no address")
-	}
-	if err := inventory.ValidateHost(host); err != nil {
-		return fmt.Errorf("not dialled: %w", err)
-	}
-	if n.Name != n.Target.Host {
-		if err := inventory.ValidateName(name); err != nil {
-			return fmt.Errorf("not dialled: %w", err)
-		}
-	}
-	if host != n.Target.Host || name != n.Name {
-		return errors.New("not dialled: swarm member rejected") // quoted but valid: not made by rejectedMember
-	}
-	return nil
-}
-
-func unquoted(s string) string {
-	if u, err := strconv.Unquote(s); err == nil && len(s) > 0 && s[0] == '"' {
-		return u
-	}
-	return s
 }
 
 // printableName and printableHost show a value from the swarm as is when

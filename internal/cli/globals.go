@@ -124,6 +124,10 @@ type Node struct {
 	Name   string
 	Target nodes.Target
 	Role   string // hint from the inventory: manager, worker or ""
+	// NotDialled, when set, is why the node is reported failed without a
+	// connection: a swarm member discovery found with a name or address
+	// swarmctl would not accept from a user.
+	NotDialled error
 }
 
 // loadInventory reads the inventory. A missing default file is fine when
