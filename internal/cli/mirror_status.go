@@ -209,7 +209,7 @@ func printStatus(d *Deps, r *status.Report) {
 		}
 	}
 	if r.Endpoint == nil && len(r.MirrorURLs) == 0 {
-		fmt.Fprintln(w, "Endpoint: not checked (no mirror URL: pass --mirror URL, or set mirror.url or mirror.fqdn in the inventory)")
+		fmt.Fprintf(w, "Endpoint: not checked (no mirror URL: %s)\n", status.MirrorURLHint)
 	}
 	if e := r.Endpoint; e != nil {
 		fmt.Fprintf(w, "Endpoint %s: ", e.URL)

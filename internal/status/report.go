@@ -50,8 +50,10 @@ type Report struct {
 
 // NoMirrorURL explains an endpoint that could not be checked for want of
 // a URL.
-const NoMirrorURL = "mirror endpoint and cache: not checked: no mirror URL " +
-	"(pass --mirror URL, or set mirror.url or mirror.fqdn in the inventory)"
+const NoMirrorURL = "mirror endpoint and cache: not checked: no mirror URL (" + MirrorURLHint + ")"
+
+// MirrorURLHint says where a mirror URL comes from.
+const MirrorURLHint = "pass --mirror URL, or set mirror.url or mirror.fqdn in the inventory"
 
 // Judge fills Health, Problems, Unchecked and Warnings from the facts in
 // r. Entries the caller already put in Problems, Unchecked or Warnings
