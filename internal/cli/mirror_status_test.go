@@ -18,8 +18,8 @@ import (
 // swarmFacts is the facts output of a swarm node.
 func swarmFacts(hostname, daemonJSON, liveMirrors string, manager bool) string {
 	return strings.Join([]string{
-		"@@os", "Debian", "@@user", "root", "@@hostname", hostname, "@@service", "docker-latest", "@@active", "active",
-		"@@unit", "MainPID=77", "@@envfiles", "@@config", "/etc/docker-latest/daemon.json",
+		"@@os", "Debian", "@@user", "root", "@@hostname", hostname, "@@service", "docker-latest",
+		"@@unit", "ActiveState=active", "MainPID=77", "@@envfiles", "@@config", "/etc/docker-latest/daemon.json",
 		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
 		"@@info", fmt.Sprintf("%s|true|20.10.24|active|id-%s|10.0.0.1|%t", liveMirrors, hostname, manager),
 		"@@leader", fmt.Sprint(manager), "@@end", "",

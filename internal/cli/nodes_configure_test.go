@@ -125,8 +125,8 @@ func TestConfigureBadInputExits2(t *testing.T) {
 // factsOutput is what the facts script prints for a plain docker node.
 func factsOutput(daemonJSON string, mirrors string) string {
 	return strings.Join([]string{
-		"@@os", "Debian", "@@user", "root", "@@hostname", "n", "@@service", "docker", "@@active", "active",
-		"@@unit", "MainPID=77", "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
+		"@@os", "Debian", "@@user", "root", "@@hostname", "n", "@@service", "docker",
+		"@@unit", "ActiveState=active", "MainPID=77", "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
 		"@@envfiles", "@@config", "/etc/docker/daemon.json",
 		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
 		"@@info", mirrors + "|true|20.10.24|inactive|||false", "@@leader", "@@end", "",

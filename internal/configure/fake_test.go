@@ -206,13 +206,12 @@ func (n *fakeNode) facts() string {
 	w(n.fh.Name())
 	w("@@service")
 	w(n.service)
-	w("@@active")
-	if n.active {
-		w("active")
-	} else {
-		w("failed")
-	}
 	w("@@unit")
+	if n.active {
+		w("ActiveState=active")
+	} else {
+		w("ActiveState=failed")
+	}
 	w("MainPID=%d", n.pid)
 	w("ActiveEnterTimestampMonotonic=1")
 	w("ExecStart=%s", n.execStart)

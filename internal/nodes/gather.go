@@ -124,7 +124,6 @@ func ParseFacts(out []byte) (*Facts, error) {
 		User:           first("user"),
 		Hostname:       first("hostname"),
 		Service:        first("service"),
-		ServiceActive:  first("active") == "active", // older scripts and fakes
 		DaemonJSONPath: first("config"),
 		EnvOptions:     strings.Join(sections["envfiles"], "\n"),
 		SwarmLeader:    first("leader") == "true",
@@ -136,7 +135,7 @@ func ParseFacts(out []byte) (*Facts, error) {
 		case "MainPID":
 			f.DaemonPID, _ = strconv.Atoi(v)
 		case "ActiveState":
-			f.ServiceActive = f.ServiceActive || v == "active"
+			f.ServiceActive = v == "active"
 		case "ActiveEnterTimestampMonotonic":
 			f.DaemonStart = v
 		case "ExecStart":
