@@ -18,7 +18,8 @@
 // containerd image store's resolver uses (daemon/containerd/resolver.go) and
 // what BuildKit uses in both image stores; a classic-store `docker pull`
 // never reads hosts.toml. Docker 25 to 27 with the containerd store built the
-// hosts from daemon.json only (v27.5.0 daemon/daemon.go RegistryHosts).
+// hosts from daemon.json and the certs.d/<host>/*.crt files, never from
+// hosts.toml (v27.5.0 daemon/daemon.go RegistryHosts).
 //
 // Which directory. containerd's resolver asks for the reference's domain
 // (core/remotes/docker/resolver.go: refspec.Hostname()), after distribution
@@ -34,11 +35,15 @@
 // How hosts.toml is read (core/remotes/docker/config/hosts.go). loadHostDir:
 // an empty hosts.toml (zero bytes) or none means "use the directory's
 // *.crt, *.cert/*.key" (loadCertFiles); a file that does not decode, or
-// names an unknown capability, is logged ("failed to decode") and IGNORED
-// as a whole, falling back to those cert files: a broken hosts.toml is
-// silent. Once a non-empty hosts.toml is read, the directory's cert files
-// are no longer loaded for the server; only `ca`/`client` in the file count
-// (Desired.CertFiles keeps them when swarmctl creates the file).
+// holds a value parseHostConfig rejects (an unknown capability, a `ca` that
+// is not a string or list, a bad URL or duration), is logged ("failed to
+// decode") and IGNORED as a whole, falling back to those cert files: a
+// broken hosts.toml is silent. Once a non-empty hosts.toml is read, the
+// directory's cert files are no longer loaded for the server; only
+// `ca`/`client` in the file count (Desired.CertFiles keeps them when
+// swarmctl creates the file). mergeLegacyConfig's own loadTLSConfig does
+// not make up for it: it only runs for a transport without a TLS config,
+// and ConfigureHosts always sets one.
 // parseHostsFile decodes with go-toml/v2 Unmarshal (unknown keys ignored,
 // duplicates and type errors fatal) into: top-level `server` plus the same
 // per-host keys at top level for the server; `[host."<url>"]` tables with
@@ -55,7 +60,8 @@
 // inline table are decoded but never tried, and a `[host.X.header]` table
 // that is not right after `[host.X]` lists X twice. The resolver then tries
 // the hosts in that order and the server last; with no `server`, the server
-// is the registry itself over https (docker.io: https://registry-1.docker.io).
+// is the registry itself over https (docker.io: https://registry-1.docker.io;
+// localhost and loopback addresses: http unless the port is 443 or absent).
 //
 // How daemon.json combines with it. Daemon.RegistryHosts calls
 // mergeLegacyConfig when daemon.json has registry-mirrors or

@@ -137,17 +137,14 @@ func Apply(existing []byte, d Desired) (Result, error) {
 			if len(res.Changes) == 0 {
 				res.Changes = []Change{{Action: "update", Detail: "layout of swarmctl's tables"}}
 			}
-			if len(blocks) == 0 && f.Created {
-				if after, err := Parse(out); err == nil && onlyOurs(after) {
-					res.Out, res.Delete = nil, true
-					res.Changes = append(res.Changes, Change{Action: "delete", Detail: "only swarmctl's content was left"})
-				}
+			if len(blocks) == 0 && deletable(f, out) {
+				res.Out, res.Delete = nil, true
+				res.Changes = append(res.Changes, Change{Action: "delete", Detail: "only swarmctl's content was left"})
 			}
 		}
 	}
 	res.Changed = len(res.Changes) > 0
 	if res.Delete {
-		res.Warnings = append(res.Warnings, Check(&File{}, reg, d.DaemonJSON)...)
 		return res, nil
 	}
 
@@ -174,7 +171,7 @@ func Apply(existing []byte, d Desired) (Result, error) {
 
 // Remove takes swarmctl's tables for the given mirror URLs out of existing
 // (all of swarmctl's tables when mirrors is empty). Tables that are not
-// swarmctl's stay, even for the same URL (Change "keep"). When swarmctl
+// swarmctl's stay, even for the same URL (a CodeForeignKept warning). When swarmctl
 // created the file and nothing but its own content is left, Result.Delete
 // is set. Problems other than OwnedSubTable do not stop a removal; they are
 // reported as warnings.
@@ -224,11 +221,10 @@ func Remove(existing []byte, mirrors []string) (Result, error) {
 		res.Out = existing
 		return res, nil
 	}
-	after, err := Parse(out)
-	if err != nil {
+	if _, err := Parse(out); err != nil {
 		return Result{}, fmt.Errorf("internal error: swarmctl's own edit does not parse (%v); nothing written", err)
 	}
-	if f.Created && onlyOurs(after) {
+	if deletable(f, out) {
 		res.Delete = true
 		res.Changes = append(res.Changes, Change{Action: "delete", Detail: "only swarmctl's content was left"})
 		return res, nil
@@ -237,10 +233,18 @@ func Remove(existing []byte, mirrors []string) (Result, error) {
 	return res, nil
 }
 
-// onlyOurs: nothing but the file marker, top-level server/ca/client (which
-// swarmctl writes when it creates a file) and blank lines.
-func onlyOurs(f *File) bool {
-	l := f.layout
+// deletable: swarmctl created the file and out, its edit, holds nothing
+// but the file marker, top-level server/ca/client (which swarmctl writes
+// when it creates a file) and blank lines.
+func deletable(f *File, out []byte) bool {
+	if !f.Created {
+		return false
+	}
+	after, err := Parse(out)
+	if err != nil {
+		return false
+	}
+	l := after.layout
 	for _, it := range l.items {
 		switch {
 		case it.first == 0 && l.isMarker(0, MarkerFile):
@@ -328,16 +332,19 @@ func checkServer(f *File, reg string, want Endpoint) error {
 }
 
 // dropForeign takes out the desired mirrors a table of the user's already
-// configures (same endpoint): that table stays as it is and wins.
+// configures (same endpoint, or the same URL with other settings, which
+// TOML would not let swarmctl add twice): that table stays as it is and
+// wins.
 func dropForeign(f *File, blocks []mirrorBlock) ([]mirrorBlock, []Warning) {
 	var out []mirrorBlock
 	var ws []Warning
 	for _, b := range blocks {
-		i := slices.IndexFunc(f.Hosts, func(h Host) bool { return !h.Owned && h.Endpoint == b.ep })
+		i := slices.IndexFunc(f.Hosts, func(h Host) bool { return !h.Owned && (h.Endpoint == b.ep || keyNorm(h.Key) == b.key) })
 		if i >= 0 {
+			h := f.Hosts[i]
 			ws = append(ws, Warning{Code: CodeForeignKept, Message: fmt.Sprintf(
-				"line %d: [host.%s] already sends pulls to %s and is not swarmctl's: left as it is; swarmctl neither orders nor removes it",
-				f.Hosts[i].Line, quote(f.Hosts[i].Key), b.ep)})
+				"line %d: [host.%s] (pulls from %s) is not swarmctl's and stands for mirror %s: left as it is; swarmctl neither changes, orders nor removes it",
+				h.Line, quote(h.Key), h.Endpoint, b.key)})
 			continue
 		}
 		out = append(out, b)

@@ -83,7 +83,7 @@ func FuzzApplyRemove(f *testing.F) {
 		for _, m := range d.Mirrors {
 			c, _ := cleanURL("mirror", m.URL, true)
 			ep, _ := endpointOf(c, m.OverridePath)
-			if !slices.ContainsFunc(orig.Hosts, func(h Host) bool { return !h.Owned && h.Endpoint == ep }) {
+			if !slices.ContainsFunc(orig.Hosts, func(h Host) bool { return !h.Owned && (h.Endpoint == ep || keyNorm(h.Key) == c) }) {
 				want = append(want, c)
 			}
 		}

@@ -209,19 +209,19 @@ func Parse(b []byte) (*File, error) {
 		}
 		if seen[k] {
 			f.Problems = append(f.Problems, Problem{Position: h.Position, Kind: HostTriedTwice, Key: dotted([]string{"host", k}),
-				Msg: fmt.Sprintf("[host.%q] comes back after another host: dockerd tries it twice; keep its sub-tables right after it", k)})
+				Msg: fmt.Sprintf("[host.%s] comes back after another host: dockerd tries it twice; keep its sub-tables right after it", quote(k))})
 		}
 		seen[k] = true
 		if h.Endpoint.Host == "" {
 			f.Problems = append(f.Problems, Problem{Position: h.Position, Kind: HostNotTried, Key: dotted([]string{"host", k}),
-				Msg: fmt.Sprintf("[host.%q] gives dockerd no host to contact (write the scheme, e.g. https://%s)", k, k)})
+				Msg: fmt.Sprintf("[host.%s] gives dockerd no host to contact (write the scheme, e.g. https://%s)", quote(k), k)})
 		}
 		f.Hosts = append(f.Hosts, h)
 	}
 	for _, k := range sortedKeys(ff.Host) {
 		if !seen[k] {
 			f.Problems = append(f.Problems, Problem{Position: at("host", k), Kind: HostNotTried, Key: dotted([]string{"host", k}),
-				Msg: fmt.Sprintf("host %q is not defined by a [host.%q] table header: dockerd never tries it", k, k)})
+				Msg: fmt.Sprintf("host %s is not defined by a [host.%s] table header: dockerd never tries it", quote(k), quote(k))})
 		}
 	}
 	for _, s := range l.sections[1:] {
@@ -256,7 +256,7 @@ func hostOf(key string, c hostFields, override bool, marked map[string]bool, at 
 		h.Position = at(prefix...)
 		ep, err := endpointOf(key, override)
 		if err != nil {
-			return Host{}, &Error{Position: h.Position, Msg: fmt.Sprintf("[host.%q]: %v; dockerd ignores this whole file", key, err)}
+			return Host{}, &Error{Position: h.Position, Msg: fmt.Sprintf("[host.%s]: %v; dockerd ignores this whole file", quote(key), err)}
 		}
 		h.Endpoint = ep
 	}
