@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -82,8 +83,12 @@ func Parse(r io.Reader, contentType string) (Stats, error) {
 	return s, nil
 }
 
-// fieldOf maps a family name to the Counters field it feeds.
+// fieldOf maps a family name to the Counters field it feeds; an
+// OpenMetrics counter family may be named without its "_total".
 func fieldOf(name string) func(*Counters) *uint64 {
+	if !strings.HasSuffix(name, "_total") {
+		name += "_total"
+	}
 	switch name {
 	case MetricRequests:
 		return func(c *Counters) *uint64 { return &c.Requests }
