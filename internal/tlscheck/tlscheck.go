@@ -234,7 +234,7 @@ func explain(err error, now time.Time, trusted string) (Problem, string) {
 		if ua.Cert != nil {
 			issuer = fmt.Sprintf("%q", ua.Cert.Issuer.String())
 		}
-		return ProblemUnknownAuthority, fmt.Sprintf("signed by %s, which %s does not trust (is the chain complete, and is the right CA file distributed?)", issuer, trusted)
+		return ProblemUnknownAuthority, fmt.Sprintf("signed by %s, not trusted by %s (is the chain complete, and is the right CA file distributed?)", issuer, trusted)
 	}
 	return ProblemInvalid, "the certificate chain is not valid: " + err.Error()
 }
