@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -60,6 +61,10 @@ func connect(ctx context.Context, base *url.URL, rt http.RoundTripper, auth auth
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		var cv *tls.CertificateVerificationError
+		if errors.As(err, &cv) {
+			return nil, fmt.Errorf("%w: %s: its TLS certificate is not trusted here (a company CA must be given): %v", ErrUnreachable, c.mirror, cv.Err)
 		}
 		return nil, fmt.Errorf("%w: %s: %v", ErrUnreachable, c.mirror, unwrapURLError(err))
 	}

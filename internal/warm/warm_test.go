@@ -2,6 +2,8 @@ package warm
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -474,5 +476,32 @@ func TestWarmStopsOnCancel(t *testing.T) {
 	res, err := Warm(ctx, []string{"app:1"}, Options{Mirrors: map[string]Mirror{"docker.io": {URL: px.srv.URL}}})
 	if !errors.Is(err, context.Canceled) || res[0].Done {
 		t.Errorf("err %v done %v", err, res[0].Done)
+	}
+}
+
+// An https mirror on a private or loopback address stays https (a name
+// guess would say http), trusting the CA the caller gives.
+func TestWarmHTTPSMirrorWithCompanyCA(t *testing.T) {
+	up := newUpstream(t)
+	up.push(t, "library/app:1", randomImage(t, 300, 1, amd64), nil)
+	px := newPullThrough(t, up.srv.URL)
+	srv := httptest.NewUnstartedServer(px)
+	srv.Config.ErrorLog = discardLogger() // the refused handshake below
+	srv.StartTLS()
+	defer srv.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(srv.Certificate())
+
+	opts := Options{Mirrors: map[string]Mirror{"docker.io": {URL: srv.URL}}, Transport: NewTransport(nil, &tls.Config{RootCAs: pool})}
+	r := mustWarm(t, []string{"app:1"}, opts)[0]
+	if !strings.HasPrefix(r.Mirror, "https://127.0.0.1:") {
+		t.Errorf("mirror %s", r.Mirror)
+	}
+
+	// Without the CA: refused by TLS, reported as the mirror unreachable.
+	opts.Transport = NewTransport(nil, nil)
+	_, err := Warm(context.Background(), []string{"app:1"}, opts)
+	if !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), "TLS certificate is not trusted here") {
+		t.Errorf("untrusted: %v", err)
 	}
 }
