@@ -59,4 +59,9 @@
 // hits = requests - misses. ParseExpvar with Registry2 reports exactly
 // that: manifest counters corrected, blob counters marked unknown
 // (Stats.BlobKnown false).
+//
+// testdata/ holds pages captured from the real registries (see its README);
+// the counts in them are the ones this reading predicts, e.g. registry:2's
+// blob Requests = Hits = 9 after 3 cold misses and 3 warm hits, with blob
+// Misses and BytesPulled 0, while its upstream served each blob twice.
 package regmetrics

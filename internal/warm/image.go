@@ -55,7 +55,7 @@ func parseImage(s string) (image, error) {
 	}
 	ref, err := name.ParseReference(in)
 	if err != nil {
-		return image{}, fmt.Errorf("image %q: %w", s, err)
+		return image{}, fmt.Errorf("not a valid image reference: %w", err)
 	}
 	im := image{
 		given:    s,

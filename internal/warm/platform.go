@@ -94,6 +94,19 @@ func (p Platform) normalize() Platform {
 // and v6 run v5.
 var armFallback = map[string][]string{"v8": {"v7", "v6", "v5"}, "v7": {"v6", "v5"}, "v6": {"v5"}}
 
+// runsOn is what a node of platform node pulls, best first: its own
+// platform, then for arm the lower variants.
+func runsOn(node Platform) []Platform {
+	node = node.normalize()
+	out := []Platform{node}
+	if node.Architecture == "arm" {
+		for _, v := range armFallback[node.Variant] {
+			out = append(out, Platform{OS: node.OS, Architecture: "arm", Variant: v})
+		}
+	}
+	return out
+}
+
 // selectManifests picks, for every wanted platform, the manifest a node of
 // that platform pulls from the index: an exact match after normalisation,
 // else for arm the best lower variant. Entries without a platform and
@@ -114,15 +127,8 @@ func selectManifests(idx *v1.IndexManifest, want []Platform) (chosen []v1.Descri
 	}
 	picked := map[string]bool{}
 	for _, w := range want {
-		w = w.normalize()
-		tries := []Platform{w}
-		if w.Architecture == "arm" {
-			for _, v := range armFallback[w.Variant] {
-				tries = append(tries, Platform{OS: w.OS, Architecture: "arm", Variant: v})
-			}
-		}
 		found := false
-		for _, t := range tries {
+		for _, t := range runsOn(w) {
 			for _, c := range cands {
 				if c.p == t {
 					found = true
@@ -138,7 +144,7 @@ func selectManifests(idx *v1.IndexManifest, want []Platform) (chosen []v1.Descri
 			}
 		}
 		if !found {
-			missing = append(missing, w)
+			missing = append(missing, w.normalize())
 		}
 	}
 	return chosen, missing

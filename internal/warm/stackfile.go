@@ -70,7 +70,7 @@ func ParseStackFile(file string, data []byte) ([]StackImage, error) {
 			return nil, fmt.Errorf("%s:%d: service %q: image %q uses variable substitution; give the image itself", file, img.Line, name, img.Value)
 		}
 		if _, err := parseImage(img.Value); err != nil {
-			return nil, fmt.Errorf("%s:%d: service %q: %v", file, img.Line, name, err)
+			return nil, fmt.Errorf("%s:%d: service %q: image %q: %v", file, img.Line, name, img.Value, err)
 		}
 		out = append(out, StackImage{Service: name, Image: img.Value, Line: img.Line})
 	}

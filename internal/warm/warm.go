@@ -364,6 +364,7 @@ func (w *warmer) fetch(ctx context.Context, im image, base *url.URL, auth authn.
 			add(l)
 		}
 	}
+	r.Blobs, r.Layers = len(blobs), len(layers)
 	fetched, err := w.readBlobs(ctx, im.given, c, blobs, keep)
 	for _, f := range fetched {
 		r.Bytes += f.bytes
@@ -371,7 +372,6 @@ func (w *warmer) fetch(ctx context.Context, im image, base *url.URL, auth authn.
 	if err != nil {
 		return err
 	}
-	r.Blobs, r.Layers = len(blobs), len(layers)
 	for _, f := range fetched {
 		if f.fromCache {
 			r.BlobsCached++
@@ -381,7 +381,11 @@ func (w *warmer) fetch(ctx context.Context, im image, base *url.URL, auth authn.
 	for _, p := range images {
 		plat := p.platform
 		if plat == nil {
-			cf, err := v1.ParseConfigFile(bytes.NewReader(fetched[p.manifest.Config.Digest].data))
+			data := fetched[p.manifest.Config.Digest].data
+			if data == nil {
+				return fmt.Errorf("%w: config %s is over %d bytes; its platform is not read", ErrUnsupported, p.manifest.Config.Digest, maxConfig)
+			}
+			cf, err := v1.ParseConfigFile(bytes.NewReader(data))
 			if err != nil {
 				return fmt.Errorf("%w: config %s: %v", ErrUnsupported, p.manifest.Config.Digest, err)
 			}
@@ -398,9 +402,8 @@ func (w *warmer) fetch(ctx context.Context, im image, base *url.URL, auth authn.
 
 // platformServes: does an image of platform p run on one of the fleet's?
 func platformServes(p Platform, fleet []Platform) bool {
-	idx := &v1.IndexManifest{Manifests: []v1.Descriptor{{Digest: v1.Hash{Algorithm: "sha256", Hex: "0"}, Platform: &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant}}}}
 	for _, f := range fleet {
-		if chosen, _ := selectManifests(idx, []Platform{f}); len(chosen) > 0 {
+		if slices.Contains(runsOn(f), p.normalize()) {
 			return true
 		}
 	}

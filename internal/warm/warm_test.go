@@ -505,3 +505,10 @@ func TestWarmHTTPSMirrorWithCompanyCA(t *testing.T) {
 		t.Errorf("untrusted: %v", err)
 	}
 }
+
+func TestWarmBadReferenceNamedOnce(t *testing.T) {
+	res, err := Warm(context.Background(), []string{"Bad/Name"}, Options{})
+	if err == nil || res[0].Error != "image Bad/Name: not a valid image reference: could not parse reference: Bad/Name" {
+		t.Errorf("%q", res[0].Error)
+	}
+}
