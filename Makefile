@@ -15,9 +15,13 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/swarmctl
 
+# Remote scripts (internal/*/scripts/*.sh) are plain sh without a shebang;
+# the repository's own shell scripts say what they are.
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	shellcheck --shell=sh $$(find internal -path '*/scripts/*.sh' | sort)
+	shellcheck .ci/run .ci/*.sh test/*.sh
 
 # Unit tests (race detector needs cgo), then bounded fuzzing, then the lab.
 unit:

@@ -3,9 +3,10 @@
 # safe to run again. No Docker engine needs to run: the lab starts its own.
 set -eu
 # The lab's packages (test/lab/deps.go checks the same list; a test keeps
-# them equal), plus make and a C toolchain for `make test` (-race needs cgo).
+# them equal), plus make and a C toolchain for `make test` (-race needs cgo)
+# and shellcheck for `make vet` (the remote scripts).
 pkgs="docker.io docker-registry debootstrap openssh-server openssh-client busybox-static
-iptables ca-certificates tar gzip make gcc libc6-dev"
+iptables ca-certificates tar gzip make gcc libc6-dev shellcheck"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -35,11 +35,11 @@ func newFakeSwarm() *fakeSwarm {
 		fs.hosts[addr] = fakehost.New(name, nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 			out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 			switch {
-			case strings.Contains(c.Script, "@@daemonjson") && name == "m1":
+			case c.Script.Name() == "facts.sh" && name == "m1":
 				return out(swarmFacts("m1", good, `["`+swarmMirror+`/"]`, true))
-			case strings.Contains(c.Script, "@@daemonjson"):
+			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
-			case strings.Contains(c.Script, "docker node ls -q") && name == "m1":
+			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
 				return out(members)
 			case name == "m1" && len(c.Args) > 2 && c.Args[0] == "docker" && c.Args[1] == "service" && c.Args[2] == "inspect":
 				return nodes.Output{}, exitErr(c, "Error: no such service: registry_registry-mirror")
@@ -66,7 +66,7 @@ func (fs *fakeSwarm) dial(_ context.Context, t nodes.Target, _ nodes.DialOptions
 func factsRuns(h *fakehost.Host) int {
 	n := 0
 	for _, c := range h.Commands {
-		if strings.Contains(c.Script, "@@daemonjson") {
+		if c.Script.Name() == "facts.sh" {
 			n++
 		}
 	}

@@ -33,11 +33,11 @@ func TestDiscoverReportsMembersItWillNotDial(t *testing.T) {
 		hosts[addr] = fakehost.New(name, nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 			out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 			switch {
-			case strings.Contains(c.Script, "@@daemonjson") && name == "m1":
+			case c.Script.Name() == "facts.sh" && name == "m1":
 				return out(swarmFacts("m1", good, `["`+swarmMirror+`/"]`, true))
-			case strings.Contains(c.Script, "@@daemonjson"):
+			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
-			case strings.Contains(c.Script, "docker node ls -q") && name == "m1":
+			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
 				return out(members)
 			}
 			return nodes.Output{}, fmt.Errorf("%s: unexpected command %s", name, nodes.CommandLine(c, true))
@@ -245,9 +245,9 @@ func TestDiscoverManagerFromWholeInventoryOrAdHoc(t *testing.T) {
 			"id-w3|w3|worker|down|active|10.0.0.4|||\n"
 		fs.hosts["10.0.0.9"] = fakehost.New("m9", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 			switch {
-			case strings.Contains(c.Script, "@@daemonjson"):
+			case c.Script.Name() == "facts.sh":
 				return nodes.Output{Stdout: []byte(swarmFacts("m9", `{}`, "null", true))}, nil
-			case strings.Contains(c.Script, "docker node ls -q"):
+			case c.Script.Name() == "swarm-nodes.sh":
 				return nodes.Output{Stdout: []byte(members)}, nil
 			}
 			return nodes.Output{}, fmt.Errorf("m9: unexpected command %s", nodes.CommandLine(c, true))

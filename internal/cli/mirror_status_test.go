@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,15 +14,17 @@ import (
 	"github.com/swarmctl/swarmctl/internal/status"
 )
 
-// swarmFacts is the facts output of a swarm node.
+// swarmFacts is the facts output of a swarm node (liveMirrors as docker
+// info prints them, JSON).
 func swarmFacts(hostname, daemonJSON, liveMirrors string, manager bool) string {
-	return strings.Join([]string{
-		"@@os", "Debian", "@@user", "root", "@@hostname", hostname, "@@service", "docker-latest",
-		"@@unit", "ActiveState=active", "MainPID=77", "@@envfiles", "@@config", "/etc/docker-latest/daemon.json",
-		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
-		"@@info", fmt.Sprintf("%s|true|20.10.24|active|id-%s|10.0.0.1|%t", liveMirrors, hostname, manager),
-		"@@leader", fmt.Sprint(manager), "@@end", "",
-	}, "\n")
+	f := &nodes.Facts{OS: "Debian", User: "root", Hostname: hostname, Service: "docker-latest", ServiceActive: true, DaemonPID: 77,
+		DaemonJSONPath: "/etc/docker-latest/daemon.json", DaemonJSONExists: true, DaemonJSON: []byte(daemonJSON),
+		LiveExperimental: true, DockerVersion: "20.10.24", SwarmState: "active", SwarmNodeID: "id-" + hostname, SwarmAddr: "10.0.0.1",
+		SwarmManager: manager, SwarmLeader: manager}
+	if err := json.Unmarshal([]byte(liveMirrors), &f.LiveMirrors); err != nil {
+		panic(err)
+	}
+	return string(nodes.EncodeFacts(f))
 }
 
 func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {
@@ -43,14 +44,14 @@ func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {
 		return fakehost.New(name, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 			out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 			switch {
-			case strings.Contains(c.Script, "@@daemonjson") && name == "m1":
+			case c.Script.Name() == "facts.sh" && name == "m1":
 				return out(swarmFacts("m1", good, live, true))
-			case strings.Contains(c.Script, "@@daemonjson"):
+			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
-			case strings.Contains(c.Script, "docker node ls -q"):
+			case c.Script.Name() == "swarm-nodes.sh":
 				return out(members)
-			case strings.Contains(c.Script, "docker service ls"):
-				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@end\n")
+			case c.Script.Name() == "stack-status.sh":
+				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")
 			case len(c.Args) > 0 && c.Args[0] == "du":
 				return out("4096\t/var/data/registry/registry-mirror-data\n")
 			}
@@ -123,7 +124,7 @@ func newStatusLab(t *testing.T) *statusLab {
 	t.Cleanup(reg.Close)
 	l := &statusLab{reg: reg, manager: true}
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
 	}
 	return l
 }
@@ -132,11 +133,11 @@ func (l *statusLab) dial(ctx context.Context, tg nodes.Target, o nodes.DialOptio
 	return fakehost.New(tg.Host, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 		out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 		switch {
-		case strings.Contains(c.Script, "@@daemonjson"):
+		case c.Script.Name() == "facts.sh":
 			return out(swarmFacts("m1", `{"registry-mirrors": ["`+l.reg.URL+`"], "experimental": true}`, `["`+l.reg.URL+`/"]`, l.manager))
-		case strings.Contains(c.Script, "docker node ls -q"):
+		case c.Script.Name() == "swarm-nodes.sh":
 			return out("id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\n")
-		case strings.Contains(c.Script, "docker service ls"):
+		case c.Script.Name() == "stack-status.sh":
 			return l.managerOut()
 		case len(c.Args) > 0 && c.Args[0] == "du":
 			return out("4096\t/var/data/registry/registry-mirror-data\n")
@@ -168,7 +169,7 @@ func TestMirrorStatusServiceUnknownExits2(t *testing.T) {
 			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
 		}, "service registry_registry-mirror not checked: query on m1 failed"},
 		{"docker failed", true, func() (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nError response from daemon: This node is not a swarm manager.\n@@tasks\n@@v2\n200 0.002\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte("@@services\nError response from daemon: This node is not a swarm manager.\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
 		}, "not checked: Error response from daemon: This node is not a swarm manager."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -195,7 +196,7 @@ func TestMirrorStatusServiceUnknownExits2(t *testing.T) {
 func TestMirrorStatusServiceMissingExits1(t *testing.T) {
 	l := newStatusLab(t)
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\napp_web|nginx:1|1/1\n@@tasks\n@@v2\n200 0.002\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte("@@services\napp_web|nginx:1|1/1\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitFailed || !strings.Contains(errb, "service registry_registry-mirror not found") || !strings.Contains(out, "not deployed") {
@@ -233,7 +234,7 @@ func TestMirrorStatusPrintsLastError(t *testing.T) {
 	l.managerOut = func() (nodes.Output, error) {
 		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n" +
 			"registry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n" +
-			"\\_ registry_registry-mirror.1|m1|Shutdown|Failed 6 minutes ago|task: non-zero exit (1)\n@@v2\n200 0.002\n@@end\n")}, nil
+			"\\_ registry_registry-mirror.1|m1|Shutdown|Failed 6 minutes ago|task: non-zero exit (1)\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitOK {
@@ -249,7 +250,7 @@ func TestMirrorStatusPrintsLastError(t *testing.T) {
 func TestMirrorStatusManagerWithoutCurlOrWget(t *testing.T) {
 	l := newStatusLab(t)
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n\n@@noprobe\n\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\nneither curl nor wget on this node\n@@v2exit\n127\n@@end\n")}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitOK {
@@ -279,12 +280,12 @@ func TestMirrorStatusAsksManagerLimitLeftOut(t *testing.T) {
 		return fakehost.New(name, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 			out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 			switch {
-			case strings.Contains(c.Script, "@@daemonjson"):
+			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, good, live, name == "m1"))
-			case strings.Contains(c.Script, "docker node ls -q") && name == "m1":
+			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
 				return out(members)
-			case strings.Contains(c.Script, "docker service ls") && name == "m1":
-				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@end\n")
+			case c.Script.Name() == "stack-status.sh" && name == "m1":
+				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")
 			case len(c.Args) > 0 && c.Args[0] == "du" && name == "m1":
 				return out("4096\t/var/data/registry/registry-mirror-data\n")
 			}

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -122,15 +121,17 @@ func TestConfigureBadInputExits2(t *testing.T) {
 	}
 }
 
-// factsOutput is what the facts script prints for a plain docker node.
+// factsOutput is what the facts script prints for a plain docker node
+// (mirrors as docker info prints them, JSON).
 func factsOutput(daemonJSON string, mirrors string) string {
-	return strings.Join([]string{
-		"@@os", "Debian", "@@user", "root", "@@hostname", "n", "@@service", "docker",
-		"@@unit", "ActiveState=active", "MainPID=77", "ExecStart={ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
-		"@@envfiles", "@@config", "/etc/docker/daemon.json",
-		"@@daemonjson", "present", base64.StdEncoding.EncodeToString([]byte(daemonJSON)),
-		"@@info", mirrors + "|true|20.10.24|inactive|||false", "@@leader", "@@end", "",
-	}, "\n")
+	f := &nodes.Facts{OS: "Debian", User: "root", Hostname: "n", Service: "docker", ServiceActive: true, DaemonPID: 77,
+		ExecStart:      "{ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
+		DaemonJSONPath: "/etc/docker/daemon.json", DaemonJSONExists: true, DaemonJSON: []byte(daemonJSON),
+		LiveExperimental: true, DockerVersion: "20.10.24", SwarmState: "inactive"}
+	if err := json.Unmarshal([]byte(mirrors), &f.LiveMirrors); err != nil {
+		panic(err)
+	}
+	return string(nodes.EncodeFacts(f))
 }
 
 func TestConfigureRunOutputAndExitCodes(t *testing.T) {
@@ -143,7 +144,7 @@ func TestConfigureRunOutputAndExitCodes(t *testing.T) {
 	for name, content := range files {
 		content := content
 		hosts[name] = fakehost.New(name, map[string]string{"/etc/docker/daemon.json": content}, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
-			if !strings.Contains(c.Script, "@@daemonjson") {
+			if c.Script.Name() != "facts.sh" {
 				return nodes.Output{}, fmt.Errorf("only facts expected, got %s", nodes.CommandLine(c, true))
 			}
 			return nodes.Output{Stdout: []byte(factsOutput(content, `["https://m.example.com/"]`))}, nil

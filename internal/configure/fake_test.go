@@ -2,7 +2,6 @@ package configure
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -136,12 +135,12 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
-	switch {
-	case strings.Contains(c.Script, "@@daemonjson"):
+	switch c.Script.Name() {
+	case "facts.sh":
 		return out(n.facts())
-	case c.Script == backupScript:
+	case "backup.sh":
 		return out(n.backup(c.ScriptArgs))
-	case c.Script == verifyScript:
+	case "verify.sh":
 		st := "inactive"
 		if n.active {
 			st = "active"
@@ -152,12 +151,12 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 		}
 		m, _ := json.Marshal(n.mirrors)
 		return out(fmt.Sprintf("%s|%d|%s|%t|%s\n", st, n.pid, m, n.experimental, swarm))
-	case c.Script == removeScript:
+	case "remove.sh":
 		n.cl.log("remove " + n.fh.Name() + " " + c.ScriptArgs[0])
 		return out("")
-	case c.Script == nodeWaitScript:
+	case "node-wait.sh":
 		return out(n.cl.waitLine(c.ScriptArgs[0]))
-	case c.Script == drainWaitScript:
+	case "drain-wait.sh":
 		n.cl.mu.Lock()
 		defer n.cl.mu.Unlock()
 		m := n.cl.members[c.ScriptArgs[0]]
@@ -169,11 +168,13 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 		}
 		n.cl.events = append(n.cl.events, fmt.Sprintf("tasks %s %d", m.id, m.tasks))
 		return out(fmt.Sprintf("%d\n", m.tasks))
-	case strings.Contains(c.Script, "docker node ls -q"):
+	case "swarm-nodes.sh":
 		if !n.manager {
 			return nodes.Output{}, exitErr(n, c, 1, "Error response from daemon: This node is not a swarm manager.")
 		}
 		return out(n.cl.list())
+	}
+	switch {
 	case len(c.Args) == 3 && c.Args[0] == "systemctl":
 		return n.systemctl(c)
 	case len(c.Args) > 0 && c.Args[0] == "journalctl":
@@ -196,52 +197,15 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 
 func (n *fakeNode) facts() string {
 	data, exists := n.fh.File(n.cfg)
-	var b strings.Builder
-	w := func(s string, args ...any) { fmt.Fprintf(&b, s+"\n", args...) }
-	w("@@os")
-	w("Debian GNU/Linux 12 (bookworm)")
-	w("@@user")
-	w("root")
-	w("@@hostname")
-	w(n.fh.Name())
-	w("@@service")
-	w(n.service)
-	w("@@unit")
-	if n.active {
-		w("ActiveState=active")
-	} else {
-		w("ActiveState=failed")
-	}
-	w("MainPID=%d", n.pid)
-	w("ActiveEnterTimestampMonotonic=1")
-	w("ExecStart=%s", n.execStart)
-	w("Environment=")
-	w("@@envfiles")
-	if n.envOptions != "" {
-		w("%s", n.envOptions)
-	}
-	w("@@config")
-	w(n.cfg)
-	w("@@daemonjson")
-	if exists {
-		w("present")
-		w(base64.StdEncoding.EncodeToString([]byte(data)))
-	} else {
-		w("missing")
-	}
-	w("@@info")
-	m, _ := json.Marshal(n.mirrors)
-	state, ctl := "inactive", false
+	f := &nodes.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: n.fh.Name(), Service: n.service,
+		ServiceActive: n.active, DaemonPID: n.pid, DaemonStart: "1", ExecStart: n.execStart, EnvOptions: n.envOptions,
+		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
+		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
+		SwarmState: "inactive", SwarmNodeID: n.swarmID, SwarmAddr: "10.0.0.1", SwarmLeader: n.leader}
 	if n.swarmID != "" {
-		state, ctl = "active", n.manager
+		f.SwarmState, f.SwarmManager = "active", n.manager
 	}
-	w("%s|%t|%s|%s|%s|10.0.0.1|%t", m, n.experimental, n.version, state, n.swarmID, ctl)
-	w("@@leader")
-	if n.leader {
-		w("true")
-	}
-	w("@@end")
-	return b.String()
+	return string(nodes.EncodeFacts(f))
 }
 
 func (n *fakeNode) backup(args []string) string {
@@ -343,16 +307,17 @@ func (c *cluster) restarting(n *fakeNode, down bool) {
 func (c *cluster) list() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var b strings.Builder
+	var ns []nodes.SwarmNode
 	for _, id := range c.order {
 		m := c.members[id]
+		addr := "10.0.0.2"
 		if m.role == "manager" {
-			fmt.Fprintf(&b, "%s|%s|manager|%s|%s|0.0.0.0|10.0.0.1:2377|%s|%t\n", m.id, m.hostname, m.state, m.avail, m.reach, m.leader)
-		} else {
-			fmt.Fprintf(&b, "%s|%s|worker|%s|%s|10.0.0.2|||\n", m.id, m.hostname, m.state, m.avail)
+			addr = "10.0.0.1"
 		}
+		ns = append(ns, nodes.SwarmNode{ID: m.id, Hostname: m.hostname, Role: m.role, State: m.state, Availability: m.avail,
+			Addr: addr, Reachability: m.reach, Leader: m.leader})
 	}
-	return b.String()
+	return string(nodes.EncodeSwarmNodes(ns))
 }
 
 func (c *cluster) waitLine(id string) string {

@@ -262,13 +262,13 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 		r.h = h
 	}
 	var unlock func()
-	err := r.timed("lock", func() (err error) { unlock, err = r.lock(ctx); return err })
+	err := r.timed(ctx, "lock", func(ctx context.Context) (err error) { unlock, err = r.lock(ctx); return err })
 	if err != nil {
 		r.fail(err)
 		return
 	}
 	defer unlock()
-	if err := r.timed("re-read", func() error { return r.refresh(ctx) }); err != nil {
+	if err := r.timed(ctx, "re-read", r.refresh); err != nil {
 		r.fail(err)
 		return
 	}
@@ -296,13 +296,13 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 			failErr = fmt.Errorf("interrupted before %s: %w", s.name, err)
 			break
 		}
-		if err := r.timed(s.name, func() error { return s.fn(ctx) }); err != nil {
+		if err := r.timed(ctx, s.name, s.fn); err != nil {
 			failErr = fmt.Errorf("%s: %w", s.name, err)
 			break
 		}
 	}
 	if failErr != nil && r.written {
-		_ = r.timed("rollback", func() error {
+		_ = r.timed(ctx, "rollback", func(ctx context.Context) error {
 			var rbErr error
 			failErr, rbErr = r.rollback(ctx, failErr)
 			return rbErr // the step is not ok only when the rollback itself failed
@@ -311,7 +311,7 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	if guarded {
 		// Wait for the node to be back in the swarm (only if it was
 		// restarted), and always undo a drain.
-		if err := r.timed("swarm wait", func() error { return g.after(ctx, r, r.written) }); err != nil && failErr == nil {
+		if err := r.timed(ctx, "swarm wait", func(ctx context.Context) error { return g.after(ctx, r, r.written) }); err != nil && failErr == nil {
 			failErr = err
 		}
 	}
@@ -322,11 +322,13 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
 }
 
-// timed runs fn and records how long it took.
-func (r *nodeRun) timed(name string, fn func() error) error {
+// timed runs fn and records how long it took and which scripts it ran
+// (on this node or on a manager asked about it).
+func (r *nodeRun) timed(ctx context.Context, name string, fn func(context.Context) error) error {
 	t0 := r.o.Now()
-	err := fn()
-	r.res.Steps = append(r.res.Steps, StepTime{Name: name, MS: r.o.Now().Sub(t0).Milliseconds(), OK: err == nil})
+	ctx, scripts := nodes.WithScriptLog(ctx)
+	err := fn(ctx)
+	r.res.Steps = append(r.res.Steps, StepTime{Name: name, MS: r.o.Now().Sub(t0).Milliseconds(), OK: err == nil, Scripts: scripts()})
 	return err
 }
 

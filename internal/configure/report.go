@@ -55,6 +55,9 @@ type StepTime struct {
 	Name string `json:"name"`
 	MS   int64  `json:"ms"`
 	OK   bool   `json:"ok"`
+	// Scripts names the remote scripts the step ran, in order (on the node,
+	// or on the manager asked about it).
+	Scripts []string `json:"scripts,omitempty"`
 }
 
 // Report is the result of a run, nodes in input order.

@@ -44,21 +44,21 @@ func run(t *testing.T, o Options, ns ...*fakeNode) *Report {
 func commands(n *fakeNode) []string {
 	var out []string
 	for _, c := range n.fh.Commands {
-		switch {
-		case strings.Contains(c.Script, "@@daemonjson"):
+		switch c.Script.Name() {
+		case "facts.sh":
 			out = append(out, "facts")
-		case c.Script == backupScript:
+		case "backup.sh":
 			out = append(out, "backup")
-		case c.Script == verifyScript:
+		case "verify.sh":
 			out = append(out, "verify")
-		case c.Script == removeScript:
+		case "remove.sh":
 			out = append(out, "remove")
-		case c.Script == nodeWaitScript:
+		case "node-wait.sh":
 			out = append(out, "wait-node")
-		case c.Script != "":
-			out = append(out, "script")
-		default:
+		case "":
 			out = append(out, strings.Join(c.Args[:min(2, len(c.Args))], " "))
+		default:
+			out = append(out, "script")
 		}
 	}
 	return out
@@ -106,6 +106,23 @@ func TestReloadOnlyPath(t *testing.T) {
 	}
 	if len(r.Changes) == 0 || r.Diff != "" {
 		t.Errorf("changes %v, diff %q (diff only in dry run)", r.Changes, r.Diff)
+	}
+}
+
+// Each step's timing names the scripts it ran.
+func TestStepTimingsNameTheirScripts(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"experimental": true}`)
+	n.experimental = true
+	r := run(t, opts(addSettings()), n).Nodes[0]
+	got := map[string]string{}
+	for _, s := range r.Steps {
+		got[s.Name] = strings.Join(s.Scripts, ",")
+	}
+	want := map[string]string{"lock": "", "re-read": "facts.sh", "check the unit's flags": "", "back up": "backup.sh", "write": "",
+		"validate": "", "reload": "", "verify": "verify.sh"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("steps %v, want %v", got, want)
 	}
 }
 

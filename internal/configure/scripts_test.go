@@ -7,13 +7,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // runScript runs one of the remote scripts in a real sh, with fake
 // systemctl/docker from bin first on PATH.
-func runScript(t *testing.T, bin, script string, args ...string) string {
+func runScript(t *testing.T, bin string, script nodes.Script, args ...string) string {
 	t.Helper()
-	cmd := exec.Command("sh", append([]string{"-c", script, "sh"}, args...)...)
+	cmd := exec.Command("sh", append([]string{"-c", script.Text(), script.Name()}, args...)...)
 	if bin != "" {
 		cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	}

@@ -59,7 +59,7 @@ func TestRollingOrderWorkersThenManagersLeaderLast(t *testing.T) {
 				continue
 			}
 			for _, c := range n.fh.Commands {
-				if c.Script == nodeWaitScript && c.ScriptArgs[0] == "id-"+name && c.ScriptArgs[1] == "manager" {
+				if c.Script.Name() == "node-wait.sh" && c.ScriptArgs[0] == "id-"+name && c.ScriptArgs[1] == "manager" {
 					waited = true
 				}
 			}

@@ -80,7 +80,7 @@ esac
 
 func runFactsScript(t *testing.T, bin string, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("sh", append([]string{"-c", factsScript, "sh"}, args...)...)
+	cmd := exec.Command("sh", append([]string{"-c", factsScript.Text(), factsScript.Name()}, args...)...)
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"))
 	out, err := cmd.Output()
 	if err != nil {

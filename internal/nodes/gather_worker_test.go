@@ -35,7 +35,7 @@ esac
 					t.Fatal(err)
 				}
 			}
-			cmd := exec.Command("sh", "-c", factsScript, "sh", "docker", filepath.Join(dir, "daemon.json"))
+			cmd := exec.Command("sh", "-c", factsScript.Text(), factsScript.Name(), "docker", filepath.Join(dir, "daemon.json"))
 			cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
 			out, err := cmd.Output()
 			if err != nil {

@@ -36,12 +36,12 @@ type Host interface {
 // Cmd is one remote command.
 type Cmd struct {
 	// Args is the argv; each element is shell-quoted. Use Script instead
-	// for a fixed shell snippet written by swarmctl itself.
+	// for a shell program.
 	Args []string
-	// Script is a shell program run as `sh -c Script sh ScriptArgs...`.
-	// Script must be a constant from swarmctl's code; user-supplied values
-	// go in ScriptArgs (positional parameters), which are quoted.
-	Script     string
+	// Script is one of swarmctl's script files, run as
+	// `sh -c TEXT NAME ScriptArgs...`; user-supplied values go in
+	// ScriptArgs (positional parameters), which are quoted.
+	Script     Script
 	ScriptArgs []string
 	// Sudo runs the command as root (sudo -n) when the user is not root.
 	Sudo bool

@@ -22,12 +22,8 @@ const DefaultLockWait = 60 * time.Second
 // lockBusyStatus is flock's exit status when the wait times out.
 const lockBusyStatus = 75
 
-// lockScript holds an flock on $1 for as long as its stdin stays open. It
-// prints "locked" once the lock is held; closing stdin (unlock) or losing
-// the connection ends cat and with it the lock, so a killed swarmctl never
-// leaves a stale lock behind.
-const lockScript = `d=/run/lock; [ -d "$d" ] || d=/tmp
-exec flock -E 75 -w "$2" "$d/swarmctl-$1.lock" sh -c 'echo locked; exec cat >/dev/null'`
+// lockScript holds the node-wide lock for as long as its stdin is open.
+var lockScript = MustScript(scriptFiles, "scripts/lock.sh")
 
 var lockNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
@@ -58,6 +54,7 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 	c := Cmd{Script: lockScript, ScriptArgs: []string{name, strconv.FormatFloat(wait.Seconds(), 'f', 1, 64)}, Sudo: true}
 	line := CommandLine(c, h.privileged())
 	h.logf("%s: %s", h.name, line)
+	NoteScript(ctx, c)
 
 	sess, err := h.cl.NewSession()
 	if err != nil {

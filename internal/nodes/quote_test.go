@@ -35,7 +35,7 @@ func TestQuoteRoundTripsThroughShell(t *testing.T) {
 
 func TestCommandLineScriptArgsAndSudo(t *testing.T) {
 	dir := t.TempDir()
-	c := Cmd{Script: `printf '%s|' "$@"`, ScriptArgs: hostile, Sudo: true}
+	c := Cmd{Script: Script{name: "print-args.sh", text: `printf '%s|' "$@"`}, ScriptArgs: hostile, Sudo: true}
 	line := CommandLine(c, true)
 	out, err := exec.Command("sh", "-c", line).Output()
 	if err != nil {

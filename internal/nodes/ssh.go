@@ -428,6 +428,7 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	line := CommandLine(c, h.privileged())
 	logged := Redact(line, c.Redact)
 	h.logf("%s: %s", h.name, logged)
+	NoteScript(ctx, c)
 	if err := ctx.Err(); err != nil {
 		return Output{}, err
 	}

@@ -162,7 +162,7 @@ func TestRunExitError(t *testing.T) {
 	e := newEnv(t)
 	s := e.server(t)
 	h := e.dial(t, e.target(s))
-	_, err := h.Run(context.Background(), Cmd{Script: `echo "token $1" >&2; exit 3`, ScriptArgs: []string{"s3cret"}, Redact: []string{"s3cret"}})
+	_, err := h.Run(context.Background(), Cmd{Script: Script{name: "token.sh", text: `echo "token $1" >&2; exit 3`}, ScriptArgs: []string{"s3cret"}, Redact: []string{"s3cret"}})
 	var xe *ExitError
 	if !errors.As(err, &xe) {
 		t.Fatalf("err = %v, want *ExitError", err)
@@ -204,7 +204,7 @@ func TestHostileArgsRoundTrip(t *testing.T) {
 		if string(out.Stdout) != a {
 			t.Errorf("echoed %q, want %q", out.Stdout, a)
 		}
-		out, err = h.Run(context.Background(), Cmd{Script: `printf %s "$1"`, ScriptArgs: []string{a}})
+		out, err = h.Run(context.Background(), Cmd{Script: Script{name: "print.sh", text: `printf %s "$1"`}, ScriptArgs: []string{a}})
 		if err != nil || string(out.Stdout) != a {
 			t.Errorf("script arg %q: got %q, %v", a, out.Stdout, err)
 		}

@@ -83,26 +83,8 @@ func (h *SSHHost) fileErr(op, p string, err error) error {
 	return &fs.PathError{Op: op, Path: h.name + ":" + p, Err: err}
 }
 
-// writeScript replaces $1 atomically with stdin; $2 is the mode for a new
-// file. It writes through symlinks, keeps owner and mode of an existing
-// file, and removes its temp file on any failure, so the target is always
-// either the old or the new complete file.
-const writeScript = `set -eu
-t=$(readlink -f -- "$1")
-[ -n "$t" ] || { echo "cannot resolve $1" >&2; exit 1; }
-d=$(dirname -- "$t")
-tmp=$(mktemp -- "$d/.$(basename -- "$t").swarmctl-XXXXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-cat >"$tmp"
-if [ -e "$t" ]; then
-	chown --reference="$t" -- "$tmp"
-	chmod --reference="$t" -- "$tmp"
-else
-	chmod -- "$2" "$tmp"
-fi
-sync -- "$tmp"
-mv -f -- "$tmp" "$t"
-trap - EXIT`
+// writeScript replaces a file atomically with its stdin.
+var writeScript = MustScript(scriptFiles, "scripts/write.sh")
 
 // WriteFile atomically replaces path with data; see Host.WriteFile.
 func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.FileMode) error {

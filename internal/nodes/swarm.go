@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 )
 
@@ -21,10 +22,8 @@ type SwarmNode struct {
 	Leader       bool   `json:"leader,omitempty"`
 }
 
-const swarmScript = `ids=$(docker node ls -q) || exit 1
-[ -n "$ids" ] || exit 0
-docker node inspect --format '{{.ID}}|{{.Description.Hostname}}|{{.Spec.Role}}|{{.Status.State}}|{{.Spec.Availability}}|{{.Status.Addr}}|{{if .ManagerStatus}}{{.ManagerStatus.Addr}}|{{.ManagerStatus.Reachability}}|{{.ManagerStatus.Leader}}{{else}}||{{end}}' $ids
-`
+// swarmScript lists the swarm's members on a manager, one line each.
+var swarmScript = MustScript(scriptFiles, "scripts/swarm-nodes.sh")
 
 // SwarmNodes lists the swarm's members from a manager in one command.
 func SwarmNodes(ctx context.Context, manager Host) ([]SwarmNode, error) {
@@ -33,6 +32,24 @@ func SwarmNodes(ctx context.Context, manager Host) ([]SwarmNode, error) {
 		return nil, fmt.Errorf("%s: listing swarm nodes: %w", manager.Name(), err)
 	}
 	return ParseSwarmNodes(string(out.Stdout))
+}
+
+// EncodeSwarmNodes prints ns exactly as swarmScript does (for test fakes
+// and the benchmark's virtual nodes).
+func EncodeSwarmNodes(ns []SwarmNode) []byte {
+	var b strings.Builder
+	for _, n := range ns {
+		addr, mgrAddr := n.Addr, ""
+		if n.Role == "manager" {
+			addr, mgrAddr = "0.0.0.0", net.JoinHostPort(n.Addr, "2377")
+		}
+		leader := ""
+		if n.Role == "manager" {
+			leader = strconv.FormatBool(n.Leader)
+		}
+		b.WriteString(strings.Join([]string{n.ID, n.Hostname, n.Role, n.State, n.Availability, addr, mgrAddr, n.Reachability, leader}, "|") + "\n")
+	}
+	return []byte(b.String())
 }
 
 // ParseSwarmNodes parses swarmScript's output.

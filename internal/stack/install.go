@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 // DefaultWait bounds convergence and the health check when Options.Wait is 0.
@@ -374,22 +375,6 @@ func allTasks(ctx context.Context, h nodes.Host, svc string, fallback []Task) []
 	return t
 }
 
-// healthScript GETs $1 from the manager with curl, else wget, and prints
-// the HTTP status. Constant: the URL is a quoted positional parameter.
-// wget -S shows the status line, so a 401 (auth on) is an answer too;
-// some busybox builds (Debian's 1.35) crash on -T: then it asks again
-// without it.
-const healthScript = `if command -v curl >/dev/null 2>&1; then
-  curl -sS -o /dev/null -m 5 -w '%{http_code}' "$1"
-elif command -v wget >/dev/null 2>&1; then
-  o=$(wget -S -T 5 -O /dev/null "$1" 2>&1)
-  [ $? -ge 128 ] && o=$(wget -S -O /dev/null "$1" 2>&1)
-  c=$(printf '%s\n' "$o" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
-  if [ -n "$c" ]; then printf '%s' "$c"; else printf '%s\n' "$o" | tail -n 1 >&2; exit 1; fi
-else
-  echo "neither curl nor wget on this node" >&2; exit 127
-fi`
-
 // checkHealth GETs /v2/ from the manager until the registry answers 200
 // (or 401 when auth is on). Through the published port: ingress answers on
 // the manager's loopback, host mode only on the nodes running a task. With
@@ -401,8 +386,7 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 	v := r.Values
 	next := func(ctx context.Context) (healthProbe, error) {
 		url, err := healthURL(ctx, h, v, res.Tasks)
-		return healthProbe{Health: Health{URL: url, Via: HealthViaPublished},
-			cmd: nodes.Cmd{Script: healthScript, ScriptArgs: []string{url}}}, err
+		return healthProbe{Health: Health{URL: url, Via: HealthViaPublished}, cmd: probe.Cmd(url, probeTimeout)}, err
 	}
 	if v.Publish == 0 {
 		next = func(ctx context.Context) (healthProbe, error) { return taskProbe(ctx, h, v.Service(), res.Tasks) }
@@ -428,32 +412,35 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 		case err == nil:
 			hl := p.Health
 			out, rerr := h.Run(ctx, p.cmd)
-			code, perr := strconv.Atoi(strings.TrimSpace(string(out.Stdout)))
-			hl.Status = code
-			hl.OK = rerr == nil && perr == nil && (code == 200 || code == 401)
+			pr, _ := probe.Of(out, rerr)
+			hl.Status = pr.Status
+			hl.OK = rerr == nil && pr.Answers()
 			if !(rerr != nil && ctx.Err() != nil && res.Health != nil) {
 				// A probe killed by the deadline says nothing about the
 				// registry: keep the last real answer in the result.
 				res.Health = &hl
 			}
 			if hl.OK {
-				logf("%s: GET %s%s: %d", h.Name(), hl.URL, p.where(), code)
+				logf("%s: GET %s%s: %d", h.Name(), hl.URL, p.where(), pr.Status)
 				return nil
 			}
 			switch msg, isExit := exitStatus(rerr); {
 			case rerr != nil && ctx.Err() != nil && lastErr != nil:
 				// Cut short by the deadline: keep the last real answer.
-			case isExit && strings.Contains(msg, "neither curl nor wget"):
+			case isExit && hl.Via == HealthViaTask && strings.Contains(msg, "executable file not found"):
+				// docker exec found no sh (exit 127 too, before NoTool).
+				return notChecked(p, fmt.Sprintf("the registry image has no sh to run a check inside container %s", hl.Container))
+			case pr.NoTool:
 				if hl.Via == HealthViaTask {
 					return notChecked(p, fmt.Sprintf("the registry image has neither curl nor wget to GET %s inside container %s", hl.URL, hl.Container))
 				}
 				return fmt.Errorf("%s: cannot check %s: neither curl nor wget on the manager", h.Name(), hl.URL)
-			case isExit && hl.Via == HealthViaTask && strings.Contains(msg, "executable file not found"):
-				return notChecked(p, fmt.Sprintf("the registry image has no sh to run a check inside container %s", hl.Container))
 			case rerr != nil:
 				lastErr = rerr
+			case pr.Err != "":
+				lastErr = errors.New(pr.Err)
 			default:
-				lastErr = fmt.Errorf("HTTP status %q", strings.TrimSpace(string(out.Stdout)))
+				lastErr = fmt.Errorf("HTTP status %q", strconv.Itoa(pr.Status))
 			}
 		case ctx.Err() == nil || lastErr == nil:
 			lastErr = err
@@ -467,6 +454,9 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 		}
 	}
 }
+
+// probeTimeout bounds one GET /v2/ from the manager.
+const probeTimeout = 5 * time.Second
 
 // healthProbe is one GET /v2/ from the manager: where, and the command.
 type healthProbe struct {
@@ -537,7 +527,8 @@ func taskProbe(ctx context.Context, h nodes.Host, svc string, tasks []Task) (hea
 			svc, orDash(strings.Join(on, ", "))))
 	}
 	p.Container = cid
-	p.cmd = nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", healthScript, "sh", inTaskURL}, Sudo: true}
+	// The one probe script, run by the image's own sh.
+	p.cmd = nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", probe.Script.Text(), probe.Script.Name(), inTaskURL, probe.Seconds(probeTimeout)}, Sudo: true}
 	return p, nil
 }
 

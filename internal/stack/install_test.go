@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+	"github.com/swarmctl/swarmctl/internal/probe"
 	"github.com/swarmctl/swarmctl/templates"
 )
 
@@ -61,10 +63,11 @@ func ok(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}
 func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.Script == healthScript {
-		return ok(s.health)
-	}
-	if c.Script == purgeDataScript {
+	switch c.Script.Name() {
+	case "probe.sh":
+		code, _ := strconv.Atoi(s.health)
+		return ok(probe.Output(code, time.Millisecond))
+	case "purge-data.sh":
 		delete(s.dirs, c.ScriptArgs[0])
 		return ok("")
 	}
@@ -193,7 +196,7 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 			}
 		}
 		return ok(b.String())
-	case len(a) == 8 && a[0] == "docker" && a[1] == "exec" && a[3] == "sh" && a[4] == "-c" && a[5] == healthScript && a[7] == "http://127.0.0.1:5000/v2/":
+	case len(a) == 9 && a[0] == "docker" && a[1] == "exec" && a[3] == "sh" && a[4] == "-c" && a[6] == "probe.sh" && a[7] == "http://127.0.0.1:5000/v2/":
 		s.execs++
 		if !strings.HasPrefix(a[2], "c-") {
 			return exit(h, c, 1, "Error response from daemon: No such container: "+a[2])
@@ -201,7 +204,8 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 		if s.execErr != "" {
 			return exit(h, c, 127, s.execErr)
 		}
-		return ok(s.execHealth)
+		code, _ := strconv.Atoi(s.execHealth)
+		return ok(probe.Output(code, time.Millisecond))
 	case a[0] == "rm" && a[1] == "-f":
 		return ok("")
 	}
@@ -227,7 +231,7 @@ func (s *fakeSwarm) newTasks() {
 func (s *fakeSwarm) mutating(h *fakehost.Host) []string {
 	var out []string
 	for _, c := range h.Commands {
-		if c.Script == healthScript {
+		if c.Script.Name() == "probe.sh" {
 			continue
 		}
 		switch {
@@ -489,7 +493,7 @@ func TestInstallHealthKeepsLastAnswerWhenCutShort(t *testing.T) {
 	s.health = "502"
 	probes := 0
 	h := fakehost.New("m1", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
-		if c.Script == healthScript {
+		if c.Script.Name() == "probe.sh" {
 			probes++
 			if probes > 1 {
 				time.Sleep(400 * time.Millisecond) // outlives the wait below
@@ -565,7 +569,7 @@ func TestInstallUnpublishedChecksInsideTaskContainer(t *testing.T) {
 		t.Errorf("health %+v execs %d", hl, s.execs)
 	}
 	for _, c := range h.Commands {
-		if c.Script == healthScript {
+		if c.Script.Name() == "probe.sh" {
 			t.Errorf("probed a published port that does not exist: %v", c.ScriptArgs)
 		}
 	}

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"slices"
@@ -39,15 +40,11 @@ type UninstallResult struct {
 	Kept []string `json:"kept,omitempty"`
 }
 
-// purgeDataScript removes only what the registry wrote: its filesystem
-// driver's tree ($1/docker) and the proxy cache's scheduler state
-// ($1/scheduler-state.json), then $1 if that leaves it empty. Never an
-// rm -rf of a path a user typed. Prints "kept" when other files remain.
-const purgeDataScript = `d=$1
-[ -d "$d" ] || exit 0
-rm -rf -- "$d/docker"
-rm -f -- "$d/scheduler-state.json"
-rmdir -- "$d" 2>/dev/null || echo kept`
+//go:embed scripts/*.sh
+var scriptFiles embed.FS
+
+// purgeDataScript removes what the registry wrote in its data directory.
+var purgeDataScript = nodes.MustScript(scriptFiles, "scripts/purge-data.sh")
 
 // Uninstall removes the stack through the manager h and waits until its
 // services and networks are gone, and its task containers too (on h, and

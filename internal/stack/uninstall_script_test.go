@@ -13,7 +13,7 @@ import (
 // user's own file keeps it (and itself).
 func TestPurgeDataScriptInRealShell(t *testing.T) {
 	run := func(d string) string {
-		out, err := exec.Command("sh", "-c", purgeDataScript, "sh", d).CombinedOutput()
+		out, err := exec.Command("sh", "-c", purgeDataScript.Text(), purgeDataScript.Name(), d).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 // Endpoint is the result of GET /v2/ against the mirror URL.
@@ -34,7 +36,7 @@ type TLS struct {
 
 // Healthy reports whether the registry answered as a serving registry
 // (200, or 401 when auth is on).
-func (e Endpoint) Healthy() bool { return e.Reachable && (e.Status == 200 || e.Status == 401) }
+func (e Endpoint) Healthy() bool { return e.Reachable && probe.Answers(e.Status) }
 
 // CheckEndpoint sends GET <url>/v2/ and reports status, latency and, for
 // https, the certificate's validity and days to expiry. A certificate that

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 // Health of the whole setup; the CLI maps it to exit codes 0, 1, 2.
@@ -126,7 +127,7 @@ func (r *Report) Judge(services []Service) {
 	}
 	if fm := r.FromManager; fm != nil && fm.Error != "" {
 		r.Problems = append(r.Problems, fmt.Sprintf("mirror as seen from %s: %s", fm.Manager, fm.Error))
-	} else if fm != nil && fm.Status != 0 && fm.Status != 200 && fm.Status != 401 {
+	} else if fm != nil && fm.Status != 0 && !probe.Answers(fm.Status) {
 		r.Problems = append(r.Problems, fmt.Sprintf("mirror as seen from %s: HTTP %d", fm.Manager, fm.Status))
 	}
 	for _, s := range services {

@@ -1,9 +1,8 @@
 package status
 
 import (
-	"bufio"
-	"bytes"
 	"context"
+	"embed"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 // Stack is the registry service as the swarm sees it.
@@ -59,42 +59,18 @@ type FromManager struct {
 	NotChecked string `json:"not_checked,omitempty"`
 }
 
-// managerScript reads the swarm's services, the registry's tasks and the
-// mirror's answer as seen from the manager, in one command.
-// $1 service name, $2 mirror URL ("" = skip).
-// The probe prints "<http code> <seconds>" (curl) or "<http code> -"
-// (wget, no timing), an error line, or the section @@noprobe when the
-// manager has neither tool.
-const managerScript = `set +e
-svc=$1; url=$2
-echo "@@services"
-docker service ls --format '{{.Name}}|{{.Image}}|{{.Replicas}}' 2>&1
-echo "@@tasks"
-docker service ps "$svc" --no-trunc --format '{{.Name}}|{{.Node}}|{{.DesiredState}}|{{.CurrentState}}|{{.Error}}' 2>/dev/null | head -n 20
-echo "@@v2"
-if [ -n "$url" ]; then
-  if command -v curl >/dev/null 2>&1; then
-    curl -sS -k -o /dev/null --max-time 10 -w '%{http_code} %{time_total}' "${url%/}/v2/" 2>&1
-  elif command -v wget >/dev/null 2>&1; then
-    o=$(wget --no-check-certificate -S -T 10 -t 1 -O /dev/null "${url%/}/v2/" 2>&1)
-    # some busybox builds crash on -T: ask again without it
-    [ $? -ge 128 ] && o=$(wget --no-check-certificate -S -t 1 -O /dev/null "${url%/}/v2/" 2>&1)
-    c=$(printf '%s\n' "$o" | sed -n 's/^ *HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' | tail -n 1)
-    if [ -n "$c" ]; then echo "$c -"; else printf '%s\n' "$o" | grep -v '^ *$' | tail -n 1; fi
-  else
-    echo
-    echo "@@noprobe"
-  fi
-fi
-echo
-echo "@@end"
-`
+//go:embed scripts/*.sh
+var scriptFiles embed.FS
+
+// stackStatusScript reads the swarm's services, the registry's tasks and
+// the mirror's answer as seen from the manager, in one command.
+var stackStatusScript = nodes.MustScript(scriptFiles, "scripts/stack-status.sh")
 
 // CheckStack asks a manager about the registry stack and all services.
 func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirrorURL string) (Stack, []Service, FromManager) {
 	st := Stack{Name: stackName, Service: serviceName, Tasks: []Task{}}
 	fm := FromManager{Manager: h.Name()}
-	out, err := h.Run(ctx, nodes.Cmd{Script: managerScript, ScriptArgs: []string{serviceName, mirrorURL}, Sudo: true})
+	out, err := h.Run(ctx, nodes.Cmd{Script: stackStatusScript, ScriptArgs: []string{serviceName, mirrorURL, probe.Script.Text()}, Sudo: true})
 	if err != nil {
 		// Nothing is known: the stack is unchecked (Judge says so), and
 		// the manager-side probe did not run.
@@ -102,9 +78,9 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 		fm.NotChecked = "the query on " + h.Name() + " failed"
 		return st, nil, fm
 	}
-	sec := sections(out.Stdout)
+	sec := nodes.ParseSections(out.Stdout)
 	var services []Service
-	for _, l := range sec["services"] {
+	for _, l := range sec.NonBlank("services") {
 		p := strings.Split(l, "|")
 		if len(p) != 3 {
 			st.Error = strings.TrimSpace(l)
@@ -116,7 +92,7 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 			st.RunningReplicas, st.DesiredReplicas = parseReplicas(p[2])
 		}
 	}
-	for _, l := range sec["tasks"] {
+	for _, l := range sec.NonBlank("tasks") {
 		p := strings.SplitN(l, "|", 5)
 		if len(p) != 5 {
 			continue
@@ -127,18 +103,21 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 			st.LastError, st.LastErrorAge = t.Error, stateAge(t.CurrentState)
 		}
 	}
-	if _, none := sec["noprobe"]; none && mirrorURL != "" {
-		fm.NotChecked = "no curl or wget on " + h.Name()
-	} else if v := strings.TrimSpace(strings.Join(sec["v2"], " ")); v != "" {
-		f := strings.Fields(v)
-		code, cerr := strconv.Atoi(f[0])
-		if cerr == nil && code > 0 && len(f) == 2 {
-			fm.Status = code
-			if secs, perr := strconv.ParseFloat(f[1], 64); perr == nil {
-				fm.LatencyMS = int64(secs * 1000)
+	if mirrorURL != "" {
+		exit, err := strconv.Atoi(sec.First("v2exit"))
+		if err != nil {
+			exit = -1 // cut short: Parse reports what there is as the error
+		}
+		switch r := probe.Parse(strings.Join(sec["v2"], "\n"), exit); {
+		case r.NoTool:
+			fm.NotChecked = "no curl or wget on " + h.Name()
+		case r.Err != "":
+			fm.Error = r.Err
+		default:
+			fm.Status = r.Status
+			if r.Latency >= 0 {
+				fm.LatencyMS = r.Latency.Milliseconds()
 			}
-		} else {
-			fm.Error = v
 		}
 	}
 	return st, services, fm
@@ -166,24 +145,6 @@ func parseReplicas(s string) (running, desired int) {
 func stripDigest(img string) string {
 	i, _, _ := strings.Cut(img, "@")
 	return i
-}
-
-func sections(out []byte) map[string][]string {
-	m := map[string][]string{}
-	var cur string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "@@") {
-			cur = l[2:]
-			m[cur] = nil
-			continue
-		}
-		if cur != "" && strings.TrimSpace(l) != "" {
-			m[cur] = append(m[cur], l)
-		}
-	}
-	return m
 }
 
 // Cache is what the mirror holds.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 func TestFromDockerHub(t *testing.T) {
@@ -66,7 +68,7 @@ func TestCheckStackParses(t *testing.T) {
 			t.Errorf("args = %q", c.ScriptArgs)
 		}
 		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2@sha256:abc|0/1\napp_web|ghcr.io/o/web:1|2/2\n" +
-			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@end\n")}, nil
+			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@v2exit\n0\n@@end\n")}, nil
 	})
 	st, svcs, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://10.0.0.1:5000")
 	if !st.Found || st.Image != "registry:2" || st.RunningReplicas != 0 || st.DesiredReplicas != 1 || st.LastError != "no suitable node" || st.LastErrorAge != "3 seconds ago" {
@@ -138,7 +140,7 @@ func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
 			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
 		},
 		"docker failed": func() (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@v2exit\n0\n@@end\n")}, nil
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -160,18 +162,19 @@ func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
 func TestCheckStackProbeFallbacks(t *testing.T) {
 	for _, c := range []struct {
 		v2         string
+		exit       int
 		status     int
 		latency    int64
 		err        string
 		notChecked string
 	}{
-		{"200 0.004", 200, 4, "", ""},
-		{"401 -", 401, 0, "", ""}, // wget: no timing
-		{"wget: can't connect to remote host (10.0.0.1): Connection refused", 0, 0, "Connection refused", ""},
-		{"\n@@noprobe", 0, 0, "", "no curl or wget on m1"},
+		{"200 0.004", 0, 200, 4, "", ""},
+		{"401 -", 0, 401, 0, "", ""}, // wget: no timing
+		{"wget: can't connect to remote host (10.0.0.1): Connection refused", 1, 0, 0, "Connection refused", ""},
+		{"neither curl nor wget on this node", 127, 0, 0, "", "no curl or wget on m1"},
 	} {
 		h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@v2exit\n" + strconv.Itoa(c.exit) + "\n@@end\n")}, nil
 		})
 		_, _, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://x")
 		if fm.Status != c.status || fm.LatencyMS != c.latency || !strings.Contains(fm.Error, c.err) || (c.err == "") != (fm.Error == "") || fm.NotChecked != c.notChecked {
@@ -203,7 +206,7 @@ func TestManagerScriptProbe(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, tool := range []string{"head", "sed", "tail", "grep"} {
+			for _, tool := range []string{"sh", "head", "sed", "tail", "grep"} {
 				link(t, dir, tool, tool)
 			}
 			if c.tool != "" {
@@ -213,7 +216,7 @@ func TestManagerScriptProbe(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(docker), 0o755); err != nil {
 				t.Fatal(err)
 			}
-			cmd := exec.Command(sh, "-c", managerScript, "sh", "registry_registry-mirror", reg.URL)
+			cmd := exec.Command(sh, "-c", stackStatusScript.Text(), stackStatusScript.Name(), "registry_registry-mirror", reg.URL, probe.Script.Text())
 			cmd.Env = []string{"PATH=" + dir}
 			var stderr strings.Builder
 			cmd.Stderr = &stderr // as over SSH: only stdout is parsed

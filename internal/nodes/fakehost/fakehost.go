@@ -51,6 +51,7 @@ func (h *Host) Run(ctx context.Context, c nodes.Cmd) (nodes.Output, error) {
 	if err := ctx.Err(); err != nil {
 		return nodes.Output{}, err
 	}
+	nodes.NoteScript(ctx, c)
 	h.mu.Lock()
 	h.Commands = append(h.Commands, c)
 	handler := h.Handler

@@ -1,0 +1,72 @@
+# facts.sh [SERVICE [DAEMON_JSON]]: everything swarmctl needs to know about
+# a node, in one command. SERVICE forces the docker unit, DAEMON_JSON the
+# daemon.json path ("" = detect both). Each section starts with a line
+# "@@name" (see nodes.Sections); file content is base64 so any bytes
+# survive. Needs only sh, coreutils, systemd and docker.
+# shellcheck disable=SC1091 # it sources the node's own /etc/os-release
+set +e
+LC_ALL=C; export LC_ALL
+svc=$1; cfg=$2
+if [ -n "$svc" ]; then set -- "$svc.service"; else set -- docker-latest.service docker.service; fi
+# One systemctl call for the unit (each call costs a D-Bus round trip).
+# awk picks the first candidate that is loaded and not masked, and prints:
+# its name, the --config-file its ExecStart passes, then the @@unit and
+# @@envfiles sections: the lines of its EnvironmentFiles that can carry
+# dockerd flags, *OPTIONS and the registry variables RHEL/Atomic units
+# expand ($INSECURE_REGISTRY, $ADD_REGISTRY, $BLOCK_REGISTRY, $REGISTRIES).
+# Which of them ExecStart really expands is decided by the caller.
+unit=$(systemctl show -p LoadState -p UnitFileState -p ActiveState -p MainPID -p ActiveEnterTimestampMonotonic -p ExecStart -p Environment -p EnvironmentFiles "$@" 2>/dev/null | awk -v forced="$svc" '
+BEGIN { RS = ""; FS = "\n"; split("docker-latest docker", cand, " ") }
+!done {
+  load = ""; ufs = ""
+  for (i = 1; i <= NF; i++) {
+    if (index($i, "LoadState=") == 1) load = substr($i, 11)
+    else if (index($i, "UnitFileState=") == 1) ufs = substr($i, 15)
+  }
+  if (forced != "" || (load == "loaded" && ufs !~ /^masked/)) { done = 1; blk = $0; name = cand[NR] }
+}
+END {
+  n = split(blk, l, "\n"); c = ""
+  for (i = 1; i <= n; i++) if (index(l[i], "ExecStart=") == 1) {
+    m = split(l[i], w, /[ ;]+/)
+    for (j = 1; j <= m; j++) {
+      if (index(w[j], "--config-file=") == 1) { c = substr(w[j], 15); break }
+      if (w[j] == "--config-file" && j < m) { c = w[j + 1]; break }
+    }
+    break
+  }
+  print name; print c; print "@@unit"
+  for (i = 1; i <= n; i++) print l[i]
+  print "@@envfiles"
+  RS = "\n"
+  for (i = 1; i <= n; i++) if (index(l[i], "EnvironmentFiles=") == 1) {
+    f = substr(l[i], 18); sub(/ .*/, "", f); sub(/^-/, "", f)
+    while ((getline x < f) > 0)
+      if (x ~ /^[ \t]*[A-Za-z_]*OPTIONS/ || x ~ /^[ \t]*(INSECURE_REGISTRY|ADD_REGISTRY|BLOCK_REGISTRY|REGISTRIES)[ \t]*=/) print x
+    close(f)
+  }
+}')
+nl='
+'
+name=${unit%%"$nl"*}; unit=${unit#*"$nl"}
+c=${unit%%"$nl"*}; unit=${unit#*"$nl"}
+[ -z "$svc" ] && svc=$name
+[ -z "$cfg" ] && cfg=$c
+echo "@@os"; ( . /etc/os-release 2>/dev/null; echo "$PRETTY_NAME" )
+echo "@@user"; echo "${SUDO_USER:-$(id -un)}"
+echo "@@hostname"; hostname 2>/dev/null || cat /etc/hostname
+echo "@@service"; echo "$svc"
+[ -n "$svc" ] && printf '%s\n' "$unit"
+if [ -z "$cfg" ]; then
+  if [ "$svc" = docker-latest ]; then cfg=/etc/docker-latest/daemon.json; else cfg=/etc/docker/daemon.json; fi
+fi
+echo "@@config"; echo "$cfg"
+echo "@@daemonjson"
+if [ -f "$cfg" ]; then echo present; base64 < "$cfg" | tr -d '\n'; echo; else echo missing; fi
+echo "@@info"
+info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}' 2>&1 | head -n 1)
+echo "$info"
+echo "@@leader"
+# Only managers can be leader: a docker CLI run costs as much as docker info.
+case "$info" in *'|true') docker node inspect self --format '{{if .ManagerStatus}}{{.ManagerStatus.Leader}}{{end}}' 2>/dev/null;; esac
+echo "@@end"
