@@ -10,7 +10,8 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
-	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/fleet"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -55,7 +56,7 @@ type ApplyResult struct {
 }
 
 // NewCmdApply builds `swarmctl apply`.
-func NewCmdApply(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *ApplyOptions) error) *cobra.Command {
+func NewCmdApply(d *Deps, g *GlobalOptions, runF func(context.Context, *ApplyOptions) error) *cobra.Command {
 	opts := &ApplyOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "apply",
@@ -79,9 +80,9 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runApply(cmd.Context(), cmd, d, opts)
+			return runApply(cmd.Context(), d, opts)
 		},
 	}
 	f := cmd.Flags()
@@ -96,15 +97,16 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 	return cmd
 }
 
-func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
+	defer f.Close()
+	inv := f.Inventory()
 
 	// Everything is validated before any node is touched.
-	r, err := opts.Stack.render(s.inv)
+	r, err := opts.Stack.render(inv)
 	if err != nil {
 		return err
 	}
@@ -122,21 +124,21 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 		return err
 	}
 	if len(mirrors) == 0 {
-		return usageErr("no mirror URL for the nodes: set mirror.url (or mirror.fqdn) in %s", s.g.Inventory)
+		return usageErr("no mirror URL for the nodes: set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
 	exp := true
 	co := configure.Options{
-		Settings:       daemonjson.Settings{Mirrors: mirrors, Insecure: s.inv.Mirror.Insecure, Experimental: &exp},
+		Settings:       daemonjson.Settings{Mirrors: mirrors, Insecure: inv.Mirror.Insecure, Experimental: &exp},
 		Apply:          configure.ApplyAuto,
 		Drain:          opts.Drain,
 		MaxUnavailable: opts.MaxUnavailable,
 		Timeout:        opts.Timeout,
 		DryRun:         opts.DryRun,
-		Parallel:       s.g.Parallel,
-		FailFast:       s.g.FailFast,
+		Parallel:       opts.Global.Parallel,
+		FailFast:       opts.Global.FailFast,
 		Now:            d.Now,
 		OnNode:         func(nr configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, nr)) },
-		Warn:           func(msg string) { d.IO.Progress("%s %s", d.IO.Paint("33", "warning:"), msg) },
+		Warn:           func(msg string) { warn(d, msg) },
 	}
 
 	res := ApplyResult{SchemaVersion: SchemaVersion, Command: "apply", DryRun: opts.DryRun, Phases: []ApplyPhase{}}
@@ -148,7 +150,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 				res.OK = false
 			}
 		}
-		if err := emit(d, s.g, res, func() { printApply(d, res) }); err != nil {
+		if err := emit(d, opts.Global, res, func() { printApply(d, res) }); err != nil {
 			return err
 		}
 		if ctx.Err() != nil {
@@ -163,9 +165,10 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 	// Phase 1: install.
 	d.IO.Progress("== install")
 	start := d.Now()
-	cs := s.connectAll(ctx, s.nodes, "", "")
-	defer func() { closeAll(cs) }()
-	mgr, err := pickManager(cs, firstNonEmpty(opts.Manager, s.inv.Mirror.Manager))
+	cs := f.Selected()
+	f.Connect(ctx, cs, fleet.ConnectOptions{Keep: true})
+	defer func() { member.CloseAll(cs) }()
+	mgr, err := fleet.PickManager(cs, firstNonEmpty(opts.Manager, inv.Mirror.Manager))
 	if err != nil {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
 			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
@@ -185,8 +188,9 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 	// does not touch daemon.json.
 	d.IO.Progress("== configure")
 	start = d.Now()
-	targets, more, err := s.discoverTargets(ctx, cs, mgr, "", "")
-	cs = append(cs, more...)
+	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
+	targets := append(cs[:len(cs):len(cs)], more...)
+	cs = targets
 	if err != nil {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
 		return finish()
@@ -198,7 +202,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 	if opts.DryRun {
 		return finish()
 	}
-	closeAll(cs)
+	member.CloseAll(cs)
 	cs = nil
 	if rep.Summary[configure.Restarted] > 0 {
 		// A restarted dockerd stopped its containers, the registry's
@@ -210,7 +214,7 @@ func runApply(ctx context.Context, cmd *cobra.Command, d *Deps, opts *ApplyOptio
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
-	st := buildStatus(ctx, s, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
+	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
 	return finish()
@@ -238,38 +242,6 @@ func waitMirror(ctx context.Context, d *Deps, url string, wait time.Duration) {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// discoverTargets asks mgr for the swarm's members, connects to those
-// discoverNew returns (SSH details from the inventory's defaults) and
-// returns every node of cs and those as configure targets, with the open
-// connections and facts so nodes already right cost no further command.
-// mgr need not be in cs: a manager that is not selected is asked, not
-// configured. A node that could not be reached stays a target that fails.
-// more are the new connections (the caller closes them).
-func (s *session) discoverTargets(ctx context.Context, cs []*connected, mgr *connected, service, daemonJSON string) (targets []configure.Node, more []*connected, err error) {
-	extra, _, err := s.discoverNew(ctx, mgr.Host, append(cs[:len(cs):len(cs)], mgr))
-	if err != nil {
-		return nil, nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
-	}
-	more = s.connectAll(ctx, extra, service, daemonJSON)
-	for _, c := range more {
-		c.Discovered = true
-		d := "discovered"
-		if c.Err != nil {
-			d += ", unreachable"
-		}
-		s.deps.IO.Progress("%s (%s): %s", c.Name, address(c.Target), d)
-	}
-	for _, c := range append(append([]*connected(nil), cs...), more...) {
-		t := configure.Node{Name: c.Name, Address: address(c.Target), Host: c.Host, Facts: c.Facts}
-		if c.Host == nil {
-			cerr := c.Err
-			t.Dial = func(context.Context) (nodes.Host, error) { return nil, cerr }
-		}
-		targets = append(targets, t)
-	}
-	return targets, more, nil
 }
 
 func installPhase(ir MirrorInstallResult) ApplyPhase {
@@ -375,32 +347,4 @@ func printApply(d *Deps, res ApplyResult) {
 	case res.OK:
 		fmt.Fprintln(w, "applied: the mirror and every node match the inventory")
 	}
-}
-
-// discoverForConfigure is `nodes configure --discover`: it connects to the
-// selected nodes, asks a manager for the swarm's members and replaces
-// targets with the selected nodes and the members discoverNew returns,
-// open connections and facts included. The manager is --manager (any
-// inventory node, selected or not, else an ad-hoc host), else the first
-// reachable selected manager, else one of the inventory's managers --limit
-// left out; it is configured only if it is selected. The returned
-// connections are the caller's to close.
-func discoverForConfigure(ctx context.Context, s *session, opts *NodesConfigureOptions, targets *[]configure.Node) ([]*connected, error) {
-	ask, err := s.discoveryManager(opts.Manager)
-	if err != nil {
-		return nil, err
-	}
-	cs := s.connectAll(ctx, s.nodes, opts.Service, opts.DaemonJSON)
-	mgr, asked, err := s.askManager(ctx, cs, opts.Manager, ask, opts.Service, opts.DaemonJSON)
-	all := append(cs[:len(cs):len(cs)], asked...)
-	if err != nil {
-		return all, failed("--discover: " + err.Error())
-	}
-	t, more, err := s.discoverTargets(ctx, cs, mgr, opts.Service, opts.DaemonJSON)
-	all = append(all, more...)
-	if err != nil {
-		return all, failed("--discover: " + err.Error())
-	}
-	*targets = t
-	return all, nil
 }

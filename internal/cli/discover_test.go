@@ -3,13 +3,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
@@ -104,53 +102,6 @@ func TestDiscoverReportsMembersItWillNotDial(t *testing.T) {
 	}
 	if dialled["10.0.0.5"] != 0 {
 		t.Errorf("dialled a member whose name was rejected")
-	}
-}
-
-// Nodes from the inventory or --host, IPv6 ones without a name included,
-// are dialled as before; members rejectedMember marked never are.
-func TestDialableAcceptsSelectedNodes(t *testing.T) {
-	var mu sync.Mutex
-	dialled := map[string]bool{}
-	dial := func(_ context.Context, tg nodes.Target, _ nodes.DialOptions) (nodes.Host, error) {
-		mu.Lock()
-		dialled[tg.Host] = true
-		mu.Unlock()
-		return nil, errors.New("connection refused")
-	}
-	d, _, _ := testDeps(dial)
-	s := &session{g: &GlobalOptions{Parallel: 4}, deps: d}
-	selected := []Node{
-		{Name: "w1", Target: nodes.Target{Host: "10.0.0.2"}},
-		{Name: "fd00::5", Target: nodes.Target{Host: "fd00::5"}},
-		{Name: "[fd00::5]", Target: nodes.Target{Host: "[fd00::5]"}},
-		{Name: "alias", Target: nodes.Target{Host: "alias"}},
-	}
-	for _, c := range s.connectAll(context.Background(), selected, "docker", "") {
-		if !dialled[c.Target.Host] || strings.Contains(c.Err.Error(), "not dialled") {
-			t.Errorf("%+v: not dialled: %v", c.Node, c.Err)
-		}
-	}
-	var rejected []Node
-	for _, in := range []inventory.Node{
-		{Name: "w 4", Host: "10.0.0.5"},
-		{Host: "fd00::6"},
-		{Name: "w5", Host: "10.0.0.6;x"},
-		{Name: "w6"},
-	} {
-		err := memberProblem(in)
-		if err == nil {
-			t.Fatalf("%+v: accepted", in)
-		}
-		rejected = append(rejected, rejectedMember(s.g.nodeFrom(&inventory.Inventory{}, in), in, err))
-	}
-	for _, c := range s.connectAll(context.Background(), rejected, "docker", "") {
-		if c.Err == nil || !strings.HasPrefix(c.Err.Error(), "not dialled: ") || dialled[c.Target.Host] {
-			t.Errorf("%+v: %v", c.Node, c.Err)
-		}
-	}
-	if dialled["10.0.0.5"] || dialled["fd00::6"] || dialled["10.0.0.6;x"] || len(dialled) != 4 {
-		t.Errorf("dialled %v", dialled)
 	}
 }
 

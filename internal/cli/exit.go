@@ -52,5 +52,5 @@ func exitCodeOf(err error) int {
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	return ExitError
+	return ExitError // fleet.InputError too: nothing was touched
 }

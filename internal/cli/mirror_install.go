@@ -12,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 	"github.com/swarmctl/swarmctl/templates"
@@ -238,7 +240,7 @@ type MirrorInstallResult struct {
 }
 
 // NewCmdMirrorInstall builds `swarmctl mirror install`.
-func NewCmdMirrorInstall(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorInstallOptions) error) *cobra.Command {
+func NewCmdMirrorInstall(d *Deps, g *GlobalOptions, runF func(context.Context, *MirrorInstallOptions) error) *cobra.Command {
 	opts := &MirrorInstallOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "install",
@@ -261,9 +263,9 @@ diffs (passwords redacted) and what would run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runMirrorInstall(cmd.Context(), cmd, d, opts)
+			return runMirrorInstall(cmd.Context(), d, opts)
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
@@ -286,13 +288,13 @@ func (opts *MirrorInstallOptions) installOptions(d *Deps) (stack.InstallOptions,
 	return o, nil
 }
 
-func runMirrorInstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *MirrorInstallOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	r, err := opts.Stack.render(s.inv)
+	defer f.Close()
+	r, err := opts.Stack.render(f.Inventory())
 	if err != nil {
 		return err
 	}
@@ -300,13 +302,13 @@ func runMirrorInstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *Mi
 	if err != nil {
 		return err
 	}
-	cs, mgr, err := s.connectManager(ctx, opts.Manager)
-	defer closeAll(cs)
+	cs, mgr, err := connectManager(ctx, f, opts.Manager)
+	defer member.CloseAll(cs)
 	if err != nil {
 		return err
 	}
 	res := installMirror(ctx, d, mgr, r, iopts)
-	if err := emit(d, s.g, res, func() { printInstall(d, res) }); err != nil {
+	if err := emit(d, opts.Global, res, func() { printInstall(d, res) }); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -318,55 +320,25 @@ func runMirrorInstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *Mi
 	return nil
 }
 
-// connectManager connects to the manager to work through: --manager, else
-// the inventory's mirror.manager, else the first reachable manager (nodes
-// the inventory marks as managers are tried, else every node).
-func (s *session) connectManager(ctx context.Context, flag string) ([]*connected, *connected, error) {
-	want := firstNonEmpty(flag, s.inv.Mirror.Manager)
-	var cand []Node
-	for _, n := range s.nodes {
-		if want != "" && (n.Name == want || n.Target.Host == want) {
-			cand = append(cand, n)
-		}
+// connectManager connects to the manager to work through: --manager,
+// else the inventory's mirror.manager, else the first reachable manager
+// (see fleet.ConnectManager). Not reaching one fails the command (exit 1).
+func connectManager(ctx context.Context, f *fleet.Fleet, flag string) ([]*member.Member, *member.Member, error) {
+	cs, mgr, err := f.ConnectManager(ctx, firstNonEmpty(flag, f.Inventory().Mirror.Manager))
+	var ie *fleet.InputError
+	if err != nil && !errors.As(err, &ie) {
+		err = failed(err.Error())
 	}
-	if want != "" && len(cand) == 0 {
-		return nil, nil, usageErr("manager %s is not among the selected nodes (--manager, mirror.manager)", want)
-	}
-	if want == "" {
-		for _, n := range s.nodes {
-			if n.Role == "manager" {
-				cand = append(cand, n)
-			}
-		}
-		if len(cand) == 0 {
-			cand = s.nodes
-		}
-	}
-	cs := s.connectAll(ctx, cand, "", "")
-	mgr, err := pickManager(cs, want)
-	if err != nil {
-		var why []string
-		for _, c := range cs {
-			if c.Err != nil {
-				why = append(why, fmt.Sprintf("%s: %v", c.Name, c.Err))
-			}
-		}
-		msg := err.Error()
-		if len(why) > 0 && want == "" {
-			msg += "\n  " + strings.Join(why, "\n  ")
-		}
-		return cs, nil, failed(msg)
-	}
-	return cs, mgr, nil
+	return cs, mgr, err
 }
 
 // installMirror installs the rendered stack through mgr and checks the
 // mirror URL from here. Problems end up in Error (and Warnings).
-func installMirror(ctx context.Context, d *Deps, mgr *connected, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
+func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
 	start := d.Now()
 	res := MirrorInstallResult{SchemaVersion: SchemaVersion, Command: "mirror install", DryRun: o.DryRun,
 		Manager: mgr.Name, Values: r.Redacted().Values, Warnings: []string{}}
-	ir, err := stack.Install(ctx, mgr.Host, r, o)
+	ir, err := stack.Install(ctx, mgr.Conn, r, o)
 	res.Result = ir
 	if ir.Wrote == nil {
 		res.Result.Wrote = []string{}

@@ -70,13 +70,13 @@ nodes:
 		root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), d.Getenv) }
 		mirror := &cobra.Command{Use: "mirror"}
 		root.AddCommand(mirror)
-		mirror.AddCommand(NewCmdMirrorInstall(d, g, func(ctx context.Context, cmd *cobra.Command, o *MirrorInstallOptions) error {
-			s, err := newSession(cmd, o.Global, d, true)
+		mirror.AddCommand(NewCmdMirrorInstall(d, g, func(ctx context.Context, o *MirrorInstallOptions) error {
+			f, err := openFleet(d, o.Global, true)
 			if err != nil {
 				return err
 			}
-			defer s.close()
-			got, err = o.Stack.render(s.inv)
+			defer f.Close()
+			got, err = o.Stack.render(f.Inventory())
 			return err
 		}))
 		root.SetArgs(append([]string{"mirror", "install", "-i", inv}, args...))

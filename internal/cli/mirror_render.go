@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -38,7 +39,7 @@ type RenderedFile struct {
 }
 
 // NewCmdMirrorRender builds `swarmctl mirror render`.
-func NewCmdMirrorRender(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorRenderOptions) error) *cobra.Command {
+func NewCmdMirrorRender(d *Deps, g *GlobalOptions, runF func(context.Context, *MirrorRenderOptions) error) *cobra.Command {
 	opts := &MirrorRenderOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "render",
@@ -52,9 +53,9 @@ any password redacted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runMirrorRender(cmd, d, opts)
+			return runMirrorRender(d, opts)
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
@@ -62,13 +63,12 @@ any password redacted.`,
 	return cmd
 }
 
-func runMirrorRender(cmd *cobra.Command, d *Deps, opts *MirrorRenderOptions) error {
+func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	g := opts.Global
-	g.inventoryChanged = cmd.Flags().Changed("inventory")
 	if err := g.validate(); err != nil {
 		return err
 	}
-	inv, err := g.loadInventory()
+	inv, err := fleet.LoadInventory(g.fleetOptions(d)) // nothing is dialled
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/fleet"
+	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
 
@@ -24,7 +26,7 @@ type MirrorStatusOptions struct {
 }
 
 // NewCmdMirrorStatus builds `swarmctl mirror status`.
-func NewCmdMirrorStatus(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorStatusOptions) error) *cobra.Command {
+func NewCmdMirrorStatus(d *Deps, g *GlobalOptions, runF func(context.Context, *MirrorStatusOptions) error) *cobra.Command {
 	opts := &MirrorStatusOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -43,9 +45,9 @@ could be reached. 2 wins over 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runMirrorStatus(cmd.Context(), cmd, d, opts)
+			return runMirrorStatus(cmd.Context(), d, opts)
 		},
 	}
 	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
@@ -56,18 +58,19 @@ could be reached. 2 wins over 1.`,
 	return cmd
 }
 
-func runMirrorStatus(ctx context.Context, cmd *cobra.Command, d *Deps, opts *MirrorStatusOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	want, err := wantedMirrors(opts.Mirrors, s.inv.Mirror.URL, s.inv.Mirror.FQDN)
+	defer f.Close()
+	inv := f.Inventory()
+	want, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)
 	if err != nil {
 		return err
 	}
-	rep := buildStatus(ctx, s, opts, want)
-	if err := emit(d, s.g, rep, func() { printStatus(d, rep) }); err != nil {
+	rep := buildStatus(ctx, d, f, opts, want)
+	if err := emit(d, opts.Global, rep, func() { printStatus(d, rep) }); err != nil {
 		return err
 	}
 	switch rep.Health {
@@ -80,103 +83,38 @@ func runMirrorStatus(ctx context.Context, cmd *cobra.Command, d *Deps, opts *Mir
 	}
 }
 
-func buildStatus(ctx context.Context, s *session, opts *MirrorStatusOptions, want []string) *status.Report {
-	stackName := firstNonEmpty(opts.Stack, s.inv.Mirror.Stack, "registry")
-	serviceName := stackName + "_registry-mirror"
-	rep := &status.Report{SchemaVersion: SchemaVersion, Command: "mirror status", MirrorURLs: want, Nodes: []status.Node{}}
-	if rep.MirrorURLs == nil {
-		rep.MirrorURLs = []string{}
+// buildStatus connects to the selected nodes, asks a manager (as
+// discovery does: a manager that is not selected, left out by --limit or
+// named by --manager, is asked too but is not a row) and, unless
+// --no-discover, adds the swarm's members the inventory lacks; status
+// checks the rest.
+func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatusOptions, want []string) *status.Report {
+	inv := f.Inventory()
+	names := stack.Values{StackName: firstNonEmpty(opts.Stack, inv.Mirror.Stack), DataDir: inv.Mirror.DataDir}
+	names.Defaults()
+	co := fleet.ConnectOptions{Keep: true}
+	rows := f.Selected()
+	f.Connect(ctx, rows, co)
+	defer func() { member.CloseAll(rows) }()
+	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
+	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
+	ask, err := f.ManagerToAsk(wantMgr)
+	if err == nil {
+		in.Manager, in.Asked, err = f.AskManager(ctx, rows, wantMgr, ask, co)
 	}
-	cs := s.connectAll(ctx, s.nodes, "", "")
-	defer func() { closeAll(cs) }()
-	// As discovery does: a manager that is not selected (left out by
-	// --limit, or named by --manager) is asked too; it is not a status row.
-	wantMgr := firstNonEmpty(opts.Manager, s.inv.Mirror.Manager)
-	var mgr *connected
-	var asked []*connected
-	defer func() { closeAll(asked) }()
-	ask, mgrErr := s.discoveryManager(wantMgr)
-	if mgrErr == nil {
-		mgr, asked, mgrErr = s.askManager(ctx, cs, wantMgr, ask, "", "")
-	}
-	var services []status.Service
-	if mgr != nil {
-		if !opts.NoDiscover {
-			extra, _, err := s.discoverNew(ctx, mgr.Host, cs)
-			if err != nil {
-				rep.Warnings = append(rep.Warnings, err.Error())
-			}
-			more := s.connectAll(ctx, extra, "", "")
-			for _, c := range more {
-				c.Discovered = true
-			}
-			cs = append(cs, more...)
-		}
-		url := ""
-		if len(want) > 0 {
-			url = want[0]
-		}
-		st, svcs, fm := status.CheckStack(ctx, mgr.Host, stackName, serviceName, url)
-		rep.Stack, services = &st, svcs
-		if url != "" {
-			rep.FromManager = &fm
-		}
-		cache := &status.Cache{Repositories: []string{}}
-		dataDir := firstNonEmpty(s.inv.Mirror.DataDir, "/var/data/registry/registry-mirror-data")
-		for _, t := range st.Tasks {
-			if t.DesiredState != "Running" {
-				continue
-			}
-			for _, c := range append(cs[:len(cs):len(cs)], asked...) {
-				if c.Host != nil && c.Facts != nil && c.Facts.Hostname == t.Node {
-					n, err := status.DiskUsage(ctx, c.Host, dataDir)
-					cache.DiskBytes, cache.DiskNode = n, c.Name
-					if err != nil {
-						cache.Error = err.Error()
-					}
-				}
-			}
-		}
-		rep.Cache = cache
-	} else {
-		// Without a manager the service's state is unknown: Judge makes
-		// that "could not check", not "not deployed".
-		rep.Stack = &status.Stack{Name: stackName, Service: serviceName, Tasks: []status.Task{}, Error: mgrErr.Error()}
-	}
-	if len(want) > 0 {
-		ep := status.CheckEndpoint(ctx, want[0], opts.Timeout, s.deps.Now)
-		rep.Endpoint = &ep
-		// The catalog is read from here, manager or not.
-		if rep.Cache == nil {
-			rep.Cache = &status.Cache{Repositories: []string{}}
-		}
-		repos, err := status.Catalog(ctx, want[0], opts.Timeout)
+	in.ManagerErr = err
+	defer func() { member.CloseAll(in.Asked) }()
+	if in.Manager != nil && !opts.NoDiscover {
+		more, err := f.Discover(ctx, in.Manager, rows)
 		if err != nil {
-			rep.Cache.Error = firstNonEmpty(rep.Cache.Error, "catalog: "+err.Error())
-		} else {
-			rep.Cache.Repositories = repos
+			in.Warnings = append(in.Warnings, err.Error())
 		}
+		f.Connect(ctx, more, co)
+		rows = append(rows, more...)
 	}
-	for _, c := range cs {
-		n := status.Node{Name: c.Name, Address: address(c.Target), Discovered: c.Discovered}
-		if c.Host != nil {
-			n.Reachable = true
-		}
-		if c.Err != nil {
-			n.Error = c.Err.Error()
-		}
-		if c.Facts != nil {
-			f := c.Facts
-			n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath
-			st := configure.Evaluate(f, want, len(want) > 0)
-			n.Mirror = &st
-			if f.Service == "" {
-				n.Error = "no docker service found"
-			}
-		}
-		rep.Nodes = append(rep.Nodes, n)
-	}
-	rep.Judge(services)
+	in.Nodes = rows
+	rep := status.Build(ctx, in)
+	rep.SchemaVersion, rep.Command = SchemaVersion, "mirror status"
 	return rep
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/status"
@@ -17,14 +18,14 @@ import (
 // swarmFacts is the facts output of a swarm node (liveMirrors as docker
 // info prints them, JSON).
 func swarmFacts(hostname, daemonJSON, liveMirrors string, manager bool) string {
-	f := &nodes.Facts{OS: "Debian", User: "root", Hostname: hostname, Service: "docker-latest", ServiceActive: true, DaemonPID: 77,
+	f := &member.Facts{OS: "Debian", User: "root", Hostname: hostname, Service: "docker-latest", ServiceActive: true, DaemonPID: 77,
 		DaemonJSONPath: "/etc/docker-latest/daemon.json", DaemonJSONExists: true, DaemonJSON: []byte(daemonJSON),
 		LiveExperimental: true, DockerVersion: "20.10.24", SwarmState: "active", SwarmNodeID: "id-" + hostname, SwarmAddr: "10.0.0.1",
 		SwarmManager: manager, SwarmLeader: manager}
 	if err := json.Unmarshal([]byte(liveMirrors), &f.LiveMirrors); err != nil {
 		panic(err)
 	}
-	return string(nodes.EncodeFacts(f))
+	return string(member.EncodeFacts(f))
 }
 
 func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
@@ -34,7 +35,7 @@ type MirrorUninstallResult struct {
 }
 
 // NewCmdMirrorUninstall builds `swarmctl mirror uninstall`.
-func NewCmdMirrorUninstall(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *MirrorUninstallOptions) error) *cobra.Command {
+func NewCmdMirrorUninstall(d *Deps, g *GlobalOptions, runF func(context.Context, *MirrorUninstallOptions) error) *cobra.Command {
 	opts := &MirrorUninstallOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "uninstall",
@@ -50,9 +51,9 @@ the mirror is gone, but run swarmctl nodes configure --remove to take it out.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runMirrorUninstall(cmd.Context(), cmd, d, opts)
+			return runMirrorUninstall(cmd.Context(), d, opts)
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
@@ -62,31 +63,31 @@ the mirror is gone, but run swarmctl nodes configure --remove to take it out.`,
 	return cmd
 }
 
-func runMirrorUninstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *MirrorUninstallOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	v, err := opts.Stack.values(s.inv)
+	defer f.Close()
+	v, err := opts.Stack.values(f.Inventory())
 	if err != nil {
 		return err
 	}
 	if opts.Wait <= 0 {
 		return usageErr("--wait must be positive")
 	}
-	cs, mgr, err := s.connectManager(ctx, opts.Manager)
-	defer closeAll(cs)
+	cs, mgr, err := connectManager(ctx, f, opts.Manager)
+	defer member.CloseAll(cs)
 	if err != nil {
 		return err
 	}
 	start := d.Now()
-	ur, err := stack.Uninstall(ctx, mgr.Host, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
+	ur, err := stack.Uninstall(ctx, mgr.Conn, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
 		Log: func(line string) { d.IO.Progress("%s", line) },
 		NodeHost: func(hostname string) nodes.Host {
-			for _, c := range cs {
-				if c.Host != nil && c.Facts != nil && c.Facts.Hostname == hostname {
-					return c.Host
+			for _, m := range cs {
+				if m.Conn != nil && m.Facts != nil && m.Facts.Hostname == hostname {
+					return m.Conn
 				}
 			}
 			return nil
@@ -99,7 +100,7 @@ func runMirrorUninstall(ctx context.Context, cmd *cobra.Command, d *Deps, opts *
 	if err != nil {
 		res.Error = err.Error()
 	}
-	if err := emit(d, s.g, res, func() { printUninstall(d, res) }); err != nil {
+	if err := emit(d, opts.Global, res, func() { printUninstall(d, res) }); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,7 +12,8 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
-	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/fleet"
+	"github.com/swarmctl/swarmctl/internal/member"
 )
 
 // NodesConfigureOptions are the options of `swarmctl nodes configure`.
@@ -53,7 +55,7 @@ type NodesConfigureResult struct {
 }
 
 // NewCmdNodesConfigure builds `swarmctl nodes configure`.
-func NewCmdNodesConfigure(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *NodesConfigureOptions) error) *cobra.Command {
+func NewCmdNodesConfigure(d *Deps, g *GlobalOptions, runF func(context.Context, *NodesConfigureOptions) error) *cobra.Command {
 	opts := &NodesConfigureOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "configure",
@@ -81,9 +83,9 @@ docker info. Any failure after the write restores the old file.`,
 			opts.ExperimentalSet = cmd.Flags().Changed("experimental")
 			opts.InsecureSet = cmd.Flags().Changed("insecure")
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runNodesConfigure(cmd.Context(), cmd, d, opts)
+			return runNodesConfigure(cmd.Context(), d, opts)
 		},
 	}
 	f := cmd.Flags()
@@ -105,7 +107,7 @@ docker info. Any failure after the write restores the old file.`,
 
 // configureOptions turns flags (and inventory defaults) into engine
 // options. Every mirror is validated here, before any node is touched.
-func (opts *NodesConfigureOptions) configureOptions(s *session) (configure.Options, error) {
+func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (configure.Options, error) {
 	var o configure.Options
 	mode, err := configure.ParseApplyMode(opts.Apply)
 	if err != nil {
@@ -117,14 +119,15 @@ func (opts *NodesConfigureOptions) configureOptions(s *session) (configure.Optio
 	if opts.Timeout <= 0 {
 		return o, usageErr("--timeout must be positive")
 	}
-	mirrors, err := wantedMirrors(opts.Mirrors, s.inv.Mirror.URL, s.inv.Mirror.FQDN)
+	inv := f.Inventory()
+	mirrors, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)
 	if err != nil {
 		return o, err
 	}
 	if len(mirrors) == 0 {
-		return o, usageErr("no mirror: give --mirror URL or set mirror.url (or mirror.fqdn) in %s", s.g.Inventory)
+		return o, usageErr("no mirror: give --mirror URL or set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
-	settings := daemonjson.Settings{Mirrors: mirrors, Insecure: s.inv.Mirror.Insecure, Remove: opts.Remove}
+	settings := daemonjson.Settings{Mirrors: mirrors, Insecure: inv.Mirror.Insecure, Remove: opts.Remove}
 	if opts.InsecureSet {
 		settings.Insecure = opts.Insecure
 	}
@@ -141,41 +144,44 @@ func (opts *NodesConfigureOptions) configureOptions(s *session) (configure.Optio
 		Service:        opts.Service,
 		Timeout:        opts.Timeout,
 		DryRun:         opts.DryRun,
-		Parallel:       s.g.Parallel,
-		FailFast:       s.g.FailFast,
-		Now:            s.deps.Now,
-		Observers:      s.otherManagers(),
+		Parallel:       opts.Global.Parallel,
+		FailFast:       opts.Global.FailFast,
+		Now:            d.Now,
+		Observers:      f.OtherManagers(),
 	}, nil
 }
 
-func runNodesConfigure(ctx context.Context, cmd *cobra.Command, d *Deps, opts *NodesConfigureOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	o, err := opts.configureOptions(s)
+	defer f.Close()
+	o, err := opts.configureOptions(d, f)
 	if err != nil {
 		return err
 	}
 	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
-	o.Warn = func(msg string) { d.IO.Progress("%s %s", d.IO.Paint("33", "warning:"), msg) }
-	targets := make([]configure.Node, len(s.nodes))
-	for i, n := range s.nodes {
-		targets[i] = configure.Node{Name: n.Name, Address: address(n.Target),
-			Dial: func(ctx context.Context) (nodes.Host, error) { return s.dial(ctx, n) }}
-	}
+	o.Warn = func(msg string) { warn(d, msg) }
+	// Without --discover configure dials each node itself, so that a
+	// node's connection is open only while it is worked on.
+	targets := f.Selected()
 	if opts.Discover {
-		cs, err := discoverForConfigure(ctx, s, opts, &targets)
-		defer closeAll(cs)
-		if err != nil {
+		var all []*member.Member
+		targets, all, err = discoverForConfigure(ctx, d, f, opts.Manager, fleet.ConnectOptions{Service: opts.Service, DaemonJSON: opts.DaemonJSON})
+		defer member.CloseAll(all)
+		var ie *fleet.InputError
+		if errors.As(err, &ie) {
 			return err
+		}
+		if err != nil {
+			return failed("--discover: " + err.Error())
 		}
 	}
 	rep := configure.Run(ctx, targets, o)
 	res := NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
 		Mirrors: o.Settings.Mirrors, Remove: opts.Remove, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
-	if err := emit(d, s.g, res, func() { printConfigure(d, res) }); err != nil {
+	if err := emit(d, opts.Global, res, func() { printConfigure(d, res) }); err != nil {
 		return err
 	}
 	if ctx.Err() != nil {
@@ -185,6 +191,56 @@ func runNodesConfigure(ctx context.Context, cmd *cobra.Command, d *Deps, opts *N
 		return failed("")
 	}
 	return nil
+}
+
+// discoverForConfigure is `nodes configure --discover` (and apply's
+// configure phase, given its manager): it connects to the selected nodes,
+// asks a manager for the swarm's members and returns the selected nodes
+// and the members Discover found as targets, connected with their facts.
+// The manager is want (any inventory node, selected or not, else an
+// ad-hoc host), else the first reachable selected manager, else one of the
+// inventory's managers --limit left out; it is a target only if it is
+// selected. all are every member connected (the caller closes them).
+func discoverForConfigure(ctx context.Context, d *Deps, f *fleet.Fleet, want string, co fleet.ConnectOptions) (targets, all []*member.Member, err error) {
+	ask, err := f.ManagerToAsk(want)
+	if err != nil {
+		return nil, nil, err
+	}
+	co.Keep = true
+	cs := f.Selected()
+	f.Connect(ctx, cs, co)
+	mgr, asked, err := f.AskManager(ctx, cs, want, ask, co)
+	all = append(cs[:len(cs):len(cs)], asked...)
+	if err != nil {
+		return nil, all, err
+	}
+	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), co)
+	all = append(all, more...)
+	if err != nil {
+		return nil, all, err
+	}
+	return append(cs, more...), all, nil
+}
+
+// discoverMembers asks mgr for the swarm's members, connects to those
+// the fleet does not have (SSH details from the inventory's defaults) and
+// says so on stderr. A member that could not be reached stays, and fails
+// as a target.
+func discoverMembers(ctx context.Context, d *Deps, f *fleet.Fleet, mgr *member.Member, have []*member.Member, co fleet.ConnectOptions) ([]*member.Member, error) {
+	more, err := f.Discover(ctx, mgr, have)
+	if err != nil {
+		return nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
+	}
+	co.Keep = true
+	f.Connect(ctx, more, co)
+	for _, m := range more {
+		what := "discovered"
+		if m.Err != nil {
+			what += ", unreachable"
+		}
+		d.IO.Progress("%s (%s): %s", m.Name, m.Address(), what)
+	}
+	return more, nil
 }
 
 // nodeLine is the progress line printed as each node finishes.

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
@@ -50,13 +51,13 @@ func captureOptions(t *testing.T, inv string, args ...string) (configure.Options
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	g.addFlags(root.PersistentFlags())
 	nodesCmd := &cobra.Command{Use: "nodes"}
-	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, func(ctx context.Context, cmd *cobra.Command, o *NodesConfigureOptions) error {
-		s, err := newSession(cmd, o.Global, d, true)
+	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, func(ctx context.Context, o *NodesConfigureOptions) error {
+		f, err := openFleet(d, o.Global, true)
 		if err != nil {
 			return err
 		}
-		defer s.close()
-		got, err = o.configureOptions(s)
+		defer f.Close()
+		got, err = o.configureOptions(d, f)
 		return err
 	}))
 	root.AddCommand(nodesCmd)
@@ -124,14 +125,14 @@ func TestConfigureBadInputExits2(t *testing.T) {
 // factsOutput is what the facts script prints for a plain docker node
 // (mirrors as docker info prints them, JSON).
 func factsOutput(daemonJSON string, mirrors string) string {
-	f := &nodes.Facts{OS: "Debian", User: "root", Hostname: "n", Service: "docker", ServiceActive: true, DaemonPID: 77,
+	f := &member.Facts{OS: "Debian", User: "root", Hostname: "n", Service: "docker", ServiceActive: true, DaemonPID: 77,
 		ExecStart:      "{ path=/usr/sbin/dockerd ; argv[]=/usr/sbin/dockerd -H fd:// ; ignore_errors=no }",
 		DaemonJSONPath: "/etc/docker/daemon.json", DaemonJSONExists: true, DaemonJSON: []byte(daemonJSON),
 		LiveExperimental: true, DockerVersion: "20.10.24", SwarmState: "inactive"}
 	if err := json.Unmarshal([]byte(mirrors), &f.LiveMirrors); err != nil {
 		panic(err)
 	}
-	return string(nodes.EncodeFacts(f))
+	return string(member.EncodeFacts(f))
 }
 
 func TestConfigureRunOutputAndExitCodes(t *testing.T) {
@@ -229,7 +230,7 @@ func TestConfigureLimitPassesOtherManagersAsObservers(t *testing.T) {
 	names := func(o configure.Options) string {
 		var s []string
 		for _, n := range o.Observers {
-			s = append(s, n.Name+"@"+n.Address)
+			s = append(s, n.Name+"@"+n.Address())
 		}
 		return strings.Join(s, ",")
 	}
@@ -250,7 +251,7 @@ func TestConfigureLimitPassesOtherManagersAsObservers(t *testing.T) {
 			t.Errorf("%v: observers %q, want %q", tc.args, got, tc.want)
 		}
 		for _, n := range o.Observers {
-			if n.Dial == nil {
+			if !n.Dialled() {
 				t.Errorf("%s: no dialer", n.Name)
 			}
 		}

@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/swarmctl/swarmctl/internal/configure"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
-	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/fleet"
+	"github.com/swarmctl/swarmctl/internal/member"
 )
 
 // NodesListOptions are the options of `swarmctl nodes list`.
@@ -25,19 +23,19 @@ type NodesListOptions struct {
 
 // NodeInfo is one node in `nodes list` JSON output.
 type NodeInfo struct {
-	Name          string                 `json:"name"`
-	Address       string                 `json:"address"`
-	Reachable     bool                   `json:"reachable"`
-	Error         string                 `json:"error,omitempty"`
-	OS            string                 `json:"os,omitempty"`
-	User          string                 `json:"user,omitempty"`
-	Service       string                 `json:"service,omitempty"`
-	ServiceActive bool                   `json:"service_active"`
-	DaemonJSON    string                 `json:"daemon_json,omitempty"`
-	DockerVersion string                 `json:"docker_version,omitempty"`
-	Role          string                 `json:"role,omitempty"`
-	SwarmAddr     string                 `json:"swarm_addr,omitempty"`
-	Mirror        *configure.MirrorState `json:"mirror,omitempty"`
+	Name          string              `json:"name"`
+	Address       string              `json:"address"`
+	Reachable     bool                `json:"reachable"`
+	Error         string              `json:"error,omitempty"`
+	OS            string              `json:"os,omitempty"`
+	User          string              `json:"user,omitempty"`
+	Service       string              `json:"service,omitempty"`
+	ServiceActive bool                `json:"service_active"`
+	DaemonJSON    string              `json:"daemon_json,omitempty"`
+	DockerVersion string              `json:"docker_version,omitempty"`
+	Role          string              `json:"role,omitempty"`
+	SwarmAddr     string              `json:"swarm_addr,omitempty"`
+	Mirror        *member.MirrorState `json:"mirror,omitempty"`
 	// NotAttempted: the node was not checked (--fail-fast after an
 	// earlier failure, or an interrupt); it is not counted as unreachable.
 	NotAttempted bool `json:"not_attempted,omitempty"`
@@ -54,7 +52,7 @@ type NodesListResult struct {
 }
 
 // NewCmdNodesList builds `swarmctl nodes list`.
-func NewCmdNodesList(d *Deps, g *GlobalOptions, runF func(context.Context, *cobra.Command, *NodesListOptions) error) *cobra.Command {
+func NewCmdNodesList(d *Deps, g *GlobalOptions, runF func(context.Context, *NodesListOptions) error) *cobra.Command {
 	opts := &NodesListOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -66,9 +64,9 @@ is configured in daemon.json and applied in the running daemon.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
-				return runF(cmd.Context(), cmd, opts)
+				return runF(cmd.Context(), opts)
 			}
-			return runNodesList(cmd.Context(), cmd, d, opts)
+			return runNodesList(cmd.Context(), d, opts)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit to inspect (default: docker-latest if present, else docker)")
@@ -76,59 +74,50 @@ is configured in daemon.json and applied in the running daemon.`,
 	return cmd
 }
 
-func runNodesList(ctx context.Context, cmd *cobra.Command, d *Deps, opts *NodesListOptions) error {
-	s, err := newSession(cmd, opts.Global, d, true)
+func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
+	f, err := openFleet(d, opts.Global, true)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	want, err := wantedMirrors(opts.Mirrors, s.inv.Mirror.URL, s.inv.Mirror.FQDN)
+	defer f.Close()
+	inv := f.Inventory()
+	want, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)
 	if err != nil {
 		return err
 	}
-	results := nodes.Parallel(ctx, s.nodes, s.g.Parallel, s.g.FailFast, func(ctx context.Context, n Node) (NodeInfo, error) {
-		info := NodeInfo{Name: n.Name, Address: address(n.Target)}
-		h, err := s.dial(ctx, n)
-		if err != nil {
-			return info, err
+	// The same path as every command: dial and gather facts in parallel;
+	// each connection closes as soon as its facts are in.
+	ms := f.Selected()
+	f.Connect(ctx, ms, fleet.ConnectOptions{Service: opts.Service, FailFast: opts.Global.FailFast, Check: func(m *member.Member) error {
+		if m.Facts.Service == "" {
+			return errors.New("no docker service found (docker-latest.service or docker.service)")
 		}
-		defer h.Close()
-		info.Reachable = true
-		f, err := nodes.GatherFacts(ctx, h, opts.Service, "")
-		if err != nil {
-			return info, err
-		}
-		st := configure.Evaluate(f, want, len(want) > 0)
-		info.OS, info.User, info.Service, info.ServiceActive = f.OS, f.User, f.Service, f.ServiceActive
-		info.DaemonJSON, info.DockerVersion, info.Role, info.SwarmAddr = f.DaemonJSONPath, f.DockerVersion, f.Role(), f.SwarmAddr
-		info.Mirror = &st
-		if f.Service == "" {
-			return info, fmt.Errorf("no docker service found (docker-latest.service or docker.service)")
-		}
-		return info, nil
-	})
+		return nil
+	}})
 	res := NodesListResult{SchemaVersion: SchemaVersion, Command: "nodes list", Nodes: []NodeInfo{}}
 	why := "--fail-fast after an earlier failure"
 	if ctx.Err() != nil {
 		why = "interrupted"
 	}
-	for _, r := range results {
-		info := r.Value
-		started := info.Name != "" // the check sets it first thing
-		if !started {
-			info.Name, info.Address = s.nodes[r.Index].Name, address(s.nodes[r.Index].Target)
+	for _, m := range ms {
+		info := NodeInfo{Name: m.Name, Address: m.Address(), Reachable: m.Reached}
+		if fa := m.Facts; fa != nil {
+			st := member.Evaluate(fa, want, len(want) > 0)
+			info.OS, info.User, info.Service, info.ServiceActive = fa.OS, fa.User, fa.Service, fa.ServiceActive
+			info.DaemonJSON, info.DockerVersion, info.Role, info.SwarmAddr = fa.DaemonJSONPath, fa.DockerVersion, fa.Role(), fa.SwarmAddr
+			info.Mirror = &st
 		}
 		// cut: stopped by --fail-fast or an interrupt, not by the node.
-		cut := r.Err != nil && errors.Is(r.Err, context.Canceled) && (s.g.FailFast || ctx.Err() != nil)
+		cut := m.Err != nil && errors.Is(m.Err, context.Canceled) && (opts.Global.FailFast || ctx.Err() != nil)
 		switch {
-		case !started:
+		case m.NotAttempted:
 			info.NotAttempted, info.Error = true, "not attempted: "+why
 		case cut && !info.Reachable:
 			info.NotAttempted, info.Error = true, "not attempted: connecting abandoned ("+why+")"
 		case cut:
 			info.Error = "facts not gathered: " + why
-		case r.Err != nil:
-			info.Error = r.Err.Error()
+		case m.Err != nil:
+			info.Error = m.Err.Error()
 		}
 		switch {
 		case info.NotAttempted:
@@ -140,7 +129,7 @@ func runNodesList(ctx context.Context, cmd *cobra.Command, d *Deps, opts *NodesL
 		}
 		res.Nodes = append(res.Nodes, info)
 	}
-	err = emit(d, s.g, res, func() { printNodesTable(d, res) })
+	err = emit(d, opts.Global, res, func() { printNodesTable(d, res) })
 	if err != nil {
 		return err
 	}
@@ -200,13 +189,6 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func address(t nodes.Target) string {
-	if t.Port == 0 {
-		return t.Host
-	}
-	return net.JoinHostPort(t.Host, strconv.Itoa(t.Port))
 }
 
 // wantedMirrors validates --mirror values, else derives the inventory's.

@@ -1,5 +1,9 @@
-// Package cli is swarmctl's command tree: it parses flags into options
-// structs and calls run functions; the work lives in the domain packages.
+// Package cli is swarmctl's command tree. Each command is
+// flags -> options -> fleet/engine -> print: its RunE turns flag state into
+// an options struct (run functions never see cobra), the fleet layer
+// (internal/fleet) selects, connects and discovers the nodes, the engines
+// (configure, stack, status) do the work, and this package prints the
+// result, text or JSON, and turns errors into exit codes in one place.
 package cli
 
 import (
@@ -85,6 +89,8 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 			if err := applyEnv(cmd.Flags(), d.Getenv); err != nil {
 				return usageErr("%v", err)
 			}
+			g.InventorySet = cmd.Flags().Changed("inventory")
+			g.SudoSet = cmd.Flags().Changed("sudo")
 			if g.NoColor {
 				d.IO.NoColor = true
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
@@ -18,14 +19,14 @@ import (
 // answers, plus a log of the restarts/reloads in the order they happened.
 type cluster struct {
 	mu      sync.Mutex
-	members map[string]*member // by node ID
-	order   []string           // member list order
-	events  []string           // "restart m1", "reload w1", "drain w1", ...
+	members map[string]*swarmMember // by node ID
+	order   []string                // member list order
+	events  []string                // "restart m1", "reload w1", "drain w1", ...
 	// maxDown is the most managers seen unreachable at once.
 	maxDown int
 }
 
-type member struct {
+type swarmMember struct {
 	id, hostname, role, state, avail, reach string
 	leader                                  bool
 	// tasks run on the node; a drain stops them unless stuck.
@@ -33,9 +34,9 @@ type member struct {
 	stuck bool
 }
 
-func newCluster() *cluster { return &cluster{members: map[string]*member{}} }
+func newCluster() *cluster { return &cluster{members: map[string]*swarmMember{}} }
 
-func (c *cluster) add(m *member) {
+func (c *cluster) add(m *swarmMember) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.members[m.id] = m
@@ -87,6 +88,16 @@ type fakeNode struct {
 	backups      []string
 }
 
+// dialled is a member configure dials itself.
+func dialled(name string, dial func(context.Context) (nodes.Host, error)) *member.Member {
+	return member.New(name, nodes.Target{Host: name}, "", func(ctx context.Context, _ nodes.Target) (nodes.Host, error) { return dial(ctx) })
+}
+
+// connected is a member the caller already connected (Run does not close it).
+func connected(name string, h nodes.Host) *member.Member {
+	return &member.Member{Name: name, Target: nodes.Target{Host: name, Port: 22}, Conn: h, Reached: true}
+}
+
 func newFakeNode(t *testing.T, cl *cluster, name, daemonJSON string) *fakeNode {
 	n := &fakeNode{t: t, cl: cl, cfg: "/etc/docker/daemon.json", service: "docker", active: true, pid: 100,
 		mirrors: []string{}, version: "20.10.24",
@@ -104,7 +115,7 @@ func (n *fakeNode) inSwarm(role string, leader bool) *fakeNode {
 	n.swarmID = "id-" + n.fh.Name()
 	n.manager = role == "manager"
 	n.leader = leader
-	m := &member{id: n.swarmID, hostname: n.fh.Name(), role: role, state: "ready", avail: "active"}
+	m := &swarmMember{id: n.swarmID, hostname: n.fh.Name(), role: role, state: "ready", avail: "active"}
 	if n.manager {
 		m.reach, m.leader = "reachable", leader
 	}
@@ -197,7 +208,7 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 
 func (n *fakeNode) facts() string {
 	data, exists := n.fh.File(n.cfg)
-	f := &nodes.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: n.fh.Name(), Service: n.service,
+	f := &member.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: n.fh.Name(), Service: n.service,
 		ServiceActive: n.active, DaemonPID: n.pid, DaemonStart: "1", ExecStart: n.execStart, EnvOptions: n.envOptions,
 		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
 		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
@@ -205,7 +216,7 @@ func (n *fakeNode) facts() string {
 	if n.swarmID != "" {
 		f.SwarmState, f.SwarmManager = "active", n.manager
 	}
-	return string(nodes.EncodeFacts(f))
+	return string(member.EncodeFacts(f))
 }
 
 func (n *fakeNode) backup(args []string) string {
@@ -307,17 +318,17 @@ func (c *cluster) restarting(n *fakeNode, down bool) {
 func (c *cluster) list() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var ns []nodes.SwarmNode
+	var ns []member.SwarmNode
 	for _, id := range c.order {
 		m := c.members[id]
 		addr := "10.0.0.2"
 		if m.role == "manager" {
 			addr = "10.0.0.1"
 		}
-		ns = append(ns, nodes.SwarmNode{ID: m.id, Hostname: m.hostname, Role: m.role, State: m.state, Availability: m.avail,
+		ns = append(ns, member.SwarmNode{ID: m.id, Hostname: m.hostname, Role: m.role, State: m.state, Availability: m.avail,
 			Addr: addr, Reachability: m.reach, Leader: m.leader})
 	}
-	return string(nodes.EncodeSwarmNodes(ns))
+	return string(member.EncodeSwarmNodes(ns))
 }
 
 func (c *cluster) waitLine(id string) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/textdiff"
 )
@@ -45,12 +46,12 @@ const lockName = "configure"
 // phase B as a sequence of named steps.
 type nodeRun struct {
 	o     *Options
-	node  Node
+	node  *member.Member
 	h     nodes.Host
 	own   bool // we dialled h: close it at the end
 	start time.Time
 
-	f      *nodes.Facts
+	f      *member.Facts
 	merged daemonjson.Result
 	act    action
 	res    NodeResult
@@ -78,7 +79,12 @@ func (r *nodeRun) fail(err error) {
 // and decide what to do. The unchanged path ends here.
 func (r *nodeRun) plan(ctx context.Context) {
 	r.start = r.o.Now()
-	r.res = NodeResult{Name: r.node.Name, Address: r.node.Address, Changes: []daemonjson.Change{}}
+	r.res = NodeResult{Name: r.node.Name, Address: r.node.Address(), Changes: []daemonjson.Change{}}
+	if r.h == nil && r.node.Err != nil {
+		// Not reached (or never to be dialled) when the caller connected.
+		r.fail(r.node.Err)
+		return
+	}
 	if r.h == nil {
 		h, err := r.node.Dial(ctx)
 		if err != nil {
@@ -90,7 +96,7 @@ func (r *nodeRun) plan(ctx context.Context) {
 	f := r.node.Facts
 	if f == nil {
 		var err error
-		if f, err = nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON); err != nil {
+		if f, err = member.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON); err != nil {
 			r.fail(fmt.Errorf("gathering facts: %w", err))
 			return
 		}
@@ -115,7 +121,7 @@ func (r *nodeRun) plan(ctx context.Context) {
 
 // decide merges the wanted settings into the node's file and picks the
 // action. It is pure: called in phase A and again under the lock.
-func (r *nodeRun) decide(f *nodes.Facts) error {
+func (r *nodeRun) decide(f *member.Facts) error {
 	r.f = f
 	r.res.Path, r.res.Service, r.res.Role, r.res.OldPID = f.DaemonJSONPath, f.Service, f.Role(), f.DaemonPID
 	if f.Service == "" {
@@ -176,7 +182,7 @@ func (r *nodeRun) decide(f *nodes.Facts) error {
 // settings into effect when the running daemon reports other mirrors (or
 // another "experimental") than the file: actNone when they agree, when
 // docker did not answer, or with --apply none.
-func (r *nodeRun) pendingAction(f *nodes.Facts, file []byte) action {
+func (r *nodeRun) pendingAction(f *member.Facts, file []byte) action {
 	if r.o.Apply == ApplyNone || !f.ServiceActive || f.DockerError != "" {
 		return actNone
 	}
@@ -348,7 +354,7 @@ func (r *nodeRun) lock(ctx context.Context) (func(), error) {
 // refresh re-reads the node under the lock: another run may have changed
 // the file since phase A.
 func (r *nodeRun) refresh(ctx context.Context) error {
-	f, err := nodes.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON)
+	f, err := member.GatherFacts(ctx, r.h, r.o.Service, r.o.DaemonJSON)
 	if err != nil {
 		return fmt.Errorf("re-reading facts under the lock: %w", err)
 	}

@@ -1,13 +1,15 @@
+// Package configure points nodes at the mirror: it decides per node what
+// daemon.json should become, writes it safely, applies it in a
+// quorum-safe order, verifies and rolls back.
 package configure
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
-	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/member"
 )
 
 // ApplyMode says how a changed daemon.json is put into effect.
@@ -29,18 +31,6 @@ func ParseApplyMode(s string) (ApplyMode, error) {
 		return m, nil
 	}
 	return "", fmt.Errorf("--apply %q: want auto, reload, restart or none", s)
-}
-
-// Node is one node to configure: either an open connection (Host, which
-// Run does not close) or a way to open one (Dial, closed at the end).
-type Node struct {
-	Name    string
-	Address string
-	Host    nodes.Host
-	Dial    func(ctx context.Context) (nodes.Host, error)
-	// Facts, with Host, are facts the caller just gathered (with the same
-	// Service and DaemonJSON overrides): phase A then runs no command.
-	Facts *nodes.Facts
 }
 
 // Options of one configure run.
@@ -67,7 +57,7 @@ type Options struct {
 	// --limit). When no selected node is an active manager and a swarm
 	// node must be restarted, the first reachable one answers the swarm
 	// guard's questions (quorum, drain, Ready again). Never changed.
-	Observers []Node
+	Observers []*member.Member
 	// KeepBackups is how many backups of daemon.json to keep (default 5).
 	KeepBackups int
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
@@ -29,12 +30,12 @@ func TestConnectionsOfFinishedNodesAreClosedEarly(t *testing.T) {
 	dial := func(n *fakeNode) func(context.Context) (nodes.Host, error) {
 		return func(context.Context) (nodes.Host, error) { return n.Host(), nil }
 	}
-	targets := []Node{
-		{Name: "w1", Dial: dial(worker)},
-		{Name: "m1", Dial: dial(mgr)},
-		{Name: "given", Host: given.Host()},
-		{Name: "w2", Dial: dial(reload)},
-		{Name: "w3", Dial: dial(reload2)},
+	targets := []*member.Member{
+		dialled("w1", dial(worker)),
+		dialled("m1", dial(mgr)),
+		connected("given", given.Host()),
+		dialled("w2", dial(reload)),
+		dialled("w3", dial(reload2)),
 	}
 	o := opts(addSettings())
 	o.Parallel = 1
@@ -82,17 +83,17 @@ func TestLargeSelectionRedialsChangedNodes(t *testing.T) {
 		var ns []*fakeNode
 		dials := map[string]int{}
 		var mu sync.Mutex
-		var targets []Node
+		var targets []*member.Member
 		for _, name := range []string{"w1", "w2", "w3"} {
 			n := newFakeNode(t, cl, name, `{"experimental": true}`).inSwarm("worker", false)
 			n.experimental = true
 			ns = append(ns, n)
-			targets = append(targets, Node{Name: name, Dial: func(context.Context) (nodes.Host, error) {
+			targets = append(targets, dialled(name, func(context.Context) (nodes.Host, error) {
 				mu.Lock()
 				dials[name]++
 				mu.Unlock()
 				return n.Host(), nil
-			}})
+			}))
 		}
 		o := opts(addSettings())
 		o.Parallel = tc.parallel

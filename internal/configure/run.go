@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
@@ -29,7 +30,7 @@ import (
 // dials again); never an active manager's, which the swarm guard asks:
 // those close at the end.
 // Cancelling ctx stops new steps; locks are released either way.
-func Run(ctx context.Context, targets []Node, o Options) *Report {
+func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 	o.defaults()
 	var warnings []string
 	var wmu sync.Mutex
@@ -42,7 +43,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	}
 	runs := make([]*nodeRun, len(targets))
 	for i, t := range targets {
-		runs[i] = &nodeRun{o: &o, node: t, h: t.Host}
+		runs[i] = &nodeRun{o: &o, node: t, h: t.Conn}
 	}
 	defer func() {
 		for _, r := range runs {
@@ -149,7 +150,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 	rep := &Report{Summary: map[Outcome]int{}}
 	for _, r := range runs {
 		if r.res.Outcome == "" {
-			r.res.Name, r.res.Address, r.res.Outcome = r.node.Name, r.node.Address, Skipped
+			r.res.Name, r.res.Address, r.res.Outcome = r.node.Name, r.node.Address(), Skipped
 			r.res.Error = "not attempted"
 			if ctx.Err() != nil {
 				r.res.Error = "not attempted: interrupted"
@@ -174,7 +175,7 @@ func Run(ctx context.Context, targets []Node, o Options) *Report {
 // o.Observers, for the swarm guard only (nil when there is none).
 func observe(ctx context.Context, o *Options) *nodeRun {
 	for _, n := range o.Observers {
-		r := &nodeRun{o: o, node: n, h: n.Host}
+		r := &nodeRun{o: o, node: n, h: n.Conn}
 		if r.h == nil {
 			h, err := n.Dial(ctx)
 			if err != nil {
@@ -185,7 +186,7 @@ func observe(ctx context.Context, o *Options) *nodeRun {
 		} else {
 			r.h = nopClose{r.h} // the caller's; not ours to close
 		}
-		f, err := nodes.GatherFacts(ctx, r.h, o.Service, o.DaemonJSON)
+		f, err := member.GatherFacts(ctx, r.h, o.Service, o.DaemonJSON)
 		if err == nil && f.SwarmManager && f.SwarmState == "active" {
 			r.f = f
 			return r

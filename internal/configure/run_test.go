@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
@@ -30,9 +31,9 @@ func opts(s daemonjson.Settings) Options {
 
 func run(t *testing.T, o Options, ns ...*fakeNode) *Report {
 	t.Helper()
-	var targets []Node
+	var targets []*member.Member
 	for _, n := range ns {
-		targets = append(targets, Node{Name: n.fh.Name(), Address: n.fh.Addr(), Host: n.Host()})
+		targets = append(targets, connected(n.fh.Name(), n.Host()))
 	}
 	rep := Run(context.Background(), targets, o)
 	if len(rep.Nodes) != len(ns) {

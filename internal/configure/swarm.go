@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
@@ -51,7 +52,7 @@ func (g *swarmGuard) controller(r *nodeRun) *nodeRun {
 // manager answers).
 func (g *swarmGuard) currentLeader(ctx context.Context) string {
 	for _, m := range g.managers {
-		list, err := nodes.SwarmNodes(ctx, m.h)
+		list, err := member.SwarmNodes(ctx, m.h)
 		if err != nil {
 			continue
 		}
@@ -74,11 +75,11 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 		g.warn("nomanager", "no reachable swarm manager among the selected nodes or the inventory's managers: swarm workers are restarted without checking from the control plane that they are Ready again")
 		return nil
 	}
-	list, err := nodes.SwarmNodes(ctx, ctl.h)
+	list, err := member.SwarmNodes(ctx, ctl.h)
 	if err != nil {
 		return fmt.Errorf("quorum not confirmed, not restarting: %w", err)
 	}
-	var self *nodes.SwarmNode
+	var self *member.SwarmNode
 	var managers, leaders int
 	for i, n := range list {
 		if n.ID == r.f.SwarmNodeID {

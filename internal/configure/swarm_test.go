@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
@@ -216,8 +217,8 @@ func TestObserverManagerGuardsWorkersOnly(t *testing.T) {
 	cl, ns := swarmOf(t)
 	o := opts(addSettings())
 	o.Drain = true
-	unreachable := Node{Name: "m9", Dial: func(context.Context) (nodes.Host, error) { return nil, errors.New("connection refused") }}
-	o.Observers = []Node{unreachable, {Name: "m3", Dial: func(context.Context) (nodes.Host, error) { return ns[0].Host(), nil }}}
+	unreachable := dialled("m9", func(context.Context) (nodes.Host, error) { return nil, errors.New("connection refused") })
+	o.Observers = []*member.Member{unreachable, dialled("m3", func(context.Context) (nodes.Host, error) { return ns[0].Host(), nil })}
 	var warns []string
 	o.Warn = func(m string) { warns = append(warns, m) }
 	rep := run(t, o, ns[2], ns[4]) // w1, w2

@@ -12,9 +12,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/swarmctl/swarmctl/internal/nodes/sshtest"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/swarmctl/swarmctl/internal/nodes/sshtest"
 )
 
 func TestAuthAgent(t *testing.T) {

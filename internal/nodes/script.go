@@ -2,6 +2,7 @@ package nodes
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io/fs"
 	"path"
@@ -20,6 +21,11 @@ type Script struct {
 	name string
 	text string
 }
+
+// The transport's own scripts (write.sh, lock.sh).
+//
+//go:embed scripts/*.sh
+var scriptFiles embed.FS
 
 // Name is the script's file name, e.g. "facts.sh".
 func (s Script) Name() string { return s.name }

@@ -17,8 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmctl/swarmctl/internal/nodes/sshtest"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/swarmctl/swarmctl/internal/nodes/sshtest"
 )
 
 // testKey writes a fresh ed25519 key to dir and returns its path and signer.

@@ -3,7 +3,7 @@ package status
 import (
 	"fmt"
 
-	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
@@ -18,15 +18,15 @@ const (
 
 // Node is one node's line in the report.
 type Node struct {
-	Name       string                 `json:"name"`
-	Address    string                 `json:"address"`
-	Reachable  bool                   `json:"reachable"`
-	Error      string                 `json:"error,omitempty"`
-	Role       string                 `json:"role,omitempty"`
-	Hostname   string                 `json:"hostname,omitempty"`
-	Service    string                 `json:"service,omitempty"`
-	DaemonJSON string                 `json:"daemon_json,omitempty"`
-	Mirror     *configure.MirrorState `json:"mirror,omitempty"`
+	Name       string              `json:"name"`
+	Address    string              `json:"address"`
+	Reachable  bool                `json:"reachable"`
+	Error      string              `json:"error,omitempty"`
+	Role       string              `json:"role,omitempty"`
+	Hostname   string              `json:"hostname,omitempty"`
+	Service    string              `json:"service,omitempty"`
+	DaemonJSON string              `json:"daemon_json,omitempty"`
+	Mirror     *member.MirrorState `json:"mirror,omitempty"`
 	// Discovered: in the swarm but not in the inventory.
 	Discovered bool `json:"discovered,omitempty"`
 }

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmctl/swarmctl/internal/configure"
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/probe"
@@ -77,7 +77,7 @@ func TestCheckStackParses(t *testing.T) {
 	if len(svcs) != 2 || fm.Status != 200 || fm.LatencyMS != 4 {
 		t.Errorf("services=%v fm=%+v", svcs, fm)
 	}
-	r := Report{MirrorURLs: []string{"http://10.0.0.1:5000"}, Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Applied: true}}}}
+	r := Report{MirrorURLs: []string{"http://10.0.0.1:5000"}, Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &member.MirrorState{Configured: true, Applied: true}}}}
 	r.Judge(svcs)
 	if r.Health != Degraded || !strings.Contains(strings.Join(r.Problems, "\n"), "0/1 replicas running: no suitable node") {
 		t.Errorf("health=%s problems=%q", r.Health, r.Problems)
@@ -88,7 +88,7 @@ func TestCheckStackParses(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
-	ok := &configure.MirrorState{Configured: true, Applied: true}
+	ok := &member.MirrorState{Configured: true, Applied: true}
 	stack := &Stack{Name: "registry", Service: "s", Found: true, DesiredReplicas: 1, RunningReplicas: 1}
 	url := []string{"http://x"}
 	fine := &Endpoint{URL: "http://x", Reachable: true, Status: 200}
@@ -100,8 +100,8 @@ func TestJudge(t *testing.T) {
 		prob   string
 	}{
 		{"healthy", Report{MirrorURLs: url, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Healthy, ""},
-		{"pending", Report{MirrorURLs: url, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Pending: true}}}}, Degraded, "not applied"},
-		{"unconfigured", Report{MirrorURLs: url, Nodes: []Node{{Name: "new", Reachable: true, Mirror: &configure.MirrorState{}}}}, Degraded, "new: not configured"},
+		{"pending", Report{MirrorURLs: url, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &member.MirrorState{Configured: true, Pending: true}}}}, Degraded, "not applied"},
+		{"unconfigured", Report{MirrorURLs: url, Nodes: []Node{{Name: "new", Reachable: true, Mirror: &member.MirrorState{}}}}, Degraded, "new: not configured"},
 		{"unreachable", Report{MirrorURLs: url, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}, {Name: "b", Error: "refused"}}}, Degraded, "b: unreachable: refused"},
 		{"none reachable", Report{MirrorURLs: url, Nodes: []Node{{Name: "b", Error: "refused"}}}, Unchecked, "b: unreachable"},
 		{"scaled to 0", Report{MirrorURLs: url, Stack: &Stack{Name: "registry", Service: "s", Found: true}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok}}}, Degraded, "scaled to 0"},
@@ -110,7 +110,7 @@ func TestJudge(t *testing.T) {
 		// query on it failed. Could not check, even with other problems.
 		{"no manager", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s", Error: "no reachable swarm manager among the selected nodes"}, Nodes: node},
 			Unchecked, "service s not checked: no reachable swarm manager"},
-		{"stack query failed", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s", Error: "Error response from daemon: This node is not a swarm manager."}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &configure.MirrorState{}}}},
+		{"stack query failed", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s", Error: "Error response from daemon: This node is not a swarm manager."}, Nodes: []Node{{Name: "a", Reachable: true, Mirror: &member.MirrorState{}}}},
 			Unchecked, "service s not checked: Error response from daemon"},
 		// Not deployed is a finding, not an unknown.
 		{"not deployed", Report{MirrorURLs: url, Endpoint: fine, Stack: &Stack{Name: "registry", Service: "s"}, Nodes: node}, Degraded, "service s not found"},
@@ -150,7 +150,7 @@ func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
 				t.Fatalf("stack = %+v", st)
 			}
 			r := Report{MirrorURLs: []string{"http://x"}, Endpoint: &Endpoint{URL: "http://x", Reachable: true, Status: 200}, Stack: &st, FromManager: &fm,
-				Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &configure.MirrorState{Configured: true, Applied: true}}}}
+				Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &member.MirrorState{Configured: true, Applied: true}}}}
 			r.Judge(svcs)
 			if r.Health != Unchecked || len(r.Unchecked) != 1 || !strings.Contains(r.Unchecked[0], "service registry_registry-mirror not checked: ") {
 				t.Errorf("health=%s unchecked=%q problems=%q", r.Health, r.Unchecked, r.Problems)

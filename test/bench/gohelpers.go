@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
@@ -47,7 +48,7 @@ func dialAndFacts(ctx context.Context, t dialTarget) (time.Duration, error) {
 		return 0, err
 	}
 	defer h.Close()
-	if _, err := nodes.GatherFacts(ctx, h, "", ""); err != nil {
+	if _, err := member.GatherFacts(ctx, h, "", ""); err != nil {
 		return 0, err
 	}
 	return time.Since(t0), nil
@@ -58,7 +59,7 @@ func dialAndFacts(ctx context.Context, t dialTarget) (time.Duration, error) {
 // very same remote work.
 func factsCommandLine() string {
 	r := &recordingHost{}
-	_, _ = nodes.GatherFacts(context.Background(), r, "", "")
+	_, _ = member.GatherFacts(context.Background(), r, "", "")
 	return nodes.CommandLine(r.cmd, true)
 }
 

@@ -1,12 +1,7 @@
-// Package configure points nodes at the mirror: it decides per node what
-// daemon.json should become, writes it safely, applies it in a
-// quorum-safe order, verifies and rolls back. state.go judges a node's
-// current mirror state from its facts (no I/O).
-package configure
+package member
 
 import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
-	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // MirrorState is what a node's file says and what its daemon uses.
@@ -27,8 +22,9 @@ type MirrorState struct {
 	FileError string `json:"file_error,omitempty"`
 }
 
-// Evaluate judges a node's state against the wanted mirrors.
-func Evaluate(f *nodes.Facts, want []string, wantExperimental bool) MirrorState {
+// Evaluate judges a node's mirror state from its facts (no I/O) against
+// the wanted mirrors.
+func Evaluate(f *Facts, want []string, wantExperimental bool) MirrorState {
 	st := MirrorState{LiveMirrors: f.LiveMirrors, LiveExperimental: f.LiveExperimental}
 	if st.LiveMirrors == nil {
 		st.LiveMirrors = []string{}

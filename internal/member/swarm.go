@@ -1,4 +1,4 @@
-package nodes
+package member
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // SwarmNode is one member of the swarm as a manager sees it.
@@ -23,11 +25,11 @@ type SwarmNode struct {
 }
 
 // swarmScript lists the swarm's members on a manager, one line each.
-var swarmScript = MustScript(scriptFiles, "scripts/swarm-nodes.sh")
+var swarmScript = nodes.MustScript(scriptFiles, "scripts/swarm-nodes.sh")
 
 // SwarmNodes lists the swarm's members from a manager in one command.
-func SwarmNodes(ctx context.Context, manager Host) ([]SwarmNode, error) {
-	out, err := manager.Run(ctx, Cmd{Script: swarmScript, Sudo: true})
+func SwarmNodes(ctx context.Context, manager nodes.Host) ([]SwarmNode, error) {
+	out, err := manager.Run(ctx, nodes.Cmd{Script: swarmScript, Sudo: true})
 	if err != nil {
 		return nil, fmt.Errorf("%s: listing swarm nodes: %w", manager.Name(), err)
 	}

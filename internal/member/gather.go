@@ -1,4 +1,4 @@
-package nodes
+package member
 
 import (
 	"context"
@@ -8,18 +8,20 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 //go:embed scripts/*.sh
 var scriptFiles embed.FS
 
 // factsScript learns everything swarmctl needs about a node in one command.
-var factsScript = MustScript(scriptFiles, "scripts/facts.sh")
+var factsScript = nodes.MustScript(scriptFiles, "scripts/facts.sh")
 
 // GatherFacts learns a node's facts in one remote command (run as root).
 // service and configPath override detection when not empty.
-func GatherFacts(ctx context.Context, h Host, service, configPath string) (*Facts, error) {
-	out, err := h.Run(ctx, Cmd{Script: factsScript, ScriptArgs: []string{service, configPath}, Sudo: true})
+func GatherFacts(ctx context.Context, h nodes.Host, service, configPath string) (*Facts, error) {
+	out, err := h.Run(ctx, nodes.Cmd{Script: factsScript, ScriptArgs: []string{service, configPath}, Sudo: true})
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +30,7 @@ func GatherFacts(ctx context.Context, h Host, service, configPath string) (*Fact
 
 // ParseFacts parses factsScript's output.
 func ParseFacts(out []byte) (*Facts, error) {
-	sec := ParseSections(out)
+	sec := nodes.ParseSections(out)
 	if !sec.Has("end") {
 		return nil, fmt.Errorf("node facts: output incomplete (%d bytes)", len(out))
 	}
@@ -78,7 +80,7 @@ func ParseFacts(out []byte) (*Facts, error) {
 // Fields ParseFacts derives (Root, ValidateSupported) follow the others;
 // EnvOptions is printed as the EnvironmentFiles' lines.
 func EncodeFacts(f *Facts) []byte {
-	var w SectionWriter
+	var w nodes.SectionWriter
 	w.Section("os", f.OS)
 	w.Section("user", f.User)
 	w.Section("hostname", f.Hostname)

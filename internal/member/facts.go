@@ -1,4 +1,4 @@
-package nodes
+package member
 
 // Facts is what swarmctl learns about a node in one remote round trip.
 type Facts struct {

@@ -1,0 +1,388 @@
+// Package fleet is the layer between the commands and the engines: it
+// turns options (inventory, --host, --limit, SSH settings) into the nodes a
+// command works on, and owns everything done to the fleet as a whole:
+//
+//   - selection: the inventory's nodes and --host, filtered by --limit,
+//     each a member.Member with the SSH settings' precedence applied
+//     (node entry > flags > inventory defaults > ssh_config);
+//   - dialling with bounded parallelism (Options.Parallel), and gathering
+//     each member's facts on the same connection (Connect);
+//   - choosing and asking a manager (PickManager, ManagerToAsk,
+//     AskManager, ConnectManager, OtherManagers);
+//   - discovery: swarm members a manager reports that the inventory and
+//     --host lack (Discover), never dialling a name or address swarmctl
+//     would not accept from a user.
+//
+// The one node type is member.Member: the engines (configure, status,
+// stack) work on members and never import this package; the commands fill
+// Options from flags and the environment, and this package never imports
+// them. Design: the engines stay testable with fake hosts, and the rules
+// of "which nodes, reached how" live in one place instead of beside each
+// command.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+)
+
+// Options select the nodes and say how to reach them. The commands fill
+// them from flags and SWARMCTL_ variables.
+type Options struct {
+	// Inventory is the inventory file. A missing file is fine unless
+	// InventorySet (named by the user): nodes then come from Hosts (or
+	// discovery).
+	Inventory    string
+	InventorySet bool
+	// Hosts are ad-hoc nodes, [user@]host[:port].
+	Hosts []string
+	// Limit keeps only nodes with these names, hosts or roles.
+	Limit []string
+	// User is the SSH user for nodes that set none.
+	User string
+	// SSHKey is a key file, or the PEM key itself (a CI secret).
+	SSHKey string
+	// KnownHosts is a known_hosts file, or known_hosts lines themselves.
+	KnownHosts    string
+	SSHConfig     string
+	HostKeyPolicy string
+	Bastion       string
+	// Sudo runs privileged steps through sudo -n; SudoSet (given by the
+	// user) makes it beat the inventory's defaults.sudo.
+	Sudo    bool
+	SudoSet bool
+	// Parallel bounds the nodes dialled (and worked on) at once.
+	Parallel       int
+	ConnectTimeout time.Duration
+	// SSHPassphrase unlocks encrypted keys ("" = Env.Prompt, if any).
+	SSHPassphrase string
+}
+
+// Env is what the fleet needs from outside; tests hand in fakes.
+type Env struct {
+	// Dial connects to one target (nodes.Dial for real).
+	Dial func(ctx context.Context, t nodes.Target, o nodes.DialOptions) (nodes.Host, error)
+	// Stderr receives the dialer's warnings (host keys).
+	Stderr io.Writer
+	// Log, when set, receives every remote command line (-v).
+	Log func(format string, args ...any)
+	// Prompt asks for an encrypted key's passphrase; nil: no prompt.
+	Prompt func(keyFile string) ([]byte, error)
+	// Progress and Warn print a progress line or a warning (stderr).
+	Progress func(msg string)
+	Warn     func(msg string)
+}
+
+// InputError is a mistake in the options or the inventory, found before
+// any node was touched.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErr(format string, args ...any) error {
+	return &InputError{Err: fmt.Errorf(format, args...)}
+}
+
+// Fleet is an opened selection: the inventory, the selected nodes and the
+// settings to dial them with.
+type Fleet struct {
+	o        Options
+	env      Env
+	inv      *inventory.Inventory
+	selected []*member.Member
+	dialOpt  nodes.DialOptions
+	cleanup  func()
+}
+
+// Open loads the inventory, selects the nodes and prepares dialling. It
+// refuses a selection that reaches one SSH server twice. Close it when
+// done.
+func Open(o Options, env Env) (*Fleet, error) {
+	if o.Parallel < 1 {
+		o.Parallel = 1
+	}
+	if env.Progress == nil {
+		env.Progress = func(string) {}
+	}
+	if env.Warn == nil {
+		env.Warn = func(string) {}
+	}
+	f := &Fleet{o: o, env: env, cleanup: func() {}}
+	inv, err := f.loadInventory()
+	if err != nil {
+		return nil, err
+	}
+	f.inv = inv
+	if f.selected, err = f.selectNodes(); err != nil {
+		return nil, err
+	}
+	if f.dialOpt, f.cleanup, err = f.dialOptions(); err != nil {
+		return nil, err
+	}
+	if err := checkOneServerEach(f.selected, f.dialOpt); err != nil {
+		f.cleanup()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close removes what Open made (a private known_hosts copy).
+func (f *Fleet) Close() { f.cleanup() }
+
+// Inventory is the loaded inventory (empty when there is none).
+func (f *Fleet) Inventory() *inventory.Inventory { return f.inv }
+
+// Parallel is how many nodes are worked on at once.
+func (f *Fleet) Parallel() int { return f.o.Parallel }
+
+// Selected returns the selected nodes as new, unconnected members, in
+// inventory order then --host order.
+func (f *Fleet) Selected() []*member.Member { return fresh(f.selected) }
+
+func fresh(ms []*member.Member) []*member.Member {
+	out := make([]*member.Member, len(ms))
+	for i, m := range ms {
+		c := *m
+		out[i] = &c
+	}
+	return out
+}
+
+// OtherManagers are the inventory's nodes with role: manager that --limit
+// left out (none without --limit), as new members. They may answer the
+// swarm's questions (configure's observers, discovery) but are never
+// changed.
+func (f *Fleet) OtherManagers() []*member.Member {
+	if len(f.o.Limit) == 0 {
+		return nil
+	}
+	sel := map[string]bool{}
+	for _, m := range f.selected {
+		sel[m.Name] = true
+	}
+	var out []*member.Member
+	for _, in := range f.inv.Nodes {
+		if m := f.member(in); m.Role == "manager" && !sel[m.Name] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// loadInventory reads the inventory. A missing default file is fine when
+// nodes come from --host (or discovery); a missing named file is an error.
+func (f *Fleet) loadInventory() (*inventory.Inventory, error) { return LoadInventory(f.o) }
+
+// LoadInventory reads only the inventory o names (for a command that
+// touches no node). A missing file is fine unless o.InventorySet.
+func LoadInventory(o Options) (*inventory.Inventory, error) {
+	_, err := os.Stat(o.Inventory)
+	if errors.Is(err, fs.ErrNotExist) && !o.InventorySet {
+		return &inventory.Inventory{}, nil
+	}
+	inv, err := inventory.Load(o.Inventory)
+	if err != nil {
+		return nil, &InputError{Err: err}
+	}
+	return inv, nil
+}
+
+// selectNodes turns the inventory and --host into the nodes to work on,
+// filtered by --limit.
+func (f *Fleet) selectNodes() ([]*member.Member, error) {
+	var out []*member.Member
+	for _, n := range f.inv.Nodes {
+		out = append(out, f.member(n))
+	}
+	for _, h := range f.o.Hosts {
+		n, err := ParseHost(h)
+		if err != nil {
+			return nil, inputErr("--host %q: %v", h, err)
+		}
+		out = append(out, f.member(n))
+	}
+	if len(f.o.Limit) > 0 {
+		want := map[string]bool{}
+		for _, l := range f.o.Limit {
+			want[strings.TrimSpace(l)] = true
+		}
+		var kept []*member.Member
+		for _, m := range out {
+			if want[m.Name] || want[m.Target.Host] || (m.Role != "" && want[m.Role]) {
+				kept = append(kept, m)
+			}
+		}
+		if len(kept) == 0 {
+			return nil, inputErr("--limit %s matches no node", strings.Join(f.o.Limit, ","))
+		}
+		out = kept
+	}
+	return out, nil
+}
+
+// member applies precedence: node entry > flags > inventory defaults.
+// ssh_config values are applied later by the dialer, below all of these.
+func (f *Fleet) member(n inventory.Node) *member.Member {
+	d := f.inv.Defaults
+	t := nodes.Target{Name: n.DisplayName(), Host: n.Host, Port: n.Port, User: n.User, Sudo: f.o.Sudo}
+	if t.User == "" {
+		t.User = firstNonEmpty(f.o.User, d.User)
+	}
+	if t.Port == 0 {
+		t.Port = d.Port
+	}
+	if n.Sudo != nil {
+		t.Sudo = *n.Sudo
+	} else if d.Sudo != nil && !f.o.SudoSet {
+		t.Sudo = *d.Sudo
+	}
+	key := n.Key
+	if key == "" && !isPEM(f.o.SSHKey) {
+		key = f.o.SSHKey
+	}
+	if key == "" {
+		key = d.Key
+	}
+	if key != "" {
+		t.KeyFiles = []string{f.inv.Resolve(expandHome(key))}
+	}
+	return member.New(t.Name, t, n.Role, f.dial)
+}
+
+// dial connects to one target with the run's settings.
+func (f *Fleet) dial(ctx context.Context, t nodes.Target) (nodes.Host, error) {
+	return f.env.Dial(ctx, t, f.dialOpt)
+}
+
+// ParseHost parses [user@]host[:port] (IPv6 as [addr]:port), as --host
+// and --manager take it.
+func ParseHost(s string) (inventory.Node, error) {
+	var n inventory.Node
+	if at := strings.LastIndex(s, "@"); at >= 0 {
+		n.User, s = s[:at], s[at+1:]
+		if n.User == "" || strings.ContainsAny(n.User, " \t\n'\"$;`\\@") {
+			return n, fmt.Errorf("bad user %q", n.User)
+		}
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		host = s
+	} else {
+		p, perr := strconv.Atoi(port)
+		if perr != nil || p < 1 || p > 65535 {
+			return n, fmt.Errorf("bad port %q", port)
+		}
+		n.Port = p
+	}
+	if err := inventory.ValidateHost(host); err != nil {
+		return n, err
+	}
+	n.Host = host
+	return n, nil
+}
+
+// dialOptions builds the transport options from the options and the
+// inventory's defaults.
+func (f *Fleet) dialOptions() (nodes.DialOptions, func(), error) {
+	inv := f.inv
+	o := nodes.DialOptions{
+		HostKeyPolicy:  f.o.HostKeyPolicy,
+		SSHConfigPath:  expandHome(f.o.SSHConfig),
+		ConnectTimeout: f.o.ConnectTimeout,
+		Bastion:        firstNonEmpty(f.o.Bastion, inv.Defaults.Bastion),
+		Warn:           f.env.Stderr,
+		Log:            f.env.Log,
+	}
+	if o.SSHConfigPath == "" && inv.Defaults.SSHConfig != "" {
+		o.SSHConfigPath = inv.Resolve(expandHome(inv.Defaults.SSHConfig))
+	}
+	cleanup := func() {}
+	if isPEM(f.o.SSHKey) {
+		o.KeyPEM = []byte(f.o.SSHKey)
+	}
+	kh := f.o.KnownHosts
+	switch {
+	case strings.ContainsAny(strings.TrimSpace(kh), " \n"):
+		// The value holds known_hosts lines (a CI secret): use a private copy.
+		tmp, err := os.CreateTemp("", "swarmctl-known_hosts-*")
+		if err != nil {
+			return o, cleanup, err
+		}
+		_, err = tmp.WriteString(strings.TrimSpace(kh) + "\n")
+		tmp.Close()
+		if err != nil {
+			return o, cleanup, err
+		}
+		cleanup = func() { os.Remove(tmp.Name()) }
+		o.KnownHostsFiles = []string{tmp.Name()}
+	case kh != "":
+		o.KnownHostsFiles = []string{expandHome(kh)}
+	case inv.Defaults.KnownHosts != "":
+		o.KnownHostsFiles = []string{inv.Resolve(expandHome(inv.Defaults.KnownHosts))}
+	}
+	if pp := f.o.SSHPassphrase; pp != "" {
+		o.Passphrase = func(string) ([]byte, error) { return []byte(pp), nil }
+	} else if f.env.Prompt != nil {
+		o.Passphrase = f.env.Prompt
+	}
+	return o, cleanup, nil
+}
+
+// checkOneServerEach refuses a selection that reaches one SSH server twice
+// (two aliases with the same ssh_config HostName and Port, or --host
+// repeating an inventory node): that machine would be changed by two
+// sessions at once. A node whose ssh_config cannot be read is left to the
+// dial, which reports it on that node.
+func checkOneServerEach(sel []*member.Member, o nodes.DialOptions) error {
+	seen := map[string]string{}
+	for _, m := range sel {
+		ep, err := nodes.Endpoint(o, m.Target)
+		if err != nil {
+			continue
+		}
+		prev, ok := seen[ep]
+		switch {
+		case !ok:
+			seen[ep] = m.Name
+		case prev == m.Name:
+			return inputErr("node %q is selected twice (%s): give it once, in the inventory or with --host", m.Name, ep)
+		default:
+			return inputErr("nodes %q and %q reach the same SSH server (%s): list each machine once", prev, m.Name, ep)
+		}
+	}
+	return nil
+}
+
+func isPEM(s string) bool { return strings.Contains(s, "PRIVATE KEY-----") }
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[1:])
+		}
+	}
+	return p
+}

@@ -1,0 +1,113 @@
+package status
+
+import (
+	"context"
+	"time"
+
+	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/stack"
+)
+
+// Input is what Build checks.
+type Input struct {
+	// Nodes are the report's rows in order (the selected nodes, then the
+	// discovered ones), connected with their facts, or with Err.
+	Nodes []*member.Member
+	// Manager is the connected manager asked about the swarm; nil when
+	// there is none, and ManagerErr says why.
+	Manager    *member.Member
+	ManagerErr error
+	// Asked are other connected members that are not rows (a manager that
+	// is asked only): the cache's disk may be theirs.
+	Asked []*member.Member
+	// Stack names the stack, its service and data directory (Defaults
+	// applied).
+	Stack stack.Values
+	// MirrorURLs are the wanted mirrors, validated; the first is checked.
+	MirrorURLs []string
+	// Timeout bounds each HTTP check from here.
+	Timeout time.Duration
+	Now     func() time.Time
+	// Warnings found before (e.g. discovery failed).
+	Warnings []string
+}
+
+// Build checks the stack on the manager, the endpoint from here and from
+// the manager, the cache, and every node's mirror state, and judges them.
+// The caller sets SchemaVersion and Command.
+func Build(ctx context.Context, in Input) *Report {
+	rep := &Report{MirrorURLs: in.MirrorURLs, Nodes: []Node{}, Warnings: in.Warnings}
+	if rep.MirrorURLs == nil {
+		rep.MirrorURLs = []string{}
+	}
+	url := ""
+	if len(in.MirrorURLs) > 0 {
+		url = in.MirrorURLs[0]
+	}
+	var services []Service
+	if mgr := in.Manager; mgr != nil {
+		st, svcs, fm := CheckStack(ctx, mgr.Conn, in.Stack.StackName, in.Stack.Service(), url)
+		rep.Stack, services = &st, svcs
+		if url != "" {
+			rep.FromManager = &fm
+		}
+		cache := &Cache{Repositories: []string{}}
+		for _, t := range st.Tasks {
+			if t.DesiredState != "Running" {
+				continue
+			}
+			for _, m := range append(in.Nodes[:len(in.Nodes):len(in.Nodes)], in.Asked...) {
+				if m.Conn != nil && m.Facts != nil && m.Facts.Hostname == t.Node {
+					n, err := DiskUsage(ctx, m.Conn, in.Stack.DataDir)
+					cache.DiskBytes, cache.DiskNode = n, m.Name
+					if err != nil {
+						cache.Error = err.Error()
+					}
+				}
+			}
+		}
+		rep.Cache = cache
+	} else {
+		// Without a manager the service's state is unknown: Judge makes
+		// that "could not check", not "not deployed".
+		rep.Stack = &Stack{Name: in.Stack.StackName, Service: in.Stack.Service(), Tasks: []Task{}, Error: in.ManagerErr.Error()}
+	}
+	if url != "" {
+		ep := CheckEndpoint(ctx, url, in.Timeout, in.Now)
+		rep.Endpoint = &ep
+		// The catalog is read from here, manager or not.
+		if rep.Cache == nil {
+			rep.Cache = &Cache{Repositories: []string{}}
+		}
+		repos, err := Catalog(ctx, url, in.Timeout)
+		if err != nil {
+			if rep.Cache.Error == "" {
+				rep.Cache.Error = "catalog: " + err.Error()
+			}
+		} else {
+			rep.Cache.Repositories = repos
+		}
+	}
+	for _, m := range in.Nodes {
+		rep.Nodes = append(rep.Nodes, row(m, in.MirrorURLs))
+	}
+	rep.Judge(services)
+	return rep
+}
+
+// row is a member's line in the report.
+func row(m *member.Member, want []string) Node {
+	n := Node{Name: m.Name, Address: m.Address(), Discovered: m.Discovered, Reachable: m.Reached}
+	if m.Err != nil {
+		n.Error = m.Err.Error()
+	}
+	if f := m.Facts; f != nil {
+		n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath
+		st := member.Evaluate(f, want, len(want) > 0)
+		n.Mirror = &st
+		if f.Service == "" {
+			n.Error = "no docker service found"
+		}
+	}
+	return n
+}
