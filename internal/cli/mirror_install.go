@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,102 +22,140 @@ import (
 	"github.com/swarmctl/swarmctl/templates"
 )
 
-// StackFlags are the flags that set stack values. Each defaults to the
-// inventory's mirror: section; a flag the user gives wins.
+// StackFlags are the flags that set the mirror settings: one per field of
+// inventory.Mirror with a flag tag, made from the declaration (addFlags),
+// plus --templates. Each defaults to the inventory's mirror: key of the
+// same name; a flag the user gives (or its SWARMCTL_ variable) wins.
 type StackFlags struct {
-	FQDN, URL, RemoteURL, Image, Stack     string
-	Traefik, Network, Entrypoint           string
-	CertResolver                           string
-	Publish                                int
-	PublishMode                            string
-	Constraints                            []string
-	Replicas                               int
-	TTL                                    string
-	DeleteEnabled                          bool
-	StackFile, ConfigFile, DataDir         string
-	UpstreamUsername                       string
-	UpstreamPasswordFile, UpstreamPassword string // UpstreamPassword: the --upstream-password-env NAME
-	Templates                              string
+	Templates string
 
-	fs *pflag.FlagSet
+	// given holds the values of the flags the user gave, set names them.
+	given inventory.Mirror
+	set   map[string]bool
 }
 
 func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
-	f.fs = fs
-	fs.StringVar(&f.FQDN, "fqdn", "", "host name the mirror is served at (Traefik Host rule; mirror.fqdn)")
-	fs.StringVar(&f.URL, "url", "", "mirror URL the nodes use (default https://<fqdn>; mirror.url)")
-	fs.StringVar(&f.RemoteURL, "remote-url", "", "upstream registry the cache pulls through from (default "+stack.DefaultRemoteURL+"; mirror.remote_url)")
-	fs.StringVar(&f.Image, "image", "", "registry image (default "+stack.DefaultImage+"; a :3 tag selects the registry:3 layout; mirror.image)")
-	fs.StringVar(&f.Stack, "stack", "", "stack name (default "+stack.DefaultStackName+"; mirror.stack)")
-	fs.StringVar(&f.Traefik, "traefik", "", "Traefik labels: v1 (default, the recipe) | v2 | v3 | none (mirror.traefik)")
-	fs.StringVar(&f.Network, "network", "", "external overlay network Traefik uses (default "+stack.DefaultNetwork+"; mirror.network)")
-	fs.StringVar(&f.Entrypoint, "entrypoint", "", "Traefik v2/v3 entrypoint (default "+stack.DefaultEntrypoint+"; mirror.entrypoint)")
-	fs.StringVar(&f.CertResolver, "cert-resolver", "", "Traefik v2/v3 certificate resolver (default "+stack.DefaultCertResolver+"; mirror.cert_resolver)")
-	fs.IntVar(&f.Publish, "publish", 5000, "published port, 0 = do not publish (mirror.publish)")
-	fs.StringVar(&f.PublishMode, "publish-mode", "", "ingress (default, routing mesh) | host (only on the node running the task; mirror.publish_mode)")
-	fs.StringArrayVar(&f.Constraints, "constraint", nil, "placement constraint like node.role==manager (repeatable; mirror.constraints)")
-	fs.IntVar(&f.Replicas, "replicas", 1, "registry replicas (mirror.replicas)")
-	fs.StringVar(&f.TTL, "ttl", "", "cache TTL, registry:3 only, e.g. 168h (mirror.ttl)")
-	fs.BoolVar(&f.DeleteEnabled, "delete-enabled", true, "registry storage.delete.enabled; expiry and cleanup of cached content need it (mirror.delete_enabled)")
-	fs.StringVar(&f.StackFile, "stack-file", "", "stack file path on the manager (default "+stack.DefaultStackFile+"; mirror.stack_file)")
-	fs.StringVar(&f.ConfigFile, "config-file", "", "registry config path on the manager (default "+stack.DefaultConfigFile+"; mirror.config_file)")
-	fs.StringVar(&f.DataDir, "data-dir", "", "registry data directory on the manager, shared storage (default "+stack.DefaultDataDir+"; mirror.data_dir)")
-	fs.StringVar(&f.UpstreamUsername, "upstream-username", "", "user for the upstream registry (mirror.upstream_username)")
-	fs.StringVar(&f.UpstreamPasswordFile, "upstream-password-file", "", "file holding the upstream password (mirror.upstream_password_file)")
-	fs.StringVar(&f.UpstreamPassword, "upstream-password-env", "", "`NAME` of the environment variable holding the upstream password (mirror.upstream_password_env)")
+	f.set = map[string]bool{}
+	defaults := reflect.ValueOf(stack.DefaultValues().Mirror)
+	given := reflect.ValueOf(&f.given).Elem()
+	for _, mf := range inventory.MirrorFields() {
+		if mf.Flag == "" {
+			continue
+		}
+		field := given.Field(mf.Index)
+		def := defaults.Field(mf.Index)
+		switch field.Kind() {
+		case reflect.Int:
+			field.Set(def) // numbers show their default in --help
+		case reflect.Pointer:
+			field.Set(reflect.New(field.Type().Elem()))
+			field.Elem().Set(def.Elem())
+		}
+		usage := strings.ReplaceAll(mf.Usage, "{default}", fmt.Sprint(def.Interface()))
+		if strings.HasSuffix(usage, ")") {
+			usage = strings.TrimSuffix(usage, ")") + "; mirror." + mf.Key + ")"
+		} else {
+			usage += " (mirror." + mf.Key + ")"
+		}
+		fl := fs.VarPF(&mirrorFlag{name: mf.Flag, field: field, set: f.set}, mf.Flag, "", usage)
+		if field.Kind() == reflect.Pointer {
+			fl.NoOptDefVal = "true"
+		}
+	}
 	fs.StringVar(&f.Templates, "templates", "", "directory with replacement templates ("+templates.StackFile+", "+templates.ConfigFile+")")
 }
 
-func (f *StackFlags) changed(name string) bool { return f.fs != nil && f.fs.Changed(name) }
+// mirrorFlag is one generated flag: Set writes the value into its field of
+// StackFlags.given and records that the user gave it.
+type mirrorFlag struct {
+	name  string
+	field reflect.Value
+	set   map[string]bool
+}
+
+func (m *mirrorFlag) Set(s string) error {
+	switch m.field.Kind() {
+	case reflect.String:
+		m.field.SetString(s)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		m.field.SetInt(int64(n))
+	case reflect.Pointer: // *bool
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		m.field.Elem().SetBool(b)
+	case reflect.Slice: // repeatable
+		if !m.set[m.name] {
+			m.field.Set(reflect.MakeSlice(m.field.Type(), 0, 1))
+		}
+		m.field.Set(reflect.Append(m.field, reflect.ValueOf(s)))
+	}
+	m.set[m.name] = true
+	return nil
+}
+
+func (m *mirrorFlag) Type() string {
+	switch m.field.Kind() {
+	case reflect.Int:
+		return "int"
+	case reflect.Pointer:
+		return "bool"
+	case reflect.Slice:
+		return "stringArray"
+	}
+	return "string"
+}
+
+func (m *mirrorFlag) String() string {
+	switch m.field.Kind() {
+	case reflect.Pointer:
+		return fmt.Sprint(m.field.Elem().Interface())
+	case reflect.Slice:
+		if m.field.Len() == 0 {
+			return ""
+		}
+		return "[" + strings.Join(m.field.Interface().([]string), ",") + "]"
+	}
+	return fmt.Sprint(m.field.Interface())
+}
+
+// IsBoolFlag lets a bool flag be given without a value.
+func (m *mirrorFlag) IsBoolFlag() bool { return m.field.Kind() == reflect.Pointer }
 
 // mirrorSection is the inventory's mirror section with the flags the user
 // gave laid over it, paths resolved against the inventory's directory.
 func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, error) {
 	m := inv.Mirror
 	m.UpstreamPasswordFile = inv.Resolve(expandHome(m.UpstreamPasswordFile))
-	set := func(flag string, dst *string, v string) {
-		if f.changed(flag) {
-			*dst = v
+	if f.set["publish"] && (f.given.Publish < 0 || f.given.Publish > 65535) {
+		return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.given.Publish)
+	}
+	if f.set["replicas"] && f.given.Replicas < 1 {
+		return m, usageErr("--replicas %d: want at least 1", f.given.Replicas)
+	}
+	dst, src := reflect.ValueOf(&m).Elem(), reflect.ValueOf(f.given)
+	for _, mf := range inventory.MirrorFields() {
+		if mf.Flag != "" && f.set[mf.Flag] {
+			dst.Field(mf.Index).Set(src.Field(mf.Index))
 		}
 	}
-	set("fqdn", &m.FQDN, f.FQDN)
-	set("url", &m.URL, f.URL)
-	set("remote-url", &m.RemoteURL, f.RemoteURL)
-	set("image", &m.Image, f.Image)
-	set("stack", &m.Stack, f.Stack)
-	set("traefik", &m.Traefik, f.Traefik)
-	set("network", &m.Network, f.Network)
-	set("entrypoint", &m.Entrypoint, f.Entrypoint)
-	set("cert-resolver", &m.CertResolver, f.CertResolver)
-	set("publish-mode", &m.PublishMode, f.PublishMode)
-	set("ttl", &m.TTL, f.TTL)
-	set("stack-file", &m.StackFile, f.StackFile)
-	set("config-file", &m.ConfigFile, f.ConfigFile)
-	set("data-dir", &m.DataDir, f.DataDir)
-	set("upstream-username", &m.UpstreamUser, f.UpstreamUsername)
-	if f.changed("publish") {
-		if f.Publish < 0 || f.Publish > 65535 {
-			return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.Publish)
-		}
-		m.Publish, m.PublishSet = f.Publish, true
-	}
-	if f.changed("delete-enabled") {
-		d := f.DeleteEnabled
+	m.Constraints = append([]string(nil), m.Constraints...)
+	if m.DeleteEnabled != nil {
+		d := *m.DeleteEnabled
 		m.DeleteEnabled = &d
 	}
-	if f.changed("replicas") {
-		if f.Replicas < 1 {
-			return m, usageErr("--replicas %d: want at least 1", f.Replicas)
-		}
-		m.Replicas = f.Replicas
-	}
-	if f.changed("constraint") {
-		m.Constraints = append([]string(nil), f.Constraints...)
+	if f.set["publish"] {
+		m.PublishSet = true
 	}
 	// A password source given on the command line replaces the inventory's.
-	if f.changed("upstream-password-file") || f.changed("upstream-password-env") {
-		m.UpstreamPasswordFile = expandHome(f.UpstreamPasswordFile)
-		m.UpstreamPasswordEnv = f.UpstreamPassword
+	if f.set["upstream-password-file"] || f.set["upstream-password-env"] {
+		m.UpstreamPasswordFile = expandHome(f.given.UpstreamPasswordFile)
+		m.UpstreamPasswordEnv = f.given.UpstreamPasswordEnv
 	}
 	return m, nil
 }
@@ -164,7 +204,7 @@ func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
 	if err != nil {
 		return stack.Values{}, err
 	}
-	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUser = "", "", ""
+	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUsername = "", "", ""
 	v, err := stack.FromInventory(m)
 	if err != nil {
 		return stack.Values{}, usageErr("%v", err)

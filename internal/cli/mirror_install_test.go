@@ -386,3 +386,32 @@ func TestNotCheckedWarning(t *testing.T) {
 		t.Errorf("warning %q", w)
 	}
 }
+
+// Every mirror setting with a flag tag is a flag of the stack commands,
+// whose help names the inventory key it overrides (the declaration in
+// inventory.Mirror is the only list).
+func TestEveryMirrorSettingHasItsFlag(t *testing.T) {
+	for _, cmd := range []string{"install", "render", "uninstall"} {
+		d, out, _ := testDeps(nil)
+		Run(context.Background(), d, []string{"mirror", cmd, "--help"})
+		n := 0
+		for _, mf := range inventory.MirrorFields() {
+			if mf.Flag == "" {
+				continue
+			}
+			n++
+			line := ""
+			for _, l := range strings.Split(out.String(), "\n") {
+				if strings.Contains(l, "--"+mf.Flag+" ") {
+					line = l
+				}
+			}
+			if !strings.Contains(line, "mirror."+mf.Key) {
+				t.Errorf("mirror %s: --%s missing or not naming mirror.%s: %q", cmd, mf.Flag, mf.Key, line)
+			}
+		}
+		if n < 20 {
+			t.Errorf("only %d settings have flags", n)
+		}
+	}
+}

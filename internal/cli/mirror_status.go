@@ -90,7 +90,8 @@ func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) er
 // checks the rest.
 func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatusOptions, want []string) *status.Report {
 	inv := f.Inventory()
-	names := stack.Values{StackName: firstNonEmpty(opts.Stack, inv.Mirror.Stack), DataDir: inv.Mirror.DataDir}
+	var names stack.Values
+	names.StackName, names.DataDir = firstNonEmpty(opts.Stack, inv.Mirror.StackName), inv.Mirror.DataDir
 	names.Defaults()
 	co := fleet.ConnectOptions{Keep: true}
 	rows := f.Selected()

@@ -43,47 +43,62 @@ type Node struct {
 	Line int `yaml:"-"`
 }
 
-// Mirror is the desired registry mirror: what `mirror install` deploys and
-// what `nodes configure` points the nodes at. Zero values mean "default".
+// Mirror is the desired registry mirror, declared once: what `mirror
+// install` deploys and `nodes configure` points the nodes at. Each field's
+// tags say everything about it: its key under mirror: in the inventory
+// (yaml), the flag that overrides it with its help text (flag, usage;
+// {default} stands for its default, see stack.DefaultValues; no flag tag:
+// no flag), and its name in JSON output (json; "-" = not shown). A new
+// setting is one field here, its validation (stack.Values.Validate) and
+// its use in the templates. Zero values mean "default".
 type Mirror struct {
 	// URL nodes put in registry-mirrors, e.g. https://mirror.example.com.
 	// Defaults to https://<FQDN>.
-	URL string `yaml:"url"`
+	URL string `yaml:"url" json:"url,omitempty" flag:"url" usage:"mirror URL the nodes use (default https://<fqdn>)"`
 	// FQDN the mirror is served at (Traefik Host rule).
-	FQDN string `yaml:"fqdn"`
-	// Insecure also lists an http mirror in insecure-registries.
-	Insecure bool `yaml:"insecure"`
+	FQDN string `yaml:"fqdn" json:"fqdn,omitempty" flag:"fqdn" usage:"host name the mirror is served at (Traefik Host rule)"`
+	// Insecure also lists an http mirror in insecure-registries (nodes
+	// configure has its own --insecure).
+	Insecure bool `yaml:"insecure" json:"-"`
 
-	RemoteURL    string `yaml:"remote_url"`
-	Image        string `yaml:"image"`
-	Stack        string `yaml:"stack"`
-	Traefik      string `yaml:"traefik"`
-	Network      string `yaml:"network"`
-	Entrypoint   string `yaml:"entrypoint"`
-	CertResolver string `yaml:"cert_resolver"`
+	// RemoteURL is the upstream registry the cache pulls through from.
+	RemoteURL string `yaml:"remote_url" json:"remote_url" flag:"remote-url" usage:"upstream registry the cache pulls through from (default {default})"`
+	// Image is the registry image; a tag of major version 3 selects the
+	// registry:3 layout (config path, proxy.ttl).
+	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (default {default}; a :3 tag selects the registry:3 layout)"`
+	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name (default {default})"`
+	// Traefik is v1 (the recipe's labels), v2, v3 or none.
+	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: v1 (default, the recipe) | v2 | v3 | none"`
+	// Network is the external overlay network Traefik reaches the service
+	// on. Unused (no network at all) when Traefik is none.
+	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik uses (default {default})"`
+	Entrypoint   string `yaml:"entrypoint" json:"entrypoint,omitempty" flag:"entrypoint" usage:"Traefik v2/v3 entrypoint (default {default})"`
+	CertResolver string `yaml:"cert_resolver" json:"cert_resolver,omitempty" flag:"cert-resolver" usage:"Traefik v2/v3 certificate resolver (default {default})"`
 	// Publish is the published port: 0 = not published (Traefik only).
 	// Without the key (PublishSet false) the recipe's 5000 applies.
-	Publish      int      `yaml:"publish"`
-	PublishMode  string   `yaml:"publish_mode"`
-	Constraints  []string `yaml:"constraints"`
-	Replicas     int      `yaml:"replicas"`
-	TTL          string   `yaml:"ttl"`
-	StackFile    string   `yaml:"stack_file"`
-	ConfigFile   string   `yaml:"config_file"`
-	DataDir      string   `yaml:"data_dir"`
-	Manager      string   `yaml:"manager"`
-	UpstreamUser string   `yaml:"upstream_username"`
+	Publish     int      `yaml:"publish" json:"publish" flag:"publish" usage:"published port, 0 = do not publish"`
+	PublishMode string   `yaml:"publish_mode" json:"publish_mode,omitempty" flag:"publish-mode" usage:"ingress (default, routing mesh) | host (only on the node running the task)"`
+	Constraints []string `yaml:"constraints" json:"constraints,omitempty" flag:"constraint" usage:"placement constraint like node.role==manager (repeatable)"`
+	Replicas    int      `yaml:"replicas" json:"replicas" flag:"replicas" usage:"registry replicas"`
+	// TTL of cached content (registry:3 only), a Go duration like 168h.
+	TTL        string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only, e.g. 168h"`
+	StackFile  string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager (default {default})"`
+	ConfigFile string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager (default {default})"`
+	DataDir    string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager, shared storage (default {default})"`
+	// Manager is where to deploy from (each command has its own --manager).
+	Manager          string `yaml:"manager" json:"-"`
+	UpstreamUsername string `yaml:"upstream_username" json:"upstream_username,omitempty" flag:"upstream-username" usage:"user for the upstream registry"`
 	// The upstream password is never stored in the inventory itself: name a
 	// file (mode 0600 advised) or an environment variable that holds it.
-	UpstreamPasswordFile string `yaml:"upstream_password_file"`
-	UpstreamPasswordEnv  string `yaml:"upstream_password_env"`
+	UpstreamPasswordFile string `yaml:"upstream_password_file" json:"-" flag:"upstream-password-file" usage:"file holding the upstream password"`
+	UpstreamPasswordEnv  string "yaml:\"upstream_password_env\" json:\"-\" flag:\"upstream-password-env\" usage:\"`NAME` of the environment variable holding the upstream password\""
 	// DeleteEnabled sets the registry's storage.delete.enabled (absent =
 	// true, as the recipe; expiry and cleanup need it).
-	DeleteEnabled *bool `yaml:"delete_enabled"`
+	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled; expiry and cleanup of cached content need it"`
 
 	// PublishSet reports that the file (or a flag) set publish, so that
 	// publish: 0 ("not published") differs from no key (default 5000).
-	PublishSet bool `yaml:"-"`
+	PublishSet bool `yaml:"-" json:"-"`
 }
 
 // UnmarshalYAML decodes the mirror section, noting whether publish was

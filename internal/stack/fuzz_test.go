@@ -7,6 +7,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/templates"
 )
 
@@ -23,9 +24,7 @@ func FuzzRenderValues(f *testing.F) {
 	// back (CI found this through the test's re-encoding).
 	f.Add("\n0", "\n0", "\n0", "\n0", "\n0", "\n0", "\n0", "\n0", "\n0", uint8(0))
 	f.Fuzz(func(t *testing.T, fqdn, image, network, constraint, user, pw, remote, dataDir, ttl string, mode uint8) {
-		v := Values{FQDN: fqdn, Image: image, Network: network, Constraints: []string{constraint},
-			UpstreamUsername: user, UpstreamPassword: pw, RemoteURL: remote, DataDir: dataDir, TTL: ttl,
-			Traefik: []string{TraefikV1, TraefikV2, TraefikV3, TraefikNone}[mode%4], Publish: 5000}
+		v := Values{Mirror: inventory.Mirror{FQDN: fqdn, Image: image, Network: network, Constraints: []string{constraint}, UpstreamUsername: user, RemoteURL: remote, DataDir: dataDir, TTL: ttl, Traefik: []string{TraefikV1, TraefikV2, TraefikV3, TraefikNone}[mode%4], Publish: 5000}, UpstreamPassword: pw}
 		if mode&4 != 0 {
 			v.PublishMode = PublishHost
 		}

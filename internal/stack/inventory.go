@@ -18,26 +18,8 @@ import (
 // --publish 0 does; without the key (PublishSet false) the recipe's 5000
 // applies. A negative port is refused.
 func FromInventory(m inventory.Mirror) (Values, error) {
-	v := Values{
-		FQDN:             m.FQDN,
-		URL:              m.URL,
-		RemoteURL:        m.RemoteURL,
-		Image:            m.Image,
-		StackName:        m.Stack,
-		StackFile:        m.StackFile,
-		ConfigFile:       m.ConfigFile,
-		DataDir:          m.DataDir,
-		Traefik:          m.Traefik,
-		Network:          m.Network,
-		Entrypoint:       m.Entrypoint,
-		CertResolver:     m.CertResolver,
-		Publish:          m.Publish,
-		PublishMode:      m.PublishMode,
-		Constraints:      append([]string(nil), m.Constraints...),
-		Replicas:         m.Replicas,
-		UpstreamUsername: m.UpstreamUser,
-		TTL:              m.TTL,
-	}
+	v := Values{Mirror: m}
+	v.Constraints = append([]string(nil), m.Constraints...)
 	if m.DeleteEnabled != nil {
 		d := *m.DeleteEnabled
 		v.DeleteEnabled = &d
@@ -46,7 +28,7 @@ func FromInventory(m inventory.Mirror) (Values, error) {
 	case m.Publish < 0:
 		return Values{}, fmt.Errorf("mirror.publish %d (--publish): want a port 1-65535, or 0 to not publish", m.Publish)
 	case m.Publish == 0 && !m.PublishSet:
-		v.Publish = 5000
+		v.Publish = DefaultPublish
 	}
 	pw, err := ReadPassword(m.UpstreamPasswordFile, m.UpstreamPasswordEnv)
 	if err != nil {

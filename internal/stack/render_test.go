@@ -12,6 +12,7 @@ import (
 
 	yaml "go.yaml.in/yaml/v3"
 
+	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/templates"
 )
 
@@ -25,18 +26,14 @@ var goldenCases = []struct {
 	name string
 	v    Values
 }{
-	{"recipe-v1-ingress", Values{FQDN: "mirror.example.com", Publish: 5000}},
-	{"v1-unpublished", Values{FQDN: "mirror.example.com", Traefik: TraefikV1, Network: "proxy"}},
-	{"v2-host", Values{FQDN: "mirror.example.com", Traefik: TraefikV2, Publish: 5000, PublishMode: PublishHost}},
-	{"v3-custom", Values{FQDN: "registry.lan", Traefik: TraefikV3, Entrypoint: "https", CertResolver: "le",
-		StackName: "cache", Constraints: []string{"node.role==manager", "node.labels.disk!=slow"}, Replicas: 2,
-		DeleteEnabled: boolp(false)}},
-	{"none-host", Values{Traefik: TraefikNone, URL: "http://10.0.0.5:5000", Publish: 5000, PublishMode: PublishHost,
-		RemoteURL: "http://172.30.0.9:5000"}},
-	{"none-ingress", Values{Traefik: TraefikNone, Publish: 5001}},
-	{"registry3-ttl", Values{FQDN: "mirror.example.com", Traefik: TraefikV3, Image: "registry:3", TTL: "72h", Publish: 5000}},
-	{"credentials", Values{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "hubuser",
-		UpstreamPassword: `s3cr"et: #pw'`}},
+	{"recipe-v1-ingress", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}},
+	{"v1-unpublished", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Network: "proxy"}}},
+	{"v2-host", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV2, Publish: 5000, PublishMode: PublishHost}}},
+	{"v3-custom", Values{Mirror: inventory.Mirror{FQDN: "registry.lan", Traefik: TraefikV3, Entrypoint: "https", CertResolver: "le", StackName: "cache", Constraints: []string{"node.role==manager", "node.labels.disk!=slow"}, Replicas: 2, DeleteEnabled: boolp(false)}}},
+	{"none-host", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.5:5000", Publish: 5000, PublishMode: PublishHost, RemoteURL: "http://172.30.0.9:5000"}}},
+	{"none-ingress", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, Publish: 5001}}},
+	{"registry3-ttl", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV3, Image: "registry:3", TTL: "72h", Publish: 5000}}},
+	{"credentials", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "hubuser"}, UpstreamPassword: `s3cr"et: #pw'`}},
 }
 
 func TestRenderGolden(t *testing.T) {
@@ -238,7 +235,7 @@ func itoa(i int) string {
 }
 
 func TestRenderRecipeDefaults(t *testing.T) {
-	r, err := Render(templates.FS, Values{FQDN: "mirror.example.com", Publish: 5000})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +263,7 @@ func TestRenderRecipeDefaults(t *testing.T) {
 }
 
 func TestRenderRegistry3(t *testing.T) {
-	r, err := Render(templates.FS, Values{FQDN: "m.example.com", Image: "host.lan:5000/lib/registry:3.0.0", TTL: "0s", Publish: 5000})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", Image: "host.lan:5000/lib/registry:3.0.0", TTL: "0s", Publish: 5000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +276,7 @@ func TestRenderRegistry3(t *testing.T) {
 	}
 	for img, v3 := range map[string]bool{"registry:2": false, "registry:2.8.3": false, "registry": false,
 		"registry:3": true, "registry:3.0.0-rc.1": true, "r.lan:3/registry": false, "registry:v3": true, "registry:30": false} {
-		if got := (Values{Image: img}).RegistryV3(); got != v3 {
+		if got := (Values{Mirror: inventory.Mirror{Image: img}}).RegistryV3(); got != v3 {
 			t.Errorf("RegistryV3(%q) = %v, want %v", img, got, v3)
 		}
 	}
@@ -287,7 +284,7 @@ func TestRenderRegistry3(t *testing.T) {
 
 func TestRenderCredentials(t *testing.T) {
 	pw := `s3cr"et: #pw'\x`
-	r, err := Render(templates.FS, Values{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u", UpstreamPassword: pw})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +351,7 @@ func TestRenderCustomTemplates(t *testing.T) {
 		templates.StackFile:  {Data: []byte("services:\n  {{ .Service }}:\n    image: {{ yaml .Image }}\n# custom\n")},
 		templates.ConfigFile: {Data: base},
 	}
-	r, err := Render(custom, Values{FQDN: "m.example.com"})
+	r, err := Render(custom, Values{Mirror: inventory.Mirror{FQDN: "m.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +365,7 @@ func TestRenderCustomTemplates(t *testing.T) {
 		"bad template": {templates.StackFile: {Data: []byte("{{ .Nope }}")}, templates.ConfigFile: {Data: base}},
 		"no services":  {templates.StackFile: {Data: []byte("version: '3'\n")}, templates.ConfigFile: {Data: base}},
 	} {
-		_, err := Render(fsys, Values{FQDN: "m.example.com", UpstreamUsername: "u", UpstreamPassword: "hunter22"})
+		_, err := Render(fsys, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
 		if err == nil {
 			t.Errorf("%s: Render succeeded", name)
 		} else if strings.Contains(err.Error(), "hunter22") {
@@ -386,7 +383,7 @@ func TestStackTemplateCannotSeePassword(t *testing.T) {
 		templates.StackFile:  {Data: []byte("services:\n  x:\n    environment: [{{ yaml .UpstreamPassword }}]\n")},
 		templates.ConfigFile: {Data: base},
 	}
-	r, err := Render(custom, Values{FQDN: "m.example.com", UpstreamUsername: "u", UpstreamPassword: "hunter22"})
+	r, err := Render(custom, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -416,8 +413,7 @@ func TestYAMLScalarRoundTrip(t *testing.T) {
 }
 
 func BenchmarkRender(b *testing.B) {
-	v := Values{FQDN: "mirror.example.com", Traefik: TraefikV3, Publish: 5000, PublishMode: PublishHost,
-		UpstreamUsername: "u", UpstreamPassword: "p", Constraints: []string{"node.role==manager"}}
+	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV3, Publish: 5000, PublishMode: PublishHost, UpstreamUsername: "u", Constraints: []string{"node.role==manager"}}, UpstreamPassword: "p"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := Render(templates.FS, v); err != nil {

@@ -196,13 +196,13 @@ func stackResources(ctx context.Context, h nodes.Host, stack string) (services, 
 func (v Values) validateUninstall() error {
 	var errs []error
 	if !stackNameRE.MatchString(v.StackName) {
-		errs = append(errs, &FieldError{"stack", "stack", fmt.Sprintf("%q is not a stack name", v.StackName)})
+		errs = append(errs, fieldError("stack", fmt.Sprintf("%q is not a stack name", v.StackName)))
 	}
-	for _, p := range []struct{ field, flag, val string }{
-		{"stack_file", "stack-file", v.StackFile}, {"config_file", "config-file", v.ConfigFile}, {"data_dir", "data-dir", v.DataDir},
+	for _, p := range []struct{ field, val string }{
+		{"stack_file", v.StackFile}, {"config_file", v.ConfigFile}, {"data_dir", v.DataDir},
 	} {
 		if err := checkPath(p.val); err != nil {
-			errs = append(errs, &FieldError{p.field, p.flag, fmt.Sprintf("%q %v", p.val, err)})
+			errs = append(errs, fieldError(p.field, fmt.Sprintf("%q %v", p.val, err)))
 		}
 	}
 	return errors.Join(errs...)

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
 )
 
 // FieldError is one invalid value. Field is the inventory key under mirror:,
@@ -22,6 +24,12 @@ type FieldError struct {
 
 func (e *FieldError) Error() string {
 	return fmt.Sprintf("mirror.%s (--%s): %s", e.Field, e.Flag, e.Msg)
+}
+
+// fieldError is a problem with the setting mirror.<field>, named with the
+// flag the declaration (inventory.Mirror) gives it.
+func fieldError(field, msg string) *FieldError {
+	return &FieldError{Field: field, Flag: inventory.MirrorFlag(field), Msg: msg}
 }
 
 var (
@@ -44,120 +52,120 @@ var (
 // It reports all problems at once; no message repeats the password.
 func (v Values) Validate() error {
 	var errs []error
-	bad := func(field, flag, format string, a ...any) {
-		errs = append(errs, &FieldError{Field: field, Flag: flag, Msg: fmt.Sprintf(format, a...)})
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fieldError(field, fmt.Sprintf(format, a...)))
 	}
 
 	switch {
 	case v.FQDN == "" && v.Traefik != TraefikNone:
-		bad("fqdn", "fqdn", "required with Traefik %s labels (the Host rule)", v.Traefik)
+		bad("fqdn", "required with Traefik %s labels (the Host rule)", v.Traefik)
 	case v.FQDN != "":
 		if err := checkFQDN(v.FQDN); err != nil {
-			bad("fqdn", "fqdn", "%q %v", v.FQDN, err)
+			bad("fqdn", "%q %v", v.FQDN, err)
 		}
 	}
 	if v.URL != "" {
 		if err := checkURL(v.URL); err != nil {
-			bad("url", "url", "%q %v", v.URL, err)
+			bad("url", "%q %v", v.URL, err)
 		}
 	}
 	if err := checkURL(v.RemoteURL); err != nil {
-		bad("remote_url", "remote-url", "%q %v", v.RemoteURL, err)
+		bad("remote_url", "%q %v", v.RemoteURL, err)
 	}
 	if len(v.Image) > 255 || !imageRE.MatchString(v.Image) {
-		bad("image", "image", "%q is not an image reference (like registry:2 or host:5000/registry:3)", v.Image)
+		bad("image", "%q is not an image reference (like registry:2 or host:5000/registry:3)", v.Image)
 	}
 	if !stackNameRE.MatchString(v.StackName) {
-		bad("stack", "stack", "%q: use letters, digits, _ and - (starting with a letter or digit, at most 63)", v.StackName)
+		bad("stack", "%q: use letters, digits, _ and - (starting with a letter or digit, at most 63)", v.StackName)
 	}
 
 	paths := map[string]string{}
-	for _, p := range []struct{ field, flag, val string }{
-		{"stack_file", "stack-file", v.StackFile},
-		{"config_file", "config-file", v.ConfigFile},
-		{"data_dir", "data-dir", v.DataDir},
+	for _, p := range []struct{ field, val string }{
+		{"stack_file", v.StackFile},
+		{"config_file", v.ConfigFile},
+		{"data_dir", v.DataDir},
 	} {
 		if err := checkPath(p.val); err != nil {
-			bad(p.field, p.flag, "%q %v", p.val, err)
+			bad(p.field, "%q %v", p.val, err)
 			continue
 		}
 		if other, dup := paths[p.val]; dup {
-			bad(p.field, p.flag, "%q is also the %s", p.val, other)
+			bad(p.field, "%q is also the %s", p.val, other)
 		}
 		paths[p.val] = p.field
 	}
 	if v.StackFile != "" && v.DataDir != "" && strings.HasPrefix(v.StackFile, strings.TrimSuffix(v.DataDir, "/")+"/") {
-		bad("stack_file", "stack-file", "%q lies inside data_dir %q (the registry owns that directory)", v.StackFile, v.DataDir)
+		bad("stack_file", "%q lies inside data_dir %q (the registry owns that directory)", v.StackFile, v.DataDir)
 	}
 	if v.ConfigFile != "" && v.DataDir != "" && strings.HasPrefix(v.ConfigFile, strings.TrimSuffix(v.DataDir, "/")+"/") {
-		bad("config_file", "config-file", "%q lies inside data_dir %q (the registry owns that directory)", v.ConfigFile, v.DataDir)
+		bad("config_file", "%q lies inside data_dir %q (the registry owns that directory)", v.ConfigFile, v.DataDir)
 	}
 
 	switch v.Traefik {
 	case TraefikV1, TraefikV2, TraefikV3:
 		if !networkRE.MatchString(v.Network) {
-			bad("network", "network", "%q is not a network name (letters, digits, _ . -)", v.Network)
+			bad("network", "%q is not a network name (letters, digits, _ . -)", v.Network)
 		}
 	case TraefikNone:
 	default:
-		bad("traefik", "traefik", "%q: want v1, v2, v3 or none", v.Traefik)
+		bad("traefik", "%q: want v1, v2, v3 or none", v.Traefik)
 	}
 	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 {
 		if !traefikName.MatchString(v.Entrypoint) {
-			bad("entrypoint", "entrypoint", "%q is not a Traefik entrypoint name", v.Entrypoint)
+			bad("entrypoint", "%q is not a Traefik entrypoint name", v.Entrypoint)
 		}
 		if !traefikName.MatchString(v.CertResolver) {
-			bad("cert_resolver", "cert-resolver", "%q is not a Traefik certificate resolver name", v.CertResolver)
+			bad("cert_resolver", "%q is not a Traefik certificate resolver name", v.CertResolver)
 		}
 	}
 
 	if v.Publish < 0 || v.Publish > 65535 {
-		bad("publish", "publish", "%d: want a port 1-65535 (0 = do not publish)", v.Publish)
+		bad("publish", "%d: want a port 1-65535 (0 = do not publish)", v.Publish)
 	}
 	switch v.PublishMode {
 	case PublishIngress, PublishHost:
 	default:
-		bad("publish_mode", "publish-mode", "%q: want ingress or host", v.PublishMode)
+		bad("publish_mode", "%q: want ingress or host", v.PublishMode)
 	}
 	if v.Publish == 0 && v.Traefik == TraefikNone {
-		bad("publish", "publish", "with --traefik none the mirror must publish a port, or nothing can reach it")
+		bad("publish", "with --traefik none the mirror must publish a port, or nothing can reach it")
 	}
 
 	for i, c := range v.Constraints {
 		switch {
 		case strings.ContainsFunc(c, unicode.IsControl) || !utf8.ValidString(c):
-			bad("constraints", "constraint", "constraint %d %q contains control characters or newlines", i+1, c)
+			bad("constraints", "constraint %d %q contains control characters or newlines", i+1, c)
 		case !constraintRE.MatchString(c):
-			bad("constraints", "constraint", "constraint %d %q: want <attribute>==<value> or <attribute>!=<value>", i+1, c)
+			bad("constraints", "constraint %d %q: want <attribute>==<value> or <attribute>!=<value>", i+1, c)
 		}
 	}
 	if v.Replicas < 1 || v.Replicas > 100 {
-		bad("replicas", "replicas", "%d: want 1-100", v.Replicas)
+		bad("replicas", "%d: want 1-100", v.Replicas)
 	}
 
 	switch {
 	case v.UpstreamUsername != "" && v.UpstreamPassword == "":
-		bad("upstream_password_file", "upstream-password-file", "a password is needed with upstream user %q (file or environment variable)", v.UpstreamUsername)
+		bad("upstream_password_file", "a password is needed with upstream user %q (file or environment variable)", v.UpstreamUsername)
 	case v.UpstreamUsername == "" && v.UpstreamPassword != "":
-		bad("upstream_username", "upstream-username", "required when an upstream password is given")
+		bad("upstream_username", "required when an upstream password is given")
 	}
 	if v.UpstreamUsername != "" && (strings.ContainsFunc(v.UpstreamUsername, unicode.IsControl) || !utf8.ValidString(v.UpstreamUsername) || len(v.UpstreamUsername) > 256) {
-		bad("upstream_username", "upstream-username", "%q contains control characters or is too long", v.UpstreamUsername)
+		bad("upstream_username", "%q contains control characters or is too long", v.UpstreamUsername)
 	}
 	if v.UpstreamPassword != "" && (strings.ContainsFunc(v.UpstreamPassword, unicode.IsControl) || !utf8.ValidString(v.UpstreamPassword) || len(v.UpstreamPassword) > 4096) {
 		// Never echo the password itself.
-		bad("upstream_password_file", "upstream-password-file", "the password contains control characters (a trailing newline is removed), invalid UTF-8, or is too long")
+		bad("upstream_password_file", "the password contains control characters (a trailing newline is removed), invalid UTF-8, or is too long")
 	}
 
 	if v.TTL != "" {
 		d, err := time.ParseDuration(v.TTL)
 		switch {
 		case err != nil:
-			bad("ttl", "ttl", "%q is not a duration (like 168h)", v.TTL)
+			bad("ttl", "%q is not a duration (like 168h)", v.TTL)
 		case d < 0:
-			bad("ttl", "ttl", "%q is negative", v.TTL)
+			bad("ttl", "%q is negative", v.TTL)
 		case !v.RegistryV3():
-			bad("ttl", "ttl", "needs a registry:3 image (registry:2 keeps cached content 7 days, fixed); image is %q", v.Image)
+			bad("ttl", "needs a registry:3 image (registry:2 keeps cached content 7 days, fixed); image is %q", v.Image)
 		}
 	}
 	return errors.Join(errs...)

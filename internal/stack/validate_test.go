@@ -11,7 +11,7 @@ import (
 )
 
 func valid() Values {
-	v := Values{FQDN: "mirror.example.com", Publish: 5000}
+	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}
 	v.Defaults()
 	return v
 }
@@ -141,8 +141,8 @@ func TestFromInventory(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte("from-file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := inventory.Mirror{FQDN: "m.example.com", Traefik: "v2", Stack: "cache", Image: "registry:3", TTL: "1h",
-		Constraints: []string{"node.role==manager"}, UpstreamUser: "u", UpstreamPasswordFile: pwFile, PublishMode: "host"}
+	m := inventory.Mirror{FQDN: "m.example.com", Traefik: "v2", StackName: "cache", Image: "registry:3", TTL: "1h",
+		Constraints: []string{"node.role==manager"}, UpstreamUsername: "u", UpstreamPasswordFile: pwFile, PublishMode: "host"}
 	v, err := FromInventory(m)
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +156,7 @@ func TestFromInventory(t *testing.T) {
 	}
 
 	t.Setenv("SWARMCTL_TEST_PW", "from-env")
-	v, err = FromInventory(inventory.Mirror{UpstreamUser: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: 0, PublishSet: true})
+	v, err = FromInventory(inventory.Mirror{UpstreamUsername: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: 0, PublishSet: true})
 	if err != nil || v.UpstreamPassword != "from-env" || v.Publish != 0 {
 		t.Errorf("env: %+v %v", v, err)
 	}

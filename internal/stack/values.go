@@ -5,6 +5,8 @@ package stack
 
 import (
 	"strings"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
 )
 
 // Defaults from the recipe.
@@ -42,49 +44,33 @@ const (
 	PublishHost    = "host"
 )
 
-// Values is everything the stack templates need. Zero values mean "default"
-// (see Defaults); Validate must pass before Render uses them.
+// Values is everything the stack templates need: the mirror settings as
+// the inventory and flags declare them (inventory.Mirror: one field per
+// setting), and the upstream password read from where they say. Zero
+// values mean "default" (see Defaults); Validate must pass before Render
+// uses them. Publish 0 means "not published" here (FromInventory applies
+// the default port).
 type Values struct {
-	// FQDN the mirror is served at (Traefik Host rule). Required unless
-	// Traefik is "none".
-	FQDN string `json:"fqdn,omitempty"`
-	// URL nodes put in registry-mirrors; defaults to https://<FQDN>.
-	URL string `json:"url,omitempty"`
-	// RemoteURL is the upstream registry the cache pulls through from.
-	RemoteURL string `json:"remote_url"`
-	// Image is the registry image; a tag of major version 3 selects the
-	// registry:3 layout (config path, proxy.ttl).
-	Image     string `json:"image"`
-	StackName string `json:"stack"`
-
-	StackFile  string `json:"stack_file"`
-	ConfigFile string `json:"config_file"`
-	DataDir    string `json:"data_dir"`
-
-	// Traefik is v1 (the recipe's labels), v2, v3 or none.
-	Traefik string `json:"traefik"`
-	// Network is the external overlay network Traefik reaches the service
-	// on. Unused (no network at all) when Traefik is none.
-	Network      string `json:"network,omitempty"`
-	Entrypoint   string `json:"entrypoint,omitempty"`
-	CertResolver string `json:"cert_resolver,omitempty"`
-
-	// Publish is the published port (0 = not published).
-	Publish     int    `json:"publish"`
-	PublishMode string `json:"publish_mode,omitempty"`
-
-	Constraints []string `json:"constraints,omitempty"`
-	Replicas    int      `json:"replicas"`
-
-	UpstreamUsername string `json:"upstream_username,omitempty"`
+	inventory.Mirror
 	// UpstreamPassword only ever goes into the registry config file
 	// (mode 0600). It is never marshalled, printed or put on a command line.
 	UpstreamPassword string `json:"-"`
+}
 
-	// TTL of cached content (registry:3 only), a Go duration like 168h.
-	TTL string `json:"ttl,omitempty"`
-	// DeleteEnabled sets storage.delete.enabled (nil = true, as the recipe).
-	DeleteEnabled *bool `json:"delete_enabled,omitempty"`
+// DefaultPublish is the port published when the inventory says nothing.
+const DefaultPublish = 5000
+
+// DefaultValues are the values an empty mirror section resolves to, with
+// the Traefik v2/v3 settings' defaults too: the flags' help shows them.
+func DefaultValues() Values {
+	v := Values{}
+	v.Publish = DefaultPublish
+	v.Defaults()
+	v3 := Values{}
+	v3.Traefik = TraefikV3
+	v3.Defaults()
+	v.Entrypoint, v.CertResolver = v3.Entrypoint, v3.CertResolver
+	return v
 }
 
 // Defaults fills every unset field with the recipe's value.
