@@ -229,7 +229,7 @@ func discoverForConfigure(ctx context.Context, d *Deps, f *fleet.Fleet, want str
 func discoverMembers(ctx context.Context, d *Deps, f *fleet.Fleet, mgr *member.Member, have []*member.Member, co fleet.ConnectOptions) ([]*member.Member, error) {
 	more, err := f.Discover(ctx, mgr, have)
 	if err != nil {
-		return nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
+		return nil, err
 	}
 	co.Keep = true
 	f.Connect(ctx, more, co)

@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // NodesListOptions are the options of `swarmctl nodes list`.
@@ -117,7 +118,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 		case cut:
 			info.Error = "facts not gathered: " + why
 		case m.Err != nil:
-			info.Error = m.Err.Error()
+			info.Error = nodes.Unnamed(m.Name, m.Err).Error() // printed under its name
 		}
 		switch {
 		case info.NotAttempted:

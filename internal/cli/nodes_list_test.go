@@ -109,3 +109,26 @@ func TestNodesListFailFastNotAttempted(t *testing.T) {
 		t.Errorf("not_attempted should be omitted when false:\n%s", out)
 	}
 }
+
+// A node's error is printed under its name once, even when the transport's
+// error names the node itself (sudo wanting a password).
+func TestNodesListNamesANodeOnce(t *testing.T) {
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		return fakehost.New(tg.Host, nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
+			return nodes.Output{}, &nodes.SudoPasswordError{Host: "n1", User: "ops", Err: &nodes.ExitError{Host: "n1", Status: 1}}
+		}), nil
+	}
+	inv := writeInventory(t, "nodes:\n  - {host: h1, name: n1}\n")
+	d, out, errb := testDeps(dial)
+	if code := Run(context.Background(), d, []string{"nodes", "list", "-i", inv}); code != ExitFailed {
+		t.Errorf("exit %d", code)
+	}
+	if !strings.Contains(errb.String(), "n1: sudo needs a password for user ops") || strings.Contains(errb.String(), "n1: n1") {
+		t.Errorf("stderr:\n%s", errb)
+	}
+	d, out, _ = testDeps(dial)
+	Run(context.Background(), d, []string{"nodes", "list", "-i", inv, "-o", "json"})
+	if !strings.Contains(out.String(), `"error": "sudo needs a password`) {
+		t.Errorf("json:\n%s", out)
+	}
+}

@@ -70,9 +70,10 @@ type nodeRun struct {
 	swarmAvail  string // availability before --drain
 }
 
-// failf ends the node as failed.
+// fail ends the node as failed. The result is reported under the node's
+// name, so the error does not repeat it.
 func (r *nodeRun) fail(err error) {
-	r.res.Outcome, r.res.Error, r.done = Failed, err.Error(), true
+	r.res.Outcome, r.res.Error, r.done = Failed, nodes.Unnamed(r.node.Name, err).Error(), true
 }
 
 // plan is phase A: connect, gather facts (one command), merge in memory

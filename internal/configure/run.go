@@ -179,7 +179,7 @@ func observe(ctx context.Context, o *Options) *nodeRun {
 		if r.h == nil {
 			h, err := n.Dial(ctx)
 			if err != nil {
-				o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, err))
+				o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, nodes.Unnamed(n.Name, err)))
 				continue
 			}
 			r.h = h
@@ -192,7 +192,7 @@ func observe(ctx context.Context, o *Options) *nodeRun {
 			return r
 		}
 		if err != nil {
-			o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, err))
+			o.Warn(fmt.Sprintf("cannot ask manager %s about the swarm: %v", n.Name, nodes.Unnamed(n.Name, err)))
 		}
 		r.h.Close()
 	}

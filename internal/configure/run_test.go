@@ -339,6 +339,30 @@ func TestChangedUnderLockByAnotherRun(t *testing.T) {
 	}
 }
 
+// A node's errors name it once: the report row (and the line printed
+// from it) carries the name, so the error does not repeat it, even when
+// the transport's error names the node (a held lock, a sudo password).
+func TestNodeNamedOnceInItsError(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	unlock, err := n.fh.Lock(context.Background(), lockName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	r := run(t, opts(addSettings()), n).Nodes[0]
+	if r.Outcome != Failed || r.Error != "lock: another swarmctl run holds the lock" {
+		t.Errorf("got %s %q", r.Outcome, r.Error)
+	}
+	m := newFakeNode(t, cl, "m1", "{}")
+	sudo := &nodes.SudoPasswordError{Host: "m1", User: "ops", Err: &nodes.ExitError{Host: "m1", Status: 1}}
+	m.fh.Handler = func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) { return nodes.Output{}, sudo }
+	r = run(t, opts(addSettings()), m).Nodes[0]
+	if !strings.HasPrefix(r.Error, "gathering facts: sudo needs a password for user ops") || strings.Contains(r.Error, "m1") {
+		t.Errorf("error %q", r.Error)
+	}
+}
+
 func TestBackupsKeepTheNewestFive(t *testing.T) {
 	cl := newCluster()
 	n := newFakeNode(t, cl, "n1", "{}")

@@ -77,7 +77,10 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 	}
 	list, err := member.SwarmNodes(ctx, ctl.h)
 	if err != nil {
-		return fmt.Errorf("quorum not confirmed, not restarting: %w", err)
+		if ctl == r {
+			return fmt.Errorf("quorum not confirmed, not restarting: %w", err)
+		}
+		return fmt.Errorf("quorum not confirmed, not restarting: manager %s: %w", ctl.node.Name, err)
 	}
 	var self *member.SwarmNode
 	var managers, leaders int

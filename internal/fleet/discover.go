@@ -40,7 +40,7 @@ func (f *Fleet) limitAllows(s member.SwarmNode) bool {
 func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member.Member) ([]*member.Member, error) {
 	swarm, err := member.SwarmNodes(ctx, mgr.Conn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
 	}
 	known := map[string]bool{}
 	for _, m := range have {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // PickManager returns the member named by want (name or host), else the
@@ -31,7 +32,7 @@ func PickManager(ms []*member.Member, want string) (*member.Member, error) {
 // asManager returns m if it is reachable and a swarm manager.
 func asManager(m *member.Member, want string) (*member.Member, error) {
 	if m.Conn == nil {
-		return nil, fmt.Errorf("manager %s is unreachable: %v", want, m.Err)
+		return nil, fmt.Errorf("manager %s is unreachable: %v", want, nodes.Unnamed(m.Name, m.Err))
 	}
 	if !m.IsManager() {
 		return nil, fmt.Errorf("%s is not a swarm manager", want)
@@ -127,7 +128,7 @@ func (f *Fleet) ConnectManager(ctx context.Context, want string) (cs []*member.M
 		var why []string
 		for _, m := range cs {
 			if m.Err != nil {
-				why = append(why, fmt.Sprintf("%s: %v", m.Name, m.Err))
+				why = append(why, fmt.Sprintf("%s: %v", m.Name, nodes.Unnamed(m.Name, m.Err)))
 			}
 		}
 		msg := err.Error()

@@ -31,7 +31,7 @@ var swarmScript = nodes.MustScript(scriptFiles, "scripts/swarm-nodes.sh")
 func SwarmNodes(ctx context.Context, manager nodes.Host) ([]SwarmNode, error) {
 	out, err := manager.Run(ctx, nodes.Cmd{Script: swarmScript, Sudo: true})
 	if err != nil {
-		return nil, fmt.Errorf("%s: listing swarm nodes: %w", manager.Name(), err)
+		return nil, fmt.Errorf("listing swarm nodes: %w", err)
 	}
 	return ParseSwarmNodes(string(out.Stdout))
 }

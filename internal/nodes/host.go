@@ -6,6 +6,7 @@ package nodes
 import (
 	"context"
 	"io/fs"
+	"strings"
 )
 
 // Host is one node reached over a single connection. Every command and file
@@ -22,12 +23,16 @@ type Host interface {
 	// returned as *ExitError carrying stdout/stderr.
 	Run(ctx context.Context, c Cmd) (Output, error)
 	// ReadFile returns the file's bytes, or an error wrapping fs.ErrNotExist.
-	// Privileged reads go through sudo when the user is not root.
+	// Privileged reads go through sudo when the user is not root. Errors
+	// say "read <node>:<path>: ..." (scp's notation); the other errors of a
+	// Host do not name the node, but SudoPasswordError and LockBusyError:
+	// the caller does, once (see Unnamed).
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// WriteFile atomically replaces path with data: temp file in the same
 	// directory, fsync, rename. The owner and mode of an existing file are
 	// kept (mode is used for a new file); a symlink is written through to its
-	// target. data never appears on a command line.
+	// target. data never appears on a command line. Errors say
+	// "write <path>: ..." (or "write <node>:<path>: ..." from SFTP).
 	WriteFile(ctx context.Context, path string, data []byte, mode fs.FileMode) error
 	// Close closes the connection. Safe to call more than once.
 	Close() error
@@ -83,3 +88,27 @@ func (e *ExitError) Error() string {
 type Locker interface {
 	Lock(ctx context.Context, name string) (unlock func() error, err error)
 }
+
+// Unnamed is err as the caller reports it under the node's own name: every
+// "<node>: " its message starts a part of the chain with (as
+// SudoPasswordError and LockBusyError do) is left out, so the node is
+// named once. errors.Is and errors.As still see err.
+func Unnamed(node string, err error) error {
+	if err == nil || node == "" {
+		return err
+	}
+	msg, p := err.Error(), node+": "
+	short := strings.ReplaceAll(strings.TrimPrefix(msg, p), ": "+p, ": ")
+	if short == msg {
+		return err
+	}
+	return &unnamedError{msg: short, err: err}
+}
+
+type unnamedError struct {
+	msg string
+	err error
+}
+
+func (e *unnamedError) Error() string { return e.msg }
+func (e *unnamedError) Unwrap() error { return e.err }

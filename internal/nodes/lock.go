@@ -37,7 +37,8 @@ func (e *LockBusyError) Error() string {
 	return fmt.Sprintf("%s: another swarmctl run holds the lock %q on this node (waited %s); wait for it to finish and retry", e.Host, e.Name, e.Waited.Round(100*time.Millisecond))
 }
 
-// Lock takes the node-wide lock name, waiting until ctx's deadline (or
+// Lock takes the node-wide lock name (its errors leave naming the node to
+// the caller, except LockBusyError and SudoPasswordError, which carry it), waiting until ctx's deadline (or
 // DefaultLockWait). It is released by unlock, by Close, or when the
 // connection drops.
 func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
@@ -58,17 +59,17 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 
 	sess, err := h.cl.NewSession()
 	if err != nil {
-		return nil, fmt.Errorf("%s: lock: open session: %w", h.name, err)
+		return nil, fmt.Errorf("lock: open session: %w", err)
 	}
 	stdin, err := sess.StdinPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: lock: %w", h.name, err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	stdout, err := sess.StdoutPipe()
 	if err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: lock: %w", h.name, err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	var stderr strings.Builder
 	var stderrMu sync.Mutex
@@ -82,7 +83,7 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 	})
 	if err := sess.Start(line); err != nil {
 		sess.Close()
-		return nil, fmt.Errorf("%s: lock: %w", h.name, err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	start := time.Now()
 	got := make(chan error, 1)
@@ -122,9 +123,9 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 			if !h.privileged() && sudoWantsPassword(xe.Stderr) {
 				return nil, &SudoPasswordError{Host: h.name, User: h.user, Err: xe}
 			}
-			return nil, fmt.Errorf("%s: lock: %w", h.name, xe)
+			return nil, fmt.Errorf("lock: %w", xe)
 		}
-		return nil, fmt.Errorf("%s: lock: %w", h.name, err)
+		return nil, fmt.Errorf("lock: %w", err)
 	}
 	var once sync.Once
 	var uerr error
@@ -139,7 +140,7 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 				if err != nil && !errors.As(err, &ee) && !errors.Is(err, io.EOF) {
 					var me *ssh.ExitMissingError
 					if !errors.As(err, &me) {
-						uerr = fmt.Errorf("%s: unlock: %w", h.name, err)
+						uerr = fmt.Errorf("unlock: %w", err)
 					}
 				}
 			case <-time.After(5 * time.Second):

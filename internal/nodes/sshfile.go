@@ -29,12 +29,12 @@ func (h *SSHHost) sftpClient() (*sftp.Client, error) {
 	}
 	select {
 	case <-h.done:
-		return nil, fmt.Errorf("%s: connection closed", h.name)
+		return nil, errors.New("connection closed")
 	default:
 	}
 	c, err := sftp.NewClient(h.cl)
 	if err != nil {
-		return nil, fmt.Errorf("%s: start sftp: %w", h.name, err)
+		return nil, fmt.Errorf("start sftp: %w", err)
 	}
 	h.sftp = c
 	return c, nil
@@ -53,7 +53,7 @@ func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
 			if errors.As(err, &xe) && bytes.Contains(xe.Stderr, []byte("No such file or directory")) {
 				return nil, &fs.PathError{Op: "read", Path: h.name + ":" + p, Err: fs.ErrNotExist}
 			}
-			return nil, err
+			return nil, &fs.PathError{Op: "read", Path: h.name + ":" + p, Err: err}
 		}
 		return out.Stdout, nil
 	}
@@ -80,7 +80,7 @@ func (h *SSHHost) fileErr(op, p string, err error) error {
 	} else if errors.Is(err, os.ErrPermission) {
 		err = fs.ErrPermission
 	}
-	return &fs.PathError{Op: op, Path: h.name + ":" + p, Err: err}
+	return &fs.PathError{Op: op, Path: h.name + ":" + p, Err: err} // scp's node:path
 }
 
 // writeScript replaces a file atomically with its stdin.
@@ -95,10 +95,10 @@ func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.
 		_, err := h.Run(ctx, Cmd{Script: writeScript, ScriptArgs: []string{p, fmt.Sprintf("%o", mode.Perm())}, Sudo: true, Stdin: data})
 		var xe *ExitError
 		if errors.As(err, &xe) && bytes.Contains(xe.Stderr, []byte("No space left")) {
-			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
+			return fmt.Errorf("write %s: no space left on device (%w)", p, ErrFileUnchanged)
 		}
 		if err != nil {
-			return fmt.Errorf("%s: write %s: %w", h.name, p, err)
+			return fmt.Errorf("write %s: %w", p, err)
 		}
 		return nil
 	}
@@ -120,7 +120,7 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	switch {
 	case err == nil:
 		if !st.Mode().IsRegular() {
-			return fmt.Errorf("%s: write %s: %s is not a regular file", h.name, p, target)
+			return fmt.Errorf("write %s: %s is not a regular file", p, target)
 		}
 		old, _ = st.Sys().(*sftp.FileStat)
 		mode = st.Mode()
@@ -148,21 +148,21 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 	if _, err := f.Write(data); err != nil {
 		if noSpace(c, path.Dir(target), len(data), err) {
-			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
+			return fmt.Errorf("write %s: no space left on device (%w)", p, ErrFileUnchanged)
 		}
-		return fmt.Errorf("%s: write %s: %w (%w)", h.name, p, err, ErrFileUnchanged)
+		return fmt.Errorf("write %s: %w (%w)", p, err, ErrFileUnchanged)
 	}
 	if err := f.Sync(); err != nil {
 		// No fsync@openssh.com: sync the file with a command instead.
 		if _, cerr := h.Run(ctx, Cmd{Args: []string{"sync", "--", tmp}}); cerr != nil {
-			return fmt.Errorf("%s: write %s: sync: %w", h.name, p, cerr)
+			return fmt.Errorf("write %s: sync: %w", p, cerr)
 		}
 	}
 	if err := f.Close(); err != nil {
 		if noSpace(c, path.Dir(target), len(data), err) {
-			return fmt.Errorf("%s: write %s: no space left on device (%w)", h.name, p, ErrFileUnchanged)
+			return fmt.Errorf("write %s: no space left on device (%w)", p, ErrFileUnchanged)
 		}
-		return fmt.Errorf("%s: write %s: %w (%w)", h.name, p, err, ErrFileUnchanged)
+		return fmt.Errorf("write %s: %w (%w)", p, err, ErrFileUnchanged)
 	}
 	if old != nil {
 		if err := c.Chown(tmp, int(old.UID), int(old.GID)); err != nil {
@@ -177,7 +177,7 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 	if err := c.PosixRename(tmp, target); err != nil {
 		if _, cerr := h.Run(ctx, Cmd{Args: []string{"mv", "-f", "--", tmp, target}}); cerr != nil {
-			return fmt.Errorf("%s: write %s: rename: %w", h.name, p, cerr)
+			return fmt.Errorf("write %s: rename: %w", p, cerr)
 		}
 	}
 	done = true

@@ -217,7 +217,7 @@ func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *Inst
 		}
 		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
 		if err := h.WriteFile(ctx, f.Path, f.Data, f.Mode); err != nil {
-			return fmt.Errorf("%s: write %s: %w", h.Name(), f.Path, err)
+			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err)) // "write <path>: ..."
 		}
 		res.Wrote = append(res.Wrote, f.Path)
 	}

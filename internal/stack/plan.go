@@ -92,7 +92,7 @@ func ComputePlan(ctx context.Context, h nodes.Host, r Rendered) (Plan, error) {
 		case errors.Is(err, fs.ErrNotExist):
 			fc.Changed = true
 		case err != nil:
-			return Plan{}, fmt.Errorf("%s: read %s: %w", h.Name(), f.Path, err)
+			return Plan{}, fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err)) // "read <path>: ..."
 		default:
 			fc.Exists = true
 			fc.Changed = !bytes.Equal(old, f.Data)

@@ -15,7 +15,7 @@ import (
 func run(ctx context.Context, h nodes.Host, args ...string) (string, error) {
 	out, err := h.Run(ctx, nodes.Cmd{Args: args, Sudo: true})
 	if err != nil {
-		return string(out.Stdout), fmt.Errorf("%s: %s: %w", h.Name(), strings.Join(args[:min(len(args), 3)], " "), err)
+		return string(out.Stdout), fmt.Errorf("%s: %s: %w", h.Name(), strings.Join(args[:min(len(args), 3)], " "), nodes.Unnamed(h.Name(), err))
 	}
 	return string(out.Stdout), nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -99,7 +100,7 @@ func Build(ctx context.Context, in Input) *Report {
 func row(m *member.Member, want []string) Node {
 	n := Node{Name: m.Name, Address: m.Address(), Discovered: m.Discovered, Reachable: m.Reached}
 	if m.Err != nil {
-		n.Error = m.Err.Error()
+		n.Error = nodes.Unnamed(m.Name, m.Err).Error() // Judge names the node
 	}
 	if f := m.Facts; f != nil {
 		n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath

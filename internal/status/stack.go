@@ -74,7 +74,7 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 	if err != nil {
 		// Nothing is known: the stack is unchecked (Judge says so), and
 		// the manager-side probe did not run.
-		st.Error = "query on " + h.Name() + " failed: " + err.Error()
+		st.Error = "query on " + h.Name() + " failed: " + nodes.Unnamed(h.Name(), err).Error()
 		fm.NotChecked = "the query on " + h.Name() + " failed"
 		return st, nil, fm
 	}

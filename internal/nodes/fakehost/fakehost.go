@@ -67,7 +67,7 @@ func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	defer h.mu.Unlock()
 	f, ok := h.files[path]
 	if !ok {
-		return nil, fmt.Errorf("%s: %s: %w", h.NameV, path, fs.ErrNotExist)
+		return nil, &fs.PathError{Op: "read", Path: h.NameV + ":" + path, Err: fs.ErrNotExist}
 	}
 	return append([]byte(nil), f.data...), nil
 }
