@@ -2,7 +2,6 @@ package configure
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -152,16 +151,11 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 	case "backup.sh":
 		return out(n.backup(c.ScriptArgs))
 	case "verify.sh":
-		st := "inactive"
-		if n.active {
-			st = "active"
-		}
 		swarm := "inactive"
 		if n.swarmID != "" && n.active {
 			swarm = "active"
 		}
-		m, _ := json.Marshal(n.mirrors)
-		return out(fmt.Sprintf("%s|%d|%s|%t|%s\n", st, n.pid, m, n.experimental, swarm))
+		return out(VerifyOutput(n.active, n.pid, n.mirrors, n.experimental, swarm))
 	case "remove.sh":
 		n.cl.log("remove " + n.fh.Name() + " " + c.ScriptArgs[0])
 		return out("")

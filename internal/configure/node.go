@@ -438,6 +438,18 @@ type verifyResult struct {
 	swarm        string
 }
 
+// VerifyOutput is the line verifyScript prints for a daemon in this state
+// (mirrors as `docker info` reports them; swarm is the local node state):
+// test fakes and the benchmark's virtual nodes answer with it.
+func VerifyOutput(active bool, pid int, mirrors []string, experimental bool, swarm string) string {
+	st := "inactive"
+	if active {
+		st = "active"
+	}
+	m, _ := json.Marshal(mirrors)
+	return fmt.Sprintf("%s|%d|%s|%t|%s\n", st, pid, m, experimental, swarm)
+}
+
 func parseVerify(out string) verifyResult {
 	p := strings.Split(strings.TrimSpace(out), "|")
 	for len(p) < 5 {

@@ -83,6 +83,9 @@ func TestVerifyScript(t *testing.T) {
 	if !v.active || v.pid != 4242 || len(v.mirrors) != 1 || v.experimental != "true" || v.swarm != "active" {
 		t.Errorf("parsed %+v", v)
 	}
+	if enc := VerifyOutput(true, 4242, []string{"https://m.example.com/"}, true, "active"); enc != got {
+		t.Errorf("VerifyOutput = %q, the script printed %q", enc, got)
+	}
 	// Not what we want: gives up at the deadline with what it saw.
 	start = time.Now()
 	got = runScript(t, bin, verifyScript, "docker", `["https://other.example.com/"]`, "", "", "1")

@@ -102,12 +102,30 @@ func newHostKeyChecker(policy string, files []string, warn io.Writer) (*hostKeyC
 	return &hostKeyChecker{policy: policy, files: fs, warn: warn}, nil
 }
 
+// knownHostsCache is the last parsed set of known_hosts files, shared by
+// every dial of the process: a fleet's file holds a line per node, and
+// parsing it again for each dial made a run quadratic in the fleet's size.
+// The files' identity, size and modification time key it, so a file that
+// changed (an accept-new append, another process) is parsed again.
+var knownHostsCache struct {
+	sync.Mutex
+	key    string
+	cb     ssh.HostKeyCallback
+	parses int // for tests
+}
+
 // load parses every existing known_hosts file. Missing files count as empty.
 func (c *hostKeyChecker) load() (ssh.HostKeyCallback, error) {
 	var existing []string
+	var key strings.Builder
 	for _, f := range c.files {
-		if _, err := os.Stat(f); err == nil {
+		st, err := os.Stat(f)
+		if err == nil {
 			existing = append(existing, f)
+			fmt.Fprintf(&key, "%s\x00%d\x00%d\x00", f, st.Size(), st.ModTime().UnixNano())
+			if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+				fmt.Fprintf(&key, "%d:%d\x00", sys.Dev, sys.Ino)
+			}
 		} else if !os.IsNotExist(err) {
 			return nil, fmt.Errorf("known_hosts: %w", err)
 		}
@@ -115,12 +133,33 @@ func (c *hostKeyChecker) load() (ssh.HostKeyCallback, error) {
 	if len(existing) == 0 {
 		return func(string, net.Addr, ssh.PublicKey) error { return &knownhosts.KeyError{} }, nil
 	}
+	knownHostsCache.Lock()
+	defer knownHostsCache.Unlock()
+	if knownHostsCache.cb != nil && knownHostsCache.key == key.String() {
+		return knownHostsCache.cb, nil
+	}
 	cb, err := knownhosts.New(existing...)
 	if err != nil {
 		return nil, fmt.Errorf("known_hosts: %w", err)
 	}
+	knownHostsCache.key, knownHostsCache.cb = key.String(), cb
+	knownHostsCache.parses++
 	return cb, nil
 }
+
+// probeKey is a key no host has: looking it up in known_hosts lists the
+// keys recorded for a host (see algorithms).
+var probeKey = sync.OnceValues(func() (ssh.PublicKey, error) {
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return signer.PublicKey(), nil
+})
 
 // algorithms returns the host key algorithms to offer for addr: those of the
 // keys recorded for it, or nil (library default) when none are.
@@ -132,13 +171,12 @@ func (c *hostKeyChecker) algorithms(addr string) []string {
 	if err != nil {
 		return nil
 	}
-	_, probe, _ := ed25519.GenerateKey(rand.Reader)
-	signer, err := ssh.NewSignerFromKey(probe)
+	probe, err := probeKey()
 	if err != nil {
 		return nil
 	}
 	var ke *knownhosts.KeyError
-	if !errors.As(cb(addr, fakeAddr(addr), signer.PublicKey()), &ke) || len(ke.Want) == 0 {
+	if !errors.As(cb(addr, fakeAddr(addr), probe), &ke) || len(ke.Want) == 0 {
 		return nil
 	}
 	var algos []string

@@ -373,3 +373,37 @@ func mustEd25519(t *testing.T) ed25519.PrivateKey {
 	}
 	return priv
 }
+
+// A fleet's known_hosts holds a line per node: it is parsed once for all
+// the dials of a run, and again only when it changed.
+func TestKnownHostsParsedOncePerChange(t *testing.T) {
+	e := newEnv(t)
+	s1, s2 := e.server(t), sshtest.Start(t, e.srvConf)
+	c := &hostKeyChecker{policy: HostKeyStrict, files: []string{e.known}}
+	before := knownHostsCache.parses
+	for i := 0; i < 5; i++ {
+		if _, err := c.callback(); err != nil {
+			t.Fatal(err)
+		}
+		c.algorithms(s1.Addr())
+	}
+	if n := knownHostsCache.parses - before; n != 1 {
+		t.Errorf("parsed %d times for 10 lookups of an unchanged file", n)
+	}
+	f, err := os.OpenFile(e.known, os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(s2.KnownHostsLine() + "\n")
+	f.Close()
+	cb, err := c.callback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cb(s2.Addr(), fakeAddr(s2.Addr()), s2.HostKey()); err != nil {
+		t.Errorf("a line appended since the last parse is not seen: %v", err)
+	}
+	if n := knownHostsCache.parses - before; n != 2 {
+		t.Errorf("parsed %d times, want 2 (the file changed once)", n)
+	}
+}

@@ -3,6 +3,11 @@
 //
 //	go run ./test/bench -n 20 -out bench-results/
 //
+// The vfleet phase needs no lab: -vnodes (1000) virtual nodes, in-process
+// SSH servers that answer swarmctl's scripts by name, measure how the
+// no-op and a changing run scale (wall time against one node's cost times
+// nodes/--parallel, peak RSS, open file descriptors).
+//
 // It brings up (or reuses) the lab "bench" with N machines and measures,
 // in one run: the first configure on fresh nodes (restart path), the no-op
 // re-run (wall, CPU, peak RSS of the built binary) against the OpenSSH
@@ -38,11 +43,12 @@ type config struct {
 	delays                      [2]time.Duration
 	countDelay                  time.Duration
 	fanout                      []int
+	vnodes, vmanagers           int
 	phases                      map[string]bool
 	timeout                     time.Duration
 }
 
-var allPhases = []string{"fresh", "noop", "rtt", "memory", "reload", "restart", "gobench"}
+var allPhases = []string{"fresh", "noop", "rtt", "memory", "reload", "restart", "vfleet", "gobench"}
 
 func run(args []string) int {
 	var c config
@@ -62,13 +68,15 @@ func run(args []string) int {
 	d2 := fs.Duration("delay2", 300*time.Millisecond, "second one-way delay of the latency proxy")
 	fs.DurationVar(&c.countDelay, "count-delay", 700*time.Millisecond, "one-way delay at which the proxy counts round trips (well above a node's think time)")
 	fan := fs.String("fanout", "20,40,100", "virtual fleet sizes for the memory measurement (proxy ports onto the lab's machines)")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run")
+	fs.IntVar(&c.vnodes, "vnodes", 1000, "virtual nodes (in-process SSH servers, no lab) for the vfleet phase")
+	fs.IntVar(&c.vmanagers, "vmanagers", 3, "swarm managers among the virtual nodes")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "phases to run (vfleet and gobench need no lab)")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if c.n < 1 || c.parallel < 1 || c.reps < 1 || c.rttReps < 1 || *d2 <= *d1 {
-		fmt.Fprintln(os.Stderr, "bench: need -n, -parallel, -reps >= 1 and -delay2 > -delay1")
+	if c.n < 1 || c.parallel < 1 || c.reps < 1 || c.rttReps < 1 || *d2 <= *d1 || c.vnodes < 1 || c.vmanagers < 0 || c.vmanagers > c.vnodes {
+		fmt.Fprintln(os.Stderr, "bench: need -n, -parallel, -reps, -vnodes >= 1, 0 <= -vmanagers <= -vnodes and -delay2 > -delay1")
 		return 2
 	}
 	if c.managers == 0 {

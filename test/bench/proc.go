@@ -28,9 +28,12 @@ type procResult struct {
 	SysMS           float64 `json:"sys_ms"`
 	MaxRSSKiB       int64   `json:"max_rss_kib"`
 	RusageMaxRSSKiB int64   `json:"rusage_max_rss_kib"`
-	Exit            int     `json:"exit"`
-	stdout          []byte
-	stderr          []byte
+	// MaxFDs is the most file descriptors the process had open at once
+	// (polled with the RSS).
+	MaxFDs int `json:"max_fds"`
+	Exit   int `json:"exit"`
+	stdout []byte
+	stderr []byte
 }
 
 // CPUMS is user+sys.
@@ -48,12 +51,13 @@ func runProc(ctx context.Context, name string, args ...string) (procResult, erro
 		return procResult{}, err
 	}
 	stop := make(chan struct{})
-	hwm := make(chan int64, 1)
-	go func() { hwm <- pollHWM(cmd.Process.Pid, stop) }()
+	peaks := make(chan procPeaks, 1)
+	go func() { peaks <- pollPeaks(cmd.Process.Pid, stop) }()
 	err := cmd.Wait()
 	wall := time.Since(t0)
 	close(stop)
-	r := procResult{WallMS: ms(wall), MaxRSSKiB: <-hwm, stdout: out.Bytes(), stderr: errb.Bytes()}
+	p := <-peaks
+	r := procResult{WallMS: ms(wall), MaxRSSKiB: p.hwmKiB, MaxFDs: p.fds, stdout: out.Bytes(), stderr: errb.Bytes()}
 	if cmd.ProcessState == nil {
 		return r, err
 	}
@@ -70,15 +74,27 @@ func runProc(ctx context.Context, name string, args ...string) (procResult, erro
 	return r, nil
 }
 
-// pollHWM reads the process's VmHWM (peak RSS of its current program, in
-// KiB) every 2ms until stop, and returns the largest value seen. The peak
-// is monotonic, so only growth in the last 2ms before exit can be missed.
-func pollHWM(pid int, stop <-chan struct{}) int64 {
+type procPeaks struct {
+	hwmKiB int64
+	fds    int
+}
+
+// pollPeaks reads the process's VmHWM (peak RSS of its current program, in
+// KiB) and counts its open file descriptors every 2ms until stop, and
+// returns the largest values seen. The RSS peak is monotonic, so only
+// growth in the last 2ms before exit can be missed; the descriptor count
+// is a sample, so a descriptor open for less than 2ms can be.
+func pollPeaks(pid int, stop <-chan struct{}) procPeaks {
 	path := fmt.Sprintf("/proc/%d/status", pid)
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
 	var peak int64
+	var fds int
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
+		if es, err := os.ReadDir(fdDir); err == nil {
+			fds = max(fds, len(es))
+		}
 		if b, err := os.ReadFile(path); err == nil {
 			for _, line := range strings.Split(string(b), "\n") {
 				if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
@@ -91,7 +107,7 @@ func pollHWM(pid int, stop <-chan struct{}) int64 {
 		}
 		select {
 		case <-stop:
-			return peak
+			return procPeaks{hwmKiB: peak, fds: fds}
 		case <-t.C:
 		}
 	}

@@ -27,6 +27,7 @@ type Results struct {
 	Memory  []memPoint    `json:"memory,omitempty"`
 	Reload  *configureRun `json:"reload,omitempty"`
 	Restart *configureRun `json:"restart,omitempty"`
+	VFleet  *vfleetResult `json:"vfleet,omitempty"`
 	GoBench []goBench     `json:"go_bench,omitempty"`
 
 	Targets []target `json:"targets"`
@@ -201,6 +202,28 @@ func printTable(w io.Writer, r *Results) {
 		fmt.Fprintf(tw, "%s, %d virtual nodes, --parallel %d\t%s\t%s\t%s\t%s\n", m.Run, m.Nodes, m.Parallel, fmtMS(m.WallMS), fmtMS(m.CPUMS), fmtKiB(m.MaxRSSKiB), okNote(m))
 	}
 	tw.Flush()
+	if v := r.VFleet; v != nil && len(v.NoOp) > 0 {
+		fmt.Fprintf(w, "\nvirtual fleet: %d in-process SSH nodes (%d managers), --parallel %d:\n", v.Nodes, v.Managers, v.Parallel)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "RUN\tWALL\tCPU\tPEAK RSS\tMAX FDS\tNOTE")
+		fmt.Fprintf(tw, "no-op, 1 node (median of %d)\t%s\t%s\t-\t-\tx %d / %d = %s projected\n", v.OneNodeMS.N, fmtMS(v.OneNodeMS.Median), fmtMS(v.OneNodeCPU.Median),
+			v.Nodes, v.Parallel, fmtMS(v.ProjectedMS))
+		for _, r := range v.NoOp {
+			fmt.Fprintf(tw, "no-op, %d nodes\t%s\t%s\t%s\t%d\t%.1f commands/node, %.2f ms CPU/node\n", v.Nodes, fmtMS(r.WallMS), fmtMS(r.CPUMS()), fmtKiB(r.MaxRSSKiB), r.MaxFDs,
+				v.CommandsPerNode, r.CPUMS()/float64(v.Nodes))
+		}
+		if r := v.Wide; r != nil {
+			fmt.Fprintf(tw, "no-op, %d nodes, --parallel %d\t%s\t%s\t%s\t%d\t\n", v.Nodes, v.WideParallel, fmtMS(r.WallMS), fmtMS(r.CPUMS()), fmtKiB(r.MaxRSSKiB), r.MaxFDs)
+		}
+		for _, c := range v.Change {
+			note := fmt.Sprintf("%v, %.1f commands/node", c.Summary, c.CommandsPerNode)
+			if !c.OK {
+				note = "UNEXPECTED " + note
+			}
+			fmt.Fprintf(tw, "change to %s\t%s\t%s\t%s\t%d\t%s\n", c.To, fmtMS(c.Proc.WallMS), fmtMS(c.Proc.CPUMS()), fmtKiB(c.Proc.MaxRSSKiB), c.Proc.MaxFDs, note)
+		}
+		tw.Flush()
+	}
 	if t := r.RTT; t != nil {
 		fmt.Fprintf(w, "\nround trips (timing at one-way delays %.0f / %.0f ms, 1 RTT = 2 x delay; counted at %.0f ms):\n", t.DelaysMS[0], t.DelaysMS[1], t.CountDelayMS)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

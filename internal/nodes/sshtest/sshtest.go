@@ -45,6 +45,11 @@ type Config struct {
 	// Listener, when set, is served instead of a new 127.0.0.1:0 listener
 	// (e.g. to restart a server on the same address with another key).
 	Listener net.Listener
+	// Exec, when set, answers exec requests in-process instead of running
+	// /bin/sh: it gets the command line and the session's stdin, writes
+	// the command's output and returns its exit status (a fake node that
+	// answers swarmctl's scripts by name, without a process per command).
+	Exec func(command string, stdin io.Reader, stdout, stderr io.Writer) int
 }
 
 // Server is a running test SSH server.
@@ -328,6 +333,16 @@ func (s *Server) session(user string, ch ssh.Channel, reqs <-chan *ssh.Request) 
 			s.mu.Lock()
 			s.commands = append(s.commands, Exec{User: user, Command: cmd.Command})
 			s.mu.Unlock()
+			if s.cfg.Exec != nil {
+				r.Reply(true, nil) //nolint:errcheck
+				go func() {
+					status := s.cfg.Exec(cmd.Command, ch, ch, ch.Stderr())
+					ch.SendRequest("exit-status", false, binary.BigEndian.AppendUint32(nil, uint32(status))) //nolint:errcheck
+					ch.Close()
+					close(done)
+				}()
+				continue
+			}
 			c := exec.Command("/bin/sh", "-c", cmd.Command)
 			c.Env = append(append(os.Environ(), s.cfg.Env...), env...)
 			c.Dir = s.cfg.Dir
