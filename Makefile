@@ -8,7 +8,7 @@ E2E_TIMEOUT ?= 30m
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit labtest e2e fuzz vet demo bench clean
+.PHONY: all build test unit labtest e2e fuzz vet lint demo bench clean
 
 all: build
 
@@ -22,6 +22,15 @@ vet:
 	$(GO) vet ./...
 	shellcheck --shell=sh $$(find internal -path '*/scripts/*.sh' | sort)
 	shellcheck .ci/run .ci/*.sh test/*.sh
+
+# golangci-lint (.golangci.yml), the pinned version, installed with go
+# install when missing (a build of a few minutes, once per machine).
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT         ?= $(shell $(GO) env GOPATH)/bin/golangci-lint
+lint:
+	@$(GOLANGCI_LINT) version --short 2>/dev/null | grep -qx '$(GOLANGCI_LINT_VERSION:v%=%)' || \
+	  { echo "installing golangci-lint $(GOLANGCI_LINT_VERSION)"; $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION); }
+	$(GOLANGCI_LINT) run ./...
 
 # Unit tests (race detector needs cgo), then bounded fuzzing, then the lab.
 unit:
@@ -50,7 +59,7 @@ e2e: build
 labtest:
 	$(GO) test -count=1 ./test/lab/... ./test/bench/...
 
-test: vet unit fuzz labtest e2e
+test: vet lint unit fuzz labtest e2e
 
 demo: build
 	./test/demo.sh

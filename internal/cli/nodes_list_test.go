@@ -119,14 +119,14 @@ func TestNodesListNamesANodeOnce(t *testing.T) {
 		}), nil
 	}
 	inv := writeInventory(t, "nodes:\n  - {host: h1, name: n1}\n")
-	d, out, errb := testDeps(dial)
+	d, _, errb := testDeps(dial)
 	if code := Run(context.Background(), d, []string{"nodes", "list", "-i", inv}); code != ExitFailed {
 		t.Errorf("exit %d", code)
 	}
 	if !strings.Contains(errb.String(), "n1: sudo needs a password for user ops") || strings.Contains(errb.String(), "n1: n1") {
 		t.Errorf("stderr:\n%s", errb)
 	}
-	d, out, _ = testDeps(dial)
+	d, out, _ := testDeps(dial)
 	Run(context.Background(), d, []string{"nodes", "list", "-i", inv, "-o", "json"})
 	if !strings.Contains(out.String(), `"error": "sudo needs a password`) {
 		t.Errorf("json:\n%s", out)

@@ -15,9 +15,8 @@ const CertsDir = "/etc/docker/certs.d"
 // hosts.toml: the domain of a normalised reference (docker.io/library/x).
 const DockerHub = "docker.io"
 
-// dockerHubServer is the endpoint containerd uses for docker.io when
+// containerd uses https://registry-1.docker.io for docker.io when
 // hosts.toml has no server (config.ConfigureHosts).
-const dockerHubServer = "https://registry-1.docker.io"
 
 // dockerHubAliases are names people write for Docker Hub. Images are
 // referenced (and so looked up) as docker.io; these names would otherwise

@@ -37,7 +37,7 @@ func TestAuthAgent(t *testing.T) {
 			if err != nil {
 				return
 			}
-			go func() { agent.ServeAgent(kr, c); c.Close() }() //nolint:errcheck
+			go func() { agent.ServeAgent(kr, c); c.Close() }()
 		}
 	}()
 	t.Setenv("SSH_AUTH_SOCK", sock)

@@ -167,7 +167,7 @@ func TestRealSSHD(t *testing.T) {
 		t.Fatalf("%q %v", got, err)
 	}
 	st, _ := os.Stat(target)
-	if st.Mode().Perm() != 0o600 || st.Sys().(interface{}) == nil {
+	if st.Mode().Perm() != 0o600 || st.Sys() == nil {
 		t.Fatalf("mode %v", st.Mode())
 	}
 	if fi, _ := os.Lstat(link); fi.Mode()&fs.ModeSymlink == 0 {

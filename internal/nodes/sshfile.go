@@ -130,7 +130,7 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	}
 
 	var rnd [6]byte
-	rand.Read(rnd[:]) //nolint:errcheck // never fails
+	rand.Read(rnd[:]) // never fails (crypto/rand)
 	tmp := path.Join(path.Dir(target), "."+path.Base(target)+".swarmctl-"+hex.EncodeToString(rnd[:]))
 	f, err := c.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL)
 	if err != nil {

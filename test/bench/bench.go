@@ -456,14 +456,6 @@ func (f *proxyFleet) SetDelay(d time.Duration) {
 	}
 }
 
-func (f *proxyFleet) conns() int64 {
-	var n int64
-	for _, p := range f.proxies {
-		n += p.Conns()
-	}
-	return n
-}
-
 // newProxyFleet makes n proxies, virtual node i forwarding to machine
 // i mod len(machines). known_hosts lists each port with that machine's
 // real host keys ([127.0.0.1]:port key).
@@ -726,9 +718,12 @@ var benchLineRE = regexp.MustCompile(`^(Benchmark\S+)\s+\d+\s+([\d.]+) ns/op(?:\
 
 // goBench runs the packages' own testing.B benchmarks.
 func (b *bench) goBench(ctx context.Context) error {
+	// The go that runs this bench (go run): its GOROOT.
 	goBin := "go"
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		goBin = p
+	if out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output(); err == nil {
+		if p := filepath.Join(strings.TrimSpace(string(out)), "bin", "go"); fileExists(p) {
+			goBin = p
+		}
 	}
 	cmd := exec.CommandContext(ctx, goBin, "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "1", "./internal/daemonjson", "./internal/stack")
 	out, err := cmd.CombinedOutput()

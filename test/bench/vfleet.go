@@ -156,7 +156,7 @@ func (v *vnode) exec(line string, stdin io.Reader, stdout, stderr io.Writer) int
 	if c.Script.Name() == "lock.sh" {
 		// Hold the lock until swarmctl closes stdin (unlock).
 		fmt.Fprintln(stdout, "locked")
-		io.Copy(io.Discard, stdin) //nolint:errcheck
+		io.Copy(io.Discard, stdin)
 		return 0
 	}
 	v.mu.Lock()
@@ -168,7 +168,7 @@ func (v *vnode) exec(line string, stdin io.Reader, stdout, stderr io.Writer) int
 			fmt.Fprintln(stderr, err)
 			return 1
 		}
-		stdout.Write(member.EncodeFacts(f)) //nolint:errcheck
+		stdout.Write(member.EncodeFacts(f))
 		return 0
 	case "backup.sh":
 		data, err := os.ReadFile(c.ScriptArgs[0])
@@ -184,14 +184,14 @@ func (v *vnode) exec(line string, stdin io.Reader, stdout, stderr io.Writer) int
 		fmt.Fprintln(stdout, b)
 		return 0
 	case "verify.sh":
-		io.WriteString(stdout, configure.VerifyOutput(true, v.pid, v.live, v.exp, "active")) //nolint:errcheck
+		io.WriteString(stdout, configure.VerifyOutput(true, v.pid, v.live, v.exp, "active"))
 		return 0
 	case "swarm-nodes.sh":
 		if !v.manager {
 			fmt.Fprintln(stderr, "Error response from daemon: This node is not a swarm manager.")
 			return 1
 		}
-		stdout.Write(member.EncodeSwarmNodes(v.fleet.members())) //nolint:errcheck
+		stdout.Write(member.EncodeSwarmNodes(v.fleet.members()))
 		return 0
 	case "":
 	default:

@@ -47,8 +47,6 @@ func TestSecurityHostKeyChanged(t *testing.T) {
 	mgr, w := l.Machines()[0], l.Machines()[1]
 	fpW := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fpW})
-	khFile := strings.TrimPrefix(env[0], "SWARMCTL_INVENTORY=")
-	khFile = khFile[:strings.LastIndex(khFile, "/")] + "/known_hosts"
 	newFP := swapHostKeys(t, l, w.Name)
 	args := []string{"nodes", "configure", "-o", "json", "--dry-run", "--mirror", "https://hostkey.example.test"}
 
@@ -62,7 +60,7 @@ func TestSecurityHostKeyChanged(t *testing.T) {
 	// manager through a proxy port never recorded) is added.
 	fpM := newFaultProxy(t, mgr)
 	env2 := proxyInventory(t, l, []*faultProxy{fpW}, proxiedNode{Name: mgr.Name, Host: "127.0.0.1", Port: fpM.Port})
-	khFile = strings.TrimPrefix(env2[0], "SWARMCTL_INVENTORY=")
+	khFile := strings.TrimPrefix(env2[0], "SWARMCTL_INVENTORY=")
 	khFile = khFile[:strings.LastIndex(khFile, "/")] + "/known_hosts"
 	before, _ := os.ReadFile(khFile)
 	env2 = append(env2, "SWARMCTL_HOST_KEY_POLICY=accept-new")
