@@ -27,7 +27,6 @@ type realRegistry struct {
 	name    string // "registry2" or "registry3"
 	version regmetrics.Version
 	bin     string
-	args    []string
 	base    string // http://127.0.0.1:P
 	debug   string // http://127.0.0.1:Q
 }
