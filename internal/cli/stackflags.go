@@ -1,0 +1,247 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/stack"
+	"github.com/swarmctl/swarmctl/templates"
+)
+
+// StackFlags are the flags that set the mirror settings: one per field of
+// inventory.Mirror with a flag tag, made from the declaration (addFlags),
+// plus --templates. Each defaults to the inventory's mirror: key of the
+// same name; a flag the user gives (or its SWARMCTL_ variable) wins.
+type StackFlags struct {
+	Templates string
+
+	// given holds the values of the flags the user gave, set names them.
+	given inventory.Mirror
+	set   map[string]bool
+}
+
+func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
+	f.set = map[string]bool{}
+	defaults := reflect.ValueOf(stack.DefaultValues().Mirror)
+	given := reflect.ValueOf(&f.given).Elem()
+	for _, mf := range inventory.MirrorFields() {
+		if mf.Flag == "" {
+			continue
+		}
+		field := given.Field(mf.Index)
+		def := defaults.Field(mf.Index)
+		switch field.Kind() {
+		case reflect.Int:
+			field.Set(def) // numbers show their default in --help
+		case reflect.Pointer:
+			field.Set(reflect.New(field.Type().Elem()))
+			field.Elem().Set(def.Elem())
+		}
+		usage := strings.ReplaceAll(mf.Usage, "{default}", fmt.Sprint(def.Interface()))
+		if strings.HasSuffix(usage, ")") {
+			usage = strings.TrimSuffix(usage, ")") + "; mirror." + mf.Key + ")"
+		} else {
+			usage += " (mirror." + mf.Key + ")"
+		}
+		fl := fs.VarPF(&mirrorFlag{name: mf.Flag, field: field, set: f.set}, mf.Flag, "", usage)
+		if field.Kind() == reflect.Pointer {
+			fl.NoOptDefVal = "true"
+		}
+	}
+	fs.StringVar(&f.Templates, "templates", "", "directory with replacement templates ("+templates.StackFile+", "+templates.ConfigFile+")")
+}
+
+// mirrorFlag is one generated flag: Set writes the value into its field of
+// StackFlags.given and records that the user gave it.
+type mirrorFlag struct {
+	name  string
+	field reflect.Value
+	set   map[string]bool
+}
+
+func (m *mirrorFlag) Set(s string) error {
+	switch m.field.Kind() {
+	case reflect.String:
+		m.field.SetString(s)
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		m.field.SetInt(int64(n))
+	case reflect.Pointer: // *bool
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", s)
+		}
+		m.field.Elem().SetBool(b)
+	case reflect.Slice: // repeatable
+		if !m.set[m.name] {
+			m.field.Set(reflect.MakeSlice(m.field.Type(), 0, 1))
+		}
+		m.field.Set(reflect.Append(m.field, reflect.ValueOf(s)))
+	}
+	m.set[m.name] = true
+	return nil
+}
+
+func (m *mirrorFlag) Type() string {
+	switch m.field.Kind() {
+	case reflect.Int:
+		return "int"
+	case reflect.Pointer:
+		return "bool"
+	case reflect.Slice:
+		return "stringArray"
+	}
+	return "string"
+}
+
+func (m *mirrorFlag) String() string {
+	switch m.field.Kind() {
+	case reflect.Pointer:
+		return fmt.Sprint(m.field.Elem().Interface())
+	case reflect.Slice:
+		if m.field.Len() == 0 {
+			return ""
+		}
+		return "[" + strings.Join(m.field.Interface().([]string), ",") + "]"
+	}
+	return fmt.Sprint(m.field.Interface())
+}
+
+// IsBoolFlag lets a bool flag be given without a value.
+func (m *mirrorFlag) IsBoolFlag() bool { return m.field.Kind() == reflect.Pointer }
+
+// mirrorSection is the inventory's mirror section with the flags the user
+// gave laid over it, paths resolved against the inventory's directory.
+func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, error) {
+	m := inv.Mirror
+	m.UpstreamPasswordFile = inv.Resolve(expandHome(m.UpstreamPasswordFile))
+	if f.set["publish"] && (f.given.Publish < 0 || f.given.Publish > 65535) {
+		return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.given.Publish)
+	}
+	if f.set["replicas"] && f.given.Replicas < 1 {
+		return m, usageErr("--replicas %d: want at least 1", f.given.Replicas)
+	}
+	dst, src := reflect.ValueOf(&m).Elem(), reflect.ValueOf(f.given)
+	for _, mf := range inventory.MirrorFields() {
+		if mf.Flag != "" && f.set[mf.Flag] {
+			dst.Field(mf.Index).Set(src.Field(mf.Index))
+		}
+	}
+	m.Constraints = append([]string(nil), m.Constraints...)
+	if m.DeleteEnabled != nil {
+		d := *m.DeleteEnabled
+		m.DeleteEnabled = &d
+	}
+	if f.set["publish"] {
+		m.PublishSet = true
+	}
+	// A password source given on the command line replaces the inventory's.
+	if f.set["upstream-password-file"] || f.set["upstream-password-env"] {
+		m.UpstreamPasswordFile = expandHome(f.given.UpstreamPasswordFile)
+		m.UpstreamPasswordEnv = f.given.UpstreamPasswordEnv
+	}
+	return m, nil
+}
+
+// templatesFS is the bundled templates, or --templates DIR.
+func (f *StackFlags) templatesFS() (fs.FS, error) {
+	if f.Templates == "" {
+		return templates.FS, nil
+	}
+	st, err := os.Stat(f.Templates)
+	if err != nil {
+		return nil, usageErr("--templates: %v", err)
+	}
+	if !st.IsDir() {
+		return nil, usageErr("--templates %s: not a directory", f.Templates)
+	}
+	return os.DirFS(f.Templates), nil
+}
+
+// render resolves, validates and renders the stack. Any problem is a usage
+// error (exit 2): nothing has been touched yet.
+func (f *StackFlags) render(inv *inventory.Inventory) (stack.Rendered, error) {
+	m, err := f.mirrorSection(inv)
+	if err != nil {
+		return stack.Rendered{}, err
+	}
+	v, err := stack.FromInventory(m)
+	if err != nil {
+		return stack.Rendered{}, usageErr("%v", err)
+	}
+	tfs, err := f.templatesFS()
+	if err != nil {
+		return stack.Rendered{}, err
+	}
+	r, err := stack.Render(tfs, v)
+	if err != nil {
+		return stack.Rendered{}, usageErr("%s", listErrors(stack.Redact(err.Error(), secretsOf(v))))
+	}
+	return r, nil
+}
+
+// values resolves and validates only what removing a stack needs: its name
+// and paths (no FQDN, no password).
+func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
+	m, err := f.mirrorSection(inv)
+	if err != nil {
+		return stack.Values{}, err
+	}
+	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUsername = "", "", ""
+	v, err := stack.FromInventory(m)
+	if err != nil {
+		return stack.Values{}, usageErr("%v", err)
+	}
+	v.Defaults()
+	var msgs []string
+	for _, e := range unjoin(v.Validate()) {
+		var fe *stack.FieldError
+		if errors.As(e, &fe) {
+			switch fe.Field {
+			case "stack", "stack_file", "config_file", "data_dir":
+				msgs = append(msgs, fe.Error())
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return v, usageErr("%s", listErrors(strings.Join(msgs, "\n")))
+	}
+	return v, nil
+}
+
+func secretsOf(v stack.Values) []string {
+	if v.UpstreamPassword == "" {
+		return nil
+	}
+	return []string{v.UpstreamPassword}
+}
+
+func unjoin(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// listErrors formats several problems (one per line) under one heading.
+func listErrors(msg string) string {
+	lines := strings.Split(strings.TrimSpace(msg), "\n")
+	if len(lines) == 1 {
+		return "invalid mirror settings: " + lines[0]
+	}
+	return fmt.Sprintf("invalid mirror settings (%d problems):\n  %s", len(lines), strings.Join(lines, "\n  "))
+}
