@@ -98,18 +98,18 @@ nodes:
 	}
 	t.Setenv("SWARMCTL_TEST_PW", "flag-secret")
 	if code := capture("--fqdn", "flag.example.com", "--traefik", "none", "--publish", "0", "--url", "http://10.0.0.9:5000",
-		"--constraint", "node.hostname==m1", "--constraint", "node.labels.x==y", "--replicas", "2", "--upstream-username", "u2",
+		"--constraint", "node.hostname==m1", "--constraint", "node.labels.x==y", "--replicas", "2", "--replica-node", "m1", "--replica-node", "m2", "--upstream-username", "u2",
 		"--upstream-password-env", "SWARMCTL_TEST_PW", "--stack", "mirror", "--remote-url", "http://10.0.0.2:5000"); code != ExitError {
 		t.Fatalf("traefik none without a published port must be refused, exit %d", code)
 	}
 	if code := capture("--fqdn", "flag.example.com", "--traefik", "none", "--publish-mode", "host", "--url", "http://10.0.0.9:5000",
-		"--constraint", "node.hostname==m1", "--constraint", "node.labels.x==y", "--replicas", "2", "--upstream-username", "u2",
+		"--constraint", "node.hostname==m1", "--constraint", "node.labels.x==y", "--replicas", "2", "--replica-node", "m1", "--replica-node", "m2", "--upstream-username", "u2",
 		"--upstream-password-env", "SWARMCTL_TEST_PW", "--stack", "mirror", "--remote-url", "http://10.0.0.2:5000"); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
 	v = got.Values
 	if v.FQDN != "flag.example.com" || v.Traefik != "none" || v.PublishMode != "host" || v.URL != "http://10.0.0.9:5000" ||
-		strings.Join(v.Constraints, ",") != "node.hostname==m1,node.labels.x==y" || v.Replicas != 2 ||
+		strings.Join(v.Constraints, ",") != "node.hostname==m1,node.labels.x==y" || v.Replicas != 2 || strings.Join(v.ReplicaNodes, ",") != "m1,m2" ||
 		v.UpstreamUsername != "u2" || v.UpstreamPassword != "flag-secret" || v.StackName != "mirror" || v.RemoteURL != "http://10.0.0.2:5000" {
 		t.Errorf("flags must win: %+v", v)
 	}

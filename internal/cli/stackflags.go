@@ -87,7 +87,15 @@ func (m *mirrorFlag) Set(s string) error {
 		if !m.set[m.name] {
 			m.field.Set(reflect.MakeSlice(m.field.Type(), 0, 1))
 		}
-		m.field.Set(reflect.Append(m.field, reflect.ValueOf(s)))
+		var elem any = s
+		if m.field.Type().Elem() == reflect.TypeOf(inventory.Registry{}) {
+			r, err := inventory.ParseRegistryFlag(s)
+			if err != nil {
+				return err
+			}
+			elem = r
+		}
+		m.field.Set(reflect.Append(m.field, reflect.ValueOf(elem)))
 	}
 	m.set[m.name] = true
 	return nil
@@ -113,7 +121,16 @@ func (m *mirrorFlag) String() string {
 		if m.field.Len() == 0 {
 			return ""
 		}
-		return "[" + strings.Join(m.field.Interface().([]string), ",") + "]"
+		var items []string
+		for i := 0; i < m.field.Len(); i++ {
+			switch e := m.field.Index(i).Interface().(type) {
+			case inventory.Registry:
+				items = append(items, e.Registry)
+			default:
+				items = append(items, fmt.Sprint(e))
+			}
+		}
+		return "[" + strings.Join(items, ",") + "]"
 	}
 	return fmt.Sprint(m.field.Interface())
 }
@@ -124,8 +141,15 @@ func (m *mirrorFlag) IsBoolFlag() bool { return m.field.Kind() == reflect.Pointe
 // mirrorSection is the inventory's mirror section with the flags the user
 // gave laid over it, paths resolved against the inventory's directory.
 func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, error) {
-	m := inv.Mirror
-	m.UpstreamPasswordFile = inv.Resolve(expandHome(m.UpstreamPasswordFile))
+	m := inventoryMirror(inv)
+	invRegs := m.Registries
+	// A setting a flag gives is not at any line of the inventory.
+	m.Lines = map[string]int{}
+	for k, l := range inv.Mirror.Lines {
+		if !f.set[inventory.MirrorFlag(k)] {
+			m.Lines[k] = l
+		}
+	}
 	if f.set["publish"] && (f.given.Publish < 0 || f.given.Publish > 65535) {
 		return m, usageErr("--publish %d: want a port 1-65535, or 0 to not publish", f.given.Publish)
 	}
@@ -139,6 +163,15 @@ func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, 
 		}
 	}
 	m.Constraints = append([]string(nil), m.Constraints...)
+	m.ReplicaNodes = append([]string(nil), m.ReplicaNodes...)
+	m.CAFile, m.TLSCert, m.TLSKey = expandHome(m.CAFile), expandHome(m.TLSCert), expandHome(m.TLSKey)
+	if f.set["registry"] {
+		regs, err := inventory.OverlayRegistries(invRegs, f.given.Registries)
+		if err != nil {
+			return m, usageErr("%v", err)
+		}
+		m.Registries = regs
+	}
 	if m.DeleteEnabled != nil {
 		d := *m.DeleteEnabled
 		m.DeleteEnabled = &d
@@ -152,6 +185,84 @@ func (f *StackFlags) mirrorSection(inv *inventory.Inventory) (inventory.Mirror, 
 		m.UpstreamPasswordEnv = f.given.UpstreamPasswordEnv
 	}
 	return m, nil
+}
+
+// inventoryMirror is the inventory's mirror section with its file paths
+// resolved against the inventory's directory (~ expanded) and its slices
+// copied.
+func inventoryMirror(inv *inventory.Inventory) inventory.Mirror {
+	m := inv.Mirror
+	m.UpstreamPasswordFile = inv.Resolve(expandHome(m.UpstreamPasswordFile))
+	m.CAFile = inv.Resolve(expandHome(m.CAFile))
+	m.TLSCert = inv.Resolve(expandHome(m.TLSCert))
+	m.TLSKey = inv.Resolve(expandHome(m.TLSKey))
+	m.Registries = append([]inventory.Registry(nil), m.Registries...)
+	for i := range m.Registries {
+		m.Registries[i].PasswordFile = inv.Resolve(expandHome(m.Registries[i].PasswordFile))
+	}
+	m.Constraints = append([]string(nil), m.Constraints...)
+	m.ReplicaNodes = append([]string(nil), m.ReplicaNodes...)
+	return m
+}
+
+// RegistryFlag is --registry for the commands without the stack flags
+// (nodes configure, mirror status): the same flag, help and overlay as
+// the stack flags' --registry.
+type RegistryFlag struct {
+	regs []inventory.Registry
+	set  bool
+}
+
+func (r *RegistryFlag) addFlag(fs *pflag.FlagSet) {
+	usage := ""
+	for _, mf := range inventory.MirrorFields() {
+		if mf.Key == "registries" {
+			usage = mf.Usage + " (mirror.registries)"
+		}
+	}
+	fs.Var(r, "registry", usage)
+}
+
+func (r *RegistryFlag) Set(s string) error {
+	reg, err := inventory.ParseRegistryFlag(s)
+	if err != nil {
+		return err
+	}
+	r.regs, r.set = append(r.regs, reg), true
+	return nil
+}
+
+func (r *RegistryFlag) Type() string { return "stringArray" }
+
+func (r *RegistryFlag) String() string {
+	var names []string
+	for _, reg := range r.regs {
+		names = append(names, reg.Registry)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return "[" + strings.Join(names, ",") + "]"
+}
+
+// mirrorValues is the inventory's mirror section with --registry laid
+// over it, resolved (passwords, CA and certificate files read), defaulted
+// and validated: what stack.Values.Endpoints needs. Problems are usage
+// errors (exit 2) listing each with its file:line.
+func (r *RegistryFlag) mirrorValues(inv *inventory.Inventory) (stack.Values, error) {
+	m := inventoryMirror(inv)
+	if r.set {
+		regs, err := inventory.OverlayRegistries(m.Registries, r.regs)
+		if err != nil {
+			return stack.Values{}, usageErr("%v", err)
+		}
+		m.Registries = regs
+	}
+	v, err := stack.Resolve(m, inv.Nodes)
+	if err != nil {
+		return v, usageErr("%s", listErrors(stack.Redact(err.Error(), secretsOf(v))))
+	}
+	return v, nil
 }
 
 // templatesFS is the bundled templates, or --templates DIR.
@@ -176,9 +287,9 @@ func (f *StackFlags) render(inv *inventory.Inventory) (stack.Rendered, error) {
 	if err != nil {
 		return stack.Rendered{}, err
 	}
-	v, err := stack.FromInventory(m)
+	v, err := stack.FromInventory(m, inv.Nodes)
 	if err != nil {
-		return stack.Rendered{}, usageErr("%v", err)
+		return stack.Rendered{}, usageErr("%s", listErrors(err.Error()))
 	}
 	tfs, err := f.templatesFS()
 	if err != nil {
@@ -198,8 +309,13 @@ func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
 	if err != nil {
 		return stack.Values{}, err
 	}
+	// Neither credentials nor certificates are read to remove a stack.
 	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUsername = "", "", ""
-	v, err := stack.FromInventory(m)
+	m.CAFile, m.TLSCert, m.TLSKey = "", "", ""
+	for i := range m.Registries {
+		m.Registries[i].PasswordFile, m.Registries[i].PasswordEnv, m.Registries[i].Username = "", "", ""
+	}
+	v, err := stack.FromInventory(m, inv.Nodes)
 	if err != nil {
 		return stack.Values{}, usageErr("%v", err)
 	}
@@ -208,8 +324,9 @@ func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
 	for _, e := range unjoin(v.Validate()) {
 		var fe *stack.FieldError
 		if errors.As(e, &fe) {
-			switch fe.Field {
-			case "stack", "stack_file", "config_file", "data_dir":
+			switch {
+			case fe.Field == "stack", fe.Field == "stack_file", fe.Field == "config_file", fe.Field == "data_dir",
+				fe.Field == "replica_nodes", strings.HasPrefix(fe.Field, "registries"):
 				msgs = append(msgs, fe.Error())
 			}
 		}
@@ -220,11 +337,18 @@ func (f *StackFlags) values(inv *inventory.Inventory) (stack.Values, error) {
 	return v, nil
 }
 
+// secretsOf lists every upstream password of v.
 func secretsOf(v stack.Values) []string {
-	if v.UpstreamPassword == "" {
-		return nil
+	var out []string
+	if v.UpstreamPassword != "" {
+		out = append(out, v.UpstreamPassword)
 	}
-	return []string{v.UpstreamPassword}
+	for _, p := range v.Passwords {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func unjoin(err error) []error {

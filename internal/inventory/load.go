@@ -83,6 +83,7 @@ func Parse(path string, data []byte) (*Inventory, error) {
 			return nil, err
 		}
 	}
+	inv.Mirror.Source = path
 	if err := inv.validate(root); err != nil {
 		return nil, err
 	}

@@ -96,9 +96,29 @@ type Mirror struct {
 	// true, as the recipe; expiry and cleanup need it).
 	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled; expiry and cleanup of cached content need it"`
 
+	// Registries are the upstreams mirrored, one pull-through cache each
+	// (absent = docker.io alone, the recipe). The top-level remote_url and
+	// upstream_* keys describe docker.io's entry.
+	Registries []Registry "yaml:\"registries\" json:\"registries,omitempty\" flag:\"registry\" usage:\"upstream registry to mirror, `NAME[=REMOTE_URL]`, repeatable; replaces the inventory's list, keeping its settings for the names it repeats (default docker.io)\""
+	// ReplicaNodes are the swarm nodes (hostnames) that run one independent
+	// cache each when replicas > 1; an inventory node of that name (or
+	// host) gives the address in the replica's URL.
+	ReplicaNodes []string `yaml:"replica_nodes" json:"replica_nodes,omitempty" flag:"replica-node" usage:"swarm node (hostname) running one cache of each upstream, repeatable; replicas defaults to their number"`
+	// CAFile is a PEM file of one or more CA certificates the nodes trust
+	// the mirror with (certs.d/<mirror host>/ca.crt).
+	CAFile string `yaml:"ca_file" json:"ca_file,omitempty" flag:"ca-file" usage:"PEM file of the CA certificates nodes trust the mirror with"`
+	// TLSCert and TLSKey make the registry serve HTTPS itself (traefik:
+	// none); both go to the swarm as secrets, the key is never printed.
+	TLSCert string `yaml:"tls_cert" json:"tls_cert,omitempty" flag:"tls-cert" usage:"certificate chain (PEM) the registry serves HTTPS with (traefik none)"`
+	TLSKey  string `yaml:"tls_key" json:"tls_key,omitempty" flag:"tls-key" usage:"private key (PEM) of --tls-cert; never printed"`
+
 	// PublishSet reports that the file (or a flag) set publish, so that
 	// publish: 0 ("not published") differs from no key (default 5000).
 	PublishSet bool `yaml:"-" json:"-"`
+	// Source is the inventory file the section came from and Lines the line
+	// of each key in it, for file:line errors ("" / nil for what flags set).
+	Source string         `yaml:"-" json:"-"`
+	Lines  map[string]int `yaml:"-" json:"-"`
 }
 
 // UnmarshalYAML decodes the mirror section, noting whether publish was
@@ -110,8 +130,15 @@ func (m *Mirror) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	*m = Mirror(p)
+	m.Lines = map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		m.Lines[k.Value] = k.Line
+		if k.Value == "registries" {
+			if err := checkRegistries(m.Registries); err != nil {
+				return err
+			}
+		}
 		if k.Value != "publish" || v.ShortTag() == "!!null" {
 			continue
 		}

@@ -29,7 +29,7 @@ var goldenCases = []struct {
 	{"recipe-v1-ingress", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}},
 	{"v1-unpublished", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Network: "proxy"}}},
 	{"v2-host", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV2, Publish: 5000, PublishMode: PublishHost}}},
-	{"v3-custom", Values{Mirror: inventory.Mirror{FQDN: "registry.lan", Traefik: TraefikV3, Entrypoint: "https", CertResolver: "le", StackName: "cache", Constraints: []string{"node.role==manager", "node.labels.disk!=slow"}, Replicas: 2, DeleteEnabled: boolp(false)}}},
+	{"v3-custom", Values{Mirror: inventory.Mirror{FQDN: "registry.lan", Traefik: TraefikV3, Entrypoint: "https", CertResolver: "le", StackName: "cache", Constraints: []string{"node.role==manager", "node.labels.disk!=slow"}, Replicas: 1, DeleteEnabled: boolp(false)}}},
 	{"none-host", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.5:5000", Publish: 5000, PublishMode: PublishHost, RemoteURL: "http://172.30.0.9:5000"}}},
 	{"none-ingress", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, Publish: 5001}}},
 	{"registry3-ttl", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV3, Image: "registry:3", TTL: "72h", Publish: 5000}}},

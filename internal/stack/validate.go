@@ -15,21 +15,65 @@ import (
 )
 
 // FieldError is one invalid value. Field is the inventory key under mirror:,
-// Flag the command-line flag that sets it.
+// Flag the command-line flag that sets it; File and Line say where the
+// inventory sets it (empty when a flag or a default did).
 type FieldError struct {
 	Field string
 	Flag  string
 	Msg   string
+	File  string
+	Line  int
 }
 
-func (e *FieldError) Error() string {
-	return fmt.Sprintf("mirror.%s (--%s): %s", e.Field, e.Flag, e.Msg)
+func (e *FieldError) Error() string { return e.prefix() + ": " + e.Msg }
+
+// prefix is "[file:line: ]mirror.<field> (--<flag>)".
+func (e *FieldError) prefix() string {
+	p := "mirror." + e.Field
+	if e.Flag != "" {
+		p += " (--" + e.Flag + ")"
+	}
+	if e.File != "" && e.Line > 0 {
+		p = fmt.Sprintf("%s:%d: %s", e.File, e.Line, p)
+	}
+	return p
 }
 
 // fieldError is a problem with the setting mirror.<field>, named with the
 // flag the declaration (inventory.Mirror) gives it.
 func fieldError(field, msg string) *FieldError {
 	return &FieldError{Field: field, Flag: inventory.MirrorFlag(field), Msg: msg}
+}
+
+// fieldError is fieldError located at the line of the inventory that set
+// field (when the inventory did).
+func (v Values) fieldError(field, msg string) *FieldError {
+	e := fieldError(field, msg)
+	if l := v.Lines[field]; l > 0 && v.Source != "" {
+		e.File, e.Line = v.Source, l
+	}
+	return e
+}
+
+// at is "file:line: " for an inventory line, "" for none.
+func (v Values) at(field string, line int) string {
+	if line == 0 {
+		line = v.Lines[field]
+	}
+	if line == 0 || v.Source == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d: ", v.Source, line)
+}
+
+// registryError is a problem with entry i of mirror.registries, at its line.
+func (v Values) registryError(i int, msg string) *FieldError {
+	r := v.Registries[i]
+	e := &FieldError{Field: fmt.Sprintf("registries[%d] (%s)", i, r.Registry), Flag: inventory.MirrorFlag("registries"), Msg: msg}
+	if r.Line > 0 && v.Source != "" {
+		e.File, e.Line = v.Source, r.Line
+	}
+	return e
 }
 
 var (
@@ -53,7 +97,7 @@ var (
 func (v Values) Validate() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
-		errs = append(errs, fieldError(field, fmt.Sprintf(format, a...)))
+		errs = append(errs, v.fieldError(field, fmt.Sprintf(format, a...)))
 	}
 
 	switch {
@@ -69,9 +113,7 @@ func (v Values) Validate() error {
 			bad("url", "%q %v", v.URL, err)
 		}
 	}
-	if err := checkURL(v.RemoteURL); err != nil {
-		bad("remote_url", "%q %v", v.RemoteURL, err)
-	}
+	errs = append(errs, v.validateRegistries()...)
 	if len(v.Image) > 255 || !imageRE.MatchString(v.Image) {
 		bad("image", "%q is not an image reference (like registry:2 or host:5000/registry:3)", v.Image)
 	}
@@ -142,6 +184,8 @@ func (v Values) Validate() error {
 	if v.Replicas < 1 || v.Replicas > 100 {
 		bad("replicas", "%d: want 1-100", v.Replicas)
 	}
+	errs = append(errs, v.validateReplicas()...)
+	errs = append(errs, v.validateTLS()...)
 
 	switch {
 	case v.UpstreamUsername != "" && v.UpstreamPassword == "":

@@ -143,7 +143,7 @@ func TestFromInventory(t *testing.T) {
 	}
 	m := inventory.Mirror{FQDN: "m.example.com", Traefik: "v2", StackName: "cache", Image: "registry:3", TTL: "1h",
 		Constraints: []string{"node.role==manager"}, UpstreamUsername: "u", UpstreamPasswordFile: pwFile, PublishMode: "host"}
-	v, err := FromInventory(m)
+	v, err := FromInventory(m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +156,7 @@ func TestFromInventory(t *testing.T) {
 	}
 
 	t.Setenv("SWARMCTL_TEST_PW", "from-env")
-	v, err = FromInventory(inventory.Mirror{UpstreamUsername: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: 0, PublishSet: true})
+	v, err = FromInventory(inventory.Mirror{UpstreamUsername: "u", UpstreamPasswordEnv: "SWARMCTL_TEST_PW", Publish: 0, PublishSet: true}, nil)
 	if err != nil || v.UpstreamPassword != "from-env" || v.Publish != 0 {
 		t.Errorf("env: %+v %v", v, err)
 	}
@@ -166,7 +166,7 @@ func TestFromInventory(t *testing.T) {
 		"env not set": {UpstreamPasswordEnv: "SWARMCTL_TEST_UNSET_VAR"},
 		"publish -1":  {Publish: -1, PublishSet: true},
 	} {
-		if _, err := FromInventory(m); err == nil {
+		if _, err := FromInventory(m, nil); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -184,12 +184,12 @@ func TestFromInventoryPublish(t *testing.T) {
 		{"zero", inventory.Mirror{Publish: 0, PublishSet: true}, 0},
 		{"port", inventory.Mirror{Publish: 5001, PublishSet: true}, 5001},
 	} {
-		v, err := FromInventory(tc.m)
+		v, err := FromInventory(tc.m, nil)
 		if err != nil || v.Publish != tc.want {
 			t.Errorf("%s: publish %d, %v; want %d", tc.name, v.Publish, err, tc.want)
 		}
 	}
-	_, err := FromInventory(inventory.Mirror{Publish: -1, PublishSet: true})
+	_, err := FromInventory(inventory.Mirror{Publish: -1, PublishSet: true}, nil)
 	if err == nil || !strings.Contains(err.Error(), "mirror.publish -1") {
 		t.Errorf("publish -1: %v", err)
 	}
@@ -201,7 +201,7 @@ func TestFromInventoryDeleteEnabled(t *testing.T) {
 		set  *bool
 		want string
 	}{{nil, "enabled: true"}, {boolp(false), "enabled: false"}, {boolp(true), "enabled: true"}} {
-		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", DeleteEnabled: tc.set})
+		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", DeleteEnabled: tc.set}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -52,10 +52,25 @@ const (
 // the default port).
 type Values struct {
 	inventory.Mirror
-	// UpstreamPassword only ever goes into the registry config file
-	// (mode 0600). It is never marshalled, printed or put on a command line.
-	UpstreamPassword string `json:"-"`
+	// UpstreamPassword is docker.io's upstream password, Passwords every
+	// upstream's by registry name. They only ever go into the registry
+	// configs (mode 0600, swarm secrets) and are never marshalled, printed
+	// or put on a command line.
+	UpstreamPassword string            `json:"-"`
+	Passwords        map[string]string `json:"-"`
+	// ReplicaHosts is the address nodes reach each replica node at (its
+	// inventory host), by replica node name; a node missing here is
+	// reached by its name.
+	ReplicaHosts map[string]string `json:"-"`
+	// CAPEM, TLSCertPEM and TLSKeyPEM are the contents of ca_file,
+	// tls_cert and tls_key. The key is never marshalled or printed.
+	CAPEM      []byte `json:"-"`
+	TLSCertPEM []byte `json:"-"`
+	TLSKeyPEM  []byte `json:"-"`
 }
+
+// registryEntry is one upstream as the inventory declares it.
+type registryEntry = inventory.Registry
 
 // DefaultPublish is the port published when the inventory says nothing.
 const DefaultPublish = 5000
@@ -80,14 +95,13 @@ func (v *Values) Defaults() {
 			*p = d
 		}
 	}
-	def(&v.RemoteURL, DefaultRemoteURL)
+	v.defaultRegistries()
 	def(&v.Image, DefaultImage)
 	def(&v.StackName, DefaultStackName)
 	def(&v.StackFile, DefaultStackFile)
 	def(&v.ConfigFile, DefaultConfigFile)
 	def(&v.DataDir, DefaultDataDir)
 	def(&v.Traefik, DefaultTraefik)
-	def(&v.PublishMode, DefaultPublishMode)
 	if v.Traefik != TraefikNone {
 		def(&v.Network, DefaultNetwork)
 	}
@@ -99,15 +113,66 @@ func (v *Values) Defaults() {
 		v.URL = "https://" + v.FQDN
 	}
 	if v.Replicas == 0 {
-		v.Replicas = 1
+		v.Replicas = max(1, len(v.ReplicaNodes))
+	}
+	if v.PerNode() {
+		// Each replica is reached on its own node: the routing mesh would
+		// spread one URL's requests over every cache.
+		def(&v.PublishMode, PublishHost)
 	}
 	if v.DeleteEnabled == nil {
 		t := true
 		v.DeleteEnabled = &t
 	}
+	def(&v.PublishMode, DefaultPublishMode)
 }
 
-// Service is the swarm service name: <stack>_registry-mirror.
+// defaultRegistries makes the upstream list complete: docker.io alone when
+// none is given; docker.io's entry and the top-level remote_url /
+// upstream_* keys are one setting (the top level wins: FromInventory has
+// already refused the two disagreeing in a file); every remote URL
+// defaulted. The slice is copied: the inventory's stays as it was.
+func (v *Values) defaultRegistries() {
+	if len(v.Registries) == 0 {
+		v.Registries = []registryEntry{{Registry: DockerHub}}
+	} else {
+		v.Registries = append([]registryEntry(nil), v.Registries...)
+	}
+	pw := make(map[string]string, len(v.Passwords)+1)
+	for k, p := range v.Passwords {
+		pw[k] = p
+	}
+	for i := range v.Registries {
+		r := &v.Registries[i]
+		if r.Registry != DockerHub {
+			if r.RemoteURL == "" {
+				r.RemoteURL = "https://" + r.Registry
+			}
+			continue
+		}
+		sync := func(top, entry *string) {
+			if *top != "" {
+				*entry = *top
+			}
+			*top = *entry
+		}
+		sync(&v.RemoteURL, &r.RemoteURL)
+		if r.RemoteURL == "" {
+			r.RemoteURL, v.RemoteURL = DefaultRemoteURL, DefaultRemoteURL
+		}
+		sync(&v.UpstreamUsername, &r.Username)
+		sync(&v.URL, &r.URL)
+		p := pw[DockerHub]
+		sync(&v.UpstreamPassword, &p)
+		if p != "" {
+			pw[DockerHub] = p
+		}
+	}
+	v.Passwords = pw
+}
+
+// Service is docker.io's swarm service name: <stack>_registry-mirror
+// (Endpoints has every upstream's).
 func (v Values) Service() string { return v.StackName + "_" + ServiceSuffix }
 
 // RegistryV3 reports whether Image is a registry:3 (distribution v3) image,
