@@ -174,13 +174,19 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
 		return finish()
 	}
+	var opened []*member.Member
+	defer func() { member.CloseAll(opened) }()
 	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
-		Log: func(line string) { d.IO.Progress("%s", line) }})
+		Log: func(line string) { d.IO.Progress("%s", line) }, NodeHost: swarmNodeHosts(ctx, f, cs, &opened)})
 	res.Install = &ir
 	res.Phases = append(res.Phases, installPhase(ir))
 	if ir.Error != "" {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
-		return finish()
+		err := finish()
+		if ir.inputError && err != nil {
+			return &exitError{code: ExitError} // a replica node the swarm cannot use: nothing changed
+		}
+		return err
 	}
 
 	// Phase 2: configure every node, swarm members missing from the

@@ -162,7 +162,7 @@ func TestApplyDryRunPhases(t *testing.T) {
 	fs = newFakeSwarm()
 	d, out, errb = testDeps(fs.dial)
 	Run(context.Background(), d, []string{"apply", "-i", inv, "--dry-run"})
-	for _, want := range []string{"install    changed", "configure  failed", "# w2: would-restart", "would run docker stack deploy registry on m1"} {
+	for _, want := range []string{"install    changed", "configure  failed", "# w2: would-restart", "would run docker stack deploy --prune registry on m1"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}

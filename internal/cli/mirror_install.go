@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -36,10 +37,15 @@ type MirrorInstallResult struct {
 	Values        stack.Values        `json:"values"`
 	Result        stack.InstallResult `json:"result"`
 	// Endpoint is GET /v2/ through the mirror URL from where swarmctl runs.
-	Endpoint   *status.Endpoint `json:"endpoint,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings"`
-	DurationMS int64            `json:"duration_ms"`
+	Endpoint *status.Endpoint `json:"endpoint,omitempty"`
+	// Endpoints are GET /v2/ through every other URL nodes use (the
+	// other upstreams and replicas), from where swarmctl runs.
+	Endpoints  []status.Endpoint `json:"endpoints,omitempty"`
+	Error      string            `json:"error,omitempty"`
+	Warnings   []string          `json:"warnings"`
+	DurationMS int64             `json:"duration_ms"`
+	// inputError: a replica node the swarm cannot place a cache on (exit 2).
+	inputError bool
 }
 
 // NewCmdMirrorInstall builds `swarmctl mirror install`.
@@ -110,6 +116,9 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 	if err != nil {
 		return err
 	}
+	var opened []*member.Member
+	defer func() { member.CloseAll(opened) }()
+	iopts.NodeHost = swarmNodeHosts(ctx, f, cs, &opened)
 	res := installMirror(ctx, d, mgr, r, iopts)
 	if err := emit(d, opts.Global, res, func() { printInstall(d, res) }); err != nil {
 		return err
@@ -117,10 +126,71 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
+	if res.inputError {
+		return &exitError{code: ExitError}
+	}
 	if res.Error != "" {
 		return failed("")
 	}
 	return nil
+}
+
+// swarmNodeHosts gives install and uninstall a connection to a swarm node
+// by its hostname: a member already connected whose facts (or inventory
+// name) say so, else the selected node of that inventory name or host,
+// else, once, every other selected node, matched by the hostname its facts
+// report. Members it connects are added to *opened (the caller closes
+// them). nil when no selected node is that swarm node.
+func swarmNodeHosts(ctx context.Context, f *fleet.Fleet, have []*member.Member, opened *[]*member.Member) func(string) nodes.Host {
+	var rest []*member.Member
+	restDone := false
+	match := func(ms []*member.Member, name string, byInventory bool) nodes.Host {
+		for _, m := range ms {
+			if m.Conn == nil {
+				continue
+			}
+			if (m.Facts != nil && m.Facts.Hostname == name) || (byInventory && (m.Name == name || m.Target.Host == name)) {
+				return m.Conn
+			}
+		}
+		return nil
+	}
+	connected := func(m *member.Member) bool {
+		for _, c := range append(have[:len(have):len(have)], *opened...) {
+			if c.Name == m.Name && c.Conn != nil {
+				return true
+			}
+		}
+		return false
+	}
+	return func(name string) nodes.Host {
+		if h := match(have, name, true); h != nil {
+			return h
+		}
+		if h := match(*opened, name, true); h != nil {
+			return h
+		}
+		for _, m := range f.Selected() {
+			if (m.Name == name || m.Target.Host == name) && !connected(m) {
+				f.Connect(ctx, []*member.Member{m}, fleet.ConnectOptions{Keep: true})
+				*opened = append(*opened, m)
+				if m.Conn != nil {
+					return m.Conn
+				}
+			}
+		}
+		if !restDone {
+			restDone = true
+			for _, m := range f.Selected() {
+				if !connected(m) {
+					rest = append(rest, m)
+				}
+			}
+			f.Connect(ctx, rest, fleet.ConnectOptions{Keep: true})
+			*opened = append(*opened, rest...)
+		}
+		return match(*opened, name, false)
+	}
 }
 
 // connectManager connects to the manager to work through: --manager,
@@ -149,23 +219,41 @@ func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Ren
 	res.Changed = ir.Plan.Changed() || ir.Deployed || ir.Restarted || ir.NetworkCreated || len(ir.Wrote) > 0
 	if err != nil {
 		res.Error = r.Redact(err.Error())
+		var pe *stack.PlacementError
+		res.inputError = errors.As(err, &pe)
 	}
-	if w := notCheckedWarning(mgr.Name, ir.Health); err == nil && w != "" {
-		res.Warnings = append(res.Warnings, w)
+	res.Warnings = append(res.Warnings, ir.Warnings...)
+	for _, sr := range ir.Services {
+		for _, hl := range sr.Health {
+			if w := notCheckedWarning(mgr.Name, &hl); err == nil && w != "" {
+				res.Warnings = append(res.Warnings, w)
+			}
+		}
 	}
-	if err == nil && !o.DryRun && o.Wait >= 0 && r.Values.URL != "" {
-		ep := status.CheckEndpoint(ctx, r.Values.URL, 10*time.Second, d.Now)
-		res.Endpoint = &ep
-		if !ep.Healthy() {
-			why := ep.Error
-			if why == "" {
-				why = fmt.Sprintf("HTTP %d", ep.Status)
+	if err == nil && !o.DryRun && o.Wait >= 0 {
+		first := true
+		for _, e := range r.Endpoints {
+			for _, u := range e.URLs {
+				ep := status.CheckEndpoint(ctx, u, 10*time.Second, d.Now)
+				if first {
+					res.Endpoint = &ep
+					first = false
+				} else {
+					res.Endpoints = append(res.Endpoints, ep)
+				}
+				if ep.Healthy() {
+					continue
+				}
+				why := ep.Error
+				if why == "" {
+					why = fmt.Sprintf("HTTP %d", ep.Status)
+				}
+				msg := fmt.Sprintf("mirror URL %s (%s) does not answer GET /v2/ from here (%s): nodes use this URL", u, e.Registry, why)
+				if r.Values.PublishMode == stack.PublishHost && !r.Values.PerNode() {
+					msg += "; with --publish-mode host it must point at the node running the task (pin it with --constraint node.hostname==...)"
+				}
+				res.Warnings = append(res.Warnings, msg)
 			}
-			msg := fmt.Sprintf("mirror URL %s does not answer GET /v2/ from here (%s): nodes use this URL", r.Values.URL, why)
-			if r.Values.PublishMode == stack.PublishHost {
-				msg += "; with --publish-mode host it must point at the node running the task (pin it with --constraint node.hostname==...)"
-			}
-			res.Warnings = append(res.Warnings, msg)
 		}
 	}
 	res.DurationMS = d.Now().Sub(start).Milliseconds()
@@ -193,6 +281,8 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 				if !strings.HasSuffix(f.Diff, "\n") {
 					fmt.Fprintln(w)
 				}
+			case f.Hidden && f.Changed:
+				fmt.Fprintf(w, "# %s: the TLS key would be written (never shown)\n", f.Path)
 			case f.SecretChanged:
 				fmt.Fprintf(w, "# %s: only a secret value changes (not shown)\n", f.Path)
 			}
@@ -200,11 +290,30 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 				fmt.Fprintf(w, "# %s: mode %s would become 0600\n", f.Path, f.RemoteMode)
 			}
 		}
+		if pl := p.Placement; pl != nil {
+			for _, n := range pl.Label {
+				fmt.Fprintf(w, "would label node %s %s=true (a replica node)\n", n, pl.LabelKey)
+			}
+			for _, n := range pl.Unlabel {
+				fmt.Fprintf(w, "would remove label %s from node %s (no longer a replica node)\n", pl.LabelKey, n)
+			}
+		}
+		for _, dp := range p.DataDirs {
+			if !dp.Exists {
+				fmt.Fprintf(w, "would create data directory %s on %s\n", dp.Path, firstNonEmpty(dp.Node, res.Manager))
+			}
+		}
+		for _, svc := range p.Recreate {
+			fmt.Fprintf(w, "would remove service %s and create it again (its mode changes; the data stays)\n", svc)
+		}
 		switch {
 		case p.Deploy:
-			fmt.Fprintf(w, "would run docker stack deploy %s on %s: %s\n", p.Stack, res.Manager, strings.Join(p.Reasons, "; "))
+			fmt.Fprintf(w, "would run docker stack deploy --prune %s on %s: %s\n", p.Stack, res.Manager, strings.Join(p.Reasons, "; "))
 		case p.Restart:
-			fmt.Fprintf(w, "would restart %s on %s: %s\n", p.Service, res.Manager, strings.Join(p.Reasons, "; "))
+			fmt.Fprintf(w, "would restart %s on %s: %s\n", strings.Join(p.RestartServices, ", "), res.Manager, strings.Join(p.Reasons, "; "))
+		}
+		for _, f := range p.OrphanFiles {
+			fmt.Fprintf(w, "would delete %s once the new stack runs (its upstream is no longer mirrored)\n", f)
 		}
 		if p.Network != "" && !p.NetworkExists {
 			fmt.Fprintf(w, "would create network %s\n", p.Network)
@@ -223,21 +332,32 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 		case ir.Deployed:
 			fmt.Fprintf(w, "deployed stack %s on %s", p.Stack, res.Manager)
 		case ir.Restarted:
-			fmt.Fprintf(w, "restarted %s on %s (registry config changed)", p.Service, res.Manager)
+			fmt.Fprintf(w, "restarted %s on %s (registry config changed)", strings.Join(p.RestartServices, ", "), res.Manager)
 		default:
 			fmt.Fprintf(w, "updated files of stack %s on %s", p.Stack, res.Manager)
 		}
 		if res.Error == "" {
-			if ir.Converged {
+			if len(ir.Services) == 1 && ir.Converged {
 				fmt.Fprintf(w, "; %s %d/%d running", p.Service, ir.Running, ir.Replicas)
 			}
-			if h := ir.Health; h != nil && h.OK && h.Via == stack.HealthViaTask {
+			if h := ir.Health; len(ir.Services) == 1 && h != nil && h.OK && h.Via == stack.HealthViaTask {
 				fmt.Fprintf(w, "; GET /v2/ inside task container %s: HTTP %d", h.Container, h.Status)
 			}
-			if e := res.Endpoint; e != nil && e.Healthy() {
+			if e := res.Endpoint; len(ir.Services) == 1 && e != nil && e.Healthy() {
 				fmt.Fprintf(w, "; GET %s/v2/: HTTP %d in %d ms", strings.TrimRight(e.URL, "/"), e.Status, e.LatencyMS)
 			}
 			fmt.Fprintln(w)
+			if len(ir.Services) > 1 {
+				printServices(d, res)
+			}
+		}
+		for _, rm := range p.Removed {
+			if ir.Deployed {
+				fmt.Fprintf(w, "removed service %s (no longer mirrored); kept its data directory %s\n", rm.Service, orNone(rm.DataDir))
+			}
+		}
+		for _, c := range ir.Cleaned {
+			fmt.Fprintf(d.IO.Err, "cleaned up %s\n", c)
 		}
 	}
 	for _, m := range res.Warnings {
@@ -246,4 +366,29 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 	if res.Error != "" {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.Error)
 	}
+}
+
+// printServices prints one line per upstream's service: tasks running and
+// each replica's GET /v2/ from the manager.
+func printServices(d *Deps, res MirrorInstallResult) {
+	w := d.IO.Out
+	for _, sr := range res.Result.Services {
+		fmt.Fprintf(w, "  %-12s %s %d/%d running", sr.Registry, sr.Service, sr.Running, sr.Desired)
+		for _, h := range sr.Health {
+			switch {
+			case h.OK:
+				fmt.Fprintf(w, "; GET %s: HTTP %d", h.URL, h.Status)
+			case h.NotChecked != "":
+				fmt.Fprintf(w, "; not checked from the manager")
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }

@@ -128,7 +128,7 @@ func TestInstallBadInputExits2BeforeAnyNode(t *testing.T) {
 		{"--image", "Not An Image"},
 		{"--upstream-username", "u"}, // no password
 		{"--upstream-password-file", "/nonexistent/pw", "--upstream-username", "u"},
-		{"--ttl", "1h"}, // registry:2 has no TTL
+		{"--ttl", "1h", "--image", "registry:2"}, // registry:2 has no TTL
 		{"--templates", "/nonexistent"},
 		{"--wait", "-1s"},
 	} {
@@ -185,7 +185,7 @@ nodes:
 		}
 		if format == "text" {
 			for _, want := range []string{"+++ " + stack.DefaultConfigFile, "remoteurl", "username: bob", `password: "***"`,
-				"would run docker stack deploy registry on m1", "mode: host"} {
+				"would run docker stack deploy --prune registry on m1", "mode: host"} {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("text output lacks %q:\n%s", want, out)
 				}
@@ -357,8 +357,8 @@ func TestStackFlagsPublishAndDeleteEnabled(t *testing.T) {
 			t.Errorf("%s: publish %d, want %d", tc.name, r.Values.Publish, tc.publish)
 		}
 		want := fmt.Sprintf("  delete:\n    enabled: %v\n", tc.deleteOn)
-		if !strings.Contains(string(r.Config.Data), want) {
-			t.Errorf("%s: config lacks %q:\n%s", tc.name, want, r.Config.Data)
+		if !strings.Contains(string(r.Configs[0].Data), want) {
+			t.Errorf("%s: config lacks %q:\n%s", tc.name, want, r.Configs[0].Data)
 		}
 	}
 	inv, err := inventory.Load(writeInventory(t, base))

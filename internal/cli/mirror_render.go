@@ -22,10 +22,11 @@ type MirrorRenderOptions struct {
 
 // MirrorRenderResult is the JSON document of `mirror render`.
 type MirrorRenderResult struct {
-	SchemaVersion int            `json:"schema_version"`
-	Command       string         `json:"command"`
-	Values        stack.Values   `json:"values"`
-	Files         []RenderedFile `json:"files"`
+	SchemaVersion int              `json:"schema_version"`
+	Command       string           `json:"command"`
+	Values        stack.Values     `json:"values"`
+	Endpoints     []stack.Endpoint `json:"endpoints"`
+	Files         []RenderedFile   `json:"files"`
 }
 
 // RenderedFile is one file render wrote (or would install).
@@ -36,6 +37,12 @@ type RenderedFile struct {
 	Wrote  string `json:"wrote,omitempty"`
 	Mode   string `json:"mode"`
 	Secret bool   `json:"secret,omitempty"`
+	// Hidden: never printed (the TLS key).
+	Hidden bool `json:"hidden,omitempty"`
+	// SwarmName is the swarm config or secret made of it.
+	SwarmName string `json:"swarm_name,omitempty"`
+	// Registry is the upstream whose config it is.
+	Registry string `json:"registry,omitempty"`
 }
 
 // NewCmdMirrorRender builds `swarmctl mirror render`.
@@ -43,11 +50,13 @@ func NewCmdMirrorRender(d *Deps, g *GlobalOptions, runF func(context.Context, *M
 	opts := &MirrorRenderOptions{Global: g}
 	cmd := &cobra.Command{
 		Use:   "render",
-		Short: "Render the stack file and registry config locally; no node is touched",
+		Short: "Render the stack file, the registry configs and TLS files locally; no node is touched",
 		Long: `Renders exactly what mirror install would write on the manager, from the same
-inventory and flags. With --out DIR both files are written there (the config
-0600 when it holds upstream credentials); without it they are printed with
-any password redacted.`,
+inventory and flags: the stack file, one registry config per upstream, and the
+TLS certificate and key when the registry serves HTTPS itself. With --out DIR
+every file is written there (a config holding upstream credentials and the
+key 0600); without it they are printed with any password redacted and the key
+never shown.`,
 		Example: `  swarmctl mirror render
   swarmctl mirror render --out ./stack && docker stack deploy -c ./stack/registry.yml registry`,
 		Args: cobra.NoArgs,
@@ -76,14 +85,15 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	if err != nil {
 		return err
 	}
-	res := MirrorRenderResult{SchemaVersion: SchemaVersion, Command: "mirror render", Values: r.Redacted().Values, Files: []RenderedFile{}}
+	shown := r.Redacted()
+	res := MirrorRenderResult{SchemaVersion: SchemaVersion, Command: "mirror render", Values: shown.Values, Endpoints: shown.Endpoints, Files: []RenderedFile{}}
 	if opts.Out != "" {
 		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
 		}
 	}
 	for _, f := range r.Files() {
-		rf := RenderedFile{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode), Secret: f.Secret}
+		rf := RenderedFile{Path: f.Path, Mode: fmt.Sprintf("%04o", f.Mode), Secret: f.Secret, Hidden: f.Hidden, SwarmName: f.SwarmName, Registry: f.Registry}
 		if opts.Out != "" {
 			rf.Wrote = filepath.Join(opts.Out, path.Base(f.Path))
 			if err := writeLocal(rf.Wrote, f.Data, f.Mode); err != nil {
@@ -92,10 +102,13 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 		}
 		res.Files = append(res.Files, rf)
 	}
-	shown := r.Redacted()
 	return emit(d, g, res, func() {
 		if opts.Out == "" {
 			for _, f := range shown.Files() {
+				if f.Hidden {
+					fmt.Fprintf(d.IO.Out, "# %s (mode %04o): the TLS key, never shown\n", f.Path, f.Mode)
+					continue
+				}
 				fmt.Fprintf(d.IO.Out, "# %s (mode %04o)\n%s", f.Path, f.Mode, f.Data)
 			}
 			return

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmctl/swarmctl/internal/member"
-	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -82,16 +81,11 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 		return err
 	}
 	start := d.Now()
+	var opened []*member.Member
+	defer func() { member.CloseAll(opened) }()
 	ur, err := stack.Uninstall(ctx, mgr.Conn, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
-		Log: func(line string) { d.IO.Progress("%s", line) },
-		NodeHost: func(hostname string) nodes.Host {
-			for _, m := range cs {
-				if m.Conn != nil && m.Facts != nil && m.Facts.Hostname == hostname {
-					return m.Conn
-				}
-			}
-			return nil
-		}})
+		Log:      func(line string) { d.IO.Progress("%s", line) },
+		NodeHost: swarmNodeHosts(ctx, f, cs, &opened)})
 	res := MirrorUninstallResult{SchemaVersion: SchemaVersion, Command: "mirror uninstall", Manager: mgr.Name,
 		Stack: v.StackName, Purge: opts.Purge, Result: ur, DurationMS: d.Now().Sub(start).Milliseconds()}
 	if res.Result.Purged == nil {
@@ -120,6 +114,9 @@ func printUninstall(d *Deps, res MirrorUninstallResult) {
 		} else {
 			fmt.Fprintf(w, "no changes: stack %s is not deployed\n", res.Stack)
 		}
+	}
+	if len(res.Result.Unlabelled) > 0 {
+		fmt.Fprintf(w, "removed the replica label from %s\n", strings.Join(res.Result.Unlabelled, ", "))
 	}
 	if len(res.Result.Purged) > 0 {
 		fmt.Fprintf(w, "purged %s\n", strings.Join(res.Result.Purged, ", "))

@@ -81,10 +81,13 @@ type Mirror struct {
 	Constraints []string `yaml:"constraints" json:"constraints,omitempty" flag:"constraint" usage:"placement constraint like node.role==manager (repeatable)"`
 	Replicas    int      `yaml:"replicas" json:"replicas" flag:"replicas" usage:"registry replicas"`
 	// TTL of cached content (registry:3 only), a Go duration like 168h.
-	TTL        string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only, e.g. 168h"`
-	StackFile  string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager (default {default})"`
-	ConfigFile string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager (default {default})"`
-	DataDir    string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager, shared storage (default {default})"`
+	TTL string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only (default 168h with registry:3; 0 = never expire)"`
+	// OTLPEndpoint turns registry:3's OpenTelemetry tracing on, toward
+	// this OTLP/HTTP endpoint (off without it).
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty" flag:"otlp-endpoint" usage:"OTLP/HTTP endpoint registry:3 sends traces to, e.g. http://collector:4318 (default: tracing off)"`
+	StackFile    string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager (default {default})"`
+	ConfigFile   string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager (default {default})"`
+	DataDir      string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager, shared storage (default {default})"`
 	// Manager is where to deploy from (each command has its own --manager).
 	Manager          string `yaml:"manager" json:"-"`
 	UpstreamUsername string `yaml:"upstream_username" json:"upstream_username,omitempty" flag:"upstream-username" usage:"user for the upstream registry"`

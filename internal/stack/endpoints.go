@@ -73,8 +73,8 @@ type Replica struct {
 const (
 	DebugPort = 5001
 	// MetricsURLInTask is the registry's Prometheus page as seen from
-	// inside its own task container (docker exec), or through the task's
-	// address on the stack network.
+	// inside its own task container (docker exec): the debug listener is
+	// bound to the container's loopback.
 	MetricsURLInTask = "http://127.0.0.1:5001/metrics"
 )
 
@@ -217,11 +217,13 @@ func (v Values) scheme() string {
 }
 
 // PerNode reports whether every upstream runs one cache per replica node
-// (replica_nodes given): a global service on the nodes labelled NodeLabel.
+// (replica_nodes given): a global service on the nodes labelled
+// NodeLabelKey()=true.
 func (v Values) PerNode() bool { return len(v.ReplicaNodes) > 0 }
 
-// NodeLabel is the swarm node label install sets on the replica nodes
-// (NodeLabel=true) and the per-node services are constrained to.
+// NodeLabel prefixes the swarm node label install sets on the replica
+// nodes, swarmctl.mirror.<stack>=true (Values.NodeLabelKey), which the
+// per-node services are constrained to.
 const NodeLabel = "swarmctl.mirror"
 
 // URLsFor orders e's URLs for one node: the replica running on that node

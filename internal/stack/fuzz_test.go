@@ -65,22 +65,25 @@ func FuzzRenderValues(f *testing.F) {
 
 func checkShape(t *testing.T, v Values, r Rendered) {
 	t.Helper()
-	assertStack(t, v, r.Stack.Data)
-	var cfg map[string]any
-	if err := yaml.Unmarshal(r.Config.Data, &cfg); err != nil {
-		t.Fatalf("config not YAML: %v\n%s", err, r.Config.Data)
+	r.Values = v
+	assertStack(t, r)
+	for i, e := range r.Endpoints {
+		var cfg map[string]any
+		if err := yaml.Unmarshal(r.Configs[i].Data, &cfg); err != nil {
+			t.Fatalf("config not YAML: %v\n%s", err, r.Configs[i].Data)
+		}
+		keys := []string{}
+		for k := range cfg {
+			keys = append(keys, k)
+		}
+		if len(cfg) != 6 {
+			t.Fatalf("config top-level keys %v", keys)
+		}
+		// Proxy values decode to exactly the inputs.
+		if e.Username == "" {
+			// assertConfig expects no password key without a user.
+			e.Password = ""
+		}
+		assertConfig(t, v, e, r.Configs[i].Data)
 	}
-	keys := []string{}
-	for k := range cfg {
-		keys = append(keys, k)
-	}
-	if len(cfg) != 6 {
-		t.Fatalf("config top-level keys %v", keys)
-	}
-	// Proxy values decode to exactly the inputs.
-	if v.UpstreamUsername == "" {
-		// assertConfig expects no password key without a user.
-		v.UpstreamPassword = ""
-	}
-	assertConfig(t, v, r.Config.Data)
 }

@@ -3,15 +3,11 @@ package stack
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
-	"github.com/swarmctl/swarmctl/internal/probe"
 )
 
 // DefaultWait bounds convergence and the health check when Options.Wait is 0.
@@ -19,7 +15,7 @@ const DefaultWait = 3 * time.Minute
 
 // InstallOptions tune Install.
 type InstallOptions struct {
-	// Wait bounds waiting for the service to converge and answer /v2/
+	// Wait bounds waiting for the services to converge and answer /v2/
 	// (0 = DefaultWait; negative = do not wait or check).
 	Wait time.Duration
 	// CreateNetwork creates a missing external network (overlay, attachable)
@@ -35,6 +31,17 @@ type InstallOptions struct {
 	// Log receives progress lines (for stderr); nil = silent. Lines never
 	// contain a secret.
 	Log func(string)
+	// NodeHost returns a connection to the swarm node with this hostname
+	// (nil when there is none): install creates each replica node's data
+	// directories through it.
+	NodeHost func(hostname string) nodes.Host
+}
+
+func (o InstallOptions) nodeHost(_ nodes.Host, hostname string) nodes.Host {
+	if o.NodeHost == nil {
+		return nil
+	}
+	return o.NodeHost(hostname)
 }
 
 // InstallResult is what Install did.
@@ -45,15 +52,38 @@ type InstallResult struct {
 	NetworkCreated bool     `json:"network_created,omitempty"`
 	Deployed       bool     `json:"deployed"`
 	Restarted      bool     `json:"restarted"`
-	// Converged: running tasks == replicas (false when not waited).
-	Converged bool   `json:"converged"`
-	Running   int    `json:"running"`
-	Replicas  int    `json:"replicas"`
-	Tasks     []Task `json:"tasks,omitempty"`
-	// Health is the GET /v2/ check from the manager (nil: not waited for).
-	// With nothing published it runs inside the task's container on the
-	// manager; Health.NotChecked says why when that was not possible.
-	Health *Health `json:"health,omitempty"`
+	// Labelled and Unlabelled are the nodes whose replica label changed.
+	Labelled   []string `json:"labelled,omitempty"`
+	Unlabelled []string `json:"unlabelled,omitempty"`
+	// Converged: every service runs all its tasks (false when not waited).
+	Converged bool `json:"converged"`
+	// Running and Replicas count the tasks of every service.
+	Running  int    `json:"running"`
+	Replicas int    `json:"replicas"`
+	Tasks    []Task `json:"tasks,omitempty"`
+	// Health is docker.io's GET /v2/ check from the manager (nil: not
+	// waited for); Services has every upstream's. With nothing published
+	// it runs inside the task's container on the manager;
+	// Health.NotChecked says why when that was not possible.
+	Health   *Health         `json:"health,omitempty"`
+	Services []ServiceResult `json:"services"`
+	// Cleaned are the swarm configs and secrets of earlier installs that
+	// no service uses any more (removed), and the registry configs of
+	// upstreams taken out (deleted from the manager).
+	Cleaned []string `json:"cleaned,omitempty"`
+	// Warnings are problems that did not fail the install.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ServiceResult is one upstream's service after install.
+type ServiceResult struct {
+	Registry  string   `json:"registry"`
+	Service   string   `json:"service"`
+	Converged bool     `json:"converged"`
+	Running   int      `json:"running"`
+	Desired   int      `json:"desired"`
+	Tasks     []Task   `json:"tasks,omitempty"`
+	Health    []Health `json:"health,omitempty"`
 }
 
 // Task is one line of `docker service ps --format '{{json .}}'`.
@@ -75,6 +105,8 @@ type Health struct {
 	// Via is how the manager reached the registry: HealthViaPublished or
 	// HealthViaTask.
 	Via string `json:"via,omitempty"`
+	// Node is the replica node checked (replica_nodes only).
+	Node string `json:"node,omitempty"`
 	// Container is the task container probed (HealthViaTask).
 	Container string `json:"container,omitempty"`
 	// NotChecked, when set, says why the registry was not checked from the
@@ -121,17 +153,16 @@ func orDash(s string) string {
 }
 
 // Install brings the registry stack on the manager h to r: plan, then (unless
-// DryRun) network, directories, files, deploy or restart, wait, health.
-// Unchanged values redeploy nothing.
+// DryRun) network, node labels, directories, files, deploy or restart,
+// wait, health, clean-up. Unchanged values redeploy nothing.
 func Install(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions) (InstallResult, error) {
 	logf := func(format string, a ...any) {
 		if o.Log != nil {
 			o.Log(Redact(fmt.Sprintf(format, a...), r.Secrets()))
 		}
 	}
-	v := r.Values
-	res := InstallResult{DryRun: o.DryRun, Replicas: v.Replicas, Wrote: []string{}}
-	plan, err := ComputePlan(ctx, h, r)
+	res := InstallResult{DryRun: o.DryRun, Wrote: []string{}, Services: []ServiceResult{}}
+	plan, err := ComputePlan(ctx, h, r, o)
 	if err != nil {
 		return res, err
 	}
@@ -148,7 +179,8 @@ func Install(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions) (I
 		fn   func() error
 	}{
 		{"network", func() error { return ensureNetwork(ctx, h, plan, &res, logf) }},
-		{"directories", func() error { return ensureDirs(ctx, h, r, plan, logf) }},
+		{"labels", func() error { return ensureLabels(ctx, h, plan, &res, logf) }},
+		{"directories", func() error { return ensureDirs(ctx, h, r, plan, o, logf) }},
 		{"files", func() error { return writeFiles(ctx, h, r, plan, &res, logf) }},
 		{"deploy", func() error { return deploy(ctx, h, r, plan, o, &res, logf) }},
 	}
@@ -166,12 +198,29 @@ func Install(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions) (I
 	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if err := waitConverged(wctx, h, r, plan, o, &res, logf); err != nil {
-		return res, err
+	res.Converged = true
+	for _, e := range r.Endpoints {
+		sr := ServiceResult{Registry: e.Registry, Service: e.Service, Desired: len(e.Replicas)}
+		err := waitConverged(wctx, h, e.Service, sr.Desired, plan, o, &sr, logf)
+		res.Running += sr.Running
+		res.Replicas += sr.Desired
+		res.Tasks = append(res.Tasks, sr.Tasks...)
+		if err != nil {
+			res.Converged = false
+			res.Services = append(res.Services, sr)
+			return res, err
+		}
+		err = checkHealth(wctx, h, r, e, o, &sr, logf)
+		if (e.Registry == DockerHub || res.Health == nil) && len(sr.Health) > 0 {
+			hl := sr.Health[0]
+			res.Health = &hl
+		}
+		res.Services = append(res.Services, sr)
+		if err != nil {
+			return res, err
+		}
 	}
-	if err := checkHealth(wctx, h, r, o, &res, logf); err != nil {
-		return res, err
-	}
+	cleanUp(ctx, h, r, plan, &res, logf)
 	return res, nil
 }
 
@@ -187,24 +236,54 @@ func ensureNetwork(ctx context.Context, h nodes.Host, p Plan, res *InstallResult
 	return nil
 }
 
-func ensureDirs(ctx context.Context, h nodes.Host, r Rendered, p Plan, logf func(string, ...any)) error {
-	need := !p.DataDirExists
+func ensureLabels(ctx context.Context, h nodes.Host, p Plan, res *InstallResult, logf func(string, ...any)) error {
+	if err := applyPlacement(ctx, h, p.Placement, logf); err != nil {
+		return err
+	}
+	if p.Placement != nil {
+		res.Labelled, res.Unlabelled = p.Placement.Label, p.Placement.Unlabel
+	}
+	return nil
+}
+
+// ensureDirs creates the files' directories and the single-replica data
+// directories on the manager, and each replica node's data directories
+// on that node.
+func ensureDirs(ctx context.Context, h nodes.Host, r Rendered, p Plan, o InstallOptions, logf func(string, ...any)) error {
+	need := false
 	for _, f := range p.Files {
 		need = need || !f.Exists
 	}
-	if !need {
-		return nil
+	for _, d := range p.DataDirs {
+		need = need || (!d.Exists && d.Node == "")
 	}
-	d := dirs(r.Values)
-	logf("%s: mkdir -p %s", h.Name(), strings.Join(d, " "))
-	_, err := run(ctx, h, append([]string{"mkdir", "-p"}, d...)...)
-	return err
+	if need {
+		d := managerDirs(r, p)
+		logf("%s: mkdir -p %s", h.Name(), strings.Join(d, " "))
+		if _, err := run(ctx, h, append([]string{"mkdir", "-p"}, d...)...); err != nil {
+			return err
+		}
+	}
+	for _, d := range p.DataDirs {
+		if d.Exists || d.Node == "" {
+			continue
+		}
+		nh := o.nodeHost(h, d.Node)
+		if nh == nil {
+			return &PlacementError{Msg: fmt.Sprintf("replica node %s is not connected", d.Node)}
+		}
+		logf("%s: mkdir -p %s", nh.Name(), d.Path)
+		if _, err := run(ctx, nh, "mkdir", "-p", d.Path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *InstallResult, logf func(string, ...any)) error {
 	for _, f := range r.Files() {
 		fc, _ := p.file(f.Path)
-		// Tighten an existing secret file before the password goes in:
+		// Tighten an existing secret file before the secret goes in:
 		// WriteFile keeps an existing file's mode.
 		if f.Secret && fc.Exists && fc.ModeWrong {
 			logf("%s: chmod 600 %s (was %s)", h.Name(), f.Path, fc.RemoteMode)
@@ -224,53 +303,69 @@ func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *Inst
 	return nil
 }
 
+// deploy runs docker stack deploy --prune (a service no longer in the
+// stack file goes: an upstream taken out), or restarts the services whose
+// config changed under an unchanged stack file.
 func deploy(ctx context.Context, h nodes.Host, r Rendered, p Plan, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
 	v := r.Values
+	for _, svc := range p.Recreate {
+		logf("%s: docker service rm %s (its mode changes; the data stays)", h.Name(), svc)
+		if _, err := run(ctx, h, "docker", "service", "rm", svc); err != nil {
+			return err
+		}
+	}
 	if p.Deploy {
-		args := []string{"docker", "stack", "deploy", "-c", v.StackFile}
+		args := []string{"docker", "stack", "deploy", "--prune", "-c", v.StackFile}
 		if o.ResolveImage != "" {
 			args = append(args, "--resolve-image", o.ResolveImage)
 		}
 		args = append(args, v.StackName)
-		logf("%s: docker stack deploy -c %s %s (%s)", h.Name(), v.StackFile, v.StackName, strings.Join(p.Reasons, "; "))
+		logf("%s: docker stack deploy --prune -c %s %s (%s)", h.Name(), v.StackFile, v.StackName, strings.Join(p.Reasons, "; "))
 		if _, err := run(ctx, h, args...); err != nil {
 			return err
 		}
 		res.Deployed = true
 	}
-	if p.Restart {
-		logf("%s: restarting %s to load the new registry config", h.Name(), v.Service())
-		if _, err := run(ctx, h, "docker", "service", "update", "--force", "--detach", "--quiet", v.Service()); err != nil {
-			return err
+	if p.Restart && !p.Deploy {
+		for _, svc := range p.RestartServices {
+			logf("%s: restarting %s to load the new registry config", h.Name(), svc)
+			if _, err := run(ctx, h, "docker", "service", "update", "--force", "--detach", "--quiet", svc); err != nil {
+				return err
+			}
 		}
 		res.Restarted = true
 	}
 	return nil
 }
 
-// waitConverged polls until the service has Replicas running tasks, no
+// waitConverged polls until the service has want running tasks, no
 // desired-running task elsewhere, and no update in progress. After a change
 // to an existing service it needs two consecutive good polls, so an update
 // the orchestrator has not started yet is not mistaken for convergence.
-func waitConverged(ctx context.Context, h nodes.Host, r Rendered, p Plan, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
-	svc := r.Values.Service()
+func waitConverged(ctx context.Context, h nodes.Host, svc string, want int, p Plan, o InstallOptions, sr *ServiceResult, logf func(string, ...any)) error {
 	poll := o.Poll
 	if poll <= 0 {
 		poll = time.Second
 	}
 	need := 1
-	if p.ServiceExists && (p.Deploy || p.Restart) {
+	existed := false
+	for _, s := range p.Services {
+		if s.Service == svc {
+			existed = s.Exists
+		}
+	}
+	if existed && (p.Deploy || p.Restart) {
 		need = 2
 	}
 	good := 0
 	last := ""
 	for {
-		state, tasks, running, err := serviceState(ctx, h, svc, r.Values.Replicas)
+		state, tasks, running, err := serviceState(ctx, h, svc, want)
 		if err != nil && ctx.Err() == nil {
 			return err
 		}
 		if err == nil {
-			res.Running, res.Tasks = running, tasks
+			sr.Running, sr.Tasks = running, tasks
 			switch {
 			case strings.HasPrefix(state, "paused"), strings.HasPrefix(state, "rollback"):
 				return &ConvergeError{Service: svc, Reason: "update " + state, Tasks: allTasks(ctx, h, svc, tasks)}
@@ -280,19 +375,19 @@ func waitConverged(ctx context.Context, h nodes.Host, r Rendered, p Plan, o Inst
 				good = 0
 			}
 			if good >= need {
-				res.Converged = true
-				logf("%s: %s running %d/%d", h.Name(), svc, running, r.Values.Replicas)
+				sr.Converged = true
+				logf("%s: %s running %d/%d", h.Name(), svc, running, want)
 				return nil
 			}
-			if msg := fmt.Sprintf("%d/%d running (%s)", running, r.Values.Replicas, state); msg != last {
+			if msg := fmt.Sprintf("%d/%d running (%s)", running, want, state); msg != last {
 				logf("%s: %s %s", h.Name(), svc, msg)
 				last = msg
 			}
 		}
 		if err := sleep(ctx, poll); err != nil {
 			// Timed out: report every task's state and error.
-			return &ConvergeError{Service: svc, Reason: fmt.Sprintf("%d/%d tasks running when the wait ended", res.Running, r.Values.Replicas),
-				Tasks: allTasks(context.WithoutCancel(ctx), h, svc, res.Tasks)}
+			return &ConvergeError{Service: svc, Reason: fmt.Sprintf("%d/%d tasks running when the wait ended", sr.Running, want),
+				Tasks: allTasks(context.WithoutCancel(ctx), h, svc, sr.Tasks)}
 		}
 	}
 }
@@ -373,184 +468,4 @@ func allTasks(ctx context.Context, h nodes.Host, svc string, fallback []Task) []
 		return fallback
 	}
 	return t
-}
-
-// checkHealth GETs /v2/ from the manager until the registry answers 200
-// (or 401 when auth is on). Through the published port: ingress answers on
-// the manager's loopback, host mode only on the nodes running a task. With
-// nothing published (Traefik only), inside a running task's container on
-// the manager (docker exec; the registry image's own sh and wget); when
-// that is not possible the result says "not checked" and why, which is not
-// reported as success.
-func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions, res *InstallResult, logf func(string, ...any)) error {
-	v := r.Values
-	next := func(ctx context.Context) (healthProbe, error) {
-		url, err := healthURL(ctx, h, v, res.Tasks)
-		return healthProbe{Health: Health{URL: url, Via: HealthViaPublished}, cmd: probe.Cmd(url, probeTimeout)}, err
-	}
-	if v.Publish == 0 {
-		next = func(ctx context.Context) (healthProbe, error) { return taskProbe(ctx, h, v.Service(), res.Tasks) }
-	}
-	poll := o.Poll
-	if poll <= 0 {
-		poll = time.Second
-	}
-	notChecked := func(p healthProbe, why string) error {
-		res.Health = &Health{URL: p.URL, Via: p.Via, NotChecked: why}
-		logf("%s: registry not checked from the manager: %s", h.Name(), why)
-		return nil
-	}
-	var p healthProbe
-	var lastErr error
-	for {
-		var err error
-		p, err = next(ctx)
-		var nc notCheckedError
-		switch {
-		case errors.As(err, &nc):
-			return notChecked(p, string(nc))
-		case err == nil:
-			hl := p.Health
-			out, rerr := h.Run(ctx, p.cmd)
-			pr, _ := probe.Of(out, rerr)
-			hl.Status = pr.Status
-			hl.OK = rerr == nil && pr.Answers()
-			if !(rerr != nil && ctx.Err() != nil && res.Health != nil) {
-				// A probe killed by the deadline says nothing about the
-				// registry: keep the last real answer in the result.
-				res.Health = &hl
-			}
-			if hl.OK {
-				logf("%s: GET %s%s: %d", h.Name(), hl.URL, p.where(), pr.Status)
-				return nil
-			}
-			switch msg, isExit := exitStatus(rerr); {
-			case rerr != nil && ctx.Err() != nil && lastErr != nil:
-				// Cut short by the deadline: keep the last real answer.
-			case isExit && hl.Via == HealthViaTask && strings.Contains(msg, "executable file not found"):
-				// docker exec found no sh (exit 127 too, before NoTool).
-				return notChecked(p, fmt.Sprintf("the registry image has no sh to run a check inside container %s", hl.Container))
-			case pr.NoTool:
-				if hl.Via == HealthViaTask {
-					return notChecked(p, fmt.Sprintf("the registry image has neither curl nor wget to GET %s inside container %s", hl.URL, hl.Container))
-				}
-				return fmt.Errorf("%s: cannot check %s: neither curl nor wget on the manager", h.Name(), hl.URL)
-			case rerr != nil:
-				lastErr = rerr
-			case pr.Err != "":
-				lastErr = errors.New(pr.Err)
-			default:
-				lastErr = fmt.Errorf("HTTP status %q", strconv.Itoa(pr.Status))
-			}
-		case ctx.Err() == nil || lastErr == nil:
-			lastErr = err
-		}
-		if err := sleep(ctx, poll); err != nil {
-			where := ""
-			if p.Via == HealthViaTask {
-				where = " inside its container"
-			}
-			return fmt.Errorf("%s: the registry did not answer GET /v2/%s in time: %v", h.Name(), where, lastErr)
-		}
-	}
-}
-
-// probeTimeout bounds one GET /v2/ from the manager.
-const probeTimeout = 5 * time.Second
-
-// healthProbe is one GET /v2/ from the manager: where, and the command.
-type healthProbe struct {
-	Health
-	cmd nodes.Cmd
-}
-
-// where says where the probe ran, for messages ("" or " inside container X").
-func (p healthProbe) where() string {
-	if p.Via == HealthViaTask {
-		return " inside container " + p.Container
-	}
-	return ""
-}
-
-// notCheckedError ends the health check without a verdict, saying why.
-type notCheckedError string
-
-func (e notCheckedError) Error() string { return string(e) }
-
-// healthURL picks where the published port answers from the manager.
-func healthURL(ctx context.Context, h nodes.Host, v Values, tasks []Task) (string, error) {
-	port := strconv.Itoa(v.Publish)
-	if v.PublishMode != PublishHost {
-		return "http://127.0.0.1:" + port + "/v2/", nil
-	}
-	for _, t := range tasks {
-		if t.Node == "" || !strings.HasPrefix(t.CurrentState, "Running") {
-			continue
-		}
-		out, err := run(ctx, h, "docker", "node", "inspect", "--format",
-			"{{if .ManagerStatus}}{{.ManagerStatus.Addr}}{{else}}{{.Status.Addr}}{{end}}", t.Node)
-		if err != nil {
-			return "", err
-		}
-		addr := strings.TrimSpace(out)
-		if host, _, err := net.SplitHostPort(addr); err == nil {
-			addr = host
-		}
-		if net.ParseIP(addr) == nil {
-			return "", fmt.Errorf("node %s has no usable address (%q)", t.Node, addr)
-		}
-		return "http://" + net.JoinHostPort(addr, port) + "/v2/", nil
-	}
-	return "", fmt.Errorf("no running task of %s to check", v.Service())
-}
-
-// inTaskURL is where the registry answers inside its own container.
-var inTaskURL = "http://127.0.0.1:" + strconv.Itoa(ContainerPort) + "/v2/"
-
-// taskProbe finds a running task container of svc on the manager and
-// probes the registry inside it; when none runs here the check ends as
-// not checked.
-func taskProbe(ctx context.Context, h nodes.Host, svc string, tasks []Task) (healthProbe, error) {
-	p := healthProbe{Health: Health{URL: inTaskURL, Via: HealthViaTask}}
-	cid, err := localTaskContainer(ctx, h, svc, tasks)
-	if err != nil {
-		return p, err
-	}
-	if cid == "" {
-		var on []string
-		for _, t := range tasks {
-			if strings.HasPrefix(t.CurrentState, "Running") && t.Node != "" {
-				on = append(on, t.Node)
-			}
-		}
-		return p, notCheckedError(fmt.Sprintf("nothing is published and no task of %s runs on the manager (running on: %s); GET /v2/ was only tried through the mirror URL",
-			svc, orDash(strings.Join(on, ", "))))
-	}
-	p.Container = cid
-	// The one probe script, run by the image's own sh.
-	p.cmd = nodes.Cmd{Args: []string{"docker", "exec", cid, "sh", "-c", probe.Script.Text(), probe.Script.Name(), inTaskURL, probe.Seconds(probeTimeout)}, Sudo: true}
-	return p, nil
-}
-
-// localTaskContainer is the ID of a running container on the manager that
-// belongs to one of tasks ("" when none runs here).
-func localTaskContainer(ctx context.Context, h nodes.Host, svc string, tasks []Task) (string, error) {
-	out, err := run(ctx, h, "docker", "ps", "--filter", "label=com.docker.swarm.service.name="+svc, "--filter", "status=running",
-		"--format", `{{.ID}} {{.Label "com.docker.swarm.task.id"}}`)
-	if err != nil {
-		return "", err
-	}
-	want := map[string]bool{}
-	for _, t := range tasks {
-		if strings.HasPrefix(t.CurrentState, "Running") {
-			want[t.ID] = true
-		}
-	}
-	for _, l := range strings.Split(out, "\n") {
-		f := strings.Fields(l)
-		if len(f) == 2 && want[f[1]] {
-			return f[0], nil
-		}
-	}
-	return "", nil
 }

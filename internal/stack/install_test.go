@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	yaml "go.yaml.in/yaml/v3"
+
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
@@ -20,22 +22,24 @@ import (
 )
 
 // fakeSwarm answers the docker commands Install and Uninstall run, keeping
-// a tiny model of one manager: services, networks, tasks.
+// a tiny model of one manager: services (one per stack file service),
+// networks, tasks, swarm configs and secrets, nodes and their labels.
 type fakeSwarm struct {
 	mu          sync.Mutex
-	service     bool
-	replicas    int
-	spec        string // stack file content at the last deploy
+	services    map[string]*fakeService // by swarm name
+	spec        string                  // stack file content at the last deploy
 	networks    map[string]string
 	stackNets   []string
-	tasks       []Task
+	objects     map[string]bool // "config NAME" / "secret NAME"
+	nodes       []SwarmNode
 	failTasks   string // when set, tasks fail with this error
-	updating    int    // polls left reporting UpdateStatus updating
 	deploys     int
 	restarts    int
+	removed     []string // docker service rm
 	dirs        map[string]bool
 	modes       map[string]string
 	health      string
+	healthBy    map[string]string // probe URL -> status (else health)
 	rmFailsOnce bool
 	containers  int
 	taskNodes   []string // hostnames `docker service ps` names for running tasks
@@ -45,6 +49,15 @@ type fakeSwarm struct {
 	// execErr makes docker exec fail with that stderr instead.
 	execHealth, execErr string
 	execs               int
+	objectInUse         string // docker config/secret rm of this name fails: in use
+}
+
+// fakeService is one swarm service.
+type fakeService struct {
+	mode     string
+	replicas int
+	tasks    []Task
+	updating int // polls left reporting UpdateStatus updating
 	// lag polls report no update yet after a changed deploy; then the
 	// pending update starts (new tasks) and reports updating.
 	lag     int
@@ -52,7 +65,9 @@ type fakeSwarm struct {
 }
 
 func newSwarm() *fakeSwarm {
-	return &fakeSwarm{networks: map[string]string{}, dirs: map[string]bool{}, modes: map[string]string{}, health: "200", execHealth: "200"}
+	return &fakeSwarm{services: map[string]*fakeService{}, networks: map[string]string{}, objects: map[string]bool{},
+		dirs: map[string]bool{}, modes: map[string]string{}, health: "200", execHealth: "200", healthBy: map[string]string{},
+		nodes: []SwarmNode{{ID: "id-m1", Hostname: "m1", State: "ready", Availability: "active", Labels: map[string]string{}}}}
 }
 
 func exit(h *fakehost.Host, c nodes.Cmd, status int, stderr string) (nodes.Output, error) {
@@ -61,58 +76,99 @@ func exit(h *fakehost.Host, c nodes.Cmd, status int, stderr string) (nodes.Outpu
 
 func ok(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 
+// service is the one service most tests have (docker.io's).
+func (s *fakeSwarm) service() *fakeService { return s.services["registry_registry-mirror"] }
+
+// tasks are every service's tasks.
+func (s *fakeSwarm) tasks() []Task {
+	var out []Task
+	for _, svc := range s.services {
+		out = append(out, svc.tasks...)
+	}
+	return out
+}
+
+func (s *fakeSwarm) node(ref string) *SwarmNode {
+	for i := range s.nodes {
+		if s.nodes[i].ID == ref || s.nodes[i].Hostname == ref {
+			return &s.nodes[i]
+		}
+	}
+	return nil
+}
+
 func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch c.Script.Name() {
 	case "probe.sh":
-		code, _ := strconv.Atoi(s.health)
-		return ok(probe.Output(code, time.Millisecond))
+		code := s.health
+		if c, ok := s.healthBy[c.ScriptArgs[0]]; ok {
+			code = c
+		}
+		n, _ := strconv.Atoi(code)
+		return ok(probe.Output(n, time.Millisecond))
 	case "purge-data.sh":
 		delete(s.dirs, c.ScriptArgs[0])
 		return ok("")
+	case "node-labels.sh":
+		var b strings.Builder
+		for _, n := range s.nodes {
+			j, _ := json.Marshal(n)
+			b.Write(j)
+			b.WriteByte('\n')
+		}
+		return ok(b.String())
 	}
 	a := c.Args
 	line := strings.Join(a, " ")
+	last := a[len(a)-1]
 	switch {
-	case line == "docker service inspect --format {{.ID}} registry_registry-mirror":
-		if !s.service {
-			return exit(h, c, 1, "Error: no such service: registry_registry-mirror")
+	case strings.HasPrefix(line, "docker service inspect --format {{if .Spec.Mode.Global}}"):
+		svc := s.services[last]
+		if svc == nil {
+			return exit(h, c, 1, "Error: no such service: "+last)
 		}
-		return ok("abc123\n")
-	case line == "docker service inspect --format {{json .UpdateStatus}} registry_registry-mirror":
-		if s.lag > 0 {
-			s.lag--
+		return ok(svc.mode + "\n")
+	case strings.HasPrefix(line, "docker service inspect --format {{json .UpdateStatus}}"):
+		svc := s.services[last]
+		if svc == nil {
+			return exit(h, c, 1, "Error: no such service: "+last)
+		}
+		if svc.lag > 0 {
+			svc.lag--
 			return ok("null\n")
 		}
-		if s.pending {
-			s.pending = false
-			s.newTasks()
+		if svc.pending {
+			svc.pending = false
+			s.newTasks(last)
 		}
-		if s.updating > 0 {
-			s.updating--
+		if svc.updating > 0 {
+			svc.updating--
 			return ok(`{"State":"updating","Message":"update in progress"}` + "\n")
 		}
 		return ok("null\n")
 	case strings.HasPrefix(line, "docker service ps --no-trunc --format {{json .}}"):
 		var b strings.Builder
-		for _, t := range s.tasks {
-			if strings.Contains(line, "desired-state=running") && t.DesiredState != "Running" {
-				continue
+		if svc := s.services[last]; svc != nil {
+			for _, t := range svc.tasks {
+				if strings.Contains(line, "desired-state=running") && t.DesiredState != "Running" {
+					continue
+				}
+				j, _ := json.Marshal(t)
+				b.Write(j)
+				b.WriteByte('\n')
 			}
-			j, _ := json.Marshal(t)
-			b.Write(j)
-			b.WriteByte('\n')
 		}
 		return ok(b.String())
 	case strings.HasPrefix(line, "docker network inspect --format"):
-		d, found := s.networks[a[len(a)-1]]
+		d, found := s.networks[last]
 		if !found {
-			return exit(h, c, 1, "Error: No such network: "+a[len(a)-1])
+			return exit(h, c, 1, "Error: No such network: "+last)
 		}
 		return ok(d + "\n")
 	case strings.HasPrefix(line, "docker network create --driver overlay --attachable "):
-		s.networks[a[len(a)-1]] = "overlay swarm"
+		s.networks[last] = "overlay swarm"
 		return ok("netid\n")
 	case a[0] == "test" && a[1] == "-d":
 		if !s.dirs[a[2]] {
@@ -125,79 +181,94 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 		}
 		return ok("")
 	case a[0] == "stat":
-		return ok(s.modes[a[len(a)-1]] + "\n")
+		return ok(s.modes[last] + "\n")
 	case a[0] == "chmod":
 		s.modes[a[2]] = a[1]
 		return ok("")
-	case strings.HasPrefix(line, "docker stack deploy -c /var/data/config/registry/registry.yml"):
-		data, found := h.File("/var/data/config/registry/registry.yml")
-		if !found {
-			return exit(h, c, 1, "open: no such file")
-		}
-		s.deploys++
-		if s.service && data == s.spec {
-			return ok("Updating service registry_registry-mirror\n")
-		}
-		existed := s.service
-		s.service, s.spec = true, data
-		s.replicas = strings.Count(data, "replicas: 2") + 1
-		if existed {
-			// The orchestrator starts the rolling update a moment later.
-			s.lag, s.pending, s.updating = 1, true, 2
-		} else {
-			s.newTasks()
-		}
-		if len(s.stackNets) == 0 && !strings.Contains(data, "external: true") {
-			s.stackNets = []string{"registry_default"}
-		}
-		return ok("Creating service registry_registry-mirror\n")
-	case line == "docker service update --force --detach --quiet registry_registry-mirror":
+	case strings.HasPrefix(line, "docker node update --label-add "):
+		k, v, _ := strings.Cut(a[4], "=")
+		s.node(last).Labels[k] = v
+		return ok(last + "\n")
+	case strings.HasPrefix(line, "docker node update --label-rm "):
+		delete(s.node(last).Labels, a[4])
+		return ok(last + "\n")
+	case strings.HasPrefix(line, "docker stack deploy --prune -c /var/data/config/registry/registry.yml"):
+		return s.deploy(h, c)
+	case strings.HasPrefix(line, "docker service update --force --detach --quiet "):
 		s.restarts++
-		s.newTasks()
+		s.newTasks(last)
 		return ok("")
+	case strings.HasPrefix(line, "docker service rm "):
+		delete(s.services, last)
+		s.removed = append(s.removed, last)
+		return ok(last + "\n")
 	case strings.HasPrefix(line, "docker node inspect"):
-		return ok("10.0.0.2:2377\n")
-	case strings.HasPrefix(line, "docker service ls --filter label=com.docker.stack.namespace=registry"):
-		if s.service {
-			return ok("registry_registry-mirror\n")
+		n := s.node(last)
+		if n == nil {
+			return exit(h, c, 1, "Error: No such node: "+last)
 		}
-		return ok("")
+		i, _ := strconv.Atoi(strings.TrimPrefix(n.Hostname, "m"))
+		return ok(fmt.Sprintf("10.0.0.%d:2377\n", i+1)) // m1 is 10.0.0.2
+	case strings.HasPrefix(line, "docker service ls --filter label=com.docker.stack.namespace=registry"):
+		var names []string
+		for n := range s.services {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		return ok(strings.Join(names, "\n"))
 	case strings.HasPrefix(line, "docker network ls --filter label=com.docker.stack.namespace=registry"):
 		return ok(strings.Join(s.stackNets, "\n"))
+	case (a[1] == "config" || a[1] == "secret") && a[2] == "ls":
+		var names []string
+		for o := range s.objects {
+			if k, n, _ := strings.Cut(o, " "); k == a[1] {
+				names = append(names, n)
+			}
+		}
+		return ok(strings.Join(names, "\n"))
+	case (a[1] == "config" || a[1] == "secret") && a[2] == "rm":
+		if last == s.objectInUse {
+			return exit(h, c, 1, "Error response from daemon: rpc error: code = InvalidArgument desc = "+a[1]+" '"+last+"' is in use by the following service: x")
+		}
+		delete(s.objects, a[1]+" "+last)
+		return ok(last + "\n")
 	case line == "docker stack rm registry":
-		s.service = false
-		s.tasks = nil
+		s.services = map[string]*fakeService{}
+		s.objects = map[string]bool{}
 		if s.rmFailsOnce {
 			s.rmFailsOnce = false
 			return exit(h, c, 1, "Failed to remove network registry_default: network has active endpoints")
 		}
 		s.stackNets = nil
 		return ok("Removing service registry_registry-mirror\n")
-	case line == "docker service ps --filter desired-state=running --format {{.Node}} registry_registry-mirror":
-		if !s.service {
-			return exit(h, c, 1, "no such service: registry_registry-mirror")
+	case strings.HasPrefix(line, "docker service ps --filter desired-state=running --format {{.Node}} "):
+		if s.services[last] == nil {
+			return exit(h, c, 1, "no such service: "+last)
 		}
 		var b strings.Builder
 		for _, n := range s.taskNodes {
 			b.WriteString(n + "\n")
 		}
 		return ok(b.String())
-	case strings.HasPrefix(line, "docker ps -q --filter label=com.docker.swarm.service.name=registry_registry-mirror"):
+	case strings.HasPrefix(line, "docker ps -q --filter label=com.docker.stack.namespace=registry"):
 		if s.containers > 0 {
 			s.containers--
 			return ok("c0ffee\n")
 		}
 		return ok("")
-	case strings.HasPrefix(line, "docker ps --filter label=com.docker.swarm.service.name=registry_registry-mirror --filter status=running --format"):
+	case strings.HasPrefix(line, "docker ps --filter label=com.docker.swarm.service.name=") && strings.Contains(line, "--filter status=running --format"):
+		svcName := strings.TrimPrefix(a[3], "label=com.docker.swarm.service.name=")
 		var b strings.Builder
 		b.WriteString("0ld0ld otherservice-task\n")
-		for _, t := range s.tasks {
-			if !s.tasksElsewhere && strings.HasPrefix(t.CurrentState, "Running") {
-				fmt.Fprintf(&b, "c-%s %s\n", t.ID, t.ID)
+		if svc := s.services[svcName]; svc != nil {
+			for _, t := range svc.tasks {
+				if !s.tasksElsewhere && strings.HasPrefix(t.CurrentState, "Running") {
+					fmt.Fprintf(&b, "c-%s %s\n", t.ID, t.ID)
+				}
 			}
 		}
 		return ok(b.String())
-	case len(a) == 9 && a[0] == "docker" && a[1] == "exec" && a[3] == "sh" && a[4] == "-c" && a[6] == "probe.sh" && a[7] == "http://127.0.0.1:5000/v2/":
+	case len(a) == 9 && a[0] == "docker" && a[1] == "exec" && a[3] == "sh" && a[4] == "-c" && a[6] == "probe.sh" && strings.HasSuffix(a[7], "://127.0.0.1:5000/v2/"):
 		s.execs++
 		if !strings.HasPrefix(a[2], "c-") {
 			return exit(h, c, 1, "Error response from daemon: No such container: "+a[2])
@@ -209,34 +280,121 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 		return ok(probe.Output(code, time.Millisecond))
 	case a[0] == "rm" && a[1] == "-f":
 		return ok("")
+	case a[0] == "rmdir":
+		return ok("")
 	}
 	return exit(h, c, 127, "fake swarm: unexpected command: "+line)
 }
 
-// newTasks replaces the running tasks (a deploy or forced update).
-func (s *fakeSwarm) newTasks() {
-	for i := range s.tasks {
-		s.tasks[i].DesiredState = "Shutdown"
-		s.tasks[i].CurrentState = "Shutdown 1 second ago"
+// deploy is docker stack deploy --prune: services and objects from the
+// stack file, services no longer in it removed.
+func (s *fakeSwarm) deploy(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+	data, found := h.File("/var/data/config/registry/registry.yml")
+	if !found {
+		return exit(h, c, 1, "open: no such file")
 	}
-	for i := 0; i < s.replicas; i++ {
-		t := Task{ID: fmt.Sprintf("t%d", len(s.tasks)), Name: fmt.Sprintf("registry_registry-mirror.%d", i+1), Image: "registry:2",
-			Node: "m1", DesiredState: "Running", CurrentState: "Running 1 second ago"}
+	var doc struct {
+		Services map[string]struct {
+			Deploy struct {
+				Mode     string `yaml:"mode"`
+				Replicas int    `yaml:"replicas"`
+			} `yaml:"deploy"`
+		} `yaml:"services"`
+		Configs map[string]objectDoc `yaml:"configs"`
+		Secrets map[string]objectDoc `yaml:"secrets"`
+	}
+	if err := yaml.Unmarshal([]byte(data), &doc); err != nil {
+		return exit(h, c, 1, err.Error())
+	}
+	for _, o := range doc.Configs {
+		if _, found := h.File(o.File); !found {
+			return exit(h, c, 1, "open "+o.File+": no such file or directory")
+		}
+		s.objects["config "+o.Name] = true
+	}
+	for _, o := range doc.Secrets {
+		if _, found := h.File(o.File); !found {
+			return exit(h, c, 1, "open "+o.File+": no such file or directory")
+		}
+		s.objects["secret "+o.Name] = true
+	}
+	s.deploys++
+	changed := data != s.spec
+	s.spec = data
+	labelled := 0
+	for _, n := range s.nodes {
+		if n.Labels["swarmctl.mirror.registry"] == "true" {
+			labelled++
+		}
+	}
+	for name := range s.services {
+		if _, keep := doc.Services[strings.TrimPrefix(name, "registry_")]; !keep {
+			delete(s.services, name)
+		}
+	}
+	for key, d := range doc.Services {
+		name := "registry_" + key
+		mode, n := "replicated", d.Deploy.Replicas
+		if d.Deploy.Mode == "global" {
+			mode, n = "global", labelled
+		}
+		svc := s.services[name]
+		if svc != nil && svc.mode != mode {
+			return exit(h, c, 1, "failed to update service "+name+": Error response from daemon: rpc error: code = Unimplemented desc = service mode change is not allowed")
+		}
+		if svc == nil {
+			svc = &fakeService{mode: mode, replicas: n}
+			s.services[name] = svc
+			s.newTasks(name)
+			continue
+		}
+		svc.replicas = n
+		if changed {
+			// The orchestrator starts the rolling update a moment later.
+			svc.lag, svc.pending, svc.updating = 1, true, 2
+		}
+	}
+	if len(s.stackNets) == 0 && !strings.Contains(data, "external: true") {
+		s.stackNets = []string{"registry_default"}
+	}
+	return ok("Creating services\n")
+}
+
+// newTasks replaces a service's running tasks (a deploy or forced update).
+func (s *fakeSwarm) newTasks(name string) {
+	svc := s.services[name]
+	for i := range svc.tasks {
+		svc.tasks[i].DesiredState = "Shutdown"
+		svc.tasks[i].CurrentState = "Shutdown 1 second ago"
+	}
+	var on []string
+	for _, n := range s.nodes {
+		if svc.mode == "global" && n.Labels["swarmctl.mirror.registry"] == "true" {
+			on = append(on, n.Hostname)
+		}
+	}
+	for i := 0; i < svc.replicas; i++ {
+		node := "m1"
+		if i < len(on) {
+			node = on[i]
+		}
+		t := Task{ID: fmt.Sprintf("%s-t%d", strings.TrimPrefix(name, "registry_"), len(svc.tasks)), Name: fmt.Sprintf("%s.%d", name, i+1), Image: "registry:3",
+			Node: node, DesiredState: "Running", CurrentState: "Running 1 second ago"}
 		if s.failTasks != "" {
 			t.CurrentState, t.Error = "Rejected 1 second ago", s.failTasks
 		}
-		s.tasks = append(s.tasks, t)
+		svc.tasks = append(svc.tasks, t)
 	}
 }
 
 func (s *fakeSwarm) mutating(h *fakehost.Host) []string {
 	var out []string
 	for _, c := range h.Commands {
-		if c.Script.Name() == "probe.sh" {
+		if c.Script.Name() != "" && c.Script.Name() != "purge-data.sh" {
 			continue
 		}
 		switch {
-		case len(c.Args) > 0 && (c.Args[0] == "mkdir" || c.Args[0] == "chmod" || c.Args[0] == "rm"),
+		case len(c.Args) > 0 && (c.Args[0] == "mkdir" || c.Args[0] == "chmod" || c.Args[0] == "rm" || c.Args[0] == "rmdir"),
 			len(c.Args) > 2 && c.Args[0] == "docker" && (c.Args[2] == "deploy" || c.Args[2] == "create" || c.Args[2] == "update" || c.Args[2] == "rm"):
 			out = append(out, strings.Join(c.Args, " "))
 		}
@@ -315,7 +473,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	// Stack file change: redeploy, no forced restart; the update starts
 	// one poll late and must not be mistaken for convergence.
 	oldTasks := map[string]bool{}
-	for _, tk := range s.tasks {
+	for _, tk := range s.tasks() {
 		oldTasks[tk.ID] = true
 	}
 	r2 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000}})
@@ -330,7 +488,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 		!strings.Contains(res.Plan.Files[1].Diff, "+        - traefik.frontend.rule=Host:mirror2.example.com") {
 		t.Errorf("diff:\n%s", res.Plan.Files[1].Diff)
 	}
-	if s.updating != 0 || s.pending {
+	if svc := s.service(); svc.updating != 0 || svc.pending {
 		t.Error("Install did not wait out the update")
 	}
 	for _, tk := range res.Tasks {
@@ -339,22 +497,31 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 		}
 	}
 
-	// Config-only change (credentials): no stack deploy, forced restart,
-	// secret file 0600, password never in the plan or logs.
+	// Config change (credentials): the config is a new swarm secret, so
+	// the stack file changes and the deploy rolls the service; no forced
+	// restart; secret file 0600; the old config object is removed once the
+	// new one runs; password never in the plan or logs.
 	var logs []string
 	o := fast
 	o.Log = func(l string) { logs = append(logs, l) }
+	oldObject := "config " + r2.Configs[0].SwarmName
+	if !s.objects[oldObject] {
+		t.Fatalf("objects %v lack %s", s.objects, oldObject)
+	}
 	r3 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "hunter2-secret"})
-	s.modes[r3.Config.Path] = "644"
+	s.modes[r3.Configs[0].Path] = "644"
 	res, err = Install(ctx, h, r3, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Deployed || !res.Restarted || s.restarts != 1 {
+	if !res.Deployed || res.Restarted || s.restarts != 0 || s.deploys != 3 {
 		t.Errorf("config change: %+v", res)
 	}
-	if s.modes[r3.Config.Path] != "600" {
-		t.Errorf("config mode %s, want 600 (chmod before the password is written)", s.modes[r3.Config.Path])
+	if s.modes[r3.Configs[0].Path] != "600" {
+		t.Errorf("config mode %s, want 600 (chmod before the password is written)", s.modes[r3.Configs[0].Path])
+	}
+	if s.objects[oldObject] || !s.objects["secret "+r3.Configs[0].SwarmName] || !slices.Contains(res.Cleaned, oldObject) {
+		t.Errorf("objects %v cleaned %v", s.objects, res.Cleaned)
 	}
 	plan, _ := json.Marshal(res)
 	if strings.Contains(string(plan), "hunter2") || strings.Contains(strings.Join(logs, "\n"), "hunter2") {
@@ -371,11 +538,11 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 
 	// Only the password changes: the diff shows nothing, the file is rewritten.
 	r4 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "other-secret"})
-	p, err := ComputePlan(ctx, h, r4)
+	p, err := ComputePlan(ctx, h, r4, fast)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := p.Files[0]; !f.Changed || !f.SecretChanged || f.Diff != "" || !p.Restart || p.Deploy {
+	if f := p.Files[0]; !f.Changed || !f.SecretChanged || f.Diff != "" || p.Restart || !p.Deploy {
 		t.Errorf("password-only change: %+v", p)
 	}
 }
@@ -386,8 +553,8 @@ func TestInstallFileModeForNewSecret(t *testing.T) {
 	if _, err := Install(context.Background(), h, r, fast); err != nil {
 		t.Fatal(err)
 	}
-	if h.Mode(r.Config.Path) != 0o600 || h.Mode(r.Stack.Path) != 0o644 {
-		t.Errorf("modes config %o stack %o", h.Mode(r.Config.Path), h.Mode(r.Stack.Path))
+	if h.Mode(r.Configs[0].Path) != 0o600 || h.Mode(r.Stack.Path) != 0o644 {
+		t.Errorf("modes config %o stack %o", h.Mode(r.Configs[0].Path), h.Mode(r.Stack.Path))
 	}
 }
 
@@ -532,7 +699,7 @@ func TestUninstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Removed || s.service || len(s.stackNets) != 0 || len(res.Purged) != 3 || s.dirs[v.DataDir] {
+	if !res.Removed || len(s.services) != 0 || len(s.stackNets) != 0 || len(res.Purged) != 3 || s.dirs[v.DataDir] {
 		t.Errorf("uninstall: %+v swarm %+v", res, s)
 	}
 	if s.containers != 0 {
@@ -626,7 +793,7 @@ func TestUninstallWaitsForTaskContainersOnOtherNodes(t *testing.T) {
 	s.taskNodes = []string{"w1", "w2", "m1"}
 	w1Left := 3 // polls before w1's container is gone
 	w1 := fakehost.New("w1", nil, func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
-		if strings.HasPrefix(strings.Join(c.Args, " "), "docker ps -q --filter label=com.docker.swarm.service.name=registry_registry-mirror") {
+		if strings.HasPrefix(strings.Join(c.Args, " "), "docker ps -q --filter label=com.docker.stack.namespace=registry") {
 			if w1Left > 0 {
 				w1Left--
 				return ok("c0ffee\n")

@@ -5,18 +5,21 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // UninstallOptions tune Uninstall.
 type UninstallOptions struct {
-	// Purge also removes the stack file, the registry config and the
-	// registry's data (only the tree the registry wrote: <data_dir>/docker,
-	// then data_dir itself if empty).
+	// Purge also removes the stack file, the registry configs, the TLS
+	// files and every cache's data (only the tree the registry wrote:
+	// <data_dir>/docker, then data_dir itself if empty), on the manager and
+	// on each replica node.
 	Purge bool
 	// Wait bounds waiting for services and stack networks to go (0 = DefaultWait).
 	Wait time.Duration
@@ -25,17 +28,24 @@ type UninstallOptions struct {
 	Log  func(string)
 	// NodeHost returns a connection to the swarm node with this hostname
 	// (nil when there is none), to wait there until the registry's task
-	// containers are gone. The manager h itself needs none.
+	// containers are gone and, with Purge, to remove a replica's data. The
+	// manager h itself needs none.
 	NodeHost func(hostname string) nodes.Host
 }
 
 // UninstallResult is what Uninstall did.
 type UninstallResult struct {
 	Removed bool `json:"removed"` // the stack existed and was removed
+	// Services are the stack's services that were removed.
+	Services []string `json:"services,omitempty"`
+	// Unlabelled are the nodes the replica label was taken off.
+	Unlabelled []string `json:"unlabelled,omitempty"`
 	// Unchecked lists nodes that ran a registry task but could not be
-	// asked whether its container is gone (not connected).
+	// asked whether its container is gone (not connected), or whose
+	// replica data could not be purged.
 	Unchecked []string `json:"unchecked,omitempty"`
-	Purged    []string `json:"purged"`
+	// Purged are the paths removed (node:path for a replica node's data).
+	Purged []string `json:"purged"`
 	// Kept lists paths purge left because they hold files swarmctl did not write.
 	Kept []string `json:"kept,omitempty"`
 }
@@ -48,8 +58,10 @@ var purgeDataScript = nodes.MustScript(scriptFiles, "scripts/purge-data.sh")
 
 // Uninstall removes the stack through the manager h and waits until its
 // services and networks are gone, and its task containers too (on h, and
-// on the nodes o.NodeHost reaches); with Purge it then removes the files.
-// v gives the stack name and paths (Defaults and Validate applied).
+// on the nodes o.NodeHost reaches), and takes the replica label off the
+// nodes; with Purge it then removes the files and data of every upstream,
+// those v lists and those the deployed stack file still names. v gives
+// the stack name and paths (Defaults and Validate applied).
 func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) (UninstallResult, error) {
 	logf := func(format string, a ...any) {
 		if o.Log != nil {
@@ -74,17 +86,26 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	if err != nil {
 		return res, err
 	}
-	// Where the registry's tasks run: once the service is gone the
+	res.Services = services
+	// Where the registry's tasks run: once the services are gone the
 	// manager no longer lists them, and their containers may still stop.
 	var taskNodes []string
-	if len(services) > 0 {
-		out, err := run(wctx, h, "docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", v.Service())
+	for _, svc := range services {
+		out, err := run(wctx, h, "docker", "service", "ps", "--filter", "desired-state=running", "--format", "{{.Node}}", svc)
 		if err == nil {
 			for _, n := range strings.Fields(out) {
 				if !slices.Contains(taskNodes, n) {
 					taskNodes = append(taskNodes, n)
 				}
 			}
+		}
+	}
+	// What the deployed stack file names (upstreams since taken out of
+	// the inventory): read before anything goes.
+	var deployed deployedStack
+	if o.Purge {
+		if b, err := h.ReadFile(wctx, v.StackFile); err == nil {
+			_ = yaml.Unmarshal(b, &deployed) // unreadable: purge what v names
 		}
 	}
 	if len(services)+len(networks) > 0 {
@@ -109,6 +130,11 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	} else {
 		logf("%s: stack %s is not deployed", h.Name(), v.StackName)
 	}
+	unlabelled, err := removeLabels(wctx, h, v.StackName, logf)
+	res.Unlabelled = unlabelled
+	if err != nil {
+		return res, err
+	}
 	// The task containers must be gone (a re-install may bind the same
 	// host port; a purge must not pull the data from under one): on this
 	// node, and on every node that ran a task and that we can reach.
@@ -127,9 +153,9 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 		}
 	}
 	for _, nh := range hosts {
-		if err := waitNoContainers(wctx, nh, v.Service(), poll); err != nil {
+		if err := waitNoContainers(wctx, nh, v.StackName, poll); err != nil {
 			if o.Purge {
-				return res, fmt.Errorf("%w; not purging %s", err, v.DataDir)
+				return res, fmt.Errorf("%w; not purging", err)
 			}
 			return res, err
 		}
@@ -137,30 +163,108 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	if !o.Purge {
 		return res, nil
 	}
-	for _, p := range []string{v.StackFile, v.ConfigFile} {
-		if _, err := run(wctx, h, "rm", "-f", "--", p); err != nil {
-			return res, err
+	return res, purge(wctx, h, v, deployed, taskNodes, o, &res, logf)
+}
+
+// purge removes every file install wrote on the manager and the data of
+// every cache: on the manager for single-replica upstreams, on each
+// replica node for per-node ones.
+func purge(ctx context.Context, h nodes.Host, v Values, deployed deployedStack, taskNodes []string, o UninstallOptions, res *UninstallResult, logf func(string, ...any)) error {
+	files := []string{v.StackFile}
+	shared := []string{}  // data directories on the manager
+	perNode := []string{} // data directories holding one <hostname> directory per replica node
+	add := func(list *[]string, p string) {
+		if p != "" && !slices.Contains(*list, p) && checkPath(p) == nil {
+			*list = append(*list, p)
+		}
+	}
+	eps := v.Endpoints()
+	for _, e := range eps {
+		add(&files, e.ConfigFile)
+		if v.PerNode() {
+			add(&perNode, e.DataDir)
+		} else {
+			add(&shared, e.DataDir)
+		}
+	}
+	if v.TLSCert != "" || v.TLSKey != "" {
+		dir := path.Dir(v.ConfigFile)
+		add(&files, path.Join(dir, "registry-mirror-tls-cert.pem"))
+		add(&files, path.Join(dir, "registry-mirror-tls-key.pem"))
+	}
+	for _, f := range objectFiles(deployed) {
+		add(&files, f)
+	}
+	for _, svc := range deployed.Services {
+		for _, vol := range svc.Volumes {
+			if vol.Type != "bind" || vol.Target != "/var/lib/registry" {
+				continue
+			}
+			if d, ok := strings.CutSuffix(vol.Source, "/{{.Node.Hostname}}"); ok {
+				add(&perNode, d)
+			} else {
+				add(&shared, vol.Source)
+			}
+		}
+	}
+	for _, p := range files {
+		if _, err := run(ctx, h, "rm", "-f", "--", p); err != nil {
+			return err
 		}
 		res.Purged = append(res.Purged, p)
 	}
-	out, err := h.Run(wctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
-	if err != nil {
-		return res, fmt.Errorf("%s: purge %s: %w", h.Name(), v.DataDir, err)
+	purgeDir := func(nh nodes.Host, dir, shown string) error {
+		out, err := nh.Run(ctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{dir}, Sudo: true})
+		if err != nil {
+			return fmt.Errorf("%s: purge %s: %w", nh.Name(), dir, nodes.Unnamed(nh.Name(), err))
+		}
+		if strings.TrimSpace(string(out.Stdout)) == "kept" {
+			res.Kept = append(res.Kept, shown)
+			logf("%s: kept %s: it holds files the registry did not write", nh.Name(), dir)
+		} else {
+			res.Purged = append(res.Purged, shown)
+		}
+		return nil
 	}
-	if strings.TrimSpace(string(out.Stdout)) == "kept" {
-		res.Kept = append(res.Kept, v.DataDir)
-		logf("%s: kept %s: it holds files the registry did not write", h.Name(), v.DataDir)
-	} else {
-		res.Purged = append(res.Purged, v.DataDir)
+	for _, d := range shared {
+		if err := purgeDir(h, d, d); err != nil {
+			return err
+		}
+	}
+	if len(perNode) > 0 {
+		replicaNodes := append([]string(nil), v.ReplicaNodes...)
+		for _, n := range taskNodes {
+			if !slices.Contains(replicaNodes, n) {
+				replicaNodes = append(replicaNodes, n)
+			}
+		}
+		for _, n := range replicaNodes {
+			var nh nodes.Host
+			if o.NodeHost != nil {
+				nh = o.NodeHost(n)
+			}
+			if nh == nil {
+				res.Unchecked = append(res.Unchecked, n)
+				logf("%s: not connected: its replica data is not purged", n)
+				continue
+			}
+			for _, d := range perNode {
+				if err := purgeDir(nh, path.Join(d, n), n+":"+path.Join(d, n)); err != nil {
+					return err
+				}
+				// The parent goes too when that leaves it empty.
+				_, _ = run(ctx, nh, "rmdir", "--", d)
+			}
+		}
 	}
 	logf("%s: purged %s", h.Name(), strings.Join(res.Purged, ", "))
-	return res, nil
+	return nil
 }
 
-// waitNoContainers waits until no container of the service runs on h.
-func waitNoContainers(ctx context.Context, h nodes.Host, service string, poll time.Duration) error {
+// waitNoContainers waits until no container of the stack runs on h.
+func waitNoContainers(ctx context.Context, h nodes.Host, stack string, poll time.Duration) error {
 	for {
-		out, err := run(ctx, h, "docker", "ps", "-q", "--filter", "label=com.docker.swarm.service.name="+service)
+		out, err := run(ctx, h, "docker", "ps", "-q", "--filter", "label=com.docker.stack.namespace="+stack)
 		if err != nil && ctx.Err() != nil {
 			return fmt.Errorf("%s: the registry's container is still running (the wait ended)", h.Name())
 		}

@@ -201,6 +201,13 @@ func (v Values) Validate() error {
 		bad("upstream_password_file", "the password contains control characters (a trailing newline is removed), invalid UTF-8, or is too long")
 	}
 
+	if v.OTLPEndpoint != "" {
+		if err := checkURL(v.OTLPEndpoint); err != nil {
+			bad("otlp_endpoint", "%q %v", v.OTLPEndpoint, err)
+		} else if !v.RegistryV3() {
+			bad("otlp_endpoint", "needs a registry:3 image (registry:2 has no OpenTelemetry); image is %q", v.Image)
+		}
+	}
 	if v.TTL != "" {
 		d, err := time.ParseDuration(v.TTL)
 		switch {

@@ -83,7 +83,9 @@ func TestValidateRejectsHostileValues(t *testing.T) {
 		{"user without password", func(v *Values) { v.UpstreamUsername = "u" }, "--upstream-password-file"},
 		{"password without user", func(v *Values) { v.UpstreamPassword = "pw" }, "--upstream-username"},
 		{"user newline", func(v *Values) { v.UpstreamUsername = "u\npassword: x"; v.UpstreamPassword = "p" }, "--upstream-username"},
-		{"ttl on registry:2", func(v *Values) { v.TTL = "24h" }, "--ttl"},
+		{"ttl on registry:2", func(v *Values) { v.Image = "registry:2"; v.TTL = "24h" }, "--ttl"},
+		{"otlp on registry:2", func(v *Values) { v.Image = "registry:2"; v.TTL = ""; v.OTLPEndpoint = "http://c:4318" }, "--otlp-endpoint"},
+		{"otlp not a URL", func(v *Values) { v.OTLPEndpoint = "c:4318" }, "--otlp-endpoint"},
 		{"ttl syntax", func(v *Values) { v.Image = "registry:3"; v.TTL = "forever" }, "--ttl"},
 		{"ttl negative", func(v *Values) { v.Image = "registry:3"; v.TTL = "-1h" }, "--ttl"},
 	}
@@ -209,8 +211,8 @@ func TestFromInventoryDeleteEnabled(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(string(r.Config.Data), "  delete:\n    "+tc.want+"\n") {
-			t.Errorf("delete_enabled %v: config\n%s", tc.set, r.Config.Data)
+		if !strings.Contains(string(r.Configs[0].Data), "  delete:\n    "+tc.want+"\n") {
+			t.Errorf("delete_enabled %v: config\n%s", tc.set, r.Configs[0].Data)
 		}
 	}
 }

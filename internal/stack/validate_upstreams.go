@@ -91,9 +91,17 @@ func (v Values) validateRegistries() []error {
 	eps := v.Endpoints()
 	ports := map[int]string{}
 	mirrors := map[string]bool{} // host:port of every URL nodes use, and Traefik hosts
+	if hp := urlHostPort(v.URL); hp != "" {
+		mirrors[hp] = true
+	}
+	if v.FQDN != "" {
+		mirrors[v.FQDN+":443"] = true
+	}
 	for i, e := range eps {
 		if len(e.Service) > maxServiceName {
 			bad(i, "service name %s is longer than %d characters: use a shorter --stack", e.Service, maxServiceName)
+		} else if n := len(objectName(v.StackName, e.Slug+"-config", nil)); n > maxObjectName {
+			bad(i, "its config's swarm name would be %d characters, over swarm's %d: use a shorter --stack", n, maxObjectName)
 		}
 		if e.Host != "" && e.Registry != DockerHub {
 			if err := checkFQDN(e.Host); err != nil {

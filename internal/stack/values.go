@@ -11,8 +11,18 @@ import (
 
 // Defaults from the recipe.
 const (
-	DefaultRemoteURL    = "https://registry-1.docker.io"
-	DefaultImage        = "registry:2"
+	DefaultRemoteURL = "https://registry-1.docker.io"
+	// DefaultImage is registry:3, the maintained line (registry:2 is end
+	// of life; `image: registry:2` keeps an existing install on it).
+	DefaultImage = "registry:3"
+	// DefaultTTL is registry:3's proxy.ttl when none is given, written
+	// out: the 7 days registry:2 always used (so moving to v3 changes no
+	// expiry) and distribution's own default today, pinned so a change of
+	// that default does not change a fleet's cache silently. Shorter means
+	// more expiries, which is when distribution#2367 ("unexpected EOF" on
+	// a blob expiring under a pull) can bite; 0 never expires and lets the
+	// disk only grow.
+	DefaultTTL          = "168h"
 	DefaultStackName    = "registry"
 	DefaultStackFile    = "/var/data/config/registry/registry.yml"
 	DefaultConfigFile   = "/var/data/registry/registry-mirror-config.yml"
@@ -125,6 +135,9 @@ func (v *Values) Defaults() {
 		v.DeleteEnabled = &t
 	}
 	def(&v.PublishMode, DefaultPublishMode)
+	if v.RegistryV3() {
+		def(&v.TTL, DefaultTTL)
+	}
 }
 
 // defaultRegistries makes the upstream list complete: docker.io alone when
@@ -201,20 +214,34 @@ func (v Values) NeedsNetwork() bool { return v.Traefik != TraefikNone && v.Netwo
 // HasCredentials reports whether upstream credentials are configured.
 func (v Values) HasCredentials() bool { return v.UpstreamUsername != "" || v.UpstreamPassword != "" }
 
-// Labels are the service's deploy.labels for the Traefik flavour.
+// Labels are docker.io's service's deploy.labels for the Traefik flavour.
 func (v Values) Labels() []string {
+	return v.LabelsFor(Endpoint{Registry: DockerHub, Host: v.FQDN})
+}
+
+// NodeLabelKey is the node label that places the per-node caches:
+// swarmctl.mirror.<stack>, set to true on the replica nodes.
+func (v Values) NodeLabelKey() string { return NodeLabel + "." + v.StackName }
+
+// LabelsFor are one upstream's service's deploy.labels for the Traefik
+// flavour: a Host rule for its host, and a router and service of its own
+// (docker.io's keep today's name, <stack>-mirror).
+func (v Values) LabelsFor(e Endpoint) []string {
 	router := v.StackName + "-mirror"
+	if e.Registry != DockerHub {
+		router += "-" + e.Slug
+	}
 	switch v.Traefik {
 	case TraefikV1:
 		return []string{
-			"traefik.frontend.rule=Host:" + v.FQDN,
+			"traefik.frontend.rule=Host:" + e.Host,
 			"traefik.docker.network=" + v.Network,
 			"traefik.port=5000",
 		}
 	case TraefikV2, TraefikV3:
 		return []string{
 			"traefik.enable=true",
-			"traefik.http.routers." + router + ".rule=Host(`" + v.FQDN + "`)",
+			"traefik.http.routers." + router + ".rule=Host(`" + e.Host + "`)",
 			"traefik.http.routers." + router + ".entrypoints=" + v.Entrypoint,
 			"traefik.http.routers." + router + ".tls.certresolver=" + v.CertResolver,
 			"traefik.http.routers." + router + ".service=" + router,
