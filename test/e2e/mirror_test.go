@@ -192,7 +192,7 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 
 	// Dry run: the diff, nothing deployed.
 	r := swarmctl(t, env, "mirror", "install", "--dry-run")
-	if r.Code != 0 || !strings.Contains(r.Stdout, "would run docker stack deploy registry") || !strings.Contains(r.Stdout, "remoteurl: "+l.UpstreamAddr()) {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "would run docker stack deploy --prune registry") || !strings.Contains(r.Stdout, "remoteurl: "+l.UpstreamAddr()) {
 		t.Fatalf("dry run: exit %d", r.Code)
 	}
 	stackGone(t, l)

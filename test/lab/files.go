@@ -84,6 +84,7 @@ type invMirror struct {
 	URL         string   `yaml:"url"`
 	Insecure    bool     `yaml:"insecure"`
 	RemoteURL   string   `yaml:"remote_url"`
+	Image       string   `yaml:"image"`
 	Traefik     string   `yaml:"traefik"`
 	Publish     int      `yaml:"publish"`
 	PublishMode string   `yaml:"publish_mode"`
@@ -100,7 +101,9 @@ func renderInventory(st state, key, knownHosts string) ([]byte, error) {
 	inv := invFile{
 		Defaults: invDefaults{User: "root", Port: 22, Key: key, KnownHosts: knownHosts},
 		Mirror: invMirror{
-			Insecure: true, RemoteURL: st.Upstream, Traefik: "none",
+			// The image the machines have (swarmctl's default is registry:3,
+			// which this lab does not build).
+			Insecure: true, RemoteURL: st.Upstream, Image: RegistryImage, Traefik: "none",
 			Publish: 5000, PublishMode: "host",
 		},
 	}

@@ -1,0 +1,597 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/swarmctl/swarmctl/test/lab"
+)
+
+// The stack side of issues 12, 13 and 15 on the lab: one cache per
+// upstream (added, removed, added again), TLS served by the registry with
+// a company CA, replicas on the managers. Every pull through a cache is
+// proven by the upstream's access log: only the cache's node fetched.
+
+// stackInventory is the lab's inventory with its mirror section edited
+// by edit (the lab's nodes, key and known_hosts kept).
+func stackInventory(t *testing.T, l *lab.Lab, edit func(m map[string]any)) string {
+	t.Helper()
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv map[string]any
+	if err := yaml.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	m := inv["mirror"].(map[string]any)
+	m["constraints"] = []string{"node.hostname==" + l.Manager().Name}
+	edit(m)
+	out, err := yaml.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "swarmctl.yaml")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// upstreamLog reads the lab upstream's access log (combined log format
+// lines of its registry) through the lab's engine.
+type upstreamLog struct {
+	l *lab.Lab
+}
+
+// accessLine is one request the upstream served.
+type accessLine struct{ Client, Method, Path, Status string }
+
+var accessRE = regexp.MustCompile(`^(\S+) - - \[[^]]+\] "(\S+) (\S+) [^"]*" (\d{3}) `)
+
+func (u upstreamLog) lines(t *testing.T) []accessLine {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "-H", u.l.DockerHost(), "logs", "swarmctl-lab-"+u.l.Name()+"-upstream")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("upstream access log: %v\n%s", err, out.String())
+	}
+	var ls []accessLine
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if m := accessRE.FindStringSubmatch(sc.Text()); m != nil {
+			ls = append(ls, accessLine{m[1], m[2], m[3], m[4]})
+		}
+	}
+	return ls
+}
+
+// mark is the access log's position now.
+func (u upstreamLog) mark(t *testing.T) int { return len(u.lines(t)) }
+
+// since returns the requests after mark for repo's manifests and blobs.
+func (u upstreamLog) since(t *testing.T, mark int, repo string) []accessLine {
+	t.Helper()
+	var out []accessLine
+	for _, a := range u.lines(t)[mark:] {
+		if strings.HasPrefix(a.Path, "/v2/"+repo+"/") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// onlyFrom checks that since mark the upstream served repo's manifest to
+// want (the caches' nodes) and to no one else; it returns the manifest
+// fetches by client.
+func (u upstreamLog) onlyFrom(t *testing.T, mark int, repo string, want ...string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for _, a := range u.since(t, mark, repo) {
+		if !slices.Contains(want, a.Client) {
+			t.Errorf("the upstream served %s %s to %s: a pull went around the mirror (want only %v)", a.Method, a.Path, a.Client, want)
+		}
+		if strings.Contains(a.Path, "/manifests/") && a.Status == "200" {
+			got[a.Client]++
+		}
+	}
+	for _, w := range want {
+		if got[w] == 0 {
+			t.Errorf("the upstream's access log shows no manifest fetch of %s by the cache's node %s: %v", repo, w, got)
+		}
+	}
+	return got
+}
+
+// fetchScript pulls an image through a registry the way docker does, at
+// the HTTP level (the lab's nodes have no insecure-registries for the
+// caches' plain-http ports): the manifest, then every blob it names.
+const fetchScript = `base=$1; repo=$2; tag=$3
+m=$(curl -fsS -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' -H 'Accept: application/vnd.oci.image.manifest.v1+json' "$base/v2/$repo/manifests/$tag") || exit 1
+n=0
+for d in $(printf '%s' "$m" | grep -o 'sha256:[0-9a-f]\{64\}' | sort -u); do
+  curl -fsS -o /dev/null "$base/v2/$repo/blobs/$d" || exit 1
+  n=$((n+1))
+done
+echo "$n blobs"`
+
+// fetchThrough pulls repo:tag through the registry at base from machine.
+func fetchThrough(t *testing.T, l *lab.Lab, machine, base, repo, tag string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := l.Exec(ctx, machine, "sh", "-c", fetchScript, "fetch", base, repo, tag)
+	if err != nil {
+		t.Fatalf("%s: pull %s:%s through %s: %v\n%s", machine, repo, tag, base, err, out)
+	}
+	t.Logf("%s: pulled %s:%s through %s (%s) in %s", machine, repo, tag, base, strings.TrimSpace(out), time.Since(start).Round(10*time.Millisecond))
+}
+
+func worker(l *lab.Lab) lab.Machine {
+	for _, m := range l.Machines() {
+		if m.Role == "worker" {
+			return m
+		}
+	}
+	return l.Manager()
+}
+
+// stackServices are the stack's services on the manager.
+func stackServices(t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	out := inMachine(t, l, l.Manager().Name, "docker", "service", "ls", "--filter", "label=com.docker.stack.namespace=registry", "--format", "{{.Name}}")
+	s := strings.Fields(out)
+	slices.Sort(s)
+	return s
+}
+
+// stackObjects are the stack's swarm configs or secrets.
+func stackObjects(t *testing.T, l *lab.Lab, kind string) []string {
+	t.Helper()
+	out := inMachine(t, l, l.Manager().Name, "docker", kind, "ls", "--filter", "label=com.docker.stack.namespace=registry", "--format", "{{.Name}}")
+	s := strings.Fields(out)
+	slices.Sort(s)
+	return s
+}
+
+type upstreamsDoc struct {
+	Changed bool   `json:"changed"`
+	Error   string `json:"error"`
+	Result  struct {
+		Deployed bool     `json:"deployed"`
+		Wrote    []string `json:"wrote"`
+		Cleaned  []string `json:"cleaned"`
+		Plan     struct {
+			Removed []struct {
+				Service string `json:"service"`
+				DataDir string `json:"data_dir"`
+			} `json:"removed"`
+		} `json:"plan"`
+		Labelled []string `json:"labelled"`
+		Services []struct {
+			Registry  string `json:"registry"`
+			Service   string `json:"service"`
+			Converged bool   `json:"converged"`
+			Running   int    `json:"running"`
+			Desired   int    `json:"desired"`
+			Health    []struct {
+				URL  string `json:"url"`
+				OK   bool   `json:"ok"`
+				Node string `json:"node"`
+			} `json:"health"`
+		} `json:"services"`
+	} `json:"result"`
+}
+
+func installUpstreams(t *testing.T, env []string, args ...string) (result, upstreamsDoc) {
+	t.Helper()
+	r := swarmctl(t, env, append([]string{"mirror", "install", "-o", "json"}, args...)...)
+	var doc upstreamsDoc
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("mirror install -o json: %v\n%s", err, r.Stdout)
+	}
+	return r, doc
+}
+
+// TestMirrorUpstreams: three upstreams installed (one cache each, each
+// proven by a pull through it that only the cache's node fetched from the
+// upstream), one removed (its service goes, its data directory stays, its
+// config goes), put back, and a second run changes nothing.
+func TestMirrorUpstreams(t *testing.T) {
+	l := needLab(t)
+	mgr := l.Manager()
+	up := upstreamLog{l}
+	three := []any{"docker.io",
+		map[string]any{"registry": "ghcr.io", "remote_url": l.UpstreamAddr()},
+		map[string]any{"registry": "quay.io", "remote_url": l.UpstreamAddr()}}
+	invThree := stackInventory(t, l, func(m map[string]any) { m["registries"] = three })
+	invTwo := stackInventory(t, l, func(m map[string]any) { m["registries"] = []any{three[0], three[2]} })
+	env3, env2 := []string{"SWARMCTL_INVENTORY=" + invThree}, []string{"SWARMCTL_INVENTORY=" + invTwo}
+	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	freshOverlay(t, l)
+	t.Cleanup(func() {
+		swarmctl(t, env3, "mirror", "uninstall", "--purge")
+		freshOverlay(t, l)
+	})
+
+	// Render shows every file; the dry run every diff.
+	if r := swarmctl(t, env3, "mirror", "render"); r.Code != 0 || strings.Count(r.Stdout, "remoteurl: ") != 3 ||
+		!strings.Contains(r.Stdout, "# /var/data/registry/ghcr-io.yml (mode 0644)") || !strings.Contains(r.Stdout, "registry-mirror-quay-io:") {
+		t.Errorf("render: exit %d", r.Code)
+	}
+	if r := swarmctl(t, env3, "mirror", "install", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "+++ /var/data/registry/quay-io.yml (rendered)") {
+		t.Errorf("dry run: exit %d", r.Code)
+	}
+
+	start := time.Now()
+	r, doc := installUpstreams(t, env3)
+	if r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Services) != 3 {
+		t.Fatalf("install of three upstreams: exit %d %+v", r.Code, doc)
+	}
+	t.Logf("install of three upstreams: %s", time.Since(start).Round(100*time.Millisecond))
+	for i, s := range doc.Result.Services {
+		port := []string{"5000", "5001", "5002"}[i]
+		if !s.Converged || s.Running != 1 || len(s.Health) != 1 || !s.Health[0].OK || !strings.HasSuffix(s.Health[0].URL, ":"+port+"/v2/") {
+			t.Errorf("%s: %+v (want it answering on port %s)", s.Registry, s, port)
+		}
+	}
+	want := []string{"registry_registry-mirror", "registry_registry-mirror-ghcr-io", "registry_registry-mirror-quay-io"}
+	if got := stackServices(t, l); !slices.Equal(got, want) {
+		t.Errorf("services %v, want %v", got, want)
+	}
+	// Each cache pulls through from the upstream; only the manager (where
+	// the caches run) appears in the upstream's log, the worker never.
+	w := worker(l)
+	for _, port := range []string{"5000", "5001", "5002"} {
+		mark := up.mark(t)
+		fetchThrough(t, l, w.Name, "http://"+mgr.IP+":"+port, "library/busybox", "latest")
+		up.onlyFrom(t, mark, "library/busybox", mgr.IP)
+	}
+	// Credentials of one upstream stay in its own config.
+	for _, f := range []string{"/var/data/registry/ghcr-io.yml", "/var/data/registry/quay-io.yml"} {
+		if !strings.Contains(inMachine(t, l, mgr.Name, "cat", f), "remoteurl: "+l.UpstreamAddr()) {
+			t.Errorf("%s lacks its upstream", f)
+		}
+	}
+	ghcrConfigs := len(stackObjects(t, l, "config"))
+
+	// ghcr.io taken out: one stack change.
+	r, doc = installUpstreams(t, env2)
+	if r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Plan.Removed) != 1 || doc.Result.Plan.Removed[0].Service != "registry_registry-mirror-ghcr-io" {
+		t.Fatalf("install without ghcr.io: exit %d %+v", r.Code, doc)
+	}
+	if got := stackServices(t, l); !slices.Equal(got, []string{"registry_registry-mirror", "registry_registry-mirror-quay-io"}) {
+		t.Errorf("services after removing ghcr.io: %v", got)
+	}
+	if out := inMachine(t, l, mgr.Name, "sh", "-c", `test -d "$1" && echo kept`, "sh", "/var/data/registry/registry-mirror-data-ghcr-io"); strings.TrimSpace(out) != "kept" {
+		t.Error("ghcr.io's data directory was not kept")
+	}
+	if out, _ := l.Exec(context.Background(), mgr.Name, "test", "-e", "/var/data/registry/ghcr-io.yml"); !slices.Contains(doc.Result.Cleaned, "/var/data/registry/ghcr-io.yml") {
+		t.Errorf("ghcr.io's config file not cleaned: %v %s", doc.Result.Cleaned, out)
+	}
+	if n := len(stackObjects(t, l, "config")); n >= ghcrConfigs {
+		t.Errorf("configs %d after removing an upstream, %d before: the unused one stays", n, ghcrConfigs)
+	}
+
+	// Back to three; then the same three: nothing to do.
+	if r, doc = installUpstreams(t, env3); r.Code != 0 || !doc.Result.Deployed {
+		t.Fatalf("ghcr.io back: exit %d", r.Code)
+	}
+	before := serviceVersion(t, l)
+	r, doc = installUpstreams(t, env3)
+	if r.Code != 0 || doc.Changed || doc.Result.Deployed || len(doc.Result.Wrote) != 0 || len(doc.Result.Cleaned) != 0 {
+		t.Errorf("second run must change nothing: exit %d %+v", r.Code, doc)
+	}
+	if after := serviceVersion(t, l); after != before {
+		t.Errorf("a no-op install updated the service: %s -> %s", before, after)
+	}
+	// The re-added cache still has what it cached before (its data was kept).
+	mark := up.mark(t)
+	fetchThrough(t, l, w.Name, "http://"+mgr.IP+":5001", "library/busybox", "latest")
+	if ls := up.since(t, mark, "library/busybox"); slices.ContainsFunc(ls, func(a accessLine) bool { return strings.Contains(a.Path, "/blobs/") }) {
+		t.Errorf("the re-added cache fetched blobs again (its data directory was kept): %v", ls)
+	}
+
+	// Uninstall --purge removes every service, config and data directory.
+	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge: exit %d", r.Code)
+	}
+	if s, c := stackServices(t, l), stackObjects(t, l, "config"); len(s)+len(c) != 0 {
+		t.Errorf("left after uninstall: services %v configs %v", s, c)
+	}
+	for _, d := range []string{"registry-mirror-data", "registry-mirror-data-ghcr-io", "registry-mirror-data-quay-io", "ghcr-io.yml", "quay-io.yml"} {
+		if out, err := l.Exec(context.Background(), mgr.Name, "test", "-e", "/var/data/registry/"+d); err == nil {
+			t.Errorf("/var/data/registry/%s left after --purge %s", d, out)
+		}
+	}
+}
+
+// serverCert writes mirror-<serial>.crt/.key for ip signed by the CA.
+func serverCert(t *testing.T, dir, ip, serial string, caCert *x509.Certificate, caKey *ecdsa.PrivateKey) (cert, key string) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := new(big.Int).SetString(serial, 10)
+	tmpl := &x509.Certificate{SerialNumber: n, Subject: pkix.Name{CommonName: ip}, IPAddresses: []net.IP{net.ParseIP(ip)},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(12 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(k)
+	cert, key = filepath.Join(dir, "mirror-"+serial+".crt"), filepath.Join(dir, "mirror-"+serial+".key")
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+	return cert, key
+}
+
+// TestMirrorTLSCompanyCA: the registry serves HTTPS itself with a
+// certificate from a company CA; a node that trusts the CA through
+// /etc/docker/certs.d pulls through it (and one that does not, cannot);
+// the key is 0600 on the manager, a swarm secret, never printed; a new
+// certificate rolls the service and the old secrets go.
+func TestMirrorTLSCompanyCA(t *testing.T) {
+	l := needLab(t)
+	mgr, w := l.Manager(), worker(l)
+	up := upstreamLog{l}
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "swarmctl e2e company CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	cert, key := serverCert(t, dir, mgr.IP, "2", caCert, caKey)
+	keyPEM, _ := os.ReadFile(key)
+	keyLine := strings.Split(string(keyPEM), "\n")[1]
+	// Port 5443: earlier tests may have listed <manager>:5000 in the
+	// nodes' insecure-registries, which would let a pull skip the CA.
+	url := "https://" + mgr.IP + ":5443"
+	tlsInv := func(cert, key string) string {
+		return stackInventory(t, l, func(m map[string]any) {
+			m["url"], m["tls_cert"], m["tls_key"], m["publish"] = url, cert, key, 5443
+			delete(m, "insecure")
+		})
+	}
+	env := []string{"SWARMCTL_INVENTORY=" + tlsInv(cert, key)}
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	freshOverlay(t, l)
+	certsDir := "/etc/docker/certs.d/" + mgr.IP + ":5443"
+	t.Cleanup(func() {
+		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		l.Exec(context.Background(), w.Name, "rm", "-rf", certsDir)
+		freshOverlay(t, l)
+	})
+
+	// The key never shows: render, dry run, install -v.
+	outputs := map[string]result{}
+	outputs["render"] = swarmctl(t, env, "mirror", "render")
+	outputs["dry run"] = swarmctl(t, env, "mirror", "install", "--dry-run")
+	r, doc := installUpstreams(t, append(env, "SWARMCTL_VERBOSE=true"))
+	outputs["install"] = r
+	if r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Services) != 1 || !doc.Result.Services[0].Health[0].OK ||
+		!strings.HasPrefix(doc.Result.Services[0].Health[0].URL, "https://") {
+		t.Fatalf("install with TLS: exit %d %+v", r.Code, doc)
+	}
+	for what, o := range outputs {
+		if strings.Contains(o.Stdout+o.Stderr, keyLine) {
+			t.Errorf("the TLS key shows in the %s output", what)
+		}
+	}
+	if !strings.Contains(outputs["render"].Stdout, "the TLS key, never shown") {
+		t.Error("render does not say the key is not shown")
+	}
+	keyFile := "/var/data/registry/registry-mirror-tls-key.pem"
+	if mode := strings.TrimSpace(inMachine(t, l, mgr.Name, "stat", "-c", "%a %U", keyFile)); mode != "600 root" {
+		t.Errorf("%s is %s, want 600 root", keyFile, mode)
+	}
+	secrets := stackObjects(t, l, "secret")
+	if len(secrets) != 2 {
+		t.Errorf("secrets %v, want the certificate and the key", secrets)
+	}
+	if spec := inMachine(t, l, mgr.Name, "docker", "service", "inspect", "registry_registry-mirror"); strings.Contains(spec, keyLine) {
+		t.Error("the key is in the service spec")
+	}
+
+	// A node without the CA cannot pull; with it in certs.d it can, and
+	// only the manager fetched from the upstream.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	image := mgr.IP + ":5443/library/busybox:latest"
+	if info := inMachine(t, l, w.Name, "docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}"); strings.Contains(info, mgr.IP+":5443") {
+		t.Fatalf("%s already lists %s:5443 (insecure?): %s", w.Name, mgr.IP, info)
+	}
+	l.Exec(ctx, w.Name, "docker", "rmi", "-f", image)
+	if out, err := l.Exec(ctx, w.Name, "docker", "pull", image); err == nil || !strings.Contains(out, "certificate") {
+		t.Errorf("pull without the CA: %v\n%s", err, out)
+	}
+	if out, err := l.ExecStdin(ctx, w.Name, bytes.NewReader(caPEM), "sh", "-c", `mkdir -p "$1" && cat > "$1/ca.crt"`, "sh", certsDir); err != nil {
+		t.Fatalf("writing the CA on %s: %v\n%s", w.Name, err, out)
+	}
+	mark := up.mark(t)
+	start := time.Now()
+	if out, err := l.Exec(ctx, w.Name, "docker", "pull", image); err != nil {
+		t.Fatalf("docker pull %s on %s with the company CA: %v\n%s", image, w.Name, err, out)
+	}
+	t.Logf("docker pull over HTTPS through the mirror on %s: %s", w.Name, time.Since(start).Round(100*time.Millisecond))
+	up.onlyFrom(t, mark, "library/busybox", mgr.IP)
+	l.Exec(ctx, w.Name, "docker", "rmi", "-f", image)
+
+	// A new certificate: new secrets, the service rolls, the old go.
+	cert2, key2 := serverCert(t, dir, mgr.IP, "3", caCert, caKey)
+	env2 := []string{"SWARMCTL_INVENTORY=" + tlsInv(cert2, key2)}
+	r, doc = installUpstreams(t, env2)
+	if r.Code != 0 || !doc.Result.Deployed {
+		t.Fatalf("new certificate: exit %d %+v", r.Code, doc)
+	}
+	after := stackObjects(t, l, "secret")
+	if len(after) != 2 || slices.Contains(after, secrets[0]) || slices.Contains(after, secrets[1]) {
+		t.Errorf("secrets %v -> %v: want two new ones, the old removed", secrets, after)
+	}
+	if out, err := l.Exec(ctx, w.Name, "docker", "pull", image); err != nil {
+		t.Errorf("pull after the certificate roll: %v\n%s", err, out)
+	}
+	served := inMachine(t, l, w.Name, "sh", "-c", `echo | openssl s_client -connect "$1" 2>/dev/null | openssl x509 -noout -serial 2>/dev/null || echo none`, "sh", mgr.IP+":5443")
+	if strings.TrimSpace(served) != "serial=03" {
+		t.Errorf("after the roll the registry serves %q, want the new certificate (serial=03)", strings.TrimSpace(served))
+	}
+
+	if r := swarmctl(t, env2, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge: exit %d", r.Code)
+	}
+	if s := stackObjects(t, l, "secret"); len(s) != 0 {
+		t.Errorf("secrets left after uninstall: %v", s)
+	}
+	if out, err := l.Exec(ctx, mgr.Name, "test", "-e", keyFile); err == nil {
+		t.Errorf("%s left after --purge %s", keyFile, out)
+	}
+}
+
+// TestMirrorReplicasOnManagers: replicas on the three managers, one
+// independent cache each (its own data on its own node), each answering
+// on its node; each fetches from the upstream once for its own first
+// pull; the label and the data go with uninstall --purge.
+func TestMirrorReplicasOnManagers(t *testing.T) {
+	l := needLab(t)
+	up := upstreamLog{l}
+	var managers []lab.Machine
+	var names []string
+	for _, m := range l.Machines() {
+		if m.Role == "manager" {
+			managers = append(managers, m)
+			names = append(names, m.Name)
+		}
+	}
+	if len(managers) < 3 {
+		t.Fatalf("the lab has %d managers, the test needs 3", len(managers))
+	}
+	inv := stackInventory(t, l, func(m map[string]any) {
+		delete(m, "constraints")
+		m["replica_nodes"] = names
+		m["registries"] = []any{"docker.io", map[string]any{"registry": "quay.io", "remote_url": l.UpstreamAddr()}}
+	})
+	env := []string{"SWARMCTL_INVENTORY=" + inv}
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	freshOverlay(t, l)
+	t.Cleanup(func() {
+		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		freshOverlay(t, l)
+	})
+
+	// A replica node that is not in the swarm: exit 2, nothing changed.
+	bad := stackInventory(t, l, func(m map[string]any) {
+		delete(m, "constraints")
+		m["replica_nodes"] = []string{names[0], "nosuchnode"}
+	})
+	if r := swarmctl(t, []string{"SWARMCTL_INVENTORY=" + bad}, "mirror", "install"); r.Code != 2 || !strings.Contains(r.Stderr, "replica node nosuchnode is not in the swarm") {
+		t.Errorf("unknown replica node: exit %d, want 2", r.Code)
+	}
+	if s := stackServices(t, l); len(s) != 0 {
+		t.Errorf("services %v after a refused install", s)
+	}
+
+	start := time.Now()
+	r, doc := installUpstreams(t, env)
+	if r.Code != 0 || len(doc.Result.Services) != 2 || !slices.Equal(doc.Result.Labelled, names) {
+		t.Fatalf("install of 3 replicas: exit %d %+v", r.Code, doc)
+	}
+	t.Logf("install of 2 upstreams x 3 replicas: %s", time.Since(start).Round(100*time.Millisecond))
+	for _, s := range doc.Result.Services {
+		if s.Running != 3 || s.Desired != 3 || len(s.Health) != 3 {
+			t.Errorf("%s: %+v", s.Registry, s)
+		}
+	}
+	for _, m := range managers {
+		labels := inMachine(t, l, l.Manager().Name, "docker", "node", "inspect", "--format", "{{json .Spec.Labels}}", m.Name)
+		if !strings.Contains(labels, `"swarmctl.mirror.registry":"true"`) {
+			t.Errorf("%s labels %s", m.Name, labels)
+		}
+		if out := inMachine(t, l, m.Name, "sh", "-c", `ls -d "$1"/* 2>/dev/null`, "sh", "/var/data/registry/registry-mirror-data-quay-io"); strings.TrimSpace(out) != "/var/data/registry/registry-mirror-data-quay-io/"+m.Name {
+			t.Errorf("%s: quay.io's data directories there: %q, want only its own", m.Name, out)
+		}
+	}
+	// Each replica is its own cache: each fetches from the upstream for
+	// its own first pull, a second pull through it fetches nothing, and
+	// no node but the replicas' appears.
+	w := worker(l)
+	var ips []string
+	for _, m := range managers {
+		ips = append(ips, m.IP)
+	}
+	for _, port := range []string{"5000", "5001"} {
+		mark := up.mark(t)
+		for _, m := range managers {
+			fetchThrough(t, l, w.Name, "http://"+m.IP+":"+port, "library/busybox", "latest")
+		}
+		got := up.onlyFrom(t, mark, "library/busybox", ips...)
+		t.Logf("port %s: manifest fetches from the upstream by replica node: %v", port, got)
+		mark = up.mark(t)
+		for _, m := range managers {
+			fetchThrough(t, l, w.Name, "http://"+m.IP+":"+port, "library/busybox", "latest")
+		}
+		for _, a := range up.since(t, mark, "library/busybox") {
+			if strings.Contains(a.Path, "/blobs/") {
+				t.Errorf("port %s: a warm replica fetched a blob again: %+v", port, a)
+			}
+		}
+	}
+
+	// Again: nothing to do.
+	if r, doc := installUpstreams(t, env); r.Code != 0 || doc.Changed {
+		t.Errorf("second install: exit %d changed %v", r.Code, doc.Changed)
+	}
+
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge: exit %d", r.Code)
+	}
+	for _, m := range managers {
+		labels := inMachine(t, l, l.Manager().Name, "docker", "node", "inspect", "--format", "{{json .Spec.Labels}}", m.Name)
+		if strings.Contains(labels, "swarmctl.mirror") {
+			t.Errorf("%s keeps the label: %s", m.Name, labels)
+		}
+		if out, err := l.Exec(context.Background(), m.Name, "test", "-e", "/var/data/registry/registry-mirror-data/"+m.Name); err == nil {
+			t.Errorf("%s: its replica data is left after --purge %s", m.Name, out)
+		}
+	}
+}
