@@ -595,3 +595,100 @@ func TestMirrorReplicasOnManagers(t *testing.T) {
 		}
 	}
 }
+
+// oldStack is the stack file swarmctl deployed before registry configs
+// became swarm objects: the config bind-mounted from the manager.
+const oldStack = `version: "3.8"
+services:
+  registry-mirror:
+    image: registry:2
+    ports:
+      - target: 5000
+        published: 5000
+        protocol: tcp
+        mode: host
+    volumes:
+      - type: bind
+        source: /var/data/registry/registry-mirror-data
+        target: /var/lib/registry
+      - type: bind
+        source: /var/data/registry/registry-mirror-config.yml
+        target: /etc/docker/registry/config.yml
+        read_only: true
+    deploy:
+      replicas: 1
+      placement:
+        constraints: [node.hostname==%s]
+`
+
+const oldConfig = `version: 0.1
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+proxy:
+  remoteurl: %s
+`
+
+// TestMirrorUpgradeExistingInstall: a registry:2 mirror as swarmctl
+// installed it before (config bind-mounted) is taken over by one `mirror
+// install` with image: registry:2 pinned: the service is updated in place
+// (one redeploy), its cache is kept (a pull fetches nothing new from the
+// upstream), and a second install changes nothing.
+func TestMirrorUpgradeExistingInstall(t *testing.T) {
+	l := needLab(t)
+	mgr, w := l.Manager(), worker(l)
+	up := upstreamLog{l}
+	env := []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) { m["image"] = "registry:2" })}
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	freshOverlay(t, l)
+	t.Cleanup(func() {
+		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		freshOverlay(t, l)
+	})
+
+	// The old install, by hand as the old swarmctl did it.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const setup = `mkdir -p /var/data/registry/registry-mirror-data /var/data/config/registry &&
+printf '%s' "$1" > /var/data/registry/registry-mirror-config.yml &&
+printf '%s' "$2" > /var/data/config/registry/registry.yml &&
+docker stack deploy -c /var/data/config/registry/registry.yml registry`
+	stackFile := strings.ReplaceAll(oldStack, "%s", mgr.Name)
+	cfg := strings.ReplaceAll(oldConfig, "%s", l.UpstreamAddr())
+	if out, err := l.Exec(ctx, mgr.Name, "sh", "-c", setup, "sh", cfg, stackFile); err != nil {
+		t.Fatalf("old install: %v\n%s", err, out)
+	}
+	base := "http://" + mgr.IP + ":5000"
+	waitMirror(t, base)
+	mark := up.mark(t)
+	fetchThrough(t, l, w.Name, base, "library/busybox", "latest")
+	up.onlyFrom(t, mark, "library/busybox", mgr.IP)
+
+	// Taken over: one redeploy, the same service and data.
+	before := inMachine(t, l, mgr.Name, "docker", "service", "inspect", "--format", "{{.ID}}", mirrorService)
+	r, doc := installUpstreams(t, env)
+	if r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Services) != 1 || !doc.Result.Services[0].Converged {
+		t.Fatalf("install over the old stack: exit %d %+v", r.Code, doc)
+	}
+	if after := inMachine(t, l, mgr.Name, "docker", "service", "inspect", "--format", "{{.ID}}", mirrorService); after != before {
+		t.Errorf("the service was replaced (%s -> %s), not updated in place", strings.TrimSpace(before), strings.TrimSpace(after))
+	}
+	mounts := inMachine(t, l, mgr.Name, "docker", "service", "inspect", "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Mounts}} {{json .Spec.TaskTemplate.ContainerSpec.Configs}}", mirrorService)
+	if strings.Contains(mounts, "registry-mirror-config.yml") || !strings.Contains(mounts, "/etc/docker/registry/config.yml") {
+		t.Errorf("after the upgrade the config must be a swarm config at the v2 path, not a bind mount: %s", mounts)
+	}
+	mark = up.mark(t)
+	fetchThrough(t, l, w.Name, base, "library/busybox", "latest")
+	for _, a := range up.since(t, mark, "library/busybox") {
+		if strings.Contains(a.Path, "/blobs/") {
+			t.Errorf("the upgraded cache fetched a blob again (its data was not kept): %+v", a)
+		}
+	}
+	if r, doc := installUpstreams(t, env); r.Code != 0 || doc.Changed {
+		t.Errorf("second install: exit %d changed %v", r.Code, doc.Changed)
+	}
+}
