@@ -295,6 +295,10 @@ func render(tfs fs.FS, v Values) (Rendered, error) {
 		DebugAddr:     "127.0.0.1:" + fmt.Sprint(DebugPort),
 		Environment:   v.Environment(),
 	}
+	// No template sees the key or certificate bytes: they are files of
+	// their own (a custom template could otherwise copy the key into a
+	// config, which may be a world-readable swarm config).
+	base.TLSKeyPEM, base.TLSCertPEM, base.CAPEM = nil, nil, nil
 	for _, e := range eps {
 		if e.Registry == DockerHub {
 			base.Service, base.Labels = e.ServiceKey, v.LabelsFor(e)

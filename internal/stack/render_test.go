@@ -665,3 +665,21 @@ func BenchmarkRender(b *testing.B) {
 		}
 	}
 }
+
+// No template sees the TLS key's bytes.
+func TestTemplatesCannotSeeTheKey(t *testing.T) {
+	custom := fstest.MapFS{
+		templates.StackFile:  {Data: []byte("services:\n{{ range .Services }}  {{ .ServiceKey }}:\n    x: {{ yaml (printf \"%s\" $.TLSKeyPEM) }}\n{{ end }}")},
+		templates.ConfigFile: {Data: []byte("proxy:\n  remoteurl: {{ yaml .RemoteURL }}\nk: {{ yaml (printf \"%s\" .TLSKeyPEM) }}\n")},
+	}
+	r, err := Render(custom, tlsValues(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := strings.Split(string(tlsValues(t).TLSKeyPEM), "\n")[1]
+	for _, f := range append(r.Configs, r.Stack) {
+		if bytes.Contains(f.Data, []byte(key)) {
+			t.Errorf("%s holds the key:\n%s", f.Path, f.Data)
+		}
+	}
+}
