@@ -399,6 +399,9 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	t.Cleanup(func() {
 		swarmctl(t, env, "mirror", "uninstall", "--purge")
 		l.Exec(context.Background(), w.Name, "rm", "-rf", certsDir)
+		// The image's layers would let a later pull of busybox skip the
+		// blobs (and a cache then looks empty).
+		l.Exec(context.Background(), w.Name, "docker", "rmi", "-f", mgr.IP+":5443/library/busybox:latest")
 		freshOverlay(t, l)
 	})
 
