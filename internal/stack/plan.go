@@ -354,8 +354,8 @@ func dropped(old []byte, r Rendered) (removed []RemovedService, orphans []string
 		files[f.Path] = true
 	}
 	seen := map[string]bool{}
-	for _, f := range objectFiles(d) {
-		if !files[f] && !seen[f] && path.IsAbs(f) && path.Clean(f) == f {
+	for _, f := range ownFiles(d, r.Values) {
+		if !files[f] && !seen[f] {
 			seen[f] = true
 			orphans = append(orphans, f)
 		}
@@ -364,13 +364,22 @@ func dropped(old []byte, r Rendered) (removed []RemovedService, orphans []string
 	return removed, orphans
 }
 
-func objectFiles(d deployedStack) []string {
+// ownFiles are the files the deployed stack's configs and secrets were
+// made from that swarmctl wrote: those in the directory it writes them to
+// (beside config_file). Any other path the file names is left alone.
+func ownFiles(d deployedStack, v Values) []string {
+	dir := path.Dir(v.ConfigFile)
 	var out []string
+	add := func(f string) {
+		if path.IsAbs(f) && path.Clean(f) == f && path.Dir(f) == dir && checkPath(f) == nil {
+			out = append(out, f)
+		}
+	}
 	for _, c := range d.Configs {
-		out = append(out, c.File)
+		add(c.File)
 	}
 	for _, s := range d.Secrets {
-		out = append(out, s.File)
+		add(s.File)
 	}
 	return out
 }

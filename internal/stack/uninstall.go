@@ -192,7 +192,7 @@ func purge(ctx context.Context, h nodes.Host, v Values, deployed deployedStack, 
 		add(&files, path.Join(dir, "registry-mirror-tls-cert.pem"))
 		add(&files, path.Join(dir, "registry-mirror-tls-key.pem"))
 	}
-	for _, f := range objectFiles(deployed) {
+	for _, f := range ownFiles(deployed, v) {
 		add(&files, f)
 	}
 	for _, svc := range deployed.Services {

@@ -331,3 +331,27 @@ func TestUninstallPurgesEveryUpstream(t *testing.T) {
 		t.Error("m2's data was not purged on m2")
 	}
 }
+
+// Only files in the directory swarmctl writes registry configs to are
+// ever deleted as a dropped upstream's or purged from the deployed stack
+// file: a stack file naming another path deletes nothing there.
+func TestDroppedFilesOnlyInTheConfigDir(t *testing.T) {
+	r := mustRender(t, upstreams("docker.io"))
+	old := []byte(`services:
+  registry-mirror-x:
+    volumes: [{type: bind, source: /srv/x, target: /var/lib/registry}]
+configs:
+  a: {name: a, file: /var/data/registry/x.yml}
+  b: {name: b, file: /etc/shadow}
+  c: {name: c, file: /var/data/registry/../../etc/passwd}
+secrets:
+  d: {name: d, file: /var/data/registry/registry-mirror-tls-key.pem}
+`)
+	removed, orphans := dropped(old, r)
+	if !slices.Equal(orphans, []string{"/var/data/registry/registry-mirror-tls-key.pem", "/var/data/registry/x.yml"}) {
+		t.Errorf("orphans %q", orphans)
+	}
+	if len(removed) != 1 || removed[0].DataDir != "/srv/x" {
+		t.Errorf("removed %+v", removed)
+	}
+}
