@@ -2,14 +2,26 @@ package cli
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
 
 // --registry replaces the inventory's list (NAME or NAME=REMOTE_URL) and
@@ -112,5 +124,93 @@ func TestRegistryFlagForOtherCommands(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"--registry", "ghcr"}); err == nil {
 		t.Error("a Docker Hub namespace accepted as a registry")
+	}
+}
+
+// A dry run with several upstreams, replica nodes and TLS shows every
+// file (the key only as "never shown"), the labels and the replica data
+// directories it would create on each node; a replica node the swarm does
+// not have is exit 2 before anything changes.
+func TestInstallDryRunUpstreamsReplicasTLS(t *testing.T) {
+	dir := t.TempDir()
+	crt, key := filepath.Join(dir, "m.crt"), filepath.Join(dir, "m.key")
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "10.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("10.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(k)
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+	os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(key, keyPEM, 0o600)
+	keyLine := strings.Split(string(keyPEM), "\n")[1]
+	inv := writeInventory(t, `mirror:
+  url: https://10.0.0.1:5000
+  traefik: none
+  tls_cert: `+crt+`
+  tls_key: `+key+`
+  replica_nodes: [m1, m2]
+  registries: [docker.io, quay.io]
+nodes:
+  - {host: m1, role: manager}
+  - {host: m2, role: manager}
+`)
+	swarmNodes := `{"id":"id-m1","hostname":"m1","state":"ready","availability":"active","labels":{}}` + "\n" +
+		`{"id":"id-m2","hostname":"m2","state":"ready","availability":"active","labels":{}}` + "\n"
+	handler := func(name string) fakehost.Handler {
+		return func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+			switch {
+			case c.Script.Name() == "facts.sh":
+				return nodes.Output{Stdout: []byte(swarmFacts(name, `{}`, "[]", true))}, nil
+			case c.Script.Name() == "node-labels.sh":
+				return nodes.Output{Stdout: []byte(swarmNodes)}, nil
+			case len(c.Args) > 2 && c.Args[0] == "docker" && c.Args[1] == "service" && c.Args[2] == "inspect":
+				return nodes.Output{}, exitErr(c, "Error: no such service: "+c.Args[len(c.Args)-1])
+			case len(c.Args) > 0 && c.Args[0] == "test":
+				return nodes.Output{}, exitErr(c, "")
+			}
+			return nodes.Output{}, exitErr(c, "unexpected command "+nodes.CommandLine(c, true))
+		}
+	}
+	hosts := map[string]*fakehost.Host{"m1": fakehost.New("m1", nil, handler("m1")), "m2": fakehost.New("m2", nil, handler("m2"))}
+	dial := func(_ context.Context, tg nodes.Target, _ nodes.DialOptions) (nodes.Host, error) {
+		return hosts[tg.Host], nil
+	}
+	d, stdout, errb := testDeps(dial)
+	if code := Run(context.Background(), d, []string{"mirror", "install", "-i", inv, "--manager", "m1", "--dry-run", "-v"}); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, errb)
+	}
+	for _, want := range []string{
+		"+++ /var/data/registry/registry-mirror-config.yml (rendered)", "+++ /var/data/registry/quay-io.yml (rendered)",
+		"+++ /var/data/registry/registry-mirror-tls-cert.pem (rendered)",
+		"# /var/data/registry/registry-mirror-tls-key.pem: the TLS key would be written (never shown)",
+		"would label node m1 swarmctl.mirror.registry=true (a replica node)", "would label node m2 swarmctl.mirror.registry=true",
+		"would create data directory /var/data/registry/registry-mirror-data-quay-io/m2 on m2",
+		"would run docker stack deploy --prune registry on m1",
+	} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("dry run lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout.String()+errb.String(), keyLine) {
+		t.Error("the key was printed")
+	}
+	for _, h := range hosts {
+		if len(h.Writes) != 0 {
+			t.Errorf("%s: dry run wrote %v", h.NameV, h.Writes)
+		}
+	}
+
+	// A replica node the swarm does not have: exit 2.
+	swarmNodes = `{"id":"id-m1","hostname":"m1","state":"ready","availability":"active","labels":{}}` + "\n"
+	d, _, errb = testDeps(dial)
+	if code := Run(context.Background(), d, []string{"mirror", "install", "-i", inv, "--manager", "m1"}); code != ExitError ||
+		!strings.Contains(errb.String(), "replica node m2 is not in the swarm (its nodes: m1)") {
+		t.Errorf("exit %d: %s", code, errb)
 	}
 }
