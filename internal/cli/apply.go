@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -44,15 +45,14 @@ type ApplyPhase struct {
 // ApplyResult is the JSON document of `apply`: one entry per phase plus
 // each phase's full document.
 type ApplyResult struct {
-	SchemaVersion int                   `json:"schema_version"`
-	Command       string                `json:"command"`
-	DryRun        bool                  `json:"dry_run"`
-	OK            bool                  `json:"ok"`
-	Changed       bool                  `json:"changed"`
-	Phases        []ApplyPhase          `json:"phases"`
-	Install       *MirrorInstallResult  `json:"install,omitempty"`
-	Configure     *NodesConfigureResult `json:"configure,omitempty"`
-	Status        *status.Report        `json:"status,omitempty"`
+	report.Header
+	DryRun    bool                  `json:"dry_run"`
+	OK        bool                  `json:"ok"`
+	Changed   bool                  `json:"changed"`
+	Phases    []ApplyPhase          `json:"phases"`
+	Install   *MirrorInstallResult  `json:"install,omitempty"`
+	Configure *NodesConfigureResult `json:"configure,omitempty"`
+	Status    *status.Report        `json:"status,omitempty"`
 }
 
 // NewCmdApply builds `swarmctl apply`.
@@ -98,7 +98,7 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 }
 
 func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	f, err := openFleet(d, opts.Global, true, true)
 	if err != nil {
 		return err
 	}
@@ -141,25 +141,26 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 		Warn:           func(msg string) { warn(d, msg) },
 	}
 
-	res := ApplyResult{SchemaVersion: SchemaVersion, Command: "apply", DryRun: opts.DryRun, Phases: []ApplyPhase{}}
+	res := ApplyResult{DryRun: opts.DryRun, Phases: []ApplyPhase{}}
 	finish := func() error {
 		res.OK = true
+		var bad []string
 		for _, p := range res.Phases {
 			res.Changed = res.Changed || p.Changed
 			if p.Result == "failed" || p.Result == "skipped" || p.Result == status.Degraded || p.Result == status.Unchecked {
 				res.OK = false
+				bad = append(bad, p.Name+" "+p.Result)
 			}
 		}
-		if err := emit(d, opts.Global, res, func() { printApply(d, res) }); err != nil {
-			return err
+		res.collect()
+		var err error
+		if !res.OK {
+			err = failedQuiet(report.ErrApplyFailed, "apply: "+strings.Join(bad, ", "))
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			err = ctx.Err()
 		}
-		if !res.OK {
-			return failed("")
-		}
-		return nil
+		return emit(d, opts.Global, &res, func() { printApply(d, res) }, err)
 	}
 
 	// Phase 1: install.
@@ -178,7 +179,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 		Log: func(line string) { d.IO.Progress("%s", line) }})
 	res.Install = &ir
 	res.Phases = append(res.Phases, installPhase(ir))
-	if ir.Error != "" {
+	if ir.Failed() != "" {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
 		return finish()
 	}
@@ -191,13 +192,18 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
 	targets := append(cs[:len(cs):len(cs)], more...)
 	cs = targets
+	if err == nil {
+		if lerr := f.CheckLimit(); lerr != nil {
+			return lerr
+		}
+	}
 	if err != nil {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
 		return finish()
 	}
 	rep := configure.Run(ctx, targets, co)
-	res.Configure = &NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
-		Mirrors: mirrors, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
+	res.Configure = configureResult(rep, opts.DryRun, false, mirrors)
+	res.Configure.SchemaVersion, res.Configure.Error = SchemaVersion, errorInfo(configureFailure(rep))
 	res.Phases = append(res.Phases, configurePhase(rep, d.Now().Sub(start)))
 	if opts.DryRun {
 		return finish()
@@ -215,6 +221,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	d.IO.Progress("== status")
 	start = d.Now()
 	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
+	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
 	return finish()
@@ -245,11 +252,11 @@ func waitMirror(ctx context.Context, d *Deps, url string, wait time.Duration) {
 }
 
 func installPhase(ir MirrorInstallResult) ApplyPhase {
-	p := ApplyPhase{Name: "install", Changed: ir.Changed, DurationMS: ir.DurationMS, Error: ir.Error}
+	p := ApplyPhase{Name: "install", Changed: ir.Changed, DurationMS: ir.DurationMS, Error: ir.Failed()}
 	pl, r := ir.Result.Plan, ir.Result
 	switch {
-	case ir.Error != "":
-		p.Result, p.Summary = "failed", fmt.Sprintf("stack %s through %s", pl.Stack, ir.Manager)
+	case ir.Failed() != "":
+		p.Result, p.Summary = "failed", fmt.Sprintf("stack %s through %s: %s", pl.Stack, ir.Manager, firstLine(ir.Failed()))
 	case ir.DryRun && ir.Changed:
 		p.Result, p.Summary = "changed", fmt.Sprintf("would change stack %s on %s: %s", pl.Stack, ir.Manager, strings.Join(pl.Reasons, "; "))
 	case ir.DryRun:
@@ -303,9 +310,39 @@ func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
 		p.Summary += fmt.Sprintf("; GET %s/v2/: HTTP %d", strings.TrimRight(e.URL, "/"), e.Status)
 	}
 	if len(st.Problems) > 0 {
-		p.Error = strings.Join(st.Problems, "; ")
+		var ps []string
+		for _, pr := range st.Problems {
+			ps = append(ps, pr.String())
+		}
+		p.Error = strings.Join(ps, "; ")
 	}
 	return p
+}
+
+// collect gathers the phases' problems and warnings into the document's
+// own, so a CI job reads one list whatever phase found them.
+func (res *ApplyResult) collect() {
+	res.Problems, res.Warnings = []report.Problem{}, []string{}
+	if i := res.Install; i != nil {
+		res.Problems, res.Warnings = append(res.Problems, i.Problems...), append(res.Warnings, i.Warnings...)
+	}
+	if c := res.Configure; c != nil {
+		res.Problems, res.Warnings = append(res.Problems, c.Problems...), append(res.Warnings, c.Warnings...)
+	}
+	if s := res.Status; s != nil {
+		res.Problems, res.Warnings = append(res.Problems, s.Problems...), append(res.Warnings, s.Warnings...)
+	}
+	for _, p := range res.Phases {
+		if p.Error != "" && (p.Name == "install" && res.Install == nil || p.Name == "configure" && res.Configure == nil) {
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemPhaseFailed, Message: p.Name + ": " + p.Error})
+		}
+	}
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 func printApply(d *Deps, res ApplyResult) {

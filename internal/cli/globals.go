@@ -38,6 +38,14 @@ type GlobalOptions struct {
 	// inventory must exist, and --sudo beats the inventory's defaults.
 	InventorySet bool
 	SudoSet      bool
+
+	// Set by the root before a command runs: its name (for the JSON
+	// header) and start; emitted once the command printed its document.
+	command string
+	start   time.Time
+	emitted bool
+	// fromEnv are the flags set from SWARMCTL_ variables.
+	fromEnv map[string]bool
 }
 
 const defaultInventory = "swarmctl.yaml"
@@ -69,7 +77,14 @@ func EnvName(flag string) string {
 
 // applyEnv sets every flag the user did not give from its SWARMCTL_ env var.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	_, err := applyEnvNames(fs, getenv)
+	return err
+}
+
+// applyEnvNames is applyEnv, also returning the flags it set.
+func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bool, error) {
 	var err error
+	set := map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed || f.Name == "help" {
 			return
@@ -79,12 +94,22 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueProblem(f, e))
 			return
 		}
 		f.Changed = true
+		set[f.Name] = true
 	})
-	return err
+	return set, err
+}
+
+// flagName is how the user gave a flag: "--ssh-key", or its variable when
+// it came from the environment.
+func (g *GlobalOptions) flagName(name string) string {
+	if g.fromEnv[name] {
+		return EnvName(name)
+	}
+	return "--" + name
 }
 
 // annotateEnv appends "(env SWARMCTL_X)" to every flag's usage.
@@ -132,6 +157,8 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Parallel:       g.Parallel,
 		ConnectTimeout: g.ConnectTimeout,
 		SSHPassphrase:  d.Getenv("SWARMCTL_SSH_PASSPHRASE"),
+		Names: map[string]string{"ssh-key": g.flagName("ssh-key"), "ssh-config": g.flagName("ssh-config"),
+			"known-hosts": g.flagName("known-hosts"), "limit": g.flagName("limit")},
 	}
 }
 
@@ -158,15 +185,21 @@ func (g *GlobalOptions) fleetEnv(d *Deps) fleet.Env {
 }
 
 // openFleet validates the global flags, loads the inventory and selects
-// the nodes. needNodes=false allows an empty selection (e.g. discovery
-// fills it).
-func openFleet(d *Deps, g *GlobalOptions, needNodes bool) (*fleet.Fleet, error) {
+// the nodes. needNodes=false allows an empty selection. With discover,
+// swarm members may join the selection later: an empty selection is fine
+// and the caller checks --limit (f.CheckLimit) after discovery.
+func openFleet(d *Deps, g *GlobalOptions, needNodes bool, discover ...bool) (*fleet.Fleet, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
-	f, err := fleet.Open(g.fleetOptions(d), g.fleetEnv(d))
+	o := g.fleetOptions(d)
+	o.Discover = len(discover) > 0 && discover[0]
+	f, err := fleet.Open(o, g.fleetEnv(d))
 	if err != nil {
 		return nil, err
+	}
+	if o.Discover && len(f.Selected()) == 0 && len(f.Inventory().Nodes) > 0 {
+		needNodes = false // --limit may name swarm members only
 	}
 	if needNodes && len(f.Selected()) == 0 {
 		f.Close()

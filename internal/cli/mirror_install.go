@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -28,18 +29,28 @@ type MirrorInstallOptions struct {
 // MirrorInstallResult is the JSON document of `mirror install` (and the
 // install phase of `apply`). It never holds the upstream password.
 type MirrorInstallResult struct {
-	SchemaVersion int                 `json:"schema_version"`
-	Command       string              `json:"command"`
-	DryRun        bool                `json:"dry_run"`
-	Manager       string              `json:"manager"`
-	Changed       bool                `json:"changed"`
-	Values        stack.Values        `json:"values"`
-	Result        stack.InstallResult `json:"result"`
+	report.Header
+	DryRun  bool                `json:"dry_run"`
+	Manager string              `json:"manager"`
+	Changed bool                `json:"changed"`
+	Values  stack.Values        `json:"values"`
+	Result  stack.InstallResult `json:"result"`
 	// Endpoint is GET /v2/ through the mirror URL from where swarmctl runs.
-	Endpoint   *status.Endpoint `json:"endpoint,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Warnings   []string         `json:"warnings"`
-	DurationMS int64            `json:"duration_ms"`
+	Endpoint *status.Endpoint `json:"endpoint,omitempty"`
+
+	// failure is why the install failed ("" = it did not), redacted.
+	failure string
+}
+
+// Failed is why the install failed ("" when it did not).
+func (r *MirrorInstallResult) Failed() string { return r.failure }
+
+// installError is the exit of an install that failed.
+func installError(res *MirrorInstallResult) error {
+	if res.failure == "" {
+		return nil
+	}
+	return failedQuiet(report.ErrInstallFailed, "mirror install on "+res.Manager+" failed: "+res.failure)
 }
 
 // NewCmdMirrorInstall builds `swarmctl mirror install`.
@@ -111,16 +122,11 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 		return err
 	}
 	res := installMirror(ctx, d, mgr, r, iopts)
-	if err := emit(d, opts.Global, res, func() { printInstall(d, res) }); err != nil {
-		return err
-	}
+	err = installError(&res)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		err = ctx.Err()
 	}
-	if res.Error != "" {
-		return failed("")
-	}
-	return nil
+	return emit(d, opts.Global, &res, func() { printInstall(d, res) }, err)
 }
 
 // connectManager connects to the manager to work through: --manager,
@@ -139,8 +145,8 @@ func connectManager(ctx context.Context, f *fleet.Fleet, flag string) ([]*member
 // mirror URL from here. Problems end up in Error (and Warnings).
 func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
 	start := d.Now()
-	res := MirrorInstallResult{SchemaVersion: SchemaVersion, Command: "mirror install", DryRun: o.DryRun,
-		Manager: mgr.Name, Values: r.Redacted().Values, Warnings: []string{}}
+	res := MirrorInstallResult{DryRun: o.DryRun, Manager: mgr.Name, Values: r.Redacted().Values}
+	res.Command, res.SchemaVersion, res.Warnings, res.Problems = "mirror install", SchemaVersion, []string{}, []report.Problem{}
 	ir, err := stack.Install(ctx, mgr.Conn, r, o)
 	res.Result = ir
 	if ir.Wrote == nil {
@@ -148,7 +154,9 @@ func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Ren
 	}
 	res.Changed = ir.Plan.Changed() || ir.Deployed || ir.Restarted || ir.NetworkCreated || len(ir.Wrote) > 0
 	if err != nil {
-		res.Error = r.Redact(err.Error())
+		res.failure = r.Redact(err.Error())
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemInstallFailed, Node: mgr.Name, Message: res.failure})
+		res.Error = errorInfo(installError(&res))
 	}
 	if w := notCheckedWarning(mgr.Name, ir.Health); err == nil && w != "" {
 		res.Warnings = append(res.Warnings, w)
@@ -216,7 +224,7 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 	} else {
 		ir := res.Result
 		switch {
-		case res.Error != "":
+		case res.failure != "":
 			fmt.Fprintf(w, "mirror install on %s failed\n", res.Manager)
 		case !res.Changed:
 			fmt.Fprintf(w, "no changes: stack %s on %s is up to date", p.Stack, res.Manager)
@@ -227,7 +235,7 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 		default:
 			fmt.Fprintf(w, "updated files of stack %s on %s", p.Stack, res.Manager)
 		}
-		if res.Error == "" {
+		if res.failure == "" {
 			if ir.Converged {
 				fmt.Fprintf(w, "; %s %d/%d running", p.Service, ir.Running, ir.Replicas)
 			}
@@ -243,7 +251,7 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 	for _, m := range res.Warnings {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+m)
 	}
-	if res.Error != "" {
-		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.Error)
+	if res.failure != "" {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.failure)
 	}
 }

@@ -214,7 +214,7 @@ nodes:
 		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if doc.SchemaVersion != 1 || doc.Command != "mirror install" || !doc.DryRun || doc.Manager != "m1" || !doc.Changed ||
+		if doc.SchemaVersion != SchemaVersion || doc.Command != "mirror install" || !doc.DryRun || doc.Manager != "m1" || !doc.Changed ||
 			!doc.Result.Plan.Deploy || len(doc.Result.Plan.Files) != 2 || doc.Result.Plan.Files[0].Diff == "" {
 			t.Errorf("doc %+v", doc)
 		}

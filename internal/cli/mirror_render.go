@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -22,10 +23,9 @@ type MirrorRenderOptions struct {
 
 // MirrorRenderResult is the JSON document of `mirror render`.
 type MirrorRenderResult struct {
-	SchemaVersion int            `json:"schema_version"`
-	Command       string         `json:"command"`
-	Values        stack.Values   `json:"values"`
-	Files         []RenderedFile `json:"files"`
+	report.Header
+	Values stack.Values   `json:"values"`
+	Files  []RenderedFile `json:"files"`
 }
 
 // RenderedFile is one file render wrote (or would install).
@@ -76,7 +76,7 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	if err != nil {
 		return err
 	}
-	res := MirrorRenderResult{SchemaVersion: SchemaVersion, Command: "mirror render", Values: r.Redacted().Values, Files: []RenderedFile{}}
+	res := MirrorRenderResult{Values: r.Redacted().Values, Files: []RenderedFile{}}
 	if opts.Out != "" {
 		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 			return fmt.Errorf("--out: %w", err)
@@ -93,7 +93,7 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 		res.Files = append(res.Files, rf)
 	}
 	shown := r.Redacted()
-	return emit(d, g, res, func() {
+	return emit(d, g, &res, func() {
 		if opts.Out == "" {
 			for _, f := range shown.Files() {
 				fmt.Fprintf(d.IO.Out, "# %s (mode %04o)\n%s", f.Path, f.Mode, f.Data)
@@ -103,7 +103,7 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 		for _, f := range res.Files {
 			fmt.Fprintf(d.IO.Out, "%s (mode %s; installs as %s)\n", f.Wrote, f.Mode, f.Path)
 		}
-	})
+	}, nil)
 }
 
 // writeLocal replaces path with data, mode applied even to an existing file

@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -59,7 +60,7 @@ could be reached. 2 wins over 1.`,
 }
 
 func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	f, err := openFleet(d, opts.Global, true, !opts.NoDiscover)
 	if err != nil {
 		return err
 	}
@@ -70,16 +71,25 @@ func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) er
 		return err
 	}
 	rep := buildStatus(ctx, d, f, opts, want)
-	if err := emit(d, opts.Global, rep, func() { printStatus(d, rep) }); err != nil {
-		return err
+	if !opts.NoDiscover {
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
 	}
+	return emit(d, opts.Global, rep, func() { printStatus(d, rep) }, statusError(rep))
+}
+
+// statusError is the exit of a status report: nil when healthy, 1 when
+// degraded, 2 when something could not be checked.
+func statusError(rep *status.Report) error {
 	switch rep.Health {
 	case status.Healthy:
 		return nil
 	case status.Degraded:
-		return failed("")
+		return failedQuiet(report.ErrDegraded, fmt.Sprintf("degraded: %d problem(s)", len(rep.Problems)))
 	default:
-		return &exitError{code: ExitError}
+		return &exitError{code: ExitError, kind: report.ErrCouldNotCheck, quiet: true,
+			err: fmt.Errorf("could not check: %s", strings.Join(rep.Unchecked, "; "))}
 	}
 }
 
@@ -115,7 +125,7 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	}
 	in.Nodes = rows
 	rep := status.Build(ctx, in)
-	rep.SchemaVersion, rep.Command = SchemaVersion, "mirror status"
+	rep.Command = "mirror status"
 	return rep
 }
 
@@ -206,7 +216,7 @@ func printStatus(d *Deps, r *status.Report) {
 	}
 	tw.Flush()
 	for _, p := range r.Problems {
-		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p)
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}
 	for _, p := range r.Warnings {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+p)

@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
 
@@ -87,7 +88,7 @@ func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {
 	if rep.Health != status.Degraded || len(rep.Nodes) != 2 || !rep.Nodes[1].Discovered || rep.Nodes[1].Name != "w9" {
 		t.Fatalf("report = %+v", rep)
 	}
-	if !strings.Contains(strings.Join(rep.Problems, "\n"), "w9: not configured") {
+	if !strings.Contains(problemText(rep.Problems), "w9: not configured") {
 		t.Errorf("problems = %q", rep.Problems)
 	}
 }
@@ -309,4 +310,13 @@ func TestMirrorStatusAsksManagerLimitLeftOut(t *testing.T) {
 	if len(rep.Nodes) != 1 || rep.Nodes[0].Name != "w1" {
 		t.Errorf("nodes %+v, want only w1", rep.Nodes)
 	}
+}
+
+// problemText is the problems as printed, one per line.
+func problemText(ps []report.Problem) string {
+	var lines []string
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -24,14 +25,11 @@ type MirrorUninstallOptions struct {
 
 // MirrorUninstallResult is the JSON document of `mirror uninstall`.
 type MirrorUninstallResult struct {
-	SchemaVersion int                   `json:"schema_version"`
-	Command       string                `json:"command"`
-	Manager       string                `json:"manager"`
-	Stack         string                `json:"stack"`
-	Purge         bool                  `json:"purge"`
-	Result        stack.UninstallResult `json:"result"`
-	Error         string                `json:"error,omitempty"`
-	DurationMS    int64                 `json:"duration_ms"`
+	report.Header
+	Manager string                `json:"manager"`
+	Stack   string                `json:"stack"`
+	Purge   bool                  `json:"purge"`
+	Result  stack.UninstallResult `json:"result"`
 }
 
 // NewCmdMirrorUninstall builds `swarmctl mirror uninstall`.
@@ -81,7 +79,6 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 	if err != nil {
 		return err
 	}
-	start := d.Now()
 	ur, err := stack.Uninstall(ctx, mgr.Conn, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
 		Log: func(line string) { d.IO.Progress("%s", line) },
 		NodeHost: func(hostname string) nodes.Host {
@@ -92,29 +89,27 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 			}
 			return nil
 		}})
-	res := MirrorUninstallResult{SchemaVersion: SchemaVersion, Command: "mirror uninstall", Manager: mgr.Name,
-		Stack: v.StackName, Purge: opts.Purge, Result: ur, DurationMS: d.Now().Sub(start).Milliseconds()}
+	res := MirrorUninstallResult{Manager: mgr.Name, Stack: v.StackName, Purge: opts.Purge, Result: ur}
 	if res.Result.Purged == nil {
 		res.Result.Purged = []string{}
 	}
-	if err != nil {
-		res.Error = err.Error()
+	for _, n := range ur.Unchecked {
+		res.Warnings = append(res.Warnings, "not connected to "+n+": the registry's container there may still be stopping")
 	}
-	if err := emit(d, opts.Global, res, func() { printUninstall(d, res) }); err != nil {
-		return err
+	var fail error
+	if err != nil {
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemUninstallFailed, Node: mgr.Name, Message: err.Error()})
+		fail = &exitError{code: ExitFailed, kind: report.ErrUninstallFailed, err: err}
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		fail = ctx.Err()
 	}
-	if res.Error != "" {
-		return failed(res.Error)
-	}
-	return nil
+	return emit(d, opts.Global, &res, func() { printUninstall(d, res) }, fail)
 }
 
 func printUninstall(d *Deps, res MirrorUninstallResult) {
 	w := d.IO.Out
-	if res.Error == "" {
+	if res.Error == nil {
 		if res.Result.Removed {
 			fmt.Fprintf(w, "removed stack %s (through %s)\n", res.Stack, res.Manager)
 		} else {

@@ -14,6 +14,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // NodesConfigureOptions are the options of `swarmctl nodes configure`.
@@ -44,14 +45,37 @@ type NodesConfigureOptions struct {
 
 // NodesConfigureResult is the JSON document of `nodes configure`.
 type NodesConfigureResult struct {
-	SchemaVersion int                       `json:"schema_version"`
-	Command       string                    `json:"command"`
-	DryRun        bool                      `json:"dry_run"`
-	Mirrors       []string                  `json:"mirrors"`
-	Remove        bool                      `json:"remove"`
-	Nodes         []configure.NodeResult    `json:"nodes"`
-	Summary       map[configure.Outcome]int `json:"summary"`
-	Warnings      []string                  `json:"warnings,omitempty"`
+	report.Header
+	DryRun  bool                      `json:"dry_run"`
+	Mirrors []string                  `json:"mirrors"`
+	Remove  bool                      `json:"remove"`
+	Nodes   []configure.NodeResult    `json:"nodes"`
+	Summary map[configure.Outcome]int `json:"summary"`
+}
+
+// configureResult is the document of a configure run (also apply's
+// configure phase): failed and skipped nodes are its problems.
+func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []string) *NodesConfigureResult {
+	res := &NodesConfigureResult{DryRun: dryRun, Mirrors: mirrors, Remove: remove, Nodes: rep.Nodes, Summary: rep.Summary}
+	res.Command = "nodes configure"
+	res.Warnings = rep.Warnings
+	for _, n := range rep.Nodes {
+		switch n.Outcome {
+		case configure.Failed:
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemNodeFailed, Node: n.Name, Message: n.Error})
+		case configure.Skipped:
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemNotAttempted, Node: n.Name, Message: n.Error})
+		}
+	}
+	return res
+}
+
+// configureFailure is the error of a configure run whose nodes failed.
+func configureFailure(rep *configure.Report) error {
+	if !rep.Failed() {
+		return nil
+	}
+	return failedQuiet(report.ErrNodesFailed, fmt.Sprintf("%d of %d node(s) failed", rep.Summary[configure.Failed], len(rep.Nodes)))
 }
 
 // NewCmdNodesConfigure builds `swarmctl nodes configure`.
@@ -152,7 +176,7 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 }
 
 func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	f, err := openFleet(d, opts.Global, true, opts.Discover)
 	if err != nil {
 		return err
 	}
@@ -177,20 +201,17 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 		if err != nil {
 			return failed("--discover: " + err.Error())
 		}
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
 	}
 	rep := configure.Run(ctx, targets, o)
-	res := NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
-		Mirrors: o.Settings.Mirrors, Remove: opts.Remove, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
-	if err := emit(d, opts.Global, res, func() { printConfigure(d, res) }); err != nil {
-		return err
-	}
+	res := configureResult(rep, opts.DryRun, opts.Remove, o.Settings.Mirrors)
+	err = configureFailure(rep)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		err = ctx.Err()
 	}
-	if rep.Failed() {
-		return failed("")
-	}
-	return nil
+	return emit(d, opts.Global, res, func() { printConfigure(d, *res) }, err)
 }
 
 // discoverForConfigure is `nodes configure --discover` (and apply's

@@ -191,7 +191,7 @@ func TestConfigureRunOutputAndExitCodes(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if doc.SchemaVersion != 1 || doc.Command != "nodes configure" || len(doc.Nodes) != 2 || doc.Summary["unchanged"] != 1 || doc.Summary["would-restart"] != 1 {
+	if doc.SchemaVersion != SchemaVersion || doc.Command != "nodes configure" || len(doc.Nodes) != 2 || doc.Summary["unchanged"] != 1 || doc.Summary["would-restart"] != 1 {
 		t.Errorf("doc %+v", doc)
 	}
 	for _, k := range []string{"name", "address", "outcome", "path", "service", "role", "changes", "duration_ms"} {

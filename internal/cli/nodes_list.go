@@ -13,6 +13,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // NodesListOptions are the options of `swarmctl nodes list`.
@@ -44,12 +45,11 @@ type NodeInfo struct {
 
 // NodesListResult is the JSON document of `nodes list`.
 type NodesListResult struct {
-	SchemaVersion int        `json:"schema_version"`
-	Command       string     `json:"command"`
-	Nodes         []NodeInfo `json:"nodes"`
-	Reachable     int        `json:"reachable"`
-	Unreachable   int        `json:"unreachable"`
-	NotAttempted  int        `json:"not_attempted,omitempty"`
+	report.Header
+	Nodes        []NodeInfo `json:"nodes"`
+	Reachable    int        `json:"reachable"`
+	Unreachable  int        `json:"unreachable"`
+	NotAttempted int        `json:"not_attempted,omitempty"`
 }
 
 // NewCmdNodesList builds `swarmctl nodes list`.
@@ -95,7 +95,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 		}
 		return nil
 	}})
-	res := NodesListResult{SchemaVersion: SchemaVersion, Command: "nodes list", Nodes: []NodeInfo{}}
+	res := NodesListResult{Nodes: []NodeInfo{}}
 	why := "--fail-fast after an earlier failure"
 	if ctx.Err() != nil {
 		why = "interrupted"
@@ -130,16 +130,23 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 		}
 		res.Nodes = append(res.Nodes, info)
 	}
-	err = emit(d, opts.Global, res, func() { printNodesTable(d, res) })
-	if err != nil {
-		return err
-	}
+	var bad error
 	for _, n := range res.Nodes {
-		if n.Error != "" {
-			return failed("")
+		code := report.ProblemNodeError
+		switch {
+		case n.Error == "":
+			continue
+		case n.NotAttempted:
+			code = report.ProblemNotAttempted
+		case !n.Reachable:
+			code = report.ProblemUnreachable
 		}
+		res.Problems = append(res.Problems, report.Problem{Code: code, Node: n.Name, Message: n.Error})
 	}
-	return nil
+	if len(res.Problems) > 0 {
+		bad = failedQuiet(report.ErrNodesFailed, fmt.Sprintf("%d of %d node(s) not checked: unreachable or in error", len(res.Problems), len(res.Nodes)))
+	}
+	return emit(d, opts.Global, &res, func() { printNodesTable(d, res) }, bad)
 }
 
 func printNodesTable(d *Deps, res NodesListResult) {

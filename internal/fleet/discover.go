@@ -42,6 +42,7 @@ func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member
 	if err != nil {
 		return nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
 	}
+	f.swarm = append([]member.SwarmNode{}, swarm...)
 	known := map[string]bool{}
 	for _, m := range have {
 		known[m.Target.Host] = true

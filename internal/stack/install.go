@@ -56,8 +56,21 @@ type InstallResult struct {
 	Health *Health `json:"health,omitempty"`
 }
 
-// Task is one line of `docker service ps --format '{{json .}}'`.
+// Task is one task of the registry service, in the field names every
+// swarmctl document uses for a task (as mirror status's).
 type Task struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Image        string `json:"image"`
+	Node         string `json:"node"`
+	DesiredState string `json:"desired_state"`
+	CurrentState string `json:"current_state"`
+	Error        string `json:"error,omitempty"`
+}
+
+// DockerTask is one line of `docker service ps --format '{{json .}}'`,
+// in docker's field names.
+type DockerTask struct {
 	ID           string `json:"ID"`
 	Name         string `json:"Name"`
 	Image        string `json:"Image"`
@@ -70,7 +83,7 @@ type Task struct {
 // Health is one GET /v2/ answer.
 type Health struct {
 	URL    string `json:"url"`
-	Status int    `json:"status"`
+	Status int    `json:"http_status"`
 	OK     bool   `json:"ok"`
 	// Via is how the manager reached the registry: HealthViaPublished or
 	// HealthViaTask.
@@ -356,11 +369,11 @@ func ParseTasks(out string) ([]Task, error) {
 		if l == "" {
 			continue
 		}
-		var t Task
+		var t DockerTask
 		if err := json.Unmarshal([]byte(l), &t); err != nil {
 			return nil, fmt.Errorf("docker service ps: unexpected line %q", l)
 		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, Task(t))
 	}
 	return tasks, nil
 }

@@ -100,7 +100,7 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 			if strings.Contains(line, "desired-state=running") && t.DesiredState != "Running" {
 				continue
 			}
-			j, _ := json.Marshal(t)
+			j, _ := json.Marshal(DockerTask(t))
 			b.Write(j)
 			b.WriteByte('\n')
 		}

@@ -35,9 +35,10 @@ type Input struct {
 
 // Build checks the stack on the manager, the endpoint from here and from
 // the manager, the cache, and every node's mirror state, and judges them.
-// The caller sets SchemaVersion and Command.
+// The caller fills the rest of the header (schema_version, command).
 func Build(ctx context.Context, in Input) *Report {
-	rep := &Report{MirrorURLs: in.MirrorURLs, Nodes: []Node{}, Warnings: in.Warnings}
+	rep := &Report{MirrorURLs: in.MirrorURLs, Nodes: []Node{}}
+	rep.Warnings = in.Warnings
 	if rep.MirrorURLs == nil {
 		rep.MirrorURLs = []string{}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/probe"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 func TestFromDockerHub(t *testing.T) {
@@ -79,7 +80,7 @@ func TestCheckStackParses(t *testing.T) {
 	}
 	r := Report{MirrorURLs: []string{"http://10.0.0.1:5000"}, Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &member.MirrorState{Configured: true, Applied: true}}}}
 	r.Judge(svcs)
-	if r.Health != Degraded || !strings.Contains(strings.Join(r.Problems, "\n"), "0/1 replicas running: no suitable node") {
+	if r.Health != Degraded || !strings.Contains(problemText(r.Problems), "0/1 replicas running: no suitable node") {
 		t.Errorf("health=%s problems=%q", r.Health, r.Problems)
 	}
 	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "ghcr.io/o/web:1") {
@@ -124,7 +125,7 @@ func TestJudge(t *testing.T) {
 			if c.r.Health != c.health {
 				t.Errorf("health = %s, want %s (%q)", c.r.Health, c.health, c.r.Problems)
 			}
-			if c.prob != "" && !strings.Contains(strings.Join(c.r.Problems, "\n"), c.prob) {
+			if c.prob != "" && !strings.Contains(problemText(c.r.Problems), c.prob) {
 				t.Errorf("problems %q lack %q", c.r.Problems, c.prob)
 			}
 			if (c.health == Unchecked) != (len(c.r.Unchecked) > 0) {
@@ -248,5 +249,38 @@ func link(t *testing.T, dir, name, target string) {
 	}
 	if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// problemText is the problems as printed, one per line.
+func problemText(ps []report.Problem) string {
+	var lines []string
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Every problem has a code, and a problem about a node names it.
+func TestJudgeProblemObjects(t *testing.T) {
+	r := Report{MirrorURLs: []string{"http://x"}, Endpoint: &Endpoint{URL: "http://x", Error: "refused"},
+		Stack: &Stack{Name: "registry", Service: "s", Found: true, DesiredReplicas: 2, RunningReplicas: 1},
+		Nodes: []Node{{Name: "a", Reachable: true, Mirror: &member.MirrorState{}}, {Name: "b", Error: "refused"},
+			{Name: "c", Reachable: true, Mirror: &member.MirrorState{Configured: true, Pending: true}}}}
+	r.Judge(nil)
+	want := []report.Problem{
+		{Code: report.ProblemNotConfigured, Node: "a", Message: "not configured ( does not list the mirror)"},
+		{Code: report.ProblemUnreachable, Node: "b", Message: "unreachable: refused"},
+		{Code: report.ProblemPending, Node: "c", Message: "configured but not applied: docker is waiting for a reload/restart"},
+		{Code: report.ProblemReplicasShort, Message: "service s: 1/2 replicas running"},
+		{Code: report.ProblemEndpointDown, Message: "mirror http://x: unreachable: refused"},
+	}
+	if len(r.Problems) != len(want) {
+		t.Fatalf("problems %+v", r.Problems)
+	}
+	for i := range want {
+		if r.Problems[i] != want[i] {
+			t.Errorf("problem %d = %+v, want %+v", i, r.Problems[i], want[i])
+		}
 	}
 }

@@ -10,13 +10,13 @@ func TestClosest(t *testing.T) {
 		in   []string
 		want string
 	}{
-		{"hots", keys, "host"},   // swap
-		{"nmae", keys, "name"},   // swap
-		{"usr", keys, "user"},    // deletion
-		{"prot", keys, "port"},   // swap
-		{"roles", keys, "role"},  // insertion
-		{"Host", keys, "host"},   // case
-		{"address", keys, ""},    // nothing near
+		{"hots", keys, "host"},  // swap
+		{"nmae", keys, "name"},  // swap
+		{"usr", keys, "user"},   // deletion
+		{"prot", keys, "port"},  // swap
+		{"roles", keys, "role"}, // insertion
+		{"Host", keys, "host"},  // case
+		{"address", keys, ""},   // nothing near
 		{"dryrun", flags, "dry-run"},
 		{"dry", flags, "dry-run"}, // prefix
 		{"max-unavail", flags, "max-unavailable"},
