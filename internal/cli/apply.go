@@ -28,6 +28,7 @@ type ApplyOptions struct {
 	MaxUnavailable int
 	Timeout        time.Duration
 	DryRun         bool
+	Yes            bool
 }
 
 // ApplyPhase is one phase's outcome in `apply`.
@@ -94,6 +95,7 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show the stack and daemon.json diffs and what would be done; change nothing")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart without asking (needed without a terminal)")
 	return cmd
 }
 
@@ -142,7 +144,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	}
 
 	res := ApplyResult{DryRun: opts.DryRun, Phases: []ApplyPhase{}}
-	finish := func() error {
+	finish := func(cause error) error {
 		res.OK = true
 		var bad []string
 		for _, p := range res.Phases {
@@ -153,8 +155,8 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 			}
 		}
 		res.collect()
-		var err error
-		if !res.OK {
+		err := cause
+		if err == nil && !res.OK {
 			err = failedQuiet(report.ErrApplyFailed, "apply: "+strings.Join(bad, ", "))
 		}
 		if ctx.Err() != nil {
@@ -163,25 +165,52 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 		return emit(d, opts.Global, &res, func() { printApply(d, res) }, err)
 	}
 
-	// Phase 1: install.
-	d.IO.Progress("== install")
+	// Read every node and ask the manager for the swarm's members first:
+	// the configure phase's plan is known, and consented to, before the
+	// install phase changes anything.
 	start := d.Now()
 	cs := f.Selected()
 	f.Connect(ctx, cs, fleet.ConnectOptions{Keep: true})
 	defer func() { member.CloseAll(cs) }()
 	mgr, err := fleet.PickManager(cs, firstNonEmpty(opts.Manager, inv.Mirror.Manager))
 	if err != nil {
-		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
+		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Summary: "no manager to install through: " + err.Error(),
+			Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
 			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
-		return finish()
+		return finish(nil)
 	}
+	more, discoverErr := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
+	targets := append(cs[:len(cs):len(cs)], more...)
+	cs = targets
+	cons := &consent{d: d, g: opts.Global, yes: opts.Yes, dryRun: opts.DryRun}
+	if discoverErr == nil {
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
+		if !opts.DryRun {
+			pre := co
+			pre.DryRun, pre.OnNode, pre.Warn, pre.Confirm = true, nil, func(string) {}, nil
+			pl := configure.Run(ctx, targets, pre).Plan
+			if err := cons.plan(pl); err != nil {
+				res.Phases = append(res.Phases,
+					ApplyPhase{Name: "install", Result: "skipped", Summary: "not started: the plan was not confirmed"},
+					ApplyPhase{Name: "configure", Result: "skipped", Summary: "not started: the plan was not confirmed"})
+				return finish(err)
+			}
+			cons.approve(pl)
+		}
+	}
+	co.Confirm = cons.plan
+
+	// Phase 1: install.
+	d.IO.Progress("== install")
 	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
 		Log: func(line string) { d.IO.Progress("%s", line) }})
 	res.Install = &ir
 	res.Phases = append(res.Phases, installPhase(ir))
 	if ir.Failed() != "" {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
-		return finish()
+		return finish(nil)
 	}
 
 	// Phase 2: configure every node, swarm members missing from the
@@ -189,24 +218,17 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// does not touch daemon.json.
 	d.IO.Progress("== configure")
 	start = d.Now()
-	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
-	targets := append(cs[:len(cs):len(cs)], more...)
-	cs = targets
-	if err == nil {
-		if lerr := f.CheckLimit(); lerr != nil {
-			return lerr
-		}
-	}
-	if err != nil {
-		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
-		return finish()
+	if discoverErr != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Summary: "could not list the swarm's members: " + discoverErr.Error(),
+			Error: discoverErr.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
+		return finish(nil)
 	}
 	rep := configure.Run(ctx, targets, co)
 	res.Configure = configureResult(rep, opts.DryRun, false, mirrors)
 	res.Configure.SchemaVersion, res.Configure.Error = SchemaVersion, errorInfo(configureFailure(rep))
 	res.Phases = append(res.Phases, configurePhase(rep, d.Now().Sub(start)))
-	if opts.DryRun {
-		return finish()
+	if rep.Declined != nil || opts.DryRun {
+		return finish(rep.Declined)
 	}
 	member.CloseAll(cs)
 	cs = nil
@@ -224,7 +246,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
-	return finish()
+	return finish(nil)
 }
 
 // waitMirror polls GET /v2/ through url until it answers or wait ends.
@@ -290,11 +312,25 @@ func configurePhase(rep *configure.Report, took time.Duration) ApplyPhase {
 			failedNodes = append(failedNodes, n.Name+": "+n.Error)
 		}
 	}
+	p.Summary = fmt.Sprintf("%d node(s): %s", len(rep.Nodes), strings.Join(parts, ", "))
 	if len(failedNodes) > 0 {
 		p.Result, p.Error = "failed", strings.Join(failedNodes, "; ")
+		p.Summary += " (" + cause(failedNodes) + ")"
 	}
-	p.Summary = fmt.Sprintf("%d node(s): %s", len(rep.Nodes), strings.Join(parts, ", "))
 	return p
+}
+
+// cause is the first of several problems, short enough for a summary
+// line, with how many more there are.
+func cause(problems []string) string {
+	c := firstLine(problems[0])
+	if r := []rune(c); len(r) > 120 {
+		c = string(r[:117]) + "..."
+	}
+	if len(problems) > 1 {
+		c += fmt.Sprintf("; and %d more below", len(problems)-1)
+	}
+	return c
 }
 
 func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
@@ -315,6 +351,7 @@ func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
 			ps = append(ps, pr.String())
 		}
 		p.Error = strings.Join(ps, "; ")
+		p.Summary += " (" + cause(ps) + ")"
 	}
 	return p
 }

@@ -182,11 +182,7 @@ func printStatus(d *Deps, r *status.Report) {
 		}
 	}
 	if c := r.Cache; c != nil {
-		fmt.Fprintf(w, "Cache: %d repositories (%s), %s on disk", len(c.Repositories), strings.Join(c.Repositories, ", "), humanBytes(c.DiskBytes))
-		if c.DiskNode != "" {
-			fmt.Fprintf(w, " on %s", c.DiskNode)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, cacheLine(c))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -222,6 +218,25 @@ func printStatus(d *Deps, r *status.Report) {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+p)
 	}
 	fmt.Fprintf(d.IO.Err, "health: %s\n", r.Health)
+}
+
+// cacheLine says what is known about the cache and nothing more: no
+// "0 repositories" when the catalog could not be read, no "0 B" when no
+// disk was measured.
+func cacheLine(c *status.Cache) string {
+	var parts []string
+	switch {
+	case c.Error != "" && len(c.Repositories) == 0 && strings.HasPrefix(c.Error, "catalog: "):
+		parts = append(parts, "repositories "+strings.TrimPrefix(c.Error, "catalog: "))
+	case c.Error != "" && len(c.Repositories) == 0:
+		parts = append(parts, "not checked: "+c.Error)
+	default:
+		parts = append(parts, fmt.Sprintf("%d repositories (%s)", len(c.Repositories), strings.Join(c.Repositories, ", ")))
+	}
+	if c.DiskNode != "" {
+		parts = append(parts, fmt.Sprintf("%s on disk on %s", humanBytes(c.DiskBytes), c.DiskNode))
+	}
+	return "Cache: " + strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {

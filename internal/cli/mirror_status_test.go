@@ -320,3 +320,22 @@ func problemText(ps []report.Problem) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// The cache line says only what was checked: with the endpoint down there
+// is no "0 repositories", and no "0 B on disk" without a measured disk.
+func TestCacheLineNeverMadeUp(t *testing.T) {
+	cases := []struct {
+		c    status.Cache
+		want string
+	}{
+		{status.Cache{Error: "catalog: not checked: the mirror is unreachable"}, "Cache: repositories not checked: the mirror is unreachable"},
+		{status.Cache{Error: "catalog: not checked: the mirror is unreachable", DiskBytes: 2048, DiskNode: "m1"}, "Cache: repositories not checked: the mirror is unreachable, 2.0 KiB on disk on m1"},
+		{status.Cache{Repositories: []string{"library/busybox"}, DiskBytes: 10, DiskNode: "m1"}, "Cache: 1 repositories (library/busybox), 10 B on disk on m1"},
+		{status.Cache{Repositories: []string{}}, "Cache: 0 repositories ()"},
+	}
+	for _, c := range cases {
+		if got := cacheLine(&c.c); got != c.want {
+			t.Errorf("cacheLine(%+v) = %q, want %q", c.c, got, c.want)
+		}
+	}
+}

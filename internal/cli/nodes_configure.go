@@ -36,6 +36,8 @@ type NodesConfigureOptions struct {
 	// one) reports them. See discoverForConfigure.
 	Discover bool
 	Manager  string
+	// Yes allows restarts and removals without asking (no terminal).
+	Yes bool
 
 	// Set from cmd.Flags().Changed: an explicit value beats the inventory
 	// (--insecure) or --remove's "leave experimental alone".
@@ -46,9 +48,12 @@ type NodesConfigureOptions struct {
 // NodesConfigureResult is the JSON document of `nodes configure`.
 type NodesConfigureResult struct {
 	report.Header
-	DryRun  bool                      `json:"dry_run"`
-	Mirrors []string                  `json:"mirrors"`
-	Remove  bool                      `json:"remove"`
+	DryRun  bool     `json:"dry_run"`
+	Mirrors []string `json:"mirrors"`
+	Remove  bool     `json:"remove"`
+	// Plan is what the run decided after reading every node, in the
+	// order it changes them (null when no node was read).
+	Plan    *configure.Plan           `json:"plan"`
 	Nodes   []configure.NodeResult    `json:"nodes"`
 	Summary map[configure.Outcome]int `json:"summary"`
 }
@@ -56,7 +61,7 @@ type NodesConfigureResult struct {
 // configureResult is the document of a configure run (also apply's
 // configure phase): failed and skipped nodes are its problems.
 func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []string) *NodesConfigureResult {
-	res := &NodesConfigureResult{DryRun: dryRun, Mirrors: mirrors, Remove: remove, Nodes: rep.Nodes, Summary: rep.Summary}
+	res := &NodesConfigureResult{DryRun: dryRun, Mirrors: mirrors, Remove: remove, Plan: rep.Plan, Nodes: rep.Nodes, Summary: rep.Summary}
 	res.Command = "nodes configure"
 	res.Warnings = rep.Warnings
 	for _, n := range rep.Nodes {
@@ -70,8 +75,12 @@ func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []strin
 	return res
 }
 
-// configureFailure is the error of a configure run whose nodes failed.
+// configureFailure is the error of a configure run that was not
+// confirmed, or whose nodes failed.
 func configureFailure(rep *configure.Report) error {
+	if rep.Declined != nil {
+		return rep.Declined
+	}
 	if !rep.Failed() {
 		return nil
 	}
@@ -100,6 +109,8 @@ atomically, validates (Docker >= 23), reloads or restarts, and verifies with
 docker info. Any failure after the write restores the old file.`,
 		Example: `  swarmctl nodes configure --dry-run
   swarmctl nodes configure --mirror https://mirror.example.com
+  swarmctl nodes configure --yes                 # no terminal (CI): restarts need it
+  swarmctl nodes configure --discover --yes      # the CI job when nodes join
   swarmctl nodes configure --apply none          # write only, apply later
   swarmctl nodes configure --remove              # take the mirror out again`,
 		Args: cobra.NoArgs,
@@ -125,6 +136,7 @@ docker info. Any failure after the write restores the old file.`,
 	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
 	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults; --limit applies to their name, address and swarm role; inventory nodes --limit leaves out stay out)")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart and remove without asking (needed without a terminal)")
 	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask: an inventory node's name or host (selected or not), else an ad-hoc `[user@]host[:port]`; configured only if selected (default: the first reachable selected manager, else an inventory manager --limit left out)")
 	return cmd
 }
@@ -187,6 +199,11 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 	}
 	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
 	o.Warn = func(msg string) { warn(d, msg) }
+	if opts.Remove && opts.Global.fromEnv["remove"] {
+		warn(d, "SWARMCTL_REMOVE is set: this run takes the mirror OUT of daemon.json")
+	}
+	cons := &consent{d: d, g: opts.Global, yes: opts.Yes, dryRun: opts.DryRun}
+	o.Confirm = cons.plan
 	// Without --discover configure dials each node itself, so that a
 	// node's connection is open only while it is worked on.
 	targets := f.Selected()
@@ -325,6 +342,14 @@ func printConfigure(d *Deps, res NodesConfigureResult) {
 		}
 	}
 	fmt.Fprintf(d.IO.Err, "%d node(s): %s\n", len(res.Nodes), strings.Join(parts, ", "))
+	if res.Remove {
+		n := res.Summary[configure.Reloaded] + res.Summary[configure.Restarted] + res.Summary[configure.Written]
+		verb := "REMOVED from"
+		if res.DryRun {
+			n, verb = res.Summary[configure.WouldReload]+res.Summary[configure.WouldRestart]+res.Summary[configure.WouldWrite], "would be REMOVED from"
+		}
+		fmt.Fprintf(d.IO.Err, "mirror %s %s daemon.json on %d node(s)\n", strings.Join(res.Mirrors, ", "), verb, n)
+	}
 	if res.DryRun {
 		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
 	}

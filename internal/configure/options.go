@@ -63,6 +63,11 @@ type Options struct {
 
 	// Now is the clock (backup names, durations); default time.Now.
 	Now func() time.Time
+	// Confirm, when set, sees the plan once every node was read and
+	// before anything changes (also in a dry run, which changes nothing
+	// anyway); an error stops the run there: nothing is changed, and the
+	// nodes it would have changed are Skipped (Report.Declined).
+	Confirm func(*Plan) error
 	// OnNode is called once per node as soon as its outcome is known
 	// (calls are serialised).
 	OnNode func(NodeResult)

@@ -86,28 +86,22 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		}
 	})
 
-	// Phase B.
-	var parallel, workers, managers []*nodeRun
-	for _, r := range runs {
-		switch {
-		case r.done || r.f == nil:
-		case r.act != actRestart || r.f.SwarmState != "active":
-			parallel = append(parallel, r)
-		case r.f.SwarmManager:
-			managers = append(managers, r)
-		default:
-			workers = append(workers, r)
-		}
+	// The plan, then consent, before the first change.
+	pl := plan(runs, &o)
+	var declined error
+	if o.Confirm != nil && !stopped() {
+		declined = o.Confirm(pl)
 	}
-	// Leader last; otherwise keep the input order.
-	sort.SliceStable(managers, func(i, j int) bool { return !managers[i].f.SwarmLeader && managers[j].f.SwarmLeader })
+
+	// Phase B.
+	parallel, workers, managers := stages(runs, func(r *nodeRun) bool { return !r.done && r.f != nil && declined == nil })
 	g := &swarmGuard{o: &o}
 	for _, r := range runs {
 		if r.h != nil && r.f != nil && r.f.SwarmManager && r.f.SwarmState == "active" {
 			g.managers = append(g.managers, r)
 		}
 	}
-	sort.SliceStable(g.managers, func(i, j int) bool { return !g.managers[i].f.SwarmLeader && g.managers[j].f.SwarmLeader })
+	leaderLast(g.managers)
 	if len(g.managers) == 0 && len(workers)+len(managers) > 0 && !stopped() {
 		if obs := observe(ctx, &o); obs != nil {
 			defer obs.h.Close()
@@ -147,12 +141,14 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		applyOne(ctx, r, g)
 	}
 
-	rep := &Report{Summary: map[Outcome]int{}}
+	rep := &Report{Summary: map[Outcome]int{}, Plan: pl, Declined: declined}
 	for _, r := range runs {
 		if r.res.Outcome == "" {
 			r.res.Name, r.res.Address, r.res.Outcome = r.node.Name, r.node.Address(), Skipped
 			r.res.Error = "not attempted"
-			if ctx.Err() != nil {
+			if declined != nil {
+				r.res.Error = "not done: the plan was not confirmed"
+			} else if ctx.Err() != nil {
 				r.res.Error = "not attempted: interrupted"
 			} else if o.FailFast {
 				r.res.Error = "not attempted: --fail-fast after an earlier failure"
@@ -197,6 +193,12 @@ func observe(ctx context.Context, o *Options) *nodeRun {
 		r.h.Close()
 	}
 	return nil
+}
+
+// leaderLast orders managers with the leader last, otherwise in input
+// order.
+func leaderLast(ms []*nodeRun) {
+	sort.SliceStable(ms, func(i, j int) bool { return !ms[i].f.SwarmLeader && ms[j].f.SwarmLeader })
 }
 
 // nopClose keeps a Host the caller handed in open.

@@ -671,3 +671,35 @@ func TestUninstallWaitsForTaskContainersOnOtherNodes(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A dry run only reads what the stack has and what a purge would remove;
+// a negative wait runs docker stack rm once and returns; a purge refuses
+// not to wait.
+func TestUninstallDryRunAndNoWait(t *testing.T) {
+	ctx := context.Background()
+	s := newSwarm()
+	h := fakehost.New("m1", nil, s.handle)
+	v := Values{Mirror: inventory.Mirror{Traefik: TraefikNone, Publish: 5000}}
+	if _, err := Install(ctx, h, mustRender(t, v), fast); err != nil {
+		t.Fatal(err)
+	}
+	v.Defaults()
+	n := len(h.Commands)
+	res, err := Uninstall(ctx, h, v, UninstallOptions{DryRun: true, Purge: true})
+	if err != nil || !res.Removed || len(res.Services) != 1 || len(res.WouldPurge) != 3 || len(res.Purged) != 0 || !s.service {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	for _, c := range h.Commands[n:] {
+		if line := strings.Join(c.Args, " "); !strings.HasPrefix(line, "docker service ls") && !strings.HasPrefix(line, "docker network ls") {
+			t.Errorf("dry run ran %q", line)
+		}
+	}
+	if _, err := Uninstall(ctx, h, v, UninstallOptions{Purge: true, Wait: -1}); err == nil || !s.service {
+		t.Errorf("purge without waiting: %v", err)
+	}
+	s.containers = 1
+	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: -1, Poll: time.Millisecond})
+	if err != nil || !res.Removed || s.service || s.containers != 1 {
+		t.Errorf("no wait: %+v %v (containers %d: not waited for)", res, err, s.containers)
+	}
+}

@@ -18,8 +18,13 @@ type UninstallOptions struct {
 	// registry's data (only the tree the registry wrote: <data_dir>/docker,
 	// then data_dir itself if empty).
 	Purge bool
-	// Wait bounds waiting for services and stack networks to go (0 = DefaultWait).
+	// Wait bounds waiting for services and stack networks to go (0 =
+	// DefaultWait; negative = run docker stack rm once and do not wait;
+	// not with Purge).
 	Wait time.Duration
+	// DryRun only reads: which services and networks the stack has, and
+	// what a purge would remove.
+	DryRun bool
 	// Poll is the interval between checks (0 = 1s).
 	Poll time.Duration
 	Log  func(string)
@@ -32,6 +37,11 @@ type UninstallOptions struct {
 // UninstallResult is what Uninstall did.
 type UninstallResult struct {
 	Removed bool `json:"removed"` // the stack existed and was removed
+	// Services and Networks are what the stack had when uninstall began.
+	Services []string `json:"services"`
+	Networks []string `json:"networks"`
+	// WouldPurge is what a purge removes (a dry run with Purge).
+	WouldPurge []string `json:"would_purge,omitempty"`
 	// Unchecked lists nodes that ran a registry task but could not be
 	// asked whether its container is gone (not connected).
 	Unchecked []string `json:"unchecked,omitempty"`
@@ -56,13 +66,20 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 			o.Log(fmt.Sprintf(format, a...))
 		}
 	}
-	res := UninstallResult{Purged: []string{}}
+	res := UninstallResult{Purged: []string{}, Services: []string{}, Networks: []string{}}
 	if err := v.validateUninstall(); err != nil {
 		return res, err
 	}
+	if o.Purge && o.Wait < 0 {
+		return res, errors.New("a purge waits for the registry to stop: give it a wait")
+	}
 	wait, poll := o.Wait, o.Poll
-	if wait <= 0 {
+	if wait == 0 {
 		wait = DefaultWait
+	}
+	noWait := wait < 0
+	if noWait {
+		wait = DefaultWait // bounds the commands themselves
 	}
 	if poll <= 0 {
 		poll = time.Second
@@ -73,6 +90,14 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	services, networks, err := stackResources(wctx, h, v.StackName)
 	if err != nil {
 		return res, err
+	}
+	res.Services, res.Networks = append(res.Services, services...), append(res.Networks, networks...)
+	if o.DryRun {
+		res.Removed = len(services)+len(networks) > 0
+		if o.Purge {
+			res.WouldPurge = []string{v.StackFile, v.ConfigFile, v.DataDir}
+		}
+		return res, nil
 	}
 	// Where the registry's tasks run: once the service is gone the
 	// manager no longer lists them, and their containers may still stop.
@@ -94,6 +119,13 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 			// docker stack rm can fail to remove a network whose endpoints
 			// are still going away: retried below until all is gone.
 			_, rmErr := run(wctx, h, "docker", "stack", "rm", v.StackName)
+			if noWait {
+				if rmErr != nil {
+					return res, rmErr
+				}
+				logf("%s: docker stack rm %s done; not waiting for it to go (--wait 0)", h.Name(), v.StackName)
+				return res, nil
+			}
 			services, networks, err = stackResources(wctx, h, v.StackName)
 			if err == nil && len(services)+len(networks) == 0 {
 				break

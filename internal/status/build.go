@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/member"
@@ -81,7 +82,13 @@ func Build(ctx context.Context, in Input) *Report {
 		if rep.Cache == nil {
 			rep.Cache = &Cache{Repositories: []string{}}
 		}
-		repos, err := Catalog(ctx, url, in.Timeout)
+		var repos []string
+		var err error
+		if ep.Reachable {
+			repos, err = Catalog(ctx, url, in.Timeout)
+		} else {
+			err = errors.New("not checked: the mirror is unreachable")
+		}
 		if err != nil {
 			if rep.Cache.Error == "" {
 				rep.Cache.Error = "catalog: " + err.Error()

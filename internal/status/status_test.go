@@ -3,6 +3,8 @@ package status
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +20,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/probe"
 	"github.com/swarmctl/swarmctl/internal/report"
+	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
 func TestFromDockerHub(t *testing.T) {
@@ -282,5 +285,21 @@ func TestJudgeProblemObjects(t *testing.T) {
 		if r.Problems[i] != want[i] {
 			t.Errorf("problem %d = %+v, want %+v", i, r.Problems[i], want[i])
 		}
+	}
+}
+
+// With the endpoint down the catalog is not asked (it would only time out
+// again) and the cache says so instead of "0 repositories".
+func TestBuildEndpointDownLeavesCacheUnchecked(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	rep := Build(context.Background(), Input{MirrorURLs: []string{url}, Timeout: time.Second, Now: time.Now,
+		ManagerErr: errors.New("no manager"), Stack: stack.Values{}})
+	if rep.Endpoint == nil || rep.Endpoint.Reachable || rep.Cache == nil || rep.Cache.Error != "catalog: not checked: the mirror is unreachable" {
+		t.Errorf("endpoint %+v cache %+v", rep.Endpoint, rep.Cache)
 	}
 }
