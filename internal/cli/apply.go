@@ -87,14 +87,15 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Stack.Templates, "templates", "", "directory with replacement stack templates")
-	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask for the swarm's nodes (default: mirror.manager, else the first reachable manager)")
+	f.StringVar(&opts.Stack.Templates, "templates", "", "`directory` with replacement stack templates")
+	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask (default: mirror.manager, else the first)")
 	f.BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
-	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry service to converge and answer")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
+	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry to converge and answer (0 = do not wait)")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node, its tasks stopped, before restarting it")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
-	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "show the stack and daemon.json diffs and what would be done; change nothing")
+	f.DurationVar(&opts.Timeout, "ready-timeout", 60*time.Second, "how long a reloaded or restarted node may take to be ready again")
+	deprecatedAlias(f, "timeout", "ready-timeout")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show the plan, the stack and daemon.json diffs; change nothing")
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart without asking (needed without a terminal)")
 	return cmd
 }
@@ -112,14 +113,18 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	if err != nil {
 		return err
 	}
-	if opts.Wait <= 0 {
-		return usageErr("--wait must be positive")
+	if opts.Wait < 0 {
+		return usageErr("--wait must not be negative (0 = do not wait)")
+	}
+	installWait := opts.Wait
+	if installWait == 0 {
+		installWait = -1 // stack.Install: do not wait
 	}
 	if opts.MaxUnavailable < 1 {
 		return usageErr("--max-unavailable must be at least 1")
 	}
 	if opts.Timeout <= 0 {
-		return usageErr("--timeout must be positive")
+		return usageErr("--ready-timeout must be positive")
 	}
 	mirrors, err := wantedMirrors(nil, r.Values.URL, "")
 	if err != nil {
@@ -204,7 +209,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 
 	// Phase 1: install.
 	d.IO.Progress("== install")
-	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
+	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: installWait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
 		Log: func(line string) { d.IO.Progress("%s", line) }})
 	res.Install = &ir
 	res.Phases = append(res.Phases, installPhase(ir))
@@ -232,7 +237,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	}
 	member.CloseAll(cs)
 	cs = nil
-	if rep.Summary[configure.Restarted] > 0 {
+	if rep.Summary[configure.Restarted] > 0 && opts.Wait > 0 {
 		// A restarted dockerd stopped its containers, the registry's
 		// among them when it ran there: give the swarm time to bring it
 		// back before judging.

@@ -53,14 +53,14 @@ const defaultInventory = "swarmctl.yaml"
 func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.Inventory, "inventory", "i", defaultInventory, "inventory file (YAML): nodes, SSH defaults, mirror settings")
 	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
-	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names or roles (manager, worker), comma separated")
-	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else the local user name, as ssh does)")
+	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names, hosts or roles (manager, worker)")
+	fs.StringVar(&g.User, "user", "", "SSH user (default: ssh_config, else the local user name)")
 	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the PEM key itself")
-	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves")
+	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file; the env var may hold the lines themselves")
 	fs.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config; \"none\" to ignore)")
 	fs.StringVar(&g.HostKeyPolicy, "host-key-policy", "strict", "unknown/changed host keys: strict | accept-new | insecure")
-	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node (ProxyJump in ssh_config works too)")
-	fs.BoolVar(&g.Sudo, "sudo", true, "run privileged steps through sudo -n when the SSH user is not root")
+	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node")
+	fs.BoolVar(&g.Sudo, "sudo", true, "privileged steps through sudo -n when the SSH user is not root")
 	fs.IntVar(&g.Parallel, "parallel", 16, "nodes worked on at once")
 	fs.BoolVar(&g.FailFast, "fail-fast", false, "stop starting new nodes after the first failure")
 	fs.DurationVar(&g.ConnectTimeout, "connect-timeout", 10*time.Second, "SSH connect and handshake timeout per node")
@@ -77,16 +77,29 @@ func EnvName(flag string) string {
 
 // applyEnv sets every flag the user did not give from its SWARMCTL_ env var.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
-	_, err := applyEnvNames(fs, getenv)
+	_, _, err := applyEnvNames(fs, getenv)
 	return err
 }
 
-// applyEnvNames is applyEnv, also returning the flags it set.
-func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bool, error) {
+// applyEnvNames is applyEnv, also returning the flags it set and warnings
+// (a deprecated variable). A flag given on the command line, under its
+// name or a deprecated spelling, beats every variable; a new name's
+// variable beats the deprecated one's.
+func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bool, []string, error) {
 	var err error
+	var warnings []string
 	set := map[string]bool{}
+	onCommandLine := map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" {
+		if f.Changed {
+			onCommandLine[f.Name] = true
+			if t := aliasTarget(f); t != "" {
+				onCommandLine[t] = true
+			}
+		}
+	})
+	apply := func(f *pflag.Flag, target string) {
+		if err != nil || onCommandLine[target] || f.Name == "help" {
 			return
 		}
 		v := getenv(EnvName(f.Name))
@@ -98,9 +111,21 @@ func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bo
 			return
 		}
 		f.Changed = true
-		set[f.Name] = true
+		set[target] = true
+	}
+	// Deprecated spellings first, so the new name's variable wins.
+	fs.VisitAll(func(f *pflag.Flag) {
+		if t := aliasTarget(f); t != "" && getenv(EnvName(f.Name)) != "" {
+			warnings = append(warnings, fmt.Sprintf("%s is deprecated, use %s instead", EnvName(f.Name), EnvName(t)))
+			apply(f, t)
+		}
 	})
-	return set, err
+	fs.VisitAll(func(f *pflag.Flag) {
+		if aliasTarget(f) == "" {
+			apply(f, f.Name)
+		}
+	})
+	return set, warnings, err
 }
 
 // flagName is how the user gave a flag: "--ssh-key", or its variable when
@@ -115,10 +140,20 @@ func (g *GlobalOptions) flagName(name string) string {
 // annotateEnv appends "(env SWARMCTL_X)" to every flag's usage.
 func annotateEnv(fs *pflag.FlagSet) {
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name != "help" && !strings.Contains(f.Usage, "(env ") {
+		if f.Name != "help" && aliasTarget(f) == "" && !strings.Contains(f.Usage, "(env ") {
 			f.Usage += " (env " + EnvName(f.Name) + ")"
 		}
 	})
+}
+
+// validateOutput checks the output flags alone (for commands that touch
+// no node).
+func (g *GlobalOptions) validateOutput() error {
+	switch g.Output {
+	case "text", "json":
+		return nil
+	}
+	return usageErr("--output %q: want text or json", g.Output)
 }
 
 func (g *GlobalOptions) validate() error {

@@ -83,9 +83,9 @@ diffs (passwords redacted) and what would run.`,
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to deploy through (default: mirror.manager, else the first reachable manager)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to deploy through (default: mirror.manager, else the first)")
 	cmd.Flags().BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
-	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the service to converge and answer (0 = do not wait)")
+	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry to run and answer (0 = do not wait)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the diffs and what would run; change nothing")
 	return cmd
 }

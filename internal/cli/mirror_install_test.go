@@ -272,7 +272,7 @@ func TestRenderWritesFilesAndRedactsOnStdout(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "out")
 	d, out, errb = testDeps(noDial(t))
-	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv, "--out", dir, "--traefik", "v3"}); code != ExitOK {
+	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv, "--out-dir", dir, "--traefik", "v3"}); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 	cfg := filepath.Join(dir, filepath.Base(stack.DefaultConfigFile))

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +60,8 @@ any password redacted.`,
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.Out, "out", "", "write the files into this `directory` (created if missing)")
+	cmd.Flags().StringVar(&opts.Out, "out-dir", "", "write the files into this `directory` (created if missing)")
+	deprecatedAlias(cmd.Flags(), "out", "out-dir")
 	return cmd
 }
 
@@ -79,7 +81,7 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	res := MirrorRenderResult{Values: r.Redacted().Values, Files: []RenderedFile{}}
 	if opts.Out != "" {
 		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-			return fmt.Errorf("--out: %w", err)
+			return fmt.Errorf("--out-dir: %w", err)
 		}
 	}
 	for _, f := range r.Files() {
@@ -95,15 +97,37 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	shown := r.Redacted()
 	return emit(d, g, &res, func() {
 		if opts.Out == "" {
-			for _, f := range shown.Files() {
-				fmt.Fprintf(d.IO.Out, "# %s (mode %04o)\n%s", f.Path, f.Mode, f.Data)
-			}
+			fmt.Fprint(d.IO.Out, renderStream(shown))
 			return
 		}
 		for _, f := range res.Files {
 			fmt.Fprintf(d.IO.Out, "%s (mode %s; installs as %s)\n", f.Wrote, f.Mode, f.Path)
 		}
 	}, nil)
+}
+
+// renderStream is both files as one YAML stream: the stack file first,
+// so `swarmctl mirror render > registry.yml` is a file docker stack
+// deploy takes (docker reads the first document), then `---` and the
+// registry config; each starts with a comment naming it and where
+// install puts it.
+func renderStream(r stack.Rendered) string {
+	var b strings.Builder
+	for i, f := range []stack.File{r.Stack, r.Config} {
+		if i > 0 {
+			b.WriteString("---\n")
+		}
+		what := "stack file"
+		if f.Path == r.Config.Path {
+			what = "registry config"
+		}
+		fmt.Fprintf(&b, "# swarmctl mirror render: %s %s; mirror install writes it to %s (mode %04o)\n", what, path.Base(f.Path), f.Path, f.Mode)
+		b.Write(f.Data)
+		if len(f.Data) > 0 && f.Data[len(f.Data)-1] != '\n' {
+			b.WriteByte('\n')
+		}
+	}
+	return b.String()
 }
 
 // writeLocal replaces path with data, mode applied even to an existing file

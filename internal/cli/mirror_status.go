@@ -43,6 +43,9 @@ Exit codes: 0 healthy; 1 degraded (a problem was found); 2 could not check:
 the registry service's state is unknown (no reachable manager, or the query
 on it failed), there is no mirror URL to check the endpoint with, or no node
 could be reached. 2 wins over 1.`,
+		Example: `  swarmctl mirror status
+  swarmctl mirror status -o json --output-file status.json   # CI: exit 0, 1 or 2
+  swarmctl mirror status --no-discover --limit manager`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -51,11 +54,12 @@ could be reached. 2 wins over 1.`,
 			return runMirrorStatus(cmd.Context(), d, opts)
 		},
 	}
-	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable manager)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to check (default: the inventory's mirror)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable one)")
 	cmd.Flags().StringVar(&opts.Stack, "stack", "", "stack name (default: the inventory's mirror.stack, else registry)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "timeout of each HTTP check")
-	cmd.Flags().BoolVar(&opts.NoDiscover, "no-discover", false, "check only the selected nodes, not swarm members missing from the inventory")
+	cmd.Flags().DurationVar(&opts.Timeout, "http-timeout", 10*time.Second, "deadline of each HTTP check of the mirror")
+	deprecatedAlias(cmd.Flags(), "timeout", "http-timeout")
+	cmd.Flags().BoolVar(&opts.NoDiscover, "no-discover", false, "check only the selected nodes, not swarm members the inventory lacks")
 	return cmd
 }
 

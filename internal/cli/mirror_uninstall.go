@@ -59,7 +59,7 @@ the mirror is gone, but run swarmctl nodes configure --remove to take it out.`,
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to work through (default: mirror.manager, else the first reachable manager)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to work through (default: mirror.manager, else the first)")
 	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also delete the stack file, the registry config and the cache (asks)")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the stack to go (0 = do not wait)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be removed; change nothing")

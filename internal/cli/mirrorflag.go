@@ -40,4 +40,5 @@ func (f *mirrorsFlag) String() string { return "[" + strings.Join(*f.v, ",") + "
 // mirrorsVar defines a --mirror style flag.
 func mirrorsVar(fs *pflag.FlagSet, p *[]string, name, usage string) {
 	fs.Var(&mirrorsFlag{v: p}, name, usage)
+	fs.Lookup(name).DefValue = "" // no "(default [])" in help
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Local mistakes exit 2 before anything is dialled (noDial fails the test
@@ -75,5 +76,35 @@ func TestGroupCommandAloneShowsHelp(t *testing.T) {
 	d, out, _ := testDeps(noDial(t))
 	if code := Run(context.Background(), d, []string{"nodes"}); code != 0 || !strings.Contains(out.String(), "configure") {
 		t.Errorf("exit %d:\n%s", code, out)
+	}
+}
+
+// Renamed flags keep their old spelling for one release: it still works,
+// with a deprecation notice; so does its variable, and the new name's
+// variable wins over it.
+func TestDeprecatedFlagSpellings(t *testing.T) {
+	inv := writeInventory(t, "mirror:\n  url: https://m.example.com\nnodes:\n  - host: n1\n")
+	for _, c := range []struct {
+		args []string
+		env  map[string]string
+		want time.Duration
+		note string
+	}{
+		{[]string{"--timeout", "7s"}, nil, 7 * time.Second, "--timeout is deprecated, use --ready-timeout instead"},
+		{[]string{"--ready-timeout", "8s"}, map[string]string{"SWARMCTL_TIMEOUT": "7s"}, 8 * time.Second, ""},
+		{nil, map[string]string{"SWARMCTL_TIMEOUT": "7s"}, 7 * time.Second, "SWARMCTL_TIMEOUT is deprecated, use SWARMCTL_READY_TIMEOUT instead"},
+		{nil, map[string]string{"SWARMCTL_TIMEOUT": "7s", "SWARMCTL_READY_TIMEOUT": "9s"}, 9 * time.Second, "SWARMCTL_TIMEOUT is deprecated"},
+		{[]string{"--timeout", "6s"}, map[string]string{"SWARMCTL_READY_TIMEOUT": "9s"}, 6 * time.Second, "deprecated"},
+	} {
+		env := c.env
+		o, code, msg := captureOptionsEnv(t, inv, env, c.args...)
+		if code != ExitOK || o.Timeout != c.want || !strings.Contains(msg, c.note) {
+			t.Errorf("%v %v: exit %d timeout %s, want %s; stderr %q", c.args, env, code, o.Timeout, c.want, msg)
+		}
+	}
+	d, out, errb := testDeps(noDial(t))
+	Run(context.Background(), d, []string{"nodes", "configure", "--help"})
+	if strings.Contains(out.String(), "--timeout") || !strings.Contains(out.String(), "--ready-timeout") {
+		t.Errorf("help shows the deprecated spelling, or not the new one:\n%s%s", out, errb)
 	}
 }

@@ -124,20 +124,21 @@ docker info. Any failure after the write restores the old file.`,
 		},
 	}
 	f := cmd.Flags()
-	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror)")
 	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
-	f.BoolVar(&opts.Insecure, "insecure", false, "also list each mirror's host:port in insecure-registries (default: the inventory's mirror.insecure)")
-	f.BoolVar(&opts.Remove, "remove", false, `take the mirrors out again ("experimental" is left alone unless --experimental is given)`)
-	f.StringVar(&opts.Apply, "apply", "auto", "auto (reload when enough, else restart) | reload | restart | none (write only)")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
+	f.BoolVar(&opts.Insecure, "insecure", false, "also list the mirrors in insecure-registries (default: mirror.insecure)")
+	f.BoolVar(&opts.Remove, "remove", false, "take the mirrors out of daemon.json again (asks)")
+	f.StringVar(&opts.Apply, "apply", "auto", "how to apply: auto | reload | restart | none (write only)")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node, its tasks stopped, before restarting it")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
 	f.StringVar(&opts.DaemonJSON, "daemon-json", "", "daemon.json `path` (default: detected from the unit)")
 	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
-	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
-	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults; --limit applies to their name, address and swarm role; inventory nodes --limit leaves out stay out)")
+	f.DurationVar(&opts.Timeout, "ready-timeout", 60*time.Second, "how long a reloaded or restarted node may take to be ready again")
+	deprecatedAlias(f, "timeout", "ready-timeout")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show the plan and each node's daemon.json diff; change nothing")
+	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members the inventory lacks (a manager lists them)")
 	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart and remove without asking (needed without a terminal)")
-	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask: an inventory node's name or host (selected or not), else an ad-hoc `[user@]host[:port]`; configured only if selected (default: the first reachable selected manager, else an inventory manager --limit left out)")
+	f.StringVar(&opts.Manager, "manager", "", "with --discover: the manager to ask (a node's name, or `[user@]host[:port]`)")
 	return cmd
 }
 
@@ -153,7 +154,7 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 		return o, usageErr("--max-unavailable must be at least 1")
 	}
 	if opts.Timeout <= 0 {
-		return o, usageErr("--timeout must be positive")
+		return o, usageErr("--ready-timeout must be positive")
 	}
 	inv := f.Inventory()
 	mirrors, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)

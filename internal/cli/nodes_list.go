@@ -62,6 +62,9 @@ func NewCmdNodesList(d *Deps, g *GlobalOptions, runF func(context.Context, *Node
 or the error, OS, the docker service in use (docker-latest or docker), the
 daemon.json path it reads, docker version, swarm role, and whether the mirror
 is configured in daemon.json and applied in the running daemon.`,
+		Example: `  swarmctl nodes list
+  swarmctl nodes list --limit manager -o json
+  swarmctl nodes list --host ops@10.0.0.21 --ssh-key ~/.ssh/swarm_ed25519`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -70,8 +73,8 @@ is configured in daemon.json and applied in the running daemon.`,
 			return runNodesList(cmd.Context(), d, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit to inspect (default: docker-latest if present, else docker)")
-	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL to look for (default: the inventory's mirror.url)")
+	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to look for (default: the inventory's mirror)")
 	return cmd
 }
 

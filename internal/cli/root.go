@@ -139,14 +139,26 @@ every node's daemon.json to use it, over SSH: quorum-safe, verified, rolled
 back on failure.
 
 Every flag can also be set with an environment variable SWARMCTL_<FLAG>
-(upper snake case), e.g. --ssh-key -> SWARMCTL_SSH_KEY.`,
+(upper snake case: --dry-run is SWARMCTL_DRY_RUN); a flag given wins.`,
+		Example: `  swarmctl init --manager root@10.0.0.11 --fqdn mirror.example.com   # write swarmctl.yaml
+  swarmctl doctor                       # can every node be reached and changed?
+  swarmctl apply --dry-run              # the plan and every diff; nothing changes
+  swarmctl apply                        # install the mirror, configure every node, check
+  swarmctl mirror status -o json        # later: one honest view, for CI too`,
+		Version:       versionString(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			g.command, g.start = commandName(cmd), d.Now()
+			deprecated := deprecationWarnings(cmd.Flags())
 			var err error
-			if g.fromEnv, err = applyEnvNames(cmd.Flags(), d.Getenv); err != nil {
+			var fromEnv []string
+			if g.fromEnv, fromEnv, err = applyEnvNames(cmd.Flags(), d.Getenv); err != nil {
 				return usageErr("%v", err)
+			}
+			deprecated = append(deprecated, fromEnv...)
+			for _, w := range deprecated {
+				warn(d, w)
 			}
 			g.InventorySet = cmd.Flags().Changed("inventory")
 			g.SudoSet = cmd.Flags().Changed("sudo")
@@ -161,15 +173,22 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 	root.SetFlagErrorFunc(flagError)
 	groupCommand(root)
 	g.addFlags(root.PersistentFlags())
-	root.SetUsageTemplate(root.UsageTemplate() + "\n" + exitCodesHelp + "\n")
+	setUsage(root)
 
-	nodesCmd := groupCommand(&cobra.Command{Use: "nodes", Short: "Inspect and configure the swarm's nodes"})
+	root.SetVersionTemplate("{{.Version}}\n")
+	nodesCmd := groupCommand(&cobra.Command{Use: "nodes", Short: "Inspect and configure the swarm's nodes",
+		Example: `  swarmctl nodes list
+  swarmctl nodes configure --dry-run`})
 	nodesCmd.AddCommand(NewCmdNodesList(d, g, nil))
 	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, nil))
-	mirrorCmd := groupCommand(&cobra.Command{Use: "mirror", Short: "Deploy and check the registry mirror"})
+	mirrorCmd := groupCommand(&cobra.Command{Use: "mirror", Short: "Deploy and check the registry mirror",
+		Example: `  swarmctl mirror render
+  swarmctl mirror install --dry-run
+  swarmctl mirror status`})
 	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil))
 	mirrorCmd.AddCommand(NewCmdMirrorInstall(d, g, nil), NewCmdMirrorRender(d, g, nil), NewCmdMirrorUninstall(d, g, nil))
-	root.AddCommand(NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d))
+	root.AddCommand(NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d, g))
+	completionCommand(root, d)
 
 	for _, c := range root.Commands() {
 		annotateAll(c)

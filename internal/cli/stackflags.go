@@ -55,8 +55,11 @@ func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
 		if field.Kind() == reflect.Pointer {
 			fl.NoOptDefVal = "true"
 		}
+		if field.Kind() == reflect.String && def.String() != "" {
+			fl.DefValue = def.String() // help shows the default (the field stays unset)
+		}
 	}
-	fs.StringVar(&f.Templates, "templates", "", "directory with replacement templates ("+templates.StackFile+", "+templates.ConfigFile+")")
+	fs.StringVar(&f.Templates, "templates", "", "`directory` with replacement stack and registry config templates")
 }
 
 // mirrorFlag is one generated flag: Set writes the value into its field of

@@ -62,29 +62,29 @@ type Mirror struct {
 	Insecure bool `yaml:"insecure" json:"-"`
 
 	// RemoteURL is the upstream registry the cache pulls through from.
-	RemoteURL string `yaml:"remote_url" json:"remote_url" flag:"remote-url" usage:"upstream registry the cache pulls through from (default {default})"`
+	RemoteURL string `yaml:"remote_url" json:"remote_url" flag:"remote-url" usage:"upstream registry the cache pulls through from"`
 	// Image is the registry image; a tag of major version 3 selects the
 	// registry:3 layout (config path, proxy.ttl).
-	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (default {default}; a :3 tag selects the registry:3 layout)"`
-	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name (default {default})"`
+	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (a :3 tag selects the registry:3 layout)"`
+	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name"`
 	// Traefik is v1 (the recipe's labels), v2, v3 or none.
 	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: v1 (default, the recipe) | v2 | v3 | none"`
 	// Network is the external overlay network Traefik reaches the service
 	// on. Unused (no network at all) when Traefik is none.
-	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik uses (default {default})"`
-	Entrypoint   string `yaml:"entrypoint" json:"entrypoint,omitempty" flag:"entrypoint" usage:"Traefik v2/v3 entrypoint (default {default})"`
-	CertResolver string `yaml:"cert_resolver" json:"cert_resolver,omitempty" flag:"cert-resolver" usage:"Traefik v2/v3 certificate resolver (default {default})"`
+	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik reaches the registry on"`
+	Entrypoint   string `yaml:"entrypoint" json:"entrypoint,omitempty" flag:"entrypoint" usage:"Traefik v2/v3 entrypoint"`
+	CertResolver string `yaml:"cert_resolver" json:"cert_resolver,omitempty" flag:"cert-resolver" usage:"Traefik v2/v3 certificate resolver"`
 	// Publish is the published port: 0 = not published (Traefik only).
 	// Without the key (PublishSet false) the recipe's 5000 applies.
 	Publish     int      `yaml:"publish" json:"publish" flag:"publish" usage:"published port, 0 = do not publish"`
-	PublishMode string   `yaml:"publish_mode" json:"publish_mode,omitempty" flag:"publish-mode" usage:"ingress (default, routing mesh) | host (only on the node running the task)"`
+	PublishMode string   `yaml:"publish_mode" json:"publish_mode,omitempty" flag:"publish-mode" usage:"ingress (routing mesh) | host (only where the task runs)"`
 	Constraints []string `yaml:"constraints" json:"constraints,omitempty" flag:"constraint" usage:"placement constraint like node.role==manager (repeatable)"`
 	Replicas    int      `yaml:"replicas" json:"replicas" flag:"replicas" usage:"registry replicas"`
 	// TTL of cached content (registry:3 only), a Go duration like 168h.
 	TTL        string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only, e.g. 168h"`
-	StackFile  string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager (default {default})"`
-	ConfigFile string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager (default {default})"`
-	DataDir    string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager, shared storage (default {default})"`
+	StackFile  string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager"`
+	ConfigFile string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager"`
+	DataDir    string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager (shared storage)"`
 	// Manager is where to deploy from (each command has its own --manager).
 	Manager          string `yaml:"manager" json:"-"`
 	UpstreamUsername string `yaml:"upstream_username" json:"upstream_username,omitempty" flag:"upstream-username" usage:"user for the upstream registry"`
@@ -94,7 +94,7 @@ type Mirror struct {
 	UpstreamPasswordEnv  string "yaml:\"upstream_password_env\" json:\"-\" flag:\"upstream-password-env\" usage:\"`NAME` of the environment variable holding the upstream password\""
 	// DeleteEnabled sets the registry's storage.delete.enabled (absent =
 	// true, as the recipe; expiry and cleanup need it).
-	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled; expiry and cleanup of cached content need it"`
+	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled (expiry and cleanup need it)"`
 
 	// PublishSet reports that the file (or a flag) set publish, so that
 	// publish: 0 ("not published") differs from no key (default 5000).
