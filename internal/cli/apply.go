@@ -109,7 +109,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	inv := f.Inventory()
 
 	// Everything is validated before any node is touched.
-	r, err := opts.Stack.render(inv)
+	p, err := opts.Stack.prepare(inv)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,9 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	if opts.Timeout <= 0 {
 		return usageErr("--ready-timeout must be positive")
 	}
-	mirrors, err := wantedMirrors(nil, r.Values.URL, "")
+	urlValues := p.v
+	urlValues.Defaults()
+	mirrors, err := wantedMirrors(nil, urlValues.URL, "")
 	if err != nil {
 		return err
 	}
@@ -209,9 +211,14 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 
 	// Phase 1: install.
 	d.IO.Progress("== install")
-	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: installWait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
+	ir, err := installMirror(ctx, d, mgr, p, stack.InstallOptions{Wait: installWait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
 		Log: func(line string) { d.IO.Progress("%s", line) }})
 	res.Install = &ir
+	if err != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Summary: "invalid mirror settings: " + firstLine(err.Error()), Error: err.Error()},
+			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
+		return finish(err)
+	}
 	res.Phases = append(res.Phases, installPhase(ir))
 	if ir.Failed() != "" {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
@@ -247,7 +254,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
-	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
+	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors)
 	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))

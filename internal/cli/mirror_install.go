@@ -37,6 +37,9 @@ type MirrorInstallResult struct {
 	Result  stack.InstallResult `json:"result"`
 	// Endpoint is GET /v2/ through the mirror URL from where swarmctl runs.
 	Endpoint *status.Endpoint `json:"endpoint,omitempty"`
+	// Traefik is what mirror.traefik: auto became and why (absent when
+	// the inventory or --traefik named the labels).
+	Traefik *stack.TraefikDecision `json:"traefik,omitempty"`
 
 	// failure is why the install failed ("" = it did not), redacted.
 	failure string
@@ -108,7 +111,7 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 		return err
 	}
 	defer f.Close()
-	r, err := opts.Stack.render(f.Inventory())
+	p, err := opts.Stack.prepare(f.Inventory())
 	if err != nil {
 		return err
 	}
@@ -121,8 +124,10 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 	if err != nil {
 		return err
 	}
-	res := installMirror(ctx, d, mgr, r, iopts)
-	err = installError(&res)
+	res, err := installMirror(ctx, d, mgr, p, iopts)
+	if err == nil {
+		err = installError(&res)
+	}
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
@@ -141,12 +146,33 @@ func connectManager(ctx context.Context, f *fleet.Fleet, flag string) ([]*member
 	return cs, mgr, err
 }
 
-// installMirror installs the rendered stack through mgr and checks the
-// mirror URL from here. Problems end up in Error (and Warnings).
-func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
+// installMirror decides traefik auto through mgr, installs the rendered
+// stack through it and checks the mirror URL from here. Problems end up
+// in the result (failure, Problems, Warnings); the error is set only when
+// the values turned out invalid once Traefik was decided (exit 2,
+// nothing changed).
+func installMirror(ctx context.Context, d *Deps, mgr *member.Member, p preparedStack, o stack.InstallOptions) (MirrorInstallResult, error) {
 	start := d.Now()
-	res := MirrorInstallResult{DryRun: o.DryRun, Manager: mgr.Name, Values: r.Redacted().Values}
+	res := MirrorInstallResult{DryRun: o.DryRun, Manager: mgr.Name, Values: p.v}
 	res.Command, res.SchemaVersion, res.Warnings, res.Problems = "mirror install", SchemaVersion, []string{}, []report.Problem{}
+	res.Warnings = append(res.Warnings, p.warnings...)
+	r, dec, err := p.resolve(ctx, mgr.Conn)
+	res.Traefik = dec
+	if dec != nil {
+		d.IO.Progress("traefik: auto -> %s: %s", dec.Mode, dec.Reason)
+		res.Warnings = append(res.Warnings, dec.Warnings...)
+	}
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return res, withHint(err, "traefik auto chose "+traefikMode(dec)+"; set mirror.traefik (or --traefik) and the settings it needs")
+		}
+		res.failure = err.Error()
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemInstallFailed, Node: mgr.Name, Message: res.failure})
+		res.Error = errorInfo(installError(&res))
+		return res, nil
+	}
+	res.Values = r.Redacted().Values
 	ir, err := stack.Install(ctx, mgr.Conn, r, o)
 	res.Result = ir
 	if ir.Wrote == nil {
@@ -177,7 +203,14 @@ func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Ren
 		}
 	}
 	res.DurationMS = d.Now().Sub(start).Milliseconds()
-	return res
+	return res, nil
+}
+
+func traefikMode(d *stack.TraefikDecision) string {
+	if d == nil {
+		return "nothing"
+	}
+	return d.Mode
 }
 
 // notCheckedWarning says that install could not check the registry from

@@ -262,7 +262,7 @@ func TestInstallManagerSelection(t *testing.T) {
 func TestRenderWritesFilesAndRedactsOnStdout(t *testing.T) {
 	const secret = "hunter2-xyz"
 	t.Setenv("SWARMCTL_TEST_PW", secret)
-	inv := writeInventory(t, "mirror:\n  fqdn: m.example.com\n  upstream_username: u\n  upstream_password_env: SWARMCTL_TEST_PW\n")
+	inv := writeInventory(t, "mirror:\n  fqdn: m.example.com\n  traefik: v1\n  upstream_username: u\n  upstream_password_env: SWARMCTL_TEST_PW\n")
 	d, out, errb := testDeps(noDial(t))
 	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv}); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)

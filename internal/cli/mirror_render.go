@@ -74,11 +74,19 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := opts.Stack.render(inv)
+	p, err := opts.Stack.prepare(inv)
+	if err != nil {
+		return err
+	}
+	r, note, err := p.local()
 	if err != nil {
 		return err
 	}
 	res := MirrorRenderResult{Values: r.Redacted().Values, Files: []RenderedFile{}}
+	res.Warnings = append(res.Warnings, p.warnings...)
+	if note != "" {
+		res.Warnings = append(res.Warnings, note)
+	}
 	if opts.Out != "" {
 		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 			return fmt.Errorf("--out-dir: %w", err)
@@ -96,6 +104,9 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 	}
 	shown := r.Redacted()
 	return emit(d, g, &res, func() {
+		for _, w := range res.Warnings {
+			warn(d, w)
+		}
 		if opts.Out == "" {
 			fmt.Fprint(d.IO.Out, renderStream(shown))
 			return

@@ -67,8 +67,9 @@ type Mirror struct {
 	// registry:3 layout (config path, proxy.ttl).
 	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (a :3 tag selects the registry:3 layout)"`
 	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name"`
-	// Traefik is v1 (the recipe's labels), v2, v3 or none.
-	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: v1 (default, the recipe) | v2 | v3 | none"`
+	// Traefik is auto (the default: the Traefik the swarm runs, decided at
+	// install time), v1 (the recipe's labels), v2, v3 or none.
+	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: auto (as the swarm's Traefik) | v1 | v2 | v3 | none"`
 	// Network is the external overlay network Traefik reaches the service
 	// on. Unused (no network at all) when Traefik is none.
 	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik reaches the registry on"`

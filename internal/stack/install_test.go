@@ -264,7 +264,7 @@ func newManager() (*fakeSwarm, *fakehost.Host) {
 func TestInstallFirstDeploysThenNoOp(t *testing.T) {
 	ctx := context.Background()
 	s, h := newManager()
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}})
 	var logs []string
 	o := fast
 	o.Log = func(l string) { logs = append(logs, l) }
@@ -308,7 +308,7 @@ func TestInstallFirstDeploysThenNoOp(t *testing.T) {
 func TestInstallChangedValuesRedeploy(t *testing.T) {
 	ctx := context.Background()
 	s, h := newManager()
-	if _, err := Install(ctx, h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), fast); err != nil {
+	if _, err := Install(ctx, h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), fast); err != nil {
 		t.Fatal(err)
 	}
 
@@ -318,7 +318,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	for _, tk := range s.tasks {
 		oldTasks[tk.ID] = true
 	}
-	r2 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000}})
+	r2 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Traefik: TraefikV1, Publish: 5000}})
 	res, err := Install(ctx, h, r2, fast)
 	if err != nil {
 		t.Fatal(err)
@@ -344,7 +344,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	var logs []string
 	o := fast
 	o.Log = func(l string) { logs = append(logs, l) }
-	r3 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "hunter2-secret"})
+	r3 := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "hunter2-secret"})
 	s.modes[r3.Config.Path] = "644"
 	res, err = Install(ctx, h, r3, o)
 	if err != nil {
@@ -370,7 +370,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	}
 
 	// Only the password changes: the diff shows nothing, the file is rewritten.
-	r4 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "other-secret"})
+	r4 := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "other-secret"})
 	p, err := ComputePlan(ctx, h, r4)
 	if err != nil {
 		t.Fatal(err)
@@ -382,7 +382,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 
 func TestInstallFileModeForNewSecret(t *testing.T) {
 	_, h := newManager()
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
 	if _, err := Install(context.Background(), h, r, fast); err != nil {
 		t.Fatal(err)
 	}
@@ -395,7 +395,7 @@ func TestInstallMissingNetwork(t *testing.T) {
 	ctx := context.Background()
 	s := newSwarm()
 	h := fakehost.New("m1", nil, s.handle)
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}})
 	_, err := Install(ctx, h, r, fast)
 	if err == nil || !strings.Contains(err.Error(), "network traefik_public does not exist") || !strings.Contains(err.Error(), "--create-network") {
 		t.Fatalf("err = %v", err)
@@ -438,7 +438,7 @@ func TestInstallMissingNetwork(t *testing.T) {
 func TestInstallDryRunWritesNothing(t *testing.T) {
 	s, h := newManager()
 	h.SetFile("/var/data/config/registry/registry.yml", "old: stack\n", 0o644)
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "dry-secret"})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "dry-secret"})
 	o := fast
 	o.DryRun = true
 	res, err := Install(context.Background(), h, r, o)
@@ -465,7 +465,7 @@ func TestInstallConvergeFailureShowsTaskErrors(t *testing.T) {
 	s.failTasks = `invalid mount config for type "bind": bind source path does not exist`
 	o := fast
 	o.Wait = 50 * time.Millisecond
-	_, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), o)
+	_, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), o)
 	var ce *ConvergeError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "bind source path does not exist") || !strings.Contains(err.Error(), "0/1") {
 		t.Fatalf("err = %v", err)
@@ -477,7 +477,7 @@ func TestInstallHealthFailure(t *testing.T) {
 	s.health = "502"
 	o := fast
 	o.Wait = 300 * time.Millisecond
-	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, PublishMode: PublishHost}}), o)
+	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, PublishMode: PublishHost}}), o)
 	if err == nil || !strings.Contains(err.Error(), "GET /v2/") || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v", err)
 	}
@@ -505,7 +505,7 @@ func TestInstallHealthKeepsLastAnswerWhenCutShort(t *testing.T) {
 	})
 	o := fast
 	o.Wait = 300 * time.Millisecond
-	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), o)
+	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), o)
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v", err)
 	}
@@ -557,7 +557,7 @@ func TestUninstall(t *testing.T) {
 // manager, and otherwise says "not checked" instead of passing silently.
 func TestInstallUnpublishedChecksInsideTaskContainer(t *testing.T) {
 	ctx := context.Background()
-	unpublished := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 0}}
+	unpublished := Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 0}}
 
 	s, h := newManager()
 	res, err := Install(ctx, h, mustRender(t, unpublished), fast)

@@ -11,7 +11,7 @@ import (
 )
 
 func valid() Values {
-	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}
+	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}
 	v.Defaults()
 	return v
 }
@@ -201,7 +201,7 @@ func TestFromInventoryDeleteEnabled(t *testing.T) {
 		set  *bool
 		want string
 	}{{nil, "enabled: true"}, {boolp(false), "enabled: false"}, {boolp(true), "enabled: true"}} {
-		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", DeleteEnabled: tc.set})
+		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", Traefik: TraefikV3, DeleteEnabled: tc.set})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,13 +11,15 @@ import (
 
 // Defaults from the recipe.
 const (
-	DefaultRemoteURL    = "https://registry-1.docker.io"
-	DefaultImage        = "registry:2"
-	DefaultStackName    = "registry"
-	DefaultStackFile    = "/var/data/config/registry/registry.yml"
-	DefaultConfigFile   = "/var/data/registry/registry-mirror-config.yml"
-	DefaultDataDir      = "/var/data/registry/registry-mirror-data"
-	DefaultTraefik      = TraefikV1
+	DefaultRemoteURL  = "https://registry-1.docker.io"
+	DefaultImage      = "registry:2"
+	DefaultStackName  = "registry"
+	DefaultStackFile  = "/var/data/config/registry/registry.yml"
+	DefaultConfigFile = "/var/data/registry/registry-mirror-config.yml"
+	DefaultDataDir    = "/var/data/registry/registry-mirror-data"
+	// DefaultTraefik is auto: the labels of the Traefik the swarm runs,
+	// else none (a deployed stack keeps its labels; see DecideTraefik).
+	DefaultTraefik      = TraefikAuto
 	DefaultNetwork      = "traefik_public"
 	DefaultEntrypoint   = "websecure"
 	DefaultCertResolver = "letsencrypt"
@@ -32,6 +34,9 @@ const (
 
 // Traefik label flavours.
 const (
+	// TraefikAuto is decided at install time, through the manager
+	// (ResolveTraefik); it is never rendered.
+	TraefikAuto = "auto"
 	TraefikV1   = "v1"
 	TraefikV2   = "v2"
 	TraefikV3   = "v3"
@@ -88,7 +93,7 @@ func (v *Values) Defaults() {
 	def(&v.DataDir, DefaultDataDir)
 	def(&v.Traefik, DefaultTraefik)
 	def(&v.PublishMode, DefaultPublishMode)
-	if v.Traefik != TraefikNone {
+	if v.Traefik != TraefikNone && v.Traefik != TraefikAuto {
 		def(&v.Network, DefaultNetwork)
 	}
 	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 {
@@ -131,7 +136,9 @@ func (v Values) ConfigTarget() string {
 }
 
 // NeedsNetwork reports whether the stack joins the external Traefik network.
-func (v Values) NeedsNetwork() bool { return v.Traefik != TraefikNone && v.Network != "" }
+func (v Values) NeedsNetwork() bool {
+	return v.Traefik != TraefikNone && v.Traefik != TraefikAuto && v.Network != ""
+}
 
 // HasCredentials reports whether upstream credentials are configured.
 func (v Values) HasCredentials() bool { return v.UpstreamUsername != "" || v.UpstreamPassword != "" }
