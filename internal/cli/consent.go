@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
 	"strings"
 
@@ -90,8 +89,7 @@ func (c *consent) ask(what string) error {
 			hint: "check the plan above (or --dry-run for the diffs), then pass --yes (or set SWARMCTL_YES=1)"}
 	}
 	fmt.Fprintf(c.d.IO.Err, "%s? [y/N] ", upperFirst(what))
-	line, _ := bufio.NewReader(c.d.IO.In).ReadString('\n')
-	switch strings.ToLower(strings.TrimSpace(line)) {
+	switch strings.ToLower(strings.TrimSpace(c.d.IO.ReadLine())) {
 	case "y", "yes":
 		return nil
 	}

@@ -74,6 +74,9 @@ type Options struct {
 	// so a --limit entry that names no inventory node may still name one
 	// of them; CheckLimit then runs after discovery, not in Open.
 	Discover bool
+	// RecordsHostKeys: the command records confirmed host keys (init), so
+	// a known_hosts file that does not exist yet is fine.
+	RecordsHostKeys bool
 	// Names says how the user gave an option, for messages: "--ssh-key"
 	// or "SWARMCTL_SSH_KEY" (keys: ssh-key, ssh-config, known-hosts,
 	// limit); default "--<key>".
@@ -371,7 +374,7 @@ func (f *Fleet) checkLocalFiles() error {
 			errs = append(errs, fmt.Sprintf("%s: defaults.ssh_config: %s", f.inv.Path, err))
 		}
 	}
-	if f.o.HostKeyPolicy == "" || f.o.HostKeyPolicy == nodes.HostKeyStrict {
+	if (f.o.HostKeyPolicy == "" || f.o.HostKeyPolicy == nodes.HostKeyStrict) && !f.o.RecordsHostKeys {
 		kh, from := f.o.KnownHosts, f.o.name("known-hosts")
 		if kh == "" && f.inv.Defaults.KnownHosts != "" {
 			kh, from = f.inv.Resolve(expandHome(f.inv.Defaults.KnownHosts)), f.inv.Path+": defaults.known_hosts"

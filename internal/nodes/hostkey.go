@@ -35,6 +35,9 @@ type HostKeyError struct {
 	Files       []string // known_hosts files checked
 	// Known lists "file:line" of the recorded keys when Changed.
 	Known []string
+	// Key is the key the server offered (to record it once a person
+	// confirmed its fingerprint: RecordHostKey).
+	Key ssh.PublicKey `json:"-"`
 }
 
 func (e *HostKeyError) Error() string {
@@ -238,6 +241,7 @@ func (c *hostKeyChecker) refuse(hostname string, key ssh.PublicKey, ke *knownhos
 		KeyType:     key.Type(),
 		Changed:     len(ke.Want) > 0,
 		Files:       c.files,
+		Key:         key,
 	}
 	for _, w := range ke.Want {
 		e.Known = append(e.Known, fmt.Sprintf("%s:%d", w.Filename, w.Line))
@@ -298,6 +302,21 @@ func (c *hostKeyChecker) record(hostname string, remote net.Addr, key ssh.Public
 	}
 	fmt.Fprintf(c.warn, "Permanently added %s (%s %s) to %s\n", knownhosts.Normalize(hostname), key.Type(), ssh.FingerprintSHA256(key), file)
 	return nil
+}
+
+// RecordHostKey records the key of a host never seen before (e.Changed
+// false) in the first known_hosts file e was checked against, as
+// accept-new would, for a caller that showed the fingerprint and got a
+// yes. A changed key is never recorded.
+func RecordHostKey(e *HostKeyError, warn io.Writer) error {
+	if e.Changed || e.Key == nil || len(e.Files) == 0 {
+		return fmt.Errorf("host key for %s: not recordable (changed, or no known_hosts file)", e.Host)
+	}
+	c, err := newHostKeyChecker(HostKeyAcceptNew, e.Files, warn)
+	if err != nil {
+		return err
+	}
+	return c.record(e.Host, fakeAddr(e.Host), e.Key)
 }
 
 // fakeAddr is a net.Addr for probing the known_hosts database by name.
