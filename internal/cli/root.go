@@ -187,7 +187,7 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
   swarmctl mirror status`})
 	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil))
 	mirrorCmd.AddCommand(NewCmdMirrorInstall(d, g, nil), NewCmdMirrorRender(d, g, nil), NewCmdMirrorUninstall(d, g, nil))
-	root.AddCommand(NewCmdInit(d, g, nil), NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d, g))
+	root.AddCommand(NewCmdInit(d, g, nil), NewCmdDoctor(d, g, nil), NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d, g))
 	completionCommand(root, d)
 
 	for _, c := range root.Commands() {

@@ -128,17 +128,9 @@ func (r *nodeRun) decide(f *member.Facts) error {
 	if f.Service == "" {
 		return errors.New("no docker service found (docker-latest.service or docker.service); use --service")
 	}
-	current := f.DaemonJSON
-	if !f.DaemonJSONExists {
-		current = nil
-	}
-	m, err := daemonjson.Merge(current, r.o.Settings)
+	m, err := mergeFile(f, r.o.Settings)
 	if err != nil {
-		var se *daemonjson.SyntaxError
-		if errors.As(err, &se) {
-			return fmt.Errorf("%s: line %d, column %d: %s (nothing written; fix the file by hand)", f.DaemonJSONPath, se.Line, se.Column, se.Msg)
-		}
-		return fmt.Errorf("%s: %w", f.DaemonJSONPath, err)
+		return err
 	}
 	r.merged = m
 	r.res.Changes = m.Changes
@@ -228,23 +220,55 @@ func sameMirrorSet(a, b []string) bool {
 	return len(seen) == len(set)
 }
 
-// writtenKeys are the keys the new file sets that dockerd also has flags for.
-func (r *nodeRun) writtenKeys() []string {
+// mergeFile merges s into f's daemon.json in memory; an error names the
+// file and, for a syntax error, the line and column.
+func mergeFile(f *member.Facts, s daemonjson.Settings) (daemonjson.Result, error) {
+	current := f.DaemonJSON
+	if !f.DaemonJSONExists {
+		current = nil
+	}
+	m, err := daemonjson.Merge(current, s)
+	if err != nil {
+		var se *daemonjson.SyntaxError
+		if errors.As(err, &se) {
+			return m, fmt.Errorf("%s: line %d, column %d: %s (nothing written; fix the file by hand)", f.DaemonJSONPath, se.Line, se.Column, se.Msg)
+		}
+		return m, fmt.Errorf("%s: %w", f.DaemonJSONPath, err)
+	}
+	return m, nil
+}
+
+// writtenKeys are the keys a file merged with s sets that dockerd also
+// has flags for.
+func writtenKeys(s daemonjson.Settings) []string {
 	keys := []string{"registry-mirrors"}
-	if r.o.Settings.Insecure {
+	if s.Insecure {
 		keys = append(keys, "insecure-registries")
 	}
-	if r.o.Settings.Experimental != nil {
+	if s.Experimental != nil {
 		keys = append(keys, "experimental")
 	}
 	return keys
 }
 
-func (r *nodeRun) checkConflicts() error {
-	if cs := findConflicts(r.f.ExecStart, r.f.EnvOptions, r.writtenKeys()); len(cs) > 0 {
-		return conflictError(r.f.Service, cs)
+// unitConflicts is the error for dockerd flags in f's unit that set a key
+// s writes (nil when there are none).
+func unitConflicts(f *member.Facts, s daemonjson.Settings) error {
+	if cs := findConflicts(f.ExecStart, f.EnvOptions, writtenKeys(s)); len(cs) > 0 {
+		return conflictError(f.Service, cs)
 	}
 	return nil
+}
+
+func (r *nodeRun) checkConflicts() error { return unitConflicts(r.f, r.o.Settings) }
+
+// Preview is what a configure run would find on a node, read-only, from
+// its facts (the same checks the run makes): the changes to its
+// daemon.json, or why the file cannot be merged (with line and column),
+// and the dockerd flags in its unit that would stop dockerd from starting.
+func Preview(f *member.Facts, s daemonjson.Settings) (changes []daemonjson.Change, fileErr, unitErr error) {
+	m, fileErr := mergeFile(f, s)
+	return m.Changes, fileErr, unitConflicts(f, s)
 }
 
 // step is one named part of applying a change.

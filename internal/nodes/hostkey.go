@@ -319,6 +319,45 @@ func RecordHostKey(e *HostKeyError, warn io.Writer) error {
 	return c.record(e.Host, fakeAddr(e.Host), e.Key)
 }
 
+// HostKeyKnown looks t's SSH server (ssh_config HostName and Port
+// applied) up in the known_hosts files a dial would check, without
+// dialling: known, with the file and line of its entry, or not, with the
+// files looked in. Jump hosts are not looked up.
+func HostKeyKnown(o DialOptions, t Target) (known bool, where string, files []string, err error) {
+	cfg := o.SSHConfigPath
+	if cfg == "" {
+		cfg = "~/.ssh/config"
+	}
+	ep, err := resolveEndpoint(cfg, t.Host, "-", t.Port, nil, "")
+	if err != nil {
+		return false, "", nil, err
+	}
+	files = o.KnownHostsFiles
+	if len(files) == 0 {
+		files = ep.knownHosts
+	}
+	if len(files) == 0 {
+		files = []string{"~/.ssh/known_hosts"}
+	}
+	c, err := newHostKeyChecker(HostKeyStrict, files, io.Discard)
+	if err != nil {
+		return false, "", nil, err
+	}
+	cb, err := c.load()
+	if err != nil {
+		return false, "", c.files, err
+	}
+	probe, err := probeKey()
+	if err != nil {
+		return false, "", c.files, err
+	}
+	var ke *knownhosts.KeyError
+	if errors.As(cb(ep.addr, fakeAddr(ep.addr), probe), &ke) && len(ke.Want) > 0 {
+		return true, fmt.Sprintf("%s:%d", ke.Want[0].Filename, ke.Want[0].Line), c.files, nil
+	}
+	return false, ep.addr, c.files, nil
+}
+
 // fakeAddr is a net.Addr for probing the known_hosts database by name.
 type fakeAddr string
 
