@@ -179,7 +179,7 @@ func runInit(ctx context.Context, d *Deps, opts *InitOptions) error {
 	}
 	v := stack.Values{}
 	v.FQDN, v.URL, v.Publish = opts.FQDN, opts.URL, stack.DefaultPublish
-	v, dec := stack.DecideTraefik(v, "", found)
+	v, dec := stack.DecideTraefik(v, stack.Deployed{}, found)
 	res.Traefik = &dec
 	res.Warnings = append(res.Warnings, dec.Warnings...)
 

@@ -164,8 +164,19 @@ var probeKey = sync.OnceValues(func() (ssh.PublicKey, error) {
 	return signer.PublicKey(), nil
 })
 
+// firstContactAlgorithms is the order host key algorithms are asked for a
+// host with no recorded key, OpenSSH's: ed25519 first, so the key shown
+// and recorded at first contact is the one people compare
+// (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).
+var firstContactAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
+}
+
 // algorithms returns the host key algorithms to offer for addr: those of the
-// keys recorded for it, or nil (library default) when none are.
+// keys recorded for it, or OpenSSH's order (firstContactAlgorithms) when
+// none are.
 func (c *hostKeyChecker) algorithms(addr string) []string {
 	if c.policy == HostKeyInsecure {
 		return nil
@@ -180,7 +191,7 @@ func (c *hostKeyChecker) algorithms(addr string) []string {
 	}
 	var ke *knownhosts.KeyError
 	if !errors.As(cb(addr, fakeAddr(addr), probe), &ke) || len(ke.Want) == 0 {
-		return nil
+		return firstContactAlgorithms
 	}
 	var algos []string
 	seen := map[string]bool{}

@@ -192,21 +192,47 @@ func firstNonEmptyStr(v ...string) string {
 	return ""
 }
 
-// DeployedTraefik reads which labels a deployed stack file carries: v1
-// (traefik.frontend.rule), v2 for the router labels v2 and v3 share
-// (traefik.http.routers), none without any, "" when there is no file.
-func DeployedTraefik(stackFile []byte) string {
+// Deployed is what a deployed stack file's labels say: the flavour (v1,
+// v2 for the router labels v2 and v3 share, none) and the settings they
+// carry.
+type Deployed struct {
+	Mode         string
+	Network      string
+	Entrypoint   string
+	CertResolver string
+}
+
+// DeployedTraefik reads the Traefik labels of a deployed stack file (nil:
+// no file, Mode "").
+func DeployedTraefik(stackFile []byte) Deployed {
 	if stackFile == nil {
-		return ""
+		return Deployed{}
 	}
-	s := string(stackFile)
-	switch {
-	case strings.Contains(s, "traefik.frontend.rule="):
-		return TraefikV1
-	case strings.Contains(s, "traefik.http.routers."):
-		return TraefikV2
+	d := Deployed{Mode: TraefikNone}
+	for _, l := range strings.Split(string(stackFile), "\n") {
+		l = strings.Trim(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "-")), `"'`)
+		k, v, ok := strings.Cut(l, "=")
+		if !ok || !strings.HasPrefix(k, "traefik.") {
+			continue
+		}
+		switch {
+		case k == "traefik.frontend.rule":
+			d.Mode = TraefikV1
+		case strings.HasPrefix(k, "traefik.http.routers."):
+			if d.Mode != TraefikV1 {
+				d.Mode = TraefikV2
+			}
+			switch {
+			case strings.HasSuffix(k, ".entrypoints"):
+				d.Entrypoint = v
+			case strings.HasSuffix(k, ".tls.certresolver"):
+				d.CertResolver = v
+			}
+		case k == "traefik.docker.network":
+			d.Network = v
+		}
 	}
-	return TraefikNone
+	return d
 }
 
 // DecideTraefik resolves mirror.traefik: auto. A stack swarmctl already
@@ -217,7 +243,8 @@ func DeployedTraefik(stackFile []byte) string {
 // the labels, and its network, entrypoint and certificate resolver fill
 // the settings the inventory leaves empty. No Traefik (or no fqdn to
 // route by): no labels, the registry is reached on its published port.
-func DecideTraefik(v Values, deployed string, found []TraefikService) (Values, TraefikDecision) {
+func DecideTraefik(v Values, dep Deployed, found []TraefikService) (Values, TraefikDecision) {
+	deployed := dep.Mode
 	var pick *TraefikService
 	for i := range found {
 		if found[i].Version != "" && (pick == nil || found[i].SwarmProvider && !pick.SwarmProvider) {
@@ -256,6 +283,18 @@ func DecideTraefik(v Values, deployed string, found []TraefikService) (Values, T
 		}
 	}
 	v.Traefik = d.Mode
+	if deployed != "" && d.Mode != TraefikNone {
+		// Kept labels keep their settings too, unless the inventory names them.
+		if v.Network == "" {
+			v.Network = dep.Network
+		}
+		if v.Entrypoint == "" {
+			v.Entrypoint = dep.Entrypoint
+		}
+		if v.CertResolver == "" {
+			v.CertResolver = dep.CertResolver
+		}
+	}
 	if s := d.Service; s != nil && d.Mode != TraefikNone {
 		if v.Network == "" {
 			v.Network = s.Network
@@ -295,7 +334,7 @@ func ResolveTraefik(ctx context.Context, h nodes.Host, v Values) (Values, *Traef
 	}
 	var found []TraefikService
 	deployed := DeployedTraefik(b)
-	if deployed == "" || deployed == TraefikV2 {
+	if deployed.Mode == "" || deployed.Mode == TraefikV2 {
 		if found, err = DetectTraefik(ctx, h); err != nil {
 			return v, nil, err
 		}

@@ -52,20 +52,20 @@ func TestDecideTraefik(t *testing.T) {
 	cases := []struct {
 		name     string
 		v        Values
-		deployed string
+		deployed Deployed
 		found    []TraefikService
 		mode     string
 		reason   string
 		warn     string
 	}{
-		{"none found", base, "", nil, "none", "no Traefik service in the swarm: no Traefik labels, the registry is published on port 5000", ""},
-		{"v3 with swarm provider", base, "", []TraefikService{v2file, v3}, "v3", "service proxy_traefik runs traefik:v3.1 with the swarm provider on", ""},
-		{"provider not on the command line", base, "", []TraefikService{v2file}, "v2", "service edge runs traefik:v2.11", "does not turn the swarm provider on"},
-		{"no fqdn", Values{Mirror: inventory.Mirror{Traefik: TraefikAuto, Publish: 5000}}, "", []TraefikService{v3}, "none", "no mirror.fqdn to route by", "set mirror.fqdn"},
-		{"version unknown", base, "", []TraefikService{{Service: "x", Image: "traefik:latest"}}, "none", "whose major version neither its tag nor its provider flags tell", ""},
-		{"deployed v1 kept", base, "v1", []TraefikService{v3}, "v1", "the deployed stack has Traefik v1 labels, kept", ""},
-		{"deployed none kept", base, "none", []TraefikService{v3}, "none", "the deployed stack has no Traefik labels, kept", ""},
-		{"deployed router labels, v3 running", base, "v2", []TraefikService{v3}, "v3", "the deployed stack has Traefik v2/v3 labels, kept", ""},
+		{"none found", base, Deployed{}, nil, "none", "no Traefik service in the swarm: no Traefik labels, the registry is published on port 5000", ""},
+		{"v3 with swarm provider", base, Deployed{}, []TraefikService{v2file, v3}, "v3", "service proxy_traefik runs traefik:v3.1 with the swarm provider on", ""},
+		{"provider not on the command line", base, Deployed{}, []TraefikService{v2file}, "v2", "service edge runs traefik:v2.11", "does not turn the swarm provider on"},
+		{"no fqdn", Values{Mirror: inventory.Mirror{Traefik: TraefikAuto, Publish: 5000}}, Deployed{}, []TraefikService{v3}, "none", "no mirror.fqdn to route by", "set mirror.fqdn"},
+		{"version unknown", base, Deployed{}, []TraefikService{{Service: "x", Image: "traefik:latest"}}, "none", "whose major version neither its tag nor its provider flags tell", ""},
+		{"deployed v1 kept", base, Deployed{Mode: "v1"}, []TraefikService{v3}, "v1", "the deployed stack has Traefik v1 labels, kept", ""},
+		{"deployed none kept", base, Deployed{Mode: "none"}, []TraefikService{v3}, "none", "the deployed stack has no Traefik labels, kept", ""},
+		{"deployed router labels, v3 running", base, Deployed{Mode: "v2"}, []TraefikService{v3}, "v3", "the deployed stack has Traefik v2/v3 labels, kept", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,13 +79,13 @@ func TestDecideTraefik(t *testing.T) {
 		})
 	}
 	// The Traefik found fills what the inventory leaves empty, never more.
-	nv, _ := DecideTraefik(base, "", []TraefikService{v3})
+	nv, _ := DecideTraefik(base, Deployed{}, []TraefikService{v3})
 	if nv.Network != "traefik_public" || nv.Entrypoint != "websecure" || nv.CertResolver != "le" {
 		t.Errorf("filled %+v", nv.Mirror)
 	}
 	set := base
 	set.Network, set.Entrypoint = "mine", "https"
-	if nv, _ := DecideTraefik(set, "", []TraefikService{v3}); nv.Network != "mine" || nv.Entrypoint != "https" || nv.CertResolver != "le" {
+	if nv, _ := DecideTraefik(set, Deployed{}, []TraefikService{v3}); nv.Network != "mine" || nv.Entrypoint != "https" || nv.CertResolver != "le" {
 		t.Errorf("overrode the inventory: %+v", nv.Mirror)
 	}
 }
@@ -93,16 +93,24 @@ func TestDecideTraefik(t *testing.T) {
 func TestDeployedTraefik(t *testing.T) {
 	for _, c := range []struct {
 		file []byte
-		want string
+		want Deployed
 	}{
-		{nil, ""},
-		{[]byte("labels:\n  - traefik.frontend.rule=Host:m\n"), "v1"},
-		{[]byte("labels:\n  - traefik.http.routers.registry-mirror.rule=Host(`m`)\n"), "v2"},
-		{[]byte("services: {}\n"), "none"},
+		{nil, Deployed{}},
+		{[]byte("labels:\n  - traefik.frontend.rule=Host:m\n  - traefik.docker.network=proxy\n"), Deployed{Mode: "v1", Network: "proxy"}},
+		{[]byte("labels:\n  - traefik.http.routers.registry-mirror.rule=Host(`m`)\n  - traefik.http.routers.registry-mirror.entrypoints=websecure\n" +
+			"  - traefik.http.routers.registry-mirror.tls.certresolver=le\n  - traefik.docker.network=edge\n"), Deployed{Mode: "v2", Network: "edge", Entrypoint: "websecure", CertResolver: "le"}},
+		{[]byte("services: {}\n"), Deployed{Mode: "none"}},
 	} {
 		if got := DeployedTraefik(c.file); got != c.want {
-			t.Errorf("DeployedTraefik(%q) = %q, want %q", c.file, got, c.want)
+			t.Errorf("DeployedTraefik(%q) = %+v, want %+v", c.file, got, c.want)
 		}
+	}
+	// Kept labels keep their network, entrypoint and resolver: a mirror
+	// deployed behind a Traefik that went away is not relabelled.
+	base := Values{Mirror: inventory.Mirror{FQDN: "m.example.com", Traefik: TraefikAuto, Publish: 5000}}
+	nv, d := DecideTraefik(base, Deployed{Mode: "v2", Network: "edge", Entrypoint: "websecure", CertResolver: "le"}, nil)
+	if d.Mode != "v3" || nv.Network != "edge" || nv.Entrypoint != "websecure" || nv.CertResolver != "le" {
+		t.Errorf("kept: %+v %+v", d, nv.Mirror)
 	}
 }
 

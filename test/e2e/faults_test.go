@@ -343,7 +343,7 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "cp", "systemctl", "docker")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s", "--connect-timeout", "5s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s", "--connect-timeout", "5s"}
 
 	// Start from a node with experimental on, so that a mirror change is a reload.
 	r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...)
@@ -583,7 +583,7 @@ func TestFaultDockerdRefusesNewConfig(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	withSiteWrapper(t, l, w.Name)
-	base := []string{"nodes", "configure", "-o", "json", "--timeout", "10s"}
+	base := []string{"nodes", "configure", "-o", "json", "--yes", "--ready-timeout", "10s"}
 
 	t.Run("restart fails: rolled back", func(t *testing.T) {
 		old := lab.DaemonJSON(l.Layout()) // no experimental: the change needs a restart
@@ -677,7 +677,7 @@ func TestFaultInterrupt(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "cp", "systemctl")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s"}
 	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
 		t.Fatalf("preparing run: exit %d", r.Code)
 	}
@@ -755,7 +755,7 @@ func TestFaultConcurrentRuns(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "systemctl")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s"}
 	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
 		t.Fatalf("preparing run: exit %d", r.Code)
 	}
@@ -826,7 +826,7 @@ rm /etc/docker/zz-reserve`)
 		}
 	})
 	pid0 := mainPID(t, l, w.Name)
-	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--mirror", "https://full-disk.example.test")
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--yes", "--mirror", "https://full-disk.example.test")
 	doc := parseConfigure(t, r)
 	o, e := nodeResult(t, doc, w.Name)
 	if r.Code != 1 || o != "failed" || !strings.Contains(strings.ToLower(e), "no space left") {
@@ -917,7 +917,7 @@ install -m 0600 -o fltpw -g fltpw /root/.ssh/authorized_keys /home/fltpw/.ssh/au
 	)
 	mirror := fmt.Sprintf("https://per-node-%d.example.test", time.Now().Unix())
 	start := time.Now()
-	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--connect-timeout", "3s", "--mirror", mirror)
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--yes", "--connect-timeout", "3s", "--mirror", mirror)
 	t.Logf("run over 7 nodes (5 failing): %s", time.Since(start).Round(time.Millisecond))
 	doc := parseConfigure(t, r)
 	if r.Code != 1 {

@@ -171,7 +171,7 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	if !strings.Contains(inMachine(t, l, mgr, "cat", cfg), password) {
 		t.Errorf("the password did not reach the registry config (the test would prove nothing)")
 	}
-	t.Cleanup(func() { swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge") })
+	t.Cleanup(func() { swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge", "--yes") })
 
 	// apply takes the password from the inventory (mirror.upstream_password_env).
 	// A second password, so that apply's plan sees the secret change and
@@ -187,8 +187,8 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	dry := swarmctl(t, aenv, "apply", "-v", "--dry-run")
 	dryJSON := swarmctl(t, aenv, "apply", "-v", "--dry-run", "-o", "json", "--output-file", dryArtifact)
 	applyArtifact := filepath.Join(t.TempDir(), "apply.json")
-	ap := swarmctl(t, aenv, "apply", "-v", "--output-file", applyArtifact)
-	apJSON := swarmctl(t, aenv, "apply", "-v", "-o", "json")
+	ap := swarmctl(t, aenv, "apply", "-v", "--yes", "--output-file", applyArtifact)
+	apJSON := swarmctl(t, aenv, "apply", "-v", "--yes", "-o", "json")
 	hits, samples = w.Stop()
 	t.Logf("apply with a password (dry run, dry run json, apply, apply json): %s; %d process-list samples", time.Since(start).Round(time.Millisecond), samples)
 	if dry.Code != 0 || dryJSON.Code != 0 || ap.Code != 0 || apJSON.Code != 0 {
@@ -325,7 +325,7 @@ func TestSecurityHostileValues(t *testing.T) {
 		"https://m.example.test\ntouch /tmp/pwned",
 		"https://m.example.test/ $(touch /tmp/pwned)",
 	} {
-		r := swarmctl(t, env, "nodes", "configure", "--mirror", m)
+		r := swarmctl(t, env, "nodes", "configure", "--yes", "--mirror", m)
 		if r.Code != 2 || !strings.Contains(r.Stderr, "mirror") {
 			t.Errorf("--mirror %q: exit %d, want 2 (rejected before touching a node)", m, r.Code)
 		}
@@ -357,7 +357,7 @@ func TestSecurityHostileValues(t *testing.T) {
 		{Name: "ok", Host: "$(touch /tmp/pwned)"},
 		{Name: "ok2", Host: "h\nx"},
 	} {
-		r := swarmctl(t, proxyInventory(t, l, nil, n), "nodes", "configure", "--mirror", "https://m.example.test")
+		r := swarmctl(t, proxyInventory(t, l, nil, n), "nodes", "configure", "--yes", "--mirror", "https://m.example.test")
 		if r.Code != 2 {
 			t.Errorf("inventory node %+v: exit %d, want 2", n, r.Code)
 		}
