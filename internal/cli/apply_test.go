@@ -146,7 +146,9 @@ func TestApplyDryRunPhases(t *testing.T) {
 	if p := doc.Phases[0]; p.Name != "install" || p.Result != "changed" || !strings.Contains(p.Summary, "would change stack registry on m1") {
 		t.Errorf("install phase %+v", p)
 	}
-	if p := doc.Phases[1]; p.Name != "configure" || p.Result != "failed" || !strings.Contains(p.Error, "w3") || !strings.Contains(p.Summary, "4 node(s)") {
+	// The phase line carries the cause, not only the problem list.
+	if p := doc.Phases[1]; p.Name != "configure" || p.Result != "failed" || !strings.Contains(p.Error, "w3") || !strings.Contains(p.Summary, "4 node(s)") ||
+		!strings.Contains(p.Summary, "(w3: ") || !strings.Contains(p.Summary, "no route to host") {
 		t.Errorf("configure phase %+v", p)
 	}
 	if len(fs.hosts["10.0.0.1"].Writes) != 0 {

@@ -182,6 +182,10 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 	if r.Code != 1 || !strings.Contains(r.Stderr, "scaled to 0 replicas") {
 		t.Errorf("text status with 0 replicas: exit %d", r.Code)
 	}
+	// The endpoint is down: the cache line says so, no made-up "0 repositories".
+	if !strings.Contains(r.Stdout, "Cache: repositories not checked: the mirror is unreachable") || strings.Contains(r.Stdout, "0 repositories") {
+		t.Errorf("cache line with the mirror down:\n%s", r.Stdout)
+	}
 	inMachine(t, l, mgr, "docker", "service", "scale", mirrorService+"=1")
 	if r := swarmctl(t, env, "mirror", "install"); r.Code != 0 {
 		t.Errorf("install after scaling back: exit %d", r.Code)

@@ -351,6 +351,12 @@ func TestTraefikAutoOnTheLab(t *testing.T) {
 	if doc.Error != nil || !doc.Result.Deployed {
 		t.Fatalf("install with traefik auto: %+v", doc.Error)
 	}
+	// uninstall --dry-run names what would go, and removes nothing.
+	r = swarmctl(t, env, "mirror", "uninstall", "--dry-run", "--purge")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "would remove stack registry through "+mgr.Name+": services "+mirrorService) ||
+		!strings.Contains(r.Stdout, "would delete on "+mgr.Name) || !strings.Contains(inMachine(t, l, mgr.Name, "docker", "service", "ls"), mirrorService) {
+		t.Errorf("uninstall --dry-run: exit %d", r.Code)
+	}
 	inMachine(t, l, mgr.Name, "docker", "service", "rm", "traefik")
 	r = swarmctl(t, env, append(install, "--dry-run")...)
 	if r.Code != 0 || !strings.Contains(r.Stderr, "traefik: auto -> v3: the deployed stack has Traefik v2/v3 labels, kept") || !strings.Contains(r.Stdout, "no changes") {
