@@ -31,6 +31,9 @@ func (c *consent) plan(p *configure.Plan) error {
 	if c.asked && c.coveredBy(p) {
 		return nil // apply: agreed before the install phase
 	}
+	if len(p.Changing()) == 0 {
+		return nil // nothing to change: the per-node lines say it all
+	}
 	fmt.Fprint(c.d.IO.Err, p.Text())
 	if c.dryRun || !p.NeedsConsent() {
 		return nil

@@ -151,3 +151,14 @@ func TestApplyConsentBeforeInstall(t *testing.T) {
 		t.Errorf("stderr:\n%s", errb)
 	}
 }
+
+// A run with nothing to change prints no plan and asks nothing.
+func TestNoPlanWhenNothingChanges(t *testing.T) {
+	inv := writeInventory(t, swarmInventory)
+	fs := newFakeSwarm()
+	d, _, errb := testDeps(fs.dial)
+	if code := Run(context.Background(), d, []string{"nodes", "configure", "-i", inv, "--limit", "m1"}); code != 0 ||
+		strings.Contains(errb.String(), "Plan:") || !strings.Contains(errb.String(), "m1: unchanged") {
+		t.Errorf("exit %d\n%s", code, errb)
+	}
+}
