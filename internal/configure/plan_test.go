@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -94,5 +95,23 @@ func TestNeedsConsent(t *testing.T) {
 	}
 	if txt := (&Plan{Remove: true, Steps: []PlanStep{{Name: "a", Action: PlanReload}}}).Text(); !strings.Contains(txt, "REMOVE THE MIRROR") {
 		t.Errorf("a removal is not said loudly:\n%s", txt)
+	}
+}
+
+// The plan comes first: nodes that phase A finished (unchanged, failed,
+// a dry run's would-*) are reported after Confirm saw the plan.
+func TestPlanBeforeNodeLines(t *testing.T) {
+	_, ns := swarmOf(t)
+	ns[0].fh.SetFile(ns[0].cfg, `{"experimental": true, "registry-mirrors": ["https://mirror.example.com"]}`, 0o644)
+	ns[0].experimental, ns[0].mirrors = true, []string{"https://mirror.example.com/"}
+	o := opts(addSettings())
+	o.DryRun = true
+	var seq []string
+	var mu sync.Mutex
+	o.Confirm = func(*Plan) error { mu.Lock(); seq = append(seq, "plan"); mu.Unlock(); return nil }
+	o.OnNode = func(r NodeResult) { mu.Lock(); seq = append(seq, r.Name+" "+string(r.Outcome)); mu.Unlock() }
+	run(t, o, ns...)
+	if len(seq) != 6 || seq[0] != "plan" {
+		t.Errorf("order %v: want the plan first, then every node", seq)
 	}
 }

@@ -55,16 +55,26 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 
 	var mu sync.Mutex
 	var failedAny atomic.Bool
-	finish := func(r *nodeRun) {
+	// complete records a node's end; report tells OnNode. Phase A's ends
+	// are reported after the plan (held in early), so the plan comes
+	// first on the user's screen.
+	var early []*nodeRun
+	complete := func(r *nodeRun) {
 		r.res.DurationMS = o.Now().Sub(r.start).Milliseconds()
 		if r.res.Outcome == Failed {
 			failedAny.Store(true)
 		}
+	}
+	report := func(r *nodeRun) {
 		if o.OnNode != nil {
 			mu.Lock()
 			o.OnNode(r.res)
 			mu.Unlock()
 		}
+	}
+	finish := func(r *nodeRun) {
+		complete(r)
+		report(r)
 	}
 	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
 
@@ -79,7 +89,10 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		}
 		r.plan(ctx)
 		if r.done {
-			finish(r)
+			complete(r)
+			mu.Lock()
+			early = append(early, r)
+			mu.Unlock()
 		}
 		if r.done || shed {
 			r.release()
@@ -91,6 +104,9 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 	var declined error
 	if o.Confirm != nil && !stopped() {
 		declined = o.Confirm(pl)
+	}
+	for _, r := range early {
+		report(r)
 	}
 
 	// Phase B.
