@@ -47,8 +47,8 @@ func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
 	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names or roles (manager, worker), comma separated")
 	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else the local user name, as ssh does)")
-	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the PEM key itself")
-	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves")
+	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the key itself (PEM text, or base64 of it)")
+	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves (text, or base64 of it)")
 	fs.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config; \"none\" to ignore)")
 	fs.StringVar(&g.HostKeyPolicy, "host-key-policy", "strict", "unknown/changed host keys: strict | accept-new | insecure")
 	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node (ProxyJump in ssh_config works too)")
@@ -67,6 +67,10 @@ func EnvName(flag string) string {
 	return "SWARMCTL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// secretFlags may hold a secret (a key, CI-held lines): their values are
+// never quoted in a message.
+var secretFlags = map[string]bool{"ssh-key": true, "known-hosts": true}
+
 // applyEnv sets every flag the user did not give from its SWARMCTL_ env var.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 	var err error
@@ -79,7 +83,11 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			if secretFlags[f.Name] {
+				err = fmt.Errorf("%s: invalid value", EnvName(f.Name))
+			} else {
+				err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			}
 			return
 		}
 		f.Changed = true
@@ -123,6 +131,7 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Limit:          g.Limit,
 		User:           g.User,
 		SSHKey:         g.SSHKey,
+		SSHKeyName:     sshKeyName(g, d),
 		KnownHosts:     firstNonEmpty(g.KnownHosts, d.Getenv("SSH_KNOWN_HOSTS")),
 		SSHConfig:      g.SSHConfig,
 		HostKeyPolicy:  g.HostKeyPolicy,
@@ -133,6 +142,15 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		ConnectTimeout: g.ConnectTimeout,
 		SSHPassphrase:  d.Getenv("SWARMCTL_SSH_PASSPHRASE"),
 	}
+}
+
+// sshKeyName is how the user gave --ssh-key, for messages that must
+// describe its value without quoting it.
+func sshKeyName(g *GlobalOptions, d *Deps) string {
+	if g.SSHKey != "" && g.SSHKey == d.Getenv(EnvName("ssh-key")) {
+		return EnvName("ssh-key")
+	}
+	return "--ssh-key"
 }
 
 // fleetEnv is how the fleet layer reaches nodes and talks to the user.

@@ -19,7 +19,7 @@ func emit(d *Deps, g *GlobalOptions, doc any, human func()) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(g.OutputFile, append(b, '\n'), 0o644); err != nil {
+		if err := writeArtifact(g.OutputFile, append(b, '\n')); err != nil {
 			return fmt.Errorf("--output-file: %w", err)
 		}
 	}
@@ -30,4 +30,25 @@ func emit(d *Deps, g *GlobalOptions, doc any, human func()) error {
 	}
 	human()
 	return nil
+}
+
+// writeArtifact writes an --output-file document readable by its owner
+// only (0600), also when the file already existed with a wider mode. A
+// special file (/dev/stdout, a pipe) is written as it is.
+func writeArtifact(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm() != 0o600 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
