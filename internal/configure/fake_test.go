@@ -28,6 +28,7 @@ type cluster struct {
 type swarmMember struct {
 	id, hostname, role, state, avail, reach string
 	leader                                  bool
+	addr                                    string // Status.Addr of a worker ("" = 10.0.0.2)
 	// tasks run on the node; a drain stops them unless stuck.
 	tasks int
 	stuck bool
@@ -71,7 +72,9 @@ type fakeNode struct {
 	version      string
 	execStart    string
 	envOptions   string
-	swarmID      string // "" = not in a swarm
+	swarmID      string // "" = not in a swarm; what the node's docker info reports
+	hostname     string // what the node reports ("" = its name)
+	addr         string // the IP it is reached at ("" = its name)
 	manager      bool
 	leader       bool
 
@@ -128,6 +131,13 @@ func (n *fakeNode) Host() nodes.Host { return &lockCounter{Host: n.fh, n: n} }
 type lockCounter struct {
 	*fakehost.Host
 	n *fakeNode
+}
+
+func (l *lockCounter) Addr() string {
+	if l.n.addr != "" {
+		return l.n.addr + ":22"
+	}
+	return l.Host.Addr()
 }
 
 func (l *lockCounter) Lock(ctx context.Context, name string) (func() error, error) {
@@ -202,7 +212,7 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 
 func (n *fakeNode) facts() string {
 	data, exists := n.fh.File(n.cfg)
-	f := &member.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: n.fh.Name(), Service: n.service,
+	f := &member.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: firstNonEmpty(n.hostname, n.fh.Name()), Service: n.service,
 		ServiceActive: n.active, DaemonPID: n.pid, DaemonStart: "1", ExecStart: n.execStart, EnvOptions: n.envOptions,
 		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
 		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
@@ -316,6 +326,9 @@ func (c *cluster) list() string {
 	for _, id := range c.order {
 		m := c.members[id]
 		addr := "10.0.0.2"
+		if m.addr != "" {
+			addr = m.addr
+		}
 		if m.role == "manager" {
 			addr = "10.0.0.1"
 		}
@@ -333,4 +346,13 @@ func (c *cluster) waitLine(id string) string {
 		return "Error: no such node: " + id + "\n"
 	}
 	return m.state + " " + m.reach + "\n"
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -68,6 +68,10 @@ type nodeRun struct {
 	writeFailed bool
 	drained     bool
 	swarmAvail  string // availability before --drain
+	// swarmID is the node's swarm node ID as the swarm guard confirmed it
+	// from a manager's list ("" until then): the ID drained, waited for
+	// and made active again, never the node's own unchecked claim.
+	swarmID string
 }
 
 // fail ends the node as failed. The result is reported under the node's

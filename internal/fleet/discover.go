@@ -32,8 +32,9 @@ func (f *Fleet) limitAllows(s member.SwarmNode) bool {
 // from the whole inventory and --host (selected or not: a node --limit
 // left out stays out) and from have, that --limit keeps (see
 // limitAllows), with SSH details from the inventory's defaults. A swarm
-// member matches a node by address or name (for have also by the node ID
-// and hostname from its facts). A member whose address or name swarmctl
+// member matches a node by address or name (for have also by the swarm
+// node ID its facts report, where the manager's list confirms it:
+// member.Confirm). A member whose address or name swarmctl
 // would not accept from a user is never dialled, but it is not dropped
 // either: it is returned with Err set (see member.NotDialled), so it shows
 // as a failed node, and a warning says why.
@@ -46,9 +47,13 @@ func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member
 	for _, m := range have {
 		known[m.Target.Host] = true
 		known[m.Name] = true
-		if m.Facts != nil {
-			known[m.Facts.SwarmNodeID] = true
-			known[m.Facts.Hostname] = true
+		if m.Facts != nil && m.Conn != nil {
+			// A node's report of its own swarm ID counts only as far as the
+			// manager's list confirms it: no node can hide another member
+			// by claiming that member's ID or hostname.
+			if s, err := member.Confirm(swarm, m.Facts, m.Conn.Addr()); err == nil {
+				known[s.ID] = true
+			}
 		}
 	}
 	for _, n := range f.inv.Nodes {

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/swarmctl/swarmctl/test/lab"
+)
+
+// setSwarmHostname gives machine m the kernel hostname name (any bytes:
+// sethostname(2) through perl, which Debian always has; hostname(1)
+// refuses odd names), restarts its docker so the node reports it to the
+// swarm, and waits until the manager lists it. The machine's own name
+// comes back when the test ends.
+func setSwarmHostname(t *testing.T, l *lab.Lab, m lab.Machine, name string) {
+	t.Helper()
+	set := func(name string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		script := `perl -e 'syscall(170, $ARGV[0], length $ARGV[0]) == 0 or die "sethostname: $!\n"' "$1" &&
+systemctl reset-failed docker.service; systemctl restart docker.service`
+		if out, err := l.Exec(ctx, m.Name, "sh", "-c", script, "sh", name); err != nil {
+			return fmt.Errorf("%v %s", err, out)
+		}
+		want, _ := json.Marshal(name)
+		for {
+			out, err := l.Exec(ctx, l.Manager().Name, "sh", "-c", `docker node inspect --format '{{json .Description.Hostname}} {{.Status.State}}' $(docker node ls -q)`)
+			if err == nil && strings.Contains(out, string(want)+" ready") {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("the manager does not list hostname %s as ready: %v %s", want, err, out)
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	if err := set(name); err != nil {
+		t.Fatalf("%s: %v", m.Name, err)
+	}
+	t.Cleanup(func() {
+		if err := set(m.Name); err != nil {
+			t.Errorf("%s: restoring its hostname: %v", m.Name, err)
+		}
+	})
+}
+
+// managerOnlyInventory is the lab's inventory without its workers.
+func managerOnlyInventory(t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	b, err := os.ReadFile(l.InventoryPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv map[string]any
+	if err := yaml.Unmarshal(b, &inv); err != nil {
+		t.Fatal(err)
+	}
+	var keep []any
+	for _, n := range inv["nodes"].([]any) {
+		if n.(map[string]any)["role"] == "manager" {
+			keep = append(keep, n)
+		}
+	}
+	inv["nodes"] = keep
+	out, err := yaml.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "inventory.yaml")
+	if err := os.WriteFile(p, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"SWARMCTL_INVENTORY=" + p}
+}
+
+// hostileRow is a node of `nodes configure` / `mirror status` -o json.
+type hostileRow struct {
+	Name, Address, Outcome, Error string
+}
+
+func hostileRows(t *testing.T, r result) []hostileRow {
+	t.Helper()
+	var doc struct {
+		Nodes []hostileRow `json:"nodes"`
+	}
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("JSON: %v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	return doc.Nodes
+}
+
+// TestSecurityHostileSwarmMembers: a node chooses its own hostname, and
+// its own docker's answers. A hostname with '|' and a line break neither
+// adds a fake member to discovery nor breaks the restart guard for the
+// fleet; a node reporting another member's swarm node ID never gets that
+// member drained.
+func TestSecurityHostileSwarmMembers(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	mgr, w := l.Machines()[0], l.Machines()[1]
+	t.Cleanup(func() { resetLab(t, l) })
+
+	t.Run("hostname adds no member", func(t *testing.T) {
+		// Read as pipe-separated lines this is two members: "h" at
+		// 10.9.9.9, and "fake" at the worker's own address.
+		hostile := "h|worker|ready|active|10.9.9.9|||\nfk|fake"
+		setSwarmHostname(t, l, w, hostile)
+		env := managerOnlyInventory(t, l)
+		r := swarmctl(t, env, "nodes", "configure", "--discover", "--dry-run", "-o", "json", "--mirror", "https://hostname.example.test")
+		rows := hostileRows(t, r)
+		if len(rows) != 2 {
+			t.Fatalf("%d rows, want the manager and one member: %+v\n%s", len(rows), rows, r.Stderr)
+		}
+		m := rows[1]
+		if m.Address != w.IP+":22" || m.Outcome != "failed" || !strings.Contains(m.Error, "not dialled") || m.Name != fmt.Sprintf("%q", hostile) {
+			t.Errorf("member row %+v, want the worker's address %s, failed, not dialled, its name quoted", m, w.IP)
+		}
+		if r.Code != 1 || strings.Contains(r.Stdout+r.Stderr, "10.9.9.9\"") || strings.Contains(r.Stderr, "fake (") {
+			t.Errorf("exit %d; a fake member shows:\n%s", r.Code, r.Stderr)
+		}
+		st := swarmctl(t, env, "mirror", "status", "-o", "json", "--mirror", "https://hostname.example.test")
+		if rows := hostileRows(t, st); len(rows) != 2 || rows[1].Address != w.IP+":22" {
+			t.Errorf("mirror status rows %+v, want the manager and the worker once", rows)
+		}
+	})
+
+	t.Run("one pipe breaks no guard", func(t *testing.T) {
+		setSwarmHostname(t, l, w, "a|b")
+		// A real restart of both: the guard lists the swarm for each.
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--mirror", "https://pipe.example.test")
+		for _, n := range hostileRows(t, r) {
+			if n.Outcome != "restarted" {
+				t.Errorf("%s: %s %q, want restarted", n.Name, n.Outcome, n.Error)
+			}
+		}
+		if r.Code != 0 {
+			t.Errorf("exit %d:\n%s", r.Code, r.Stderr)
+		}
+	})
+
+	t.Run("a claimed ID drains nobody", func(t *testing.T) {
+		resetLab(t, l)
+		ids := strings.Fields(inMachine(t, l, mgr.Name, "sh", "-c", `docker node inspect --format '{{.ID}} {{.Description.Hostname}}' $(docker node ls -q)`))
+		idOf := map[string]string{}
+		for i := 0; i+1 < len(ids); i += 2 {
+			idOf[ids[i+1]] = ids[i]
+		}
+		own, victim := idOf[w.Name], idOf[mgr.Name]
+		if own == "" || victim == "" {
+			t.Fatalf("node IDs %v", idOf)
+		}
+		// The worker's docker reports the manager's node ID as its own.
+		wrapper := "#!/bin/sh\nif [ \"$1\" = info ]; then /usr/bin/docker \"$@\" | sed 's/" + own + "/" + victim + "/g'; exit 0; fi\nexec /usr/bin/docker \"$@\"\n"
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		out, err := l.ExecStdin(ctx, w.Name, strings.NewReader(wrapper), "sh", "-c", `cat > /usr/local/bin/docker && chmod 0755 /usr/local/bin/docker`)
+		cancel()
+		if err != nil {
+			t.Fatalf("installing the docker wrapper: %v %s", err, out)
+		}
+		t.Cleanup(func() { inMachine(t, l, w.Name, "rm", "-f", "/usr/local/bin/docker") })
+		if got := inMachine(t, l, w.Name, "docker", "info", "--format", "{{.Swarm.NodeID}}"); !strings.Contains(got, victim) {
+			t.Fatalf("the wrapper does not lie: %q", got)
+		}
+		var mu sync.Mutex
+		seen := map[string]bool{}
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() { // the manager's availability, all along the run
+			defer close(done)
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				out, _ := l.Exec(ctx, mgr.Name, "docker", "node", "inspect", "--format", "{{.Spec.Availability}}", victim)
+				cancel()
+				mu.Lock()
+				seen[strings.TrimSpace(out)] = true
+				mu.Unlock()
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}()
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--drain", "--limit", w.Name, "--mirror", "https://claim.example.test")
+		close(stop)
+		<-done
+		rows := hostileRows(t, r)
+		if len(rows) != 1 || rows[0].Outcome != "failed" || !strings.Contains(rows[0].Error, "not draining or restarting it") ||
+			!strings.Contains(rows[0].Error, "the manager knows its address "+w.IP+" as node "+own) {
+			t.Errorf("rows %+v, want the worker refused: its claim does not match the manager's view", rows)
+		}
+		if seen["drain"] || !seen["active"] {
+			t.Errorf("the manager's availability during the run: %v; it must never be drained", seen)
+		}
+	})
+}
