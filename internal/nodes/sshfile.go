@@ -74,6 +74,29 @@ func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
 	return data, nil
 }
 
+// ReadRegularFile reads p refusing a symbolic link there; see
+// nodes.ReadRegularFile.
+func (h *SSHHost) ReadRegularFile(ctx context.Context, p string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !h.privileged() {
+		return readRegularByScript(ctx, h, p)
+	}
+	c, err := h.sftpClient()
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.Lstat(p)
+	if err != nil {
+		return nil, h.fileErr("read", p, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &NotRegularError{Path: p}
+	}
+	return h.ReadFile(ctx, p)
+}
+
 func (h *SSHHost) fileErr(op, p string, err error) error {
 	if errors.Is(err, os.ErrNotExist) {
 		err = fs.ErrNotExist
@@ -102,22 +125,45 @@ func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.
 		}
 		return nil
 	}
-	return h.sftpWrite(ctx, p, data, mode)
+	return h.sftpWrite(ctx, p, data, mode, false, false)
 }
 
-func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.FileMode) (err error) {
+// ReplaceFile atomically replaces p without following a symbolic link
+// there; see nodes.ReplaceFile. As the login user may not write p, it
+// goes through ReplaceFileScript with sudo (data on stdin).
+func (h *SSHHost) ReplaceFile(ctx context.Context, p string, data []byte, mode fs.FileMode, private bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !h.privileged() {
+		return replaceByScript(ctx, h, p, data, mode, private)
+	}
+	return h.sftpWrite(ctx, p, data, mode, true, private)
+}
+
+// sftpWrite writes p through a temp file and a rename. Without noFollow a
+// symbolic link at p is written through to its target, keeping the
+// target's owner and mode. With noFollow a link (or anything but a
+// regular file) at p is refused, and the rename replaces p itself; with
+// private the file then gets mode and owner root.
+func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.FileMode, noFollow, private bool) (err error) {
+	want := mode
 	c, err := h.sftpClient()
 	if err != nil {
 		return err
 	}
 	h.logf("%s: sftp write %s (%d bytes)", h.name, p, len(data))
-	target, err := resolveLinks(c, p)
-	if err != nil {
-		return h.fileErr("write", p, err)
+	target := p
+	if !noFollow {
+		if target, err = resolveLinks(c, p); err != nil {
+			return h.fileErr("write", p, err)
+		}
 	}
 	var old *sftp.FileStat
-	st, err := c.Stat(target)
+	st, err := c.Lstat(target)
 	switch {
+	case err == nil && noFollow && !st.Mode().IsRegular():
+		return &NotRegularError{Path: p}
 	case err == nil:
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("write %s: %s is not a regular file", p, target)
@@ -127,6 +173,9 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		return h.fileErr("write", p, err)
+	}
+	if private {
+		old, mode = &sftp.FileStat{UID: 0, GID: 0}, want.Perm()
 	}
 
 	var rnd [6]byte

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,7 +259,13 @@ var fast = InstallOptions{Wait: 5 * time.Second, Poll: time.Millisecond}
 func newManager() (*fakeSwarm, *fakehost.Host) {
 	s := newSwarm()
 	s.networks["traefik_public"] = "overlay swarm"
-	return s, fakehost.New("m1", nil, s.handle)
+	h := fakehost.New("m1", nil, s.handle)
+	h.Replaced = func(p string, mode fs.FileMode) { // what stat then reports
+		s.mu.Lock()
+		s.modes[p] = strconv.FormatUint(uint64(mode.Perm()), 8)
+		s.mu.Unlock()
+	}
+	return s, h
 }
 
 func TestInstallFirstDeploysThenNoOp(t *testing.T) {
@@ -669,5 +676,32 @@ func TestUninstallWaitsForTaskContainersOnOtherNodes(t *testing.T) {
 		}})
 	if err == nil || !strings.Contains(err.Error(), "w1: the registry's container is still running") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A symbolic link planted where the registry config (which holds the
+// upstream password) or the stack file goes is refused before anything is
+// read or written through it: no chmod, no write, no diff of its target.
+func TestInstallRefusesSymlinkedFiles(t *testing.T) {
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	for _, path := range []string{r.Config.Path, r.Stack.Path} {
+		for _, dry := range []bool{true, false} {
+			s, h := newManager()
+			h.Links = map[string]bool{path: true}
+			h.SetFile(path, "root:$6$secret-hash:19000:0:99999:7:::\n", 0o640) // what the link points at
+			s.modes[path] = "640"
+			o := fast
+			o.DryRun = dry
+			res, err := Install(context.Background(), h, r, o)
+			if err == nil || !strings.Contains(err.Error(), path+" is a symbolic link") {
+				t.Errorf("%s (dry run %v): err = %v, want the link refused", path, dry, err)
+			}
+			if m := s.mutating(h); len(m) != 0 || len(h.Writes) != 0 || s.modes[path] != "640" {
+				t.Errorf("%s (dry run %v): changed the node: %v writes %v mode %s", path, dry, m, h.Writes, s.modes[path])
+			}
+			if b, _ := json.Marshal(res); strings.Contains(string(b), "secret-hash") {
+				t.Errorf("%s (dry run %v): the link's target shows in the result: %s", path, dry, b)
+			}
+		}
 	}
 }

@@ -202,3 +202,49 @@ func TestSecurityHostileSwarmMembers(t *testing.T) {
 		}
 	})
 }
+
+// TestSecuritySymlinkedRegistryFiles: a symbolic link planted where mirror
+// install writes the registry config (which holds the upstream password)
+// is refused before anything is read or written through it: the file it
+// points at keeps its content and mode, the password lands nowhere, and no
+// stack is deployed.
+func TestSecuritySymlinkedRegistryFiles(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	mgr := l.Manager().Name
+	const cfg = "/var/data/registry/registry-mirror-config.yml"
+	const victim = "/root/hd-victim"
+	const password = "S3cret-symlink-pw-41d"
+	if r := swarmctl(t, labEnv(l), "mirror", "uninstall"); r.Code != 0 { // no stack from an earlier test
+		t.Fatalf("mirror uninstall: exit %d\n%s", r.Code, r.Stderr)
+	}
+	inMachine(t, l, mgr, "sh", "-c", `mkdir -p /var/data/registry && rm -f "$1" && printf 'victim\n' > "$2" && chmod 0644 "$2" && ln -s "$2" "$1"`, "sh", cfg, victim)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, mgr, "rm", "-f", cfg, victim)
+		swarmctl(t, labEnv(l), "mirror", "uninstall")
+	})
+	env := append(labEnv(l), "HD_UPSTREAM_PW="+password)
+	args := []string{"mirror", "install", "-v", "--upstream-username", "u", "--upstream-password-env", "HD_UPSTREAM_PW"}
+	for _, extra := range [][]string{{"--dry-run"}, {"-o", "json"}} {
+		r := swarmctl(t, env, append(args, extra...)...)
+		if r.Code != 1 || !strings.Contains(r.Stdout+r.Stderr, cfg+" is a symbolic link") {
+			t.Errorf("mirror install %v: exit %d, want 1 and the link refused:\n%s\n%s", extra, r.Code, r.Stdout, r.Stderr)
+		}
+		if strings.Contains(r.Stdout+r.Stderr, "victim") {
+			t.Errorf("mirror install %v: the link's target was read into the output", extra)
+		}
+	}
+	if got := inMachine(t, l, mgr, "stat", "-c", "%a %U %s", victim); strings.TrimSpace(got) != "644 root 7" {
+		t.Errorf("the link's target is now %q, want it untouched (644 root, 7 bytes)", got)
+	}
+	if got := inMachine(t, l, mgr, "cat", victim); got != "victim\n" {
+		t.Errorf("the link's target holds %q", got)
+	}
+	if got := inMachine(t, l, mgr, "sh", "-c", `test -L "$1" && echo link`, "sh", cfg); strings.TrimSpace(got) != "link" {
+		t.Errorf("the planted link is gone: %q", got)
+	}
+	if got := inMachine(t, l, mgr, "docker", "service", "ls", "--format", "{{.Name}}"); strings.Contains(got, "registry") {
+		t.Errorf("a stack was deployed: %s", got)
+	}
+}

@@ -21,6 +21,10 @@ type Host struct {
 	Handler Handler
 	// WriteErr, when set, makes WriteFile fail for that path (e.g. a full disk).
 	WriteErr map[string]error
+	// Links are paths that are symbolic links: ReplaceFile refuses them.
+	Links map[string]bool
+	// Replaced, when set, is told the mode of each file ReplaceFile wrote.
+	Replaced func(path string, mode fs.FileMode)
 
 	mu       sync.Mutex
 	files    map[string]file
@@ -89,6 +93,43 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, mode fs.
 	return nil
 }
 
+// ReadRegularFile implements nodes.RegularFileReader: a path in Links
+// is refused.
+func (h *Host) ReadRegularFile(ctx context.Context, path string) ([]byte, error) {
+	h.mu.Lock()
+	link := h.Links[path]
+	h.mu.Unlock()
+	if link {
+		return nil, &nodes.NotRegularError{Path: path}
+	}
+	return h.ReadFile(ctx, path)
+}
+
+// ReplaceFile implements nodes.FileReplacer: a path in Links is refused;
+// private sets mode even on an existing file.
+func (h *Host) ReplaceFile(ctx context.Context, path string, data []byte, mode fs.FileMode, private bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.Links[path] {
+		return &nodes.NotRegularError{Path: path}
+	}
+	if err := h.WriteErr[path]; err != nil {
+		return err
+	}
+	if old, ok := h.files[path]; ok && !private {
+		mode = old.mode
+	}
+	h.files[path] = file{data: append([]byte(nil), data...), mode: mode}
+	h.Writes = append(h.Writes, path)
+	if h.Replaced != nil {
+		h.Replaced(path, mode)
+	}
+	return nil
+}
+
 func (h *Host) Close() error {
 	h.mu.Lock()
 	h.closed = true
@@ -136,5 +177,9 @@ func (h *Host) Closed() bool {
 	return h.closed
 }
 
-var _ nodes.Host = (*Host)(nil)
+var (
+	_ nodes.Host              = (*Host)(nil)
+	_ nodes.FileReplacer      = (*Host)(nil)
+	_ nodes.RegularFileReader = (*Host)(nil)
+)
 var _ nodes.Locker = (*Host)(nil)
