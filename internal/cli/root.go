@@ -94,6 +94,8 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 			if g.NoColor {
 				d.IO.NoColor = true
 			}
+			// Every remote step below gets its deadline (nodes.Step).
+			cmd.SetContext(nodes.WithStepTimeout(cmd.Context(), g.StepTimeout))
 			return nil
 		},
 	}

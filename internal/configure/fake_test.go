@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
@@ -88,6 +89,12 @@ type fakeNode struct {
 	startLimited bool
 	locks        int
 	backups      []string
+	// hangOnce: the first `systemctl <hangOnce>` never returns (a hung
+	// step); later ones work.
+	hangOnce string
+	hung     atomic.Bool
+	// tooLarge: the facts report daemon.json as over MaxDaemonJSON.
+	tooLarge int64
 }
 
 // dialled is a member configure dials itself.
@@ -152,6 +159,11 @@ func exitErr(n *fakeNode, c nodes.Cmd, status int, stderr string) error {
 }
 
 func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+	if len(c.Args) == 3 && c.Args[0] == "systemctl" && c.Args[1] == n.hangOnce && n.hung.CompareAndSwap(false, true) {
+		n.cl.log("hung " + n.hangOnce + " " + n.fh.Name())
+		<-n.t.Context().Done()
+		return nodes.Output{}, nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
@@ -217,6 +229,9 @@ func (n *fakeNode) facts() string {
 		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
 		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
 		SwarmState: "inactive", SwarmNodeID: n.swarmID, SwarmAddr: "10.0.0.1", SwarmLeader: n.leader}
+	if n.tooLarge > 0 {
+		f.DaemonJSONTooLarge, f.DaemonJSONSize, f.DaemonJSON = true, n.tooLarge, nil
+	}
 	if n.swarmID != "" {
 		f.SwarmState, f.SwarmManager = "active", n.manager
 	}

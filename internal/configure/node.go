@@ -132,6 +132,9 @@ func (r *nodeRun) decide(f *member.Facts) error {
 	if f.Service == "" {
 		return errors.New("no docker service found (docker-latest.service or docker.service); use --service")
 	}
+	if f.DaemonJSONTooLarge {
+		return f.TooLargeError()
+	}
 	current := f.DaemonJSON
 	if !f.DaemonJSONExists {
 		current = nil
@@ -308,7 +311,7 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 			break
 		}
 		if err := r.timed(ctx, s.name, s.fn); err != nil {
-			failErr = fmt.Errorf("%s: %w", s.name, err)
+			failErr = stepFailed(s.name, err)
 			break
 		}
 	}
@@ -333,9 +336,34 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
 }
 
-// timed runs fn and records how long it took and which scripts it ran
-// (on this node or on a manager asked about it).
+// stepFailed names the step in its error, once: a step deadline's error
+// names it already.
+func stepFailed(name string, err error) error {
+	var te *nodes.StepTimeoutError
+	if errors.As(err, &te) && te.Step == name && err.Error() == te.Error() {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// remote runs fn bounded as the step name (nodes.Step with the step's
+// budget), for the remote commands of the rollback.
+func (r *nodeRun) remote(ctx context.Context, name string, fn func(context.Context) error) error {
+	sctx, cancel := nodes.Step(ctx, name, r.o.stepBudget(name))
+	defer cancel()
+	return fn(sctx)
+}
+
+// timed runs fn, bounded as the step name (nodes.Step with the step's
+// budget; the rollback's commands have their own), and records how long
+// it took and which scripts it ran (on this node or on a manager asked
+// about it).
 func (r *nodeRun) timed(ctx context.Context, name string, fn func(context.Context) error) error {
+	if name != "rollback" {
+		var cancel context.CancelFunc
+		ctx, cancel = nodes.Step(ctx, name, r.o.stepBudget(name))
+		defer cancel()
+	}
 	t0 := r.o.Now()
 	ctx, scripts := nodes.WithScriptLog(ctx)
 	err := fn(ctx)
@@ -522,7 +550,9 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 		// change is pending until the next run.
 		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause), nil
 	}
-	if r.unchangedOnNode(ctx) {
+	var unchanged bool
+	r.remote(ctx, "read back", func(ctx context.Context) error { unchanged = r.unchangedOnNode(ctx); return nil }) //nolint:errcheck
+	if unchanged {
 		// The write failed before replacing the file (full disk, a cut
 		// upload): nothing to roll back, and docker was never touched.
 		if errors.Is(cause, nodes.ErrFileUnchanged) {
@@ -530,23 +560,27 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 		}
 		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
 	}
-	r.res.Journal = r.journal(ctx)
-	var err error
-	if r.wasMissing {
-		_, err = r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
-	} else {
-		err = r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
-	}
+	r.remote(ctx, "journal", func(ctx context.Context) error { r.res.Journal = r.journal(ctx); return nil }) //nolint:errcheck
+	err := r.remote(ctx, "restore", func(ctx context.Context) error {
+		if r.wasMissing {
+			_, err := r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
+			return err
+		}
+		return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
+	})
 	if err == nil {
 		// activate clears the unit's start limit before a restart: the
 		// failed start and systemd's own Restart= attempts count against
 		// it, and the rollback's restart would be refused ("start of the
 		// service was attempted too often"), leaving docker down.
-		err = r.activate(ctx)
+		err = r.remote(ctx, r.act.verb(), r.activate)
 	}
 	if err == nil && r.act != actNone {
 		var v verifyResult
-		v, err = r.waitDaemon(ctx, "", "", false)
+		err = r.remote(ctx, "verify", func(ctx context.Context) (err error) {
+			v, err = r.waitDaemon(ctx, "", "", false)
+			return err
+		})
 		if err == nil && !v.active {
 			err = fmt.Errorf("%s.service is not active", r.f.Service)
 		}

@@ -34,6 +34,11 @@ func asManager(m *member.Member, want string) (*member.Member, error) {
 	if m.Conn == nil {
 		return nil, fmt.Errorf("manager %s is unreachable: %v", want, nodes.Unnamed(m.Name, m.Err))
 	}
+	if m.Facts == nil && m.Err != nil {
+		// Its facts did not come (a step that ran out, say): say so, not
+		// "not a swarm manager".
+		return nil, fmt.Errorf("manager %s: %v", want, nodes.Unnamed(m.Name, m.Err))
+	}
 	if !m.IsManager() {
 		return nil, fmt.Errorf("%s is not a swarm manager", want)
 	}

@@ -47,8 +47,11 @@ type swarmRecord struct {
 	Leader       bool   `json:"leader,omitempty"`
 }
 
-// SwarmNodes lists the swarm's members from a manager in one command.
+// SwarmNodes lists the swarm's members from a manager in one command,
+// bounded as the step "swarm members".
 func SwarmNodes(ctx context.Context, manager nodes.Host) ([]SwarmNode, error) {
+	ctx, cancel := nodes.Step(ctx, "swarm members", nodes.DefaultStepTimeout)
+	defer cancel()
 	out, err := manager.Run(ctx, nodes.Cmd{Script: swarmScript, Sudo: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing swarm nodes: %w", err)

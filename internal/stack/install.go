@@ -216,7 +216,9 @@ func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *Inst
 			logf("%s: chmod 600 %s (was %s): writing it again, 0600", h.Name(), f.Path, fc.RemoteMode)
 		}
 		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
-		if err := nodes.ReplaceFile(ctx, h, f.Path, f.Data, f.Mode, f.Secret); err != nil {
+		if err := remote(ctx, "write "+f.Path, func(ctx context.Context) error {
+			return nodes.ReplaceFile(ctx, h, f.Path, f.Data, f.Mode, f.Secret)
+		}); err != nil {
 			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err))
 		}
 		if fc.Changed {
@@ -413,7 +415,8 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 			return notChecked(p, string(nc))
 		case err == nil:
 			hl := p.Health
-			out, rerr := h.Run(ctx, p.cmd)
+			var out nodes.Output
+			rerr := remote(ctx, "health check", func(ctx context.Context) (err error) { out, err = h.Run(ctx, p.cmd); return err })
 			pr, _ := probe.Of(out, rerr)
 			hl.Status = pr.Status
 			hl.OK = rerr == nil && pr.Answers()

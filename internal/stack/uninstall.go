@@ -143,7 +143,11 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 		}
 		res.Purged = append(res.Purged, p)
 	}
-	out, err := h.Run(wctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
+	var out nodes.Output
+	err = remote(wctx, "purge "+v.DataDir, func(ctx context.Context) (err error) {
+		out, err = h.Run(ctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
+		return err
+	})
 	if err != nil {
 		return res, fmt.Errorf("%s: purge %s: %w", h.Name(), v.DataDir, err)
 	}

@@ -91,6 +91,8 @@ func jsonLine(v any) string {
 func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirrorURL string) (Stack, []Service, FromManager) {
 	st := Stack{Name: stackName, Service: serviceName, Tasks: []Task{}}
 	fm := FromManager{Manager: h.Name()}
+	ctx, cancel := nodes.Step(ctx, "registry service", nodes.DefaultStepTimeout)
+	defer cancel()
 	out, err := h.Run(ctx, nodes.Cmd{Script: stackStatusScript, ScriptArgs: []string{serviceName, mirrorURL, probe.Script.Text()}, Sudo: true})
 	if err != nil {
 		// Nothing is known: the stack is unchecked (Judge says so), and
@@ -207,8 +209,11 @@ type httpStatusError struct{ code int }
 
 func (e *httpStatusError) Error() string { return "HTTP " + strconv.Itoa(e.code) }
 
-// DiskUsage returns the bytes used by dir on a node.
+// DiskUsage returns the bytes used by dir on a node (the step "disk
+// usage": du walks the whole cache, 5 minutes by default).
 func DiskUsage(ctx context.Context, h nodes.Host, dir string) (int64, error) {
+	ctx, cancel := nodes.Step(ctx, "disk usage", 5*time.Minute)
+	defer cancel()
 	out, err := h.Run(ctx, nodes.Cmd{Args: []string{"du", "-sb", "--", dir}, Sudo: true})
 	if err != nil {
 		return 0, err

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
@@ -23,15 +24,20 @@ type Host struct {
 	WriteErr map[string]error
 	// Links are paths that are symbolic links: ReplaceFile refuses them.
 	Links map[string]bool
+	// Cancellable: Run returns when its context ends, leaving a handler
+	// that has not returned (a hung command) running.
+	Cancellable bool
 	// Replaced, when set, is told the mode of each file ReplaceFile wrote.
 	Replaced func(path string, mode fs.FileMode)
 
 	mu       sync.Mutex
 	files    map[string]file
 	Commands []nodes.Cmd
-	Writes   []string
-	locked   bool
-	closed   bool
+	// Deadlines[i] is the deadline Commands[i] ran under (zero: none).
+	Deadlines []time.Time
+	Writes    []string
+	locked    bool
+	closed    bool
 }
 
 type file struct {
@@ -51,19 +57,41 @@ func New(name string, files map[string]string, h Handler) *Host {
 func (h *Host) Name() string { return h.NameV }
 func (h *Host) Addr() string { return h.NameV + ":22" }
 
+// Run records c (and its deadline) and answers with the handler. With
+// Cancellable it returns when ctx ends, with context.Cause, as the SSH
+// transport does, even if the handler never does (a hung command).
 func (h *Host) Run(ctx context.Context, c nodes.Cmd) (nodes.Output, error) {
 	if err := ctx.Err(); err != nil {
-		return nodes.Output{}, err
+		return nodes.Output{}, context.Cause(ctx)
 	}
 	nodes.NoteScript(ctx, c)
+	dl, _ := ctx.Deadline()
 	h.mu.Lock()
 	h.Commands = append(h.Commands, c)
+	h.Deadlines = append(h.Deadlines, dl)
 	handler := h.Handler
 	h.mu.Unlock()
 	if handler == nil {
 		return nodes.Output{}, &nodes.ExitError{Host: h.NameV, Command: nodes.CommandLine(c, true), Status: 127, Stderr: []byte("fakehost: no handler")}
 	}
-	return handler(h, c)
+	if !h.Cancellable {
+		return handler(h, c)
+	}
+	type result struct {
+		out nodes.Output
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := handler(h, c)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		return r.out, r.err
+	case <-ctx.Done():
+		return nodes.Output{}, context.Cause(ctx)
+	}
 }
 
 func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
