@@ -76,6 +76,11 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 	if opts.Wait <= 0 {
 		return usageErr("--wait must be positive")
 	}
+	if opts.Purge {
+		if err := v.CheckPurge(); err != nil {
+			return usageErr("%s", listErrors(err.Error()))
+		}
+	}
 	cs, mgr, err := connectManager(ctx, f, opts.Manager)
 	defer member.CloseAll(cs)
 	if err != nil {

@@ -705,3 +705,46 @@ func TestInstallRefusesSymlinkedFiles(t *testing.T) {
 		}
 	}
 }
+
+// --purge refuses system paths before anything is done on the manager:
+// a data directory such as /var/lib (whose docker/ is docker's own data)
+// or one inside docker's data root, and stack or config files in a system
+// directory (/etc/passwd).
+func TestUninstallPurgeRefusesSystemPaths(t *testing.T) {
+	base := Values{Mirror: inventory.Mirror{StackName: "registry"}}
+	base.Defaults()
+	for _, c := range []struct {
+		field, val string
+	}{
+		{"data_dir", "/var/lib"}, {"data_dir", "/var"}, {"data_dir", "/usr/local"}, {"data_dir", "/var/lib/docker"},
+		{"data_dir", "/var/lib/docker-latest/volumes/x"}, {"data_dir", "/etc/registry"}, {"data_dir", "/home"}, {"data_dir", "/srv"},
+		{"config_file", "/etc/passwd"}, {"stack_file", "/usr/bin/docker"}, {"config_file", "/var/lib/docker/config.yml"},
+	} {
+		v := base
+		switch c.field {
+		case "data_dir":
+			v.DataDir = c.val
+		case "config_file":
+			v.ConfigFile = c.val
+		case "stack_file":
+			v.StackFile = c.val
+		}
+		s := newSwarm()
+		h := fakehost.New("m1", nil, s.handle)
+		_, err := Uninstall(context.Background(), h, v, UninstallOptions{Purge: true})
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "system") || len(h.Commands) != 0 {
+			t.Errorf("--purge with %s %s: err %v after %d commands, want refused before any", c.field, c.val, err, len(h.Commands))
+		}
+		// Without --purge nothing is deleted: the paths are not refused.
+		if _, err := Uninstall(context.Background(), h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond}); err != nil && strings.Contains(err.Error(), "system") {
+			t.Errorf("without --purge %s %s: %v", c.field, c.val, err)
+		}
+	}
+	for _, ok := range []string{"/var/data/registry/registry-mirror-data", "/srv/registry", "/mnt/disk1/registry", "/var/lib/registry-mirror"} {
+		v := base
+		v.DataDir = ok
+		if err := v.validateUninstall(true); err != nil {
+			t.Errorf("data_dir %s refused: %v", ok, err)
+		}
+	}
+}

@@ -248,3 +248,43 @@ func TestSecuritySymlinkedRegistryFiles(t *testing.T) {
 		t.Errorf("a stack was deployed: %s", got)
 	}
 }
+
+// TestSecurityPurgeRefusesSystemPaths: mirror uninstall --purge deletes
+// only what the registry wrote. A system path (--data-dir /var/lib, whose
+// docker/ is docker's own data; --config-file /etc/...) is refused before
+// anything is done (exit 2); in a data directory it does not own, only
+// the registry's own tree (docker/registry) goes.
+func TestSecurityPurgeRefusesSystemPaths(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	mgr := l.Manager().Name
+	inMachine(t, l, mgr, "sh", "-c", `printf 'keep\n' > /etc/hd-victim.conf`)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, mgr, "rm", "-rf", "/etc/hd-victim.conf", "/srv/hd-purge")
+	})
+	before := inMachine(t, l, mgr, "sh", "-c", `ls /var/lib/docker | sort | tr '\n' ' '`)
+	for _, args := range [][]string{{"--data-dir", "/var/lib"}, {"--data-dir", "/var/lib/docker"}, {"--config-file", "/etc/hd-victim.conf"}} {
+		r := swarmctl(t, labEnv(l), append([]string{"mirror", "uninstall", "--purge"}, args...)...)
+		if r.Code != 2 || !strings.Contains(r.Stderr, "refusing a system path") {
+			t.Errorf("--purge %v: exit %d, want 2 and refused:\n%s", args, r.Code, r.Stderr)
+		}
+	}
+	if after := inMachine(t, l, mgr, "sh", "-c", `ls /var/lib/docker | sort | tr '\n' ' '`); after != before || !strings.Contains(after, "containers") {
+		t.Errorf("/var/lib/docker holds %q, was %q", after, before)
+	}
+	if got := inMachine(t, l, mgr, "cat", "/etc/hd-victim.conf"); got != "keep\n" {
+		t.Errorf("/etc/hd-victim.conf holds %q", got)
+	}
+
+	// A data directory that is not only the registry's.
+	inMachine(t, l, mgr, "sh", "-c", `mkdir -p /srv/hd-purge/docker/registry/v2/blobs /srv/hd-purge/docker/volumes &&
+printf 'mine\n' > /srv/hd-purge/docker/volumes/keep.txt && printf 'blob\n' > /srv/hd-purge/docker/registry/v2/blobs/b`)
+	r := swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge", "--data-dir", "/srv/hd-purge", "-o", "json")
+	if r.Code != 0 || !strings.Contains(r.Stdout, `"kept": [`) {
+		t.Errorf("--purge --data-dir /srv/hd-purge: exit %d, want 0 and the directory kept:\n%s", r.Code, r.Stdout)
+	}
+	if got := inMachine(t, l, mgr, "sh", "-c", `cat /srv/hd-purge/docker/volumes/keep.txt; ls /srv/hd-purge/docker`); got != "mine\nvolumes\n" {
+		t.Errorf("after the purge /srv/hd-purge holds %q, want only what the registry did not write", got)
+	}
+}
