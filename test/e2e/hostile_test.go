@@ -288,3 +288,49 @@ printf 'mine\n' > /srv/hd-purge/docker/volumes/keep.txt && printf 'blob\n' > /sr
 		t.Errorf("after the purge /srv/hd-purge holds %q, want only what the registry did not write", got)
 	}
 }
+
+// TestSecurityLockDirectory: the node lock is no longer in world-writable
+// /run/lock, where any local user could hold it and block every run: a
+// lock held there by the unprivileged user ops changes nothing. The lock
+// directory is root's, 0700; planted as a link it is refused.
+func TestSecurityLockDirectory(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	t.Cleanup(func() { resetLab(t, l) })
+	// ops holds what used to be the lock, for the whole test.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Exec(ctx, w.Name, "su", "ops", "-s", "/bin/sh", "-c", `flock /run/lock/swarmctl-configure.lock sleep 300`)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, w.Name, "sh", "-c", `pkill -u ops -x sleep; rm -f /run/lock/swarmctl-configure.lock; rm -rf /run/swarmctl.hd; [ -L /run/swarmctl ] && rm -f /run/swarmctl; true`)
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(inMachine(t, l, w.Name, "sh", "-c", `flock -n /run/lock/swarmctl-configure.lock true 2>&1 || echo held`), "held") {
+		if time.Now().After(deadline) {
+			t.Fatal("ops does not hold /run/lock/swarmctl-configure.lock")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	args := []string{"nodes", "configure", "-o", "json", "--apply", "none", "--limit", w.Name}
+	r := swarmctl(t, labEnv(l), append(args, "--mirror", "https://lock.example.test")...)
+	if o, e := nodeResult(t, parseConfigure(t, r), w.Name); r.Code != 0 || o != "written" {
+		t.Errorf("with ops holding /run/lock/swarmctl-configure.lock: exit %d, %s %q; want written", r.Code, o, e)
+	}
+	if got := strings.TrimSpace(inMachine(t, l, w.Name, "stat", "-c", "%U %a %F", "/run/swarmctl")); got != "root 700 directory" {
+		t.Errorf("/run/swarmctl is %q, want root 700 directory", got)
+	}
+
+	// A link planted as the lock directory is refused, and nothing written.
+	inMachine(t, l, w.Name, "sh", "-c", `rm -rf /run/swarmctl && mkdir -m 0700 /run/swarmctl.hd && ln -s /run/swarmctl.hd /run/swarmctl`)
+	before := catFile(t, l, w.Name, dockerLayoutPath)
+	r = swarmctl(t, labEnv(l), append(args, "--mirror", "https://lock2.example.test")...)
+	if o, e := nodeResult(t, parseConfigure(t, r), w.Name); r.Code != 1 || o != "failed" || !strings.Contains(e, "refusing to take the lock there") {
+		t.Errorf("with /run/swarmctl a link: exit %d, %s %q; want failed, refused", r.Code, o, e)
+	}
+	if catFile(t, l, w.Name, dockerLayoutPath) != before {
+		t.Errorf("daemon.json changed without the lock")
+	}
+	inMachine(t, l, w.Name, "sh", "-c", `rm -f /run/swarmctl && rm -rf /run/swarmctl.hd`)
+}
