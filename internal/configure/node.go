@@ -66,6 +66,7 @@ type nodeRun struct {
 	wasMissing  bool
 	written     bool
 	writeFailed bool
+	activated   bool // the reload/restart step ran: docker may use the new file
 	drained     bool
 	swarmAvail  string // availability before --drain
 	// swarmID is the node's swarm node ID as the swarm guard confirmed it
@@ -449,6 +450,7 @@ func (r *nodeRun) activate(ctx context.Context) error {
 	if r.act == actNone {
 		return nil
 	}
+	r.activated = true
 	if r.act == actRestart {
 		// Docker's units allow 3 starts in 60 s (StartLimitBurst): a node
 		// restarted shortly before (an earlier run, an undo) would have
@@ -550,32 +552,21 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 		// change is pending until the next run.
 		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause), nil
 	}
-	var unchanged bool
-	r.remote(ctx, "read back", func(ctx context.Context) error { unchanged = r.unchangedOnNode(ctx); return nil }) //nolint:errcheck
-	if unchanged {
-		// The write failed before replacing the file (full disk, a cut
-		// upload): nothing to roll back, and docker was never touched.
-		if errors.Is(cause, nodes.ErrFileUnchanged) {
-			return cause, nil // the write's own error already says so
-		}
-		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
+	if r.writeFailed {
+		return r.afterFailedWrite(ctx, cause)
 	}
 	r.remote(ctx, "journal", func(ctx context.Context) error { r.res.Journal = r.journal(ctx); return nil }) //nolint:errcheck
-	err := r.remote(ctx, "restore", func(ctx context.Context) error {
-		if r.wasMissing {
-			_, err := r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
-			return err
-		}
-		return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
-	})
-	if err == nil {
+	err := r.remote(ctx, "restore", r.restore)
+	// Docker is reloaded or restarted again only when the step that put
+	// the new file into effect ran; otherwise it never read that file.
+	if err == nil && r.activated {
 		// activate clears the unit's start limit before a restart: the
 		// failed start and systemd's own Restart= attempts count against
 		// it, and the rollback's restart would be refused ("start of the
 		// service was attempted too often"), leaving docker down.
 		err = r.remote(ctx, r.act.verb(), r.activate)
 	}
-	if err == nil && r.act != actNone {
+	if err == nil && r.act != actNone && r.activated {
 		var v verifyResult
 		err = r.remote(ctx, "verify", func(ctx context.Context) (err error) {
 			v, err = r.waitDaemon(ctx, "", "", false)
@@ -652,15 +643,41 @@ func reloadDropsInsecure(version string) bool {
 	return false
 }
 
-// unchangedOnNode reports whether the write step failed and the file on
-// the node still holds exactly the old content (or is still missing).
-func (r *nodeRun) unchangedOnNode(ctx context.Context) bool {
-	if !r.writeFailed {
-		return false
-	}
-	cur, err := r.h.ReadFile(ctx, r.f.DaemonJSONPath)
+// restore puts the old daemon.json back (removes the file when there was
+// none).
+func (r *nodeRun) restore(ctx context.Context) error {
 	if r.wasMissing {
-		return errors.Is(err, fs.ErrNotExist)
+		_, err := r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
+		return err
 	}
-	return err == nil && bytes.Equal(cur, r.oldBytes)
+	return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
+}
+
+// afterFailedWrite ends a node whose write step failed. Docker was never
+// reloaded or restarted, so nothing is: the node's file is read back and
+// put back to the old one only when it is known to hold the new one (the
+// write replaced it, then its answer was lost); a file that is unchanged,
+// or cannot be read back (a symbolic link loop), is left as it is.
+func (r *nodeRun) afterFailedWrite(ctx context.Context, cause error) (result, rollbackErr error) {
+	var cur []byte
+	var rerr error
+	r.remote(ctx, "read back", func(ctx context.Context) error { cur, rerr = r.h.ReadFile(ctx, r.f.DaemonJSONPath); return nil }) //nolint:errcheck
+	switch {
+	case r.wasMissing && errors.Is(rerr, fs.ErrNotExist), !r.wasMissing && rerr == nil && bytes.Equal(cur, r.oldBytes):
+		// The write failed before replacing the file (full disk, a cut
+		// upload): nothing to roll back.
+		if errors.Is(cause, nodes.ErrFileUnchanged) {
+			return cause, nil // the write's own error already says so
+		}
+		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
+	case rerr == nil && bytes.Equal(cur, r.merged.Bytes):
+		if err := r.remote(ctx, "restore", r.restore); err != nil {
+			return fmt.Errorf("%w; ROLLBACK FAILED, check the node by hand: %v", cause, err), err
+		}
+		r.res.RolledBack = true
+		return fmt.Errorf("%w; rolled back to the previous daemon.json (docker was not reloaded or restarted)", cause), nil
+	case rerr != nil:
+		return fmt.Errorf("%w (daemon.json could not be read back: %v; left as it is, docker was not reloaded or restarted)", cause, rerr), nil
+	}
+	return fmt.Errorf("%w (daemon.json holds neither the old nor the new file: left as it is, docker was not reloaded or restarted)", cause), nil
 }

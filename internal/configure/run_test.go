@@ -605,3 +605,58 @@ func TestHugeDaemonJSONRefused(t *testing.T) {
 		t.Errorf("state %+v", st)
 	}
 }
+
+// A write that failed restarts nothing: docker was never touched, so
+// nothing is reloaded or restarted whatever the file then holds. Here
+// daemon.json is a symbolic link loop: the facts see no file, the write
+// fails, the file cannot be read back; it is left as it is (the link is
+// not removed) and docker keeps running.
+func TestFailedWriteRestartsNothing(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "")
+	loop := errors.New("open /etc/docker/daemon.json: too many levels of symbolic links")
+	n.fh.WriteErr[n.cfg], n.fh.ReadErr[n.cfg] = loop, loop
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || r.RolledBack || !strings.Contains(r.Error, "left as it is") || !strings.Contains(r.Error, "docker was not reloaded or restarted") {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("after a failed write: %v", ev)
+	}
+}
+
+// A write that failed after the new file landed (the answer lost): the
+// old file is put back, and docker, never touched, is not restarted.
+func TestFailedWriteThatLandedIsUndoneWithoutARestart(t *testing.T) {
+	cl := newCluster()
+	orig := "{\n  \"storage-driver\": \"vfs\"\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.fh.WriteErrAfter[n.cfg] = errors.New("connection lost while running mv (no exit status)")
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !r.RolledBack || !strings.Contains(r.Error, "docker was not reloaded or restarted") {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if got, _ := n.fh.File(n.cfg); got != orig {
+		t.Errorf("file %q, want the original back", got)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("docker was touched: %v", ev)
+	}
+}
+
+// The same holds for a file dockerd --validate refuses: it is put back,
+// and docker, which never read it, is not restarted for it.
+func TestValidateFailureRestartsNothing(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	n.version, n.validateFails = "24.0.0", true
+	rep := run(t, opts(addSettings()), n)
+	if r := rep.Nodes[0]; r.Outcome != Failed || !r.RolledBack {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("docker was touched for a file it never read: %v", ev)
+	}
+}

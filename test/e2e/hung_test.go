@@ -161,3 +161,34 @@ func TestFaultHugeDaemonJSON(t *testing.T) {
 		t.Errorf("the worker was touched: daemon.json %s bytes, dockerd %s (was %s)", got, mainPID(t, l, w.Name), pid)
 	}
 }
+
+// TestFaultFailedWriteRestartsNothing: daemon.json is a symbolic link loop,
+// so the write fails without changing anything. Docker was never touched,
+// so nothing is rolled back or restarted: dockerd keeps its PID, and the
+// links stay as they were (the old binary removed the link and restarted
+// docker).
+func TestFaultFailedWriteRestartsNothing(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	inMachine(t, l, w.Name, "sh", "-c", `cd /etc/docker && mv daemon.json daemon.json.hd-orig && ln -s daemon.json.hdloop daemon.json && ln -s daemon.json daemon.json.hdloop`)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, w.Name, "sh", "-c", `cd /etc/docker && rm -f daemon.json daemon.json.hdloop && mv daemon.json.hd-orig daemon.json`)
+		resetLab(t, l)
+	})
+	pid := mainPID(t, l, w.Name)
+	for _, user := range []string{"root", "ops"} { // SFTP, and the script through sudo
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--user", user, "--limit", w.Name, "--mirror", "https://loop.example.test")
+		o, e := nodeResult(t, parseConfigure(t, r), w.Name)
+		if r.Code != 1 || o != "failed" || !strings.HasPrefix(e, "write: ") || !(strings.Contains(e, "docker was not reloaded or restarted") || strings.Contains(e, "daemon.json is unchanged")) {
+			t.Errorf("%s: exit %d, %s %q; want failed at the write, docker left alone", user, r.Code, o, e)
+		}
+		if got := mainPID(t, l, w.Name); got != pid {
+			t.Errorf("%s: dockerd %s, was %s: docker was restarted", user, got, pid)
+		}
+		if got := strings.TrimSpace(inMachine(t, l, w.Name, "readlink", "/etc/docker/daemon.json")); got != "daemon.json.hdloop" {
+			t.Errorf("%s: daemon.json now %q, want the link left as it was", user, got)
+		}
+	}
+}

@@ -22,6 +22,11 @@ type Host struct {
 	Handler Handler
 	// WriteErr, when set, makes WriteFile fail for that path (e.g. a full disk).
 	WriteErr map[string]error
+	// WriteErrAfter makes the next WriteFile of that path fail after
+	// replacing the file (the connection lost before the answer).
+	WriteErrAfter map[string]error
+	// ReadErr makes ReadFile fail for that path (e.g. a symbolic link loop).
+	ReadErr map[string]error
 	// Links are paths that are symbolic links: ReplaceFile refuses them.
 	Links map[string]bool
 	// Cancellable: Run returns when its context ends, leaving a handler
@@ -47,7 +52,7 @@ type file struct {
 
 // New returns a fake host with the given files.
 func New(name string, files map[string]string, h Handler) *Host {
-	fh := &Host{NameV: name, Handler: h, files: map[string]file{}, WriteErr: map[string]error{}}
+	fh := &Host{NameV: name, Handler: h, files: map[string]file{}, WriteErr: map[string]error{}, WriteErrAfter: map[string]error{}, ReadErr: map[string]error{}}
 	for p, d := range files {
 		fh.files[p] = file{data: []byte(d), mode: 0o644}
 	}
@@ -97,6 +102,9 @@ func (h *Host) Run(ctx context.Context, c nodes.Cmd) (nodes.Output, error) {
 func (h *Host) ReadFile(ctx context.Context, path string) ([]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if err := h.ReadErr[path]; err != nil {
+		return nil, err
+	}
 	f, ok := h.files[path]
 	if !ok {
 		return nil, &fs.PathError{Op: "read", Path: h.NameV + ":" + path, Err: fs.ErrNotExist}
@@ -118,6 +126,10 @@ func (h *Host) WriteFile(ctx context.Context, path string, data []byte, mode fs.
 	}
 	h.files[path] = file{data: append([]byte(nil), data...), mode: mode}
 	h.Writes = append(h.Writes, path)
+	if err := h.WriteErrAfter[path]; err != nil {
+		delete(h.WriteErrAfter, path) // once
+		return err
+	}
 	return nil
 }
 
