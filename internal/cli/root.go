@@ -54,6 +54,13 @@ func Main() int {
 // Run executes one command line and returns its exit code. Errors are
 // printed here, once.
 func Run(ctx context.Context, d *Deps, args []string) int {
+	// Everything printed passes terminalSafe: text from nodes cannot
+	// drive the terminal.
+	streams := *d.IO
+	streams.Out, streams.Err = terminalSafe(streams.Out), terminalSafe(streams.Err)
+	dc := *d
+	dc.IO = &streams
+	d = &dc
 	root := NewRootCmd(d)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

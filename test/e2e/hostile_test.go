@@ -334,3 +334,31 @@ func TestSecurityLockDirectory(t *testing.T) {
 	}
 	inMachine(t, l, w.Name, "sh", "-c", `rm -f /run/swarmctl && rm -rf /run/swarmctl.hd`)
 }
+
+// TestSecurityTerminalEscapes: text a node reports about itself (here its
+// OS name, from /etc/os-release) reaches the terminal escaped: the
+// sequences that would retitle the terminal and clear it are shown, not
+// run.
+func TestSecurityTerminalEscapes(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	w := l.Machines()[1]
+	inMachine(t, l, w.Name, "sh", "-c", `cp -a /etc/os-release /etc/os-release.hd &&
+printf 'PRETTY_NAME="Debian\033]0;owned\007\033[2J\r\302\233\342\200\256evil"\n' > /etc/os-release.new && mv /etc/os-release.new /etc/os-release`)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		l.Exec(ctx, w.Name, "mv", "-f", "/etc/os-release.hd", "/etc/os-release")
+	})
+	for _, args := range [][]string{{"nodes", "list"}, {"nodes", "list", "-o", "json"}} {
+		r := swarmctl(t, labEnv(l), args...)
+		all := r.Stdout + r.Stderr
+		for _, raw := range []string{"\x1b", "\x07", "\r", "\u009b", "\u202e"} {
+			if strings.Contains(all, raw) {
+				t.Errorf("%v: %q from the node reached the terminal raw", args, raw)
+			}
+		}
+		if !strings.Contains(all, `]0;owned`) {
+			t.Errorf("%v: the node's OS name is not shown:\n%s", args, all)
+		}
+	}
+}
