@@ -45,8 +45,8 @@ const defaultInventory = "swarmctl.yaml"
 
 func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.Inventory, "inventory", "i", defaultInventory, "inventory file (YAML): nodes, SSH defaults, mirror settings")
-	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
-	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names or roles (manager, worker), comma separated")
+	listVar(fs, &g.Hosts, "host", "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
+	listVar(fs, &g.Limit, "limit", "only nodes with these names or roles (manager, worker), comma separated")
 	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else the local user name, as ssh does)")
 	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the key itself (PEM text, or base64 of it)")
 	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves (text, or base64 of it)")
@@ -119,6 +119,9 @@ func (g *GlobalOptions) validate() error {
 	}
 	if g.Parallel < 1 {
 		return usageErr("--parallel must be at least 1")
+	}
+	if g.ConnectTimeout <= 0 {
+		return usageErr("--connect-timeout must be positive")
 	}
 	if g.StepTimeout < 0 {
 		return usageErr("--step-timeout must not be negative (0: each step's own deadline)")

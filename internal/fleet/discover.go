@@ -11,10 +11,10 @@ import (
 	"github.com/swarmctl/swarmctl/internal/member"
 )
 
-// limitAllows says whether --limit keeps a swarm member missing from the
+// LimitAllows says whether --limit keeps a swarm member missing from the
 // inventory: no --limit, or a limit naming its hostname, its address or
 // its role as the swarm reports it (manager, worker).
-func (f *Fleet) limitAllows(s member.SwarmNode) bool {
+func (f *Fleet) LimitAllows(s member.SwarmNode) bool {
 	if len(f.o.Limit) == 0 {
 		return true
 	}
@@ -31,7 +31,7 @@ func (f *Fleet) limitAllows(s member.SwarmNode) bool {
 // returns, as new unconnected members marked Discovered, those missing
 // from the whole inventory and --host (selected or not: a node --limit
 // left out stays out) and from have, that --limit keeps (see
-// limitAllows), with SSH details from the inventory's defaults. A swarm
+// LimitAllows), with SSH details from the inventory's defaults. A swarm
 // member matches a node by address or name (for have also by the swarm
 // node ID its facts report, where the manager's list confirms it:
 // member.Confirm). A member whose address or name swarmctl
@@ -68,7 +68,7 @@ func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member
 	delete(known, "")
 	var out []*member.Member
 	for _, s := range swarm {
-		if known[s.ID] || known[s.Addr] || known[s.Hostname] || !f.limitAllows(s) {
+		if known[s.ID] || known[s.Addr] || known[s.Hostname] || !f.LimitAllows(s) {
 			continue
 		}
 		in := inventory.Node{Host: s.Addr, Name: s.Hostname, Role: s.Role}

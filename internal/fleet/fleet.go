@@ -233,7 +233,7 @@ func (f *Fleet) selectNodes() ([]*member.Member, error) {
 				kept = append(kept, m)
 			}
 		}
-		if len(kept) == 0 {
+		if len(kept) == 0 && len(out) > 0 {
 			return nil, inputErr("--limit %s matches no node", strings.Join(f.o.Limit, ","))
 		}
 		out = kept
@@ -287,7 +287,7 @@ func ParseHost(s string) (inventory.Node, error) {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		host = s
+		host = inventory.CanonicalHost(s)
 	} else {
 		p, perr := strconv.Atoi(port)
 		if perr != nil || p < 1 || p > 65535 {
@@ -327,9 +327,14 @@ func (f *Fleet) dialOptions() (nodes.DialOptions, func(), error) {
 	kh := f.o.KnownHosts
 	lines := ""
 	switch {
-	case strings.ContainsAny(strings.TrimSpace(kh), " \n"):
+	case kh == "":
+	case strings.Contains(strings.TrimSpace(kh), "\n"):
 		lines = strings.TrimSpace(kh)
-	case kh != "":
+	case isFile(expandHome(kh)):
+		// A file, even one whose path holds a space.
+	case strings.Contains(strings.TrimSpace(kh), " "):
+		lines = strings.TrimSpace(kh)
+	default:
 		lines = knownHostsBase64(kh)
 	}
 	switch {
@@ -394,10 +399,21 @@ func (f *Fleet) sshKey() (pem []byte, file string, ok bool) {
 	if k, isKey := nodes.KeyMaterial(f.o.SSHKey); isKey {
 		return k, "", true
 	}
-	if st, err := os.Stat(expandHome(f.o.SSHKey)); err == nil && !st.IsDir() {
-		return nil, f.o.SSHKey, true
+	p := expandHome(f.o.SSHKey)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		// A flag is relative to where the user stands, not to the
+		// inventory (whose own key: values are).
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return nil, p, true
 	}
 	return nil, "", false
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
 }
 
 // knownHostsBase64 returns the known_hosts lines s holds base64-encoded

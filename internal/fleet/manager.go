@@ -96,7 +96,7 @@ func (f *Fleet) AskManager(ctx context.Context, cs []*member.Member, want string
 			}
 		}
 	}
-	if mgr != nil && len(asked) > 0 {
+	if mgr != nil && len(asked) > 0 && len(f.selected) > 0 {
 		f.env.Progress(fmt.Sprintf("asking %s (%s) for the swarm's members: not selected, so not configured", mgr.Name, mgr.Address()))
 	}
 	return mgr, asked, err
