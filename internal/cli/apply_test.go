@@ -40,7 +40,7 @@ func newFakeSwarm() *fakeSwarm {
 			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
 			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
-				return out(members)
+				return out(memberLines(members))
 			case name == "m1" && len(c.Args) > 2 && c.Args[0] == "docker" && c.Args[1] == "service" && c.Args[2] == "inspect":
 				return nodes.Output{}, exitErr(c, "Error: no such service: registry_registry-mirror")
 			case name == "m1" && len(c.Args) > 0 && c.Args[0] == "test":

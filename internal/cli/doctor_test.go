@@ -30,7 +30,7 @@ func TestDoctorReportsEveryCheck(t *testing.T) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	pemBlock, _ := ssh.MarshalPrivateKey(priv, "")
 	keyFile := filepath.Join(dir, "id_ed25519")
-	if err := os.WriteFile(keyFile, pem(pemBlock), 0o600); err != nil {
+	if err := os.WriteFile(keyFile, pemBytes(pemBlock), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hostPub, _, _ := ed25519.GenerateKey(rand.Reader)
@@ -121,4 +121,4 @@ func TestDoctorReportsEveryCheck(t *testing.T) {
 	}
 }
 
-func pem(b *stdpem.Block) []byte { return stdpem.EncodeToMemory(b) }
+func pemBytes(b *stdpem.Block) []byte { return stdpem.EncodeToMemory(b) }

@@ -29,6 +29,7 @@ type GlobalOptions struct {
 	Parallel       int
 	FailFast       bool
 	ConnectTimeout time.Duration
+	StepTimeout    time.Duration
 	Output         string
 	OutputFile     string
 	Verbose        bool
@@ -52,11 +53,11 @@ const defaultInventory = "swarmctl.yaml"
 
 func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.Inventory, "inventory", "i", defaultInventory, "inventory file (YAML): nodes, SSH defaults, mirror settings")
-	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
-	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names, hosts or roles (manager, worker)")
+	listVar(fs, &g.Hosts, "host", "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
+	listVar(fs, &g.Limit, "limit", "only nodes with these names, hosts or roles (manager, worker)")
 	fs.StringVar(&g.User, "user", "", "SSH user (default: ssh_config, else the local user name)")
-	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the PEM key itself")
-	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file; the env var may hold the lines themselves")
+	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the key (PEM or base64)")
+	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file; the env var may hold the lines (text or base64)")
 	fs.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config; \"none\" to ignore)")
 	fs.StringVar(&g.HostKeyPolicy, "host-key-policy", "strict", "unknown/changed host keys: strict | accept-new | insecure")
 	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node")
@@ -64,6 +65,7 @@ func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&g.Parallel, "parallel", 16, "nodes worked on at once")
 	fs.BoolVar(&g.FailFast, "fail-fast", false, "stop starting new nodes after the first failure")
 	fs.DurationVar(&g.ConnectTimeout, "connect-timeout", 10*time.Second, "SSH connect and handshake timeout per node")
+	fs.DurationVar(&g.StepTimeout, "step-timeout", 0, "deadline of every remote step, replacing each step's own (default: 2m, 5m for a restart, the wait plus 1m for steps that wait for docker or the swarm, 60s for the lock); a node whose step runs out fails, the others go on")
 	fs.StringVarP(&g.Output, "output", "o", "text", "output format: text | json")
 	fs.StringVar(&g.OutputFile, "output-file", "", "also write the JSON result to this file (a CI artifact)")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "show remote commands (secrets redacted)")
@@ -74,6 +76,10 @@ func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 func EnvName(flag string) string {
 	return "SWARMCTL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
+
+// secretFlags may hold a secret (a key, CI-held lines): their values are
+// never quoted in a message.
+var secretFlags = map[string]bool{"ssh-key": true, "known-hosts": true}
 
 // applyEnv sets every flag the user did not give from its SWARMCTL_ env var.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
@@ -107,7 +113,11 @@ func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bo
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueProblem(f, e))
+			if secretFlags[f.Name] {
+				err = fmt.Errorf("%s: invalid value", EnvName(f.Name))
+			} else {
+				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueProblem(f, e))
+			}
 			return
 		}
 		f.Changed = true
@@ -170,6 +180,12 @@ func (g *GlobalOptions) validate() error {
 	if g.Parallel < 1 {
 		return usageErr("--parallel must be at least 1")
 	}
+	if g.ConnectTimeout <= 0 {
+		return usageErr("--connect-timeout must be positive")
+	}
+	if g.StepTimeout < 0 {
+		return usageErr("--step-timeout must not be negative (0: each step's own deadline)")
+	}
 	return nil
 }
 
@@ -183,6 +199,7 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Limit:          g.Limit,
 		User:           g.User,
 		SSHKey:         g.SSHKey,
+		SSHKeyName:     sshKeyName(g, d),
 		KnownHosts:     firstNonEmpty(g.KnownHosts, d.Getenv("SSH_KNOWN_HOSTS")),
 		SSHConfig:      g.SSHConfig,
 		HostKeyPolicy:  g.HostKeyPolicy,
@@ -195,6 +212,15 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Names: map[string]string{"ssh-key": g.flagName("ssh-key"), "ssh-config": g.flagName("ssh-config"),
 			"known-hosts": g.flagName("known-hosts"), "limit": g.flagName("limit")},
 	}
+}
+
+// sshKeyName is how the user gave --ssh-key, for messages that must
+// describe its value without quoting it.
+func sshKeyName(g *GlobalOptions, d *Deps) string {
+	if g.SSHKey != "" && g.SSHKey == d.Getenv(EnvName("ssh-key")) {
+		return EnvName("ssh-key")
+	}
+	return "--ssh-key"
 }
 
 // fleetEnv is how the fleet layer reaches nodes and talks to the user.

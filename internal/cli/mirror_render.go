@@ -88,6 +88,16 @@ func runMirrorRender(d *Deps, opts *MirrorRenderOptions) error {
 		res.Warnings = append(res.Warnings, note)
 	}
 	if opts.Out != "" {
+		// Each file goes to --out under its base name: two that share one
+		// would overwrite each other.
+		seen := map[string]string{}
+		for _, f := range r.Files() {
+			b := path.Base(f.Path)
+			if prev, ok := seen[b]; ok {
+				return usageErr("--out: %s and %s would both be written as %s: give them different file names", prev, f.Path, filepath.Join(opts.Out, b))
+			}
+			seen[b] = f.Path
+		}
 		if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 			return fmt.Errorf("--out-dir: %w", err)
 		}

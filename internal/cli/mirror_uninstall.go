@@ -83,6 +83,11 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 	if opts.Wait == 0 && opts.Purge {
 		return usageErr("--purge waits for the registry to stop before deleting its files: give --wait a duration")
 	}
+	if opts.Purge {
+		if err := v.CheckPurge(); err != nil {
+			return usageErr("%s", listErrors(err.Error()))
+		}
+	}
 	cs, mgr, err := connectManager(ctx, f, opts.Manager)
 	defer member.CloseAll(cs)
 	if err != nil {

@@ -189,7 +189,9 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 }
 
 func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions) error {
-	f, err := openFleet(d, opts.Global, true, opts.Discover)
+	// With --discover and --manager the swarm's members are the nodes:
+	// no inventory or --host is needed (the CI job with flags only).
+	f, err := openFleet(d, opts.Global, !(opts.Discover && opts.Manager != ""), opts.Discover)
 	if err != nil {
 		return err
 	}
@@ -252,6 +254,11 @@ func discoverForConfigure(ctx context.Context, d *Deps, f *fleet.Fleet, want str
 	all = append(cs[:len(cs):len(cs)], asked...)
 	if err != nil {
 		return nil, all, err
+	}
+	if len(cs) == 0 && mgr.Facts != nil && f.LimitAllows(member.SwarmNode{Hostname: mgr.Facts.Hostname, Addr: mgr.Target.Host, Role: "manager"}) {
+		// Nothing selected (no inventory, no --host): the swarm's members
+		// are the nodes, the manager asked among them (--limit applies).
+		cs = append(cs, mgr)
 	}
 	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), co)
 	all = append(all, more...)

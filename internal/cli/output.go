@@ -52,7 +52,7 @@ func writeJSON(d *Deps, g *GlobalOptions, doc any) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(g.OutputFile, append(b, '\n'), 0o644); err != nil {
+		if err := writeArtifact(g.OutputFile, append(b, '\n')); err != nil {
 			return fmt.Errorf("--output-file: %w", err)
 		}
 	}
@@ -62,6 +62,27 @@ func writeJSON(d *Deps, g *GlobalOptions, doc any) error {
 		return enc.Encode(doc)
 	}
 	return nil
+}
+
+// writeArtifact writes an --output-file document readable by its owner
+// only (0600), also when the file already existed with a wider mode. A
+// special file (/dev/stdout, a pipe) is written as it is.
+func writeArtifact(p string, b []byte) error {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Mode().Perm() != 0o600 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // errorDocument is what a command that failed before it had a result

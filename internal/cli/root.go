@@ -56,6 +56,13 @@ func Main() int {
 // Run executes one command line and returns its exit code. Errors are
 // printed here, once.
 func Run(ctx context.Context, d *Deps, args []string) int {
+	// Everything printed passes terminalSafe: text from nodes cannot
+	// drive the terminal.
+	streams := *d.IO
+	streams.Out, streams.Err = terminalSafe(streams.Out), terminalSafe(streams.Err)
+	dc := *d
+	dc.IO = &streams
+	d = &dc
 	root, g := newRoot(d)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -165,6 +172,8 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 			if g.NoColor {
 				d.IO.NoColor = true
 			}
+			// Every remote step below gets its deadline (nodes.Step).
+			cmd.SetContext(nodes.WithStepTimeout(cmd.Context(), g.StepTimeout))
 			return nil
 		},
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // ApplyMode says how a changed daemon.json is put into effect.
@@ -97,6 +98,23 @@ func (o *Options) defaults() {
 	if o.Warn == nil {
 		o.Warn = func(string) {}
 	}
+}
+
+// stepBudget is the default deadline of a remote step (nodes.Step;
+// --step-timeout replaces them all): a restart 5 minutes (the unit's stop
+// timeout plus its start), the steps that wait for docker or the swarm
+// their wait (Timeout) plus nodes.StepMargin, the lock
+// nodes.DefaultLockWait, every other step nodes.DefaultStepTimeout.
+func (o *Options) stepBudget(name string) time.Duration {
+	switch name {
+	case "lock":
+		return nodes.DefaultLockWait
+	case "restart":
+		return 5 * time.Minute
+	case "check the swarm", "verify", "swarm wait":
+		return o.Timeout + nodes.StepMargin
+	}
+	return nodes.DefaultStepTimeout
 }
 
 // timeoutSecs is Timeout in whole seconds (at least 1), as the remote

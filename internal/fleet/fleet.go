@@ -23,6 +23,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/member"
@@ -54,9 +57,13 @@ type Options struct {
 	Limit []string
 	// User is the SSH user for nodes that set none.
 	User string
-	// SSHKey is a key file, or the PEM key itself (a CI secret).
-	SSHKey string
-	// KnownHosts is a known_hosts file, or known_hosts lines themselves.
+	// SSHKey is a key file, or the key itself (a CI secret): PEM text, or
+	// base64 of it. SSHKeyName is how the user gave it ("--ssh-key",
+	// "SWARMCTL_SSH_KEY"), for the message that refuses it.
+	SSHKey     string
+	SSHKeyName string
+	// KnownHosts is a known_hosts file, or known_hosts lines themselves
+	// (text, or base64 of it).
 	KnownHosts    string
 	SSHConfig     string
 	HostKeyPolicy string
@@ -427,8 +434,10 @@ func (f *Fleet) member(n inventory.Node) *member.Member {
 		t.Sudo = *d.Sudo
 	}
 	key, from := n.Key, fmt.Sprintf("%s:%d: node %q key", f.inv.Path, n.Line, n.DisplayName())
-	if key == "" && !isPEM(f.o.SSHKey) {
-		key, from = f.o.SSHKey, f.o.name("ssh-key")
+	if key == "" {
+		if _, file, _ := f.sshKey(); file != "" {
+			key, from = file, f.o.name("ssh-key")
+		}
 	}
 	if key == "" {
 		key, from = d.Key, f.inv.Path+": defaults.key"
@@ -464,7 +473,7 @@ func ParseHost(s string) (inventory.Node, error) {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		host = s
+		host = inventory.CanonicalHost(s)
 	} else {
 		p, perr := strconv.Atoi(port)
 		if perr != nil || p < 1 || p > 65535 {
@@ -495,18 +504,33 @@ func (f *Fleet) dialOptions() (nodes.DialOptions, func(), error) {
 		o.SSHConfigPath = inv.Resolve(expandHome(inv.Defaults.SSHConfig))
 	}
 	cleanup := func() {}
-	if isPEM(f.o.SSHKey) {
-		o.KeyPEM = []byte(f.o.SSHKey)
+	pem, _, ok := f.sshKey()
+	if !ok {
+		// Describe the value, never quote it: it may be a damaged key.
+		return o, cleanup, inputErr("%s: not a readable file and not a private key (PEM or base64)", firstNonEmpty(f.o.SSHKeyName, "--ssh-key"))
 	}
+	o.KeyPEM = pem
 	kh := f.o.KnownHosts
+	lines := ""
 	switch {
-	case strings.ContainsAny(strings.TrimSpace(kh), " \n"):
+	case kh == "":
+	case strings.Contains(strings.TrimSpace(kh), "\n"):
+		lines = strings.TrimSpace(kh)
+	case isFile(expandHome(kh)):
+		// A file, even one whose path holds a space.
+	case strings.Contains(strings.TrimSpace(kh), " "):
+		lines = strings.TrimSpace(kh)
+	default:
+		lines = knownHostsBase64(kh)
+	}
+	switch {
+	case lines != "":
 		// The value holds known_hosts lines (a CI secret): use a private copy.
 		tmp, err := os.CreateTemp("", "swarmctl-known_hosts-*")
 		if err != nil {
 			return o, cleanup, err
 		}
-		_, err = tmp.WriteString(strings.TrimSpace(kh) + "\n")
+		_, err = tmp.WriteString(lines + "\n")
 		tmp.Close()
 		if err != nil {
 			return o, cleanup, err
@@ -551,7 +575,50 @@ func checkOneServerEach(sel []*member.Member, o nodes.DialOptions) error {
 	return nil
 }
 
-func isPEM(s string) bool { return strings.Contains(s, "PRIVATE KEY-----") }
+// sshKey says what Options.SSHKey holds: the key itself (PEM text, or
+// base64 of it), or the name of a key file. ok is false when it is
+// neither; the value must then never be printed.
+func (f *Fleet) sshKey() (pem []byte, file string, ok bool) {
+	if f.o.SSHKey == "" {
+		return nil, "", true
+	}
+	if k, isKey := nodes.KeyMaterial(f.o.SSHKey); isKey {
+		return k, "", true
+	}
+	p := expandHome(f.o.SSHKey)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		// A flag is relative to where the user stands, not to the
+		// inventory (whose own key: values are).
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return nil, p, true
+	}
+	return nil, "", false
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// knownHostsBase64 returns the known_hosts lines s holds base64-encoded
+// ("" when s is not that, e.g. a file name).
+func knownHostsBase64(s string) string {
+	compact := strings.Join(strings.Fields(s), "")
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(compact)
+		if err != nil {
+			continue
+		}
+		if lines := strings.TrimSpace(string(b)); lines != "" {
+			if _, _, _, _, _, err := ssh.ParseKnownHosts([]byte(lines)); err == nil {
+				return lines
+			}
+		}
+	}
+	return ""
+}
 
 func firstNonEmpty(v ...string) string {
 	for _, s := range v {

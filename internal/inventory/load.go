@@ -105,8 +105,14 @@ func Parse(path string, data []byte) (*Inventory, error) {
 		return nil, &Error{path, root.Line, "the inventory must be a mapping with keys defaults, mirror, nodes"}
 	}
 	p := &problems{path: path}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
+		if first, ok := seen[k.Value]; ok {
+			p.add(k.Line, "duplicate key %q (first at line %d)", k.Value, first)
+			continue
+		}
+		seen[k.Value] = k.Line
 		var target any
 		switch k.Value {
 		case "defaults":
@@ -125,6 +131,7 @@ func Parse(path string, data []byte) (*Inventory, error) {
 				label := nodeLabel(item)
 				decodeStrict(p, item, &n, label)
 				n.Line = item.Line
+				n.Host = CanonicalHost(n.Host)
 				inv.Nodes = append(inv.Nodes, n)
 			}
 			continue
@@ -330,8 +337,20 @@ func (n Node) DisplayName() string {
 	return n.Host
 }
 
+// CanonicalHost is h without the brackets of a bracketed IP address
+// ("[::1]" is the address ::1, dialled as [::1]:22, not [[::1]]:22).
+func CanonicalHost(h string) string {
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") && net.ParseIP(h[1:len(h)-1]) != nil {
+		return h[1 : len(h)-1]
+	}
+	return h
+}
+
 // ValidateHost accepts an IP address, a DNS name or an ssh_config alias.
 func ValidateHost(h string) error {
+	if h == "" {
+		return errors.New("host is empty")
+	}
 	if net.ParseIP(strings.Trim(h, "[]")) != nil {
 		return nil
 	}

@@ -187,3 +187,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// A top-level key given twice is an error with file:line (the second
+// "nodes:" used to replace the first silently); so is one inside a section.
+func TestDuplicateKeysRefused(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"nodes:\n  - {host: a}\nmirror:\n  url: https://m.example.com\nnodes:\n  - {host: b}\n", `inv.yaml:5: duplicate key "nodes" (first at line 1)`},
+		{"mirror:\n  url: https://a.example.com\nmirror:\n  url: https://b.example.com\n", `inv.yaml:3: duplicate key "mirror" (first at line 1)`},
+		{"mirror:\n  url: https://a.example.com\n  url: https://b.example.com\n", `inv.yaml:3:`},
+	} {
+		_, err := Parse("inv.yaml", []byte(c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+// host: "[::1]" is the address ::1 (it was dialled as [[::1]]:22), and the
+// same machine as host: ::1.
+func TestBracketedIPv6Host(t *testing.T) {
+	inv, err := Parse("inv.yaml", []byte("nodes:\n  - {host: \"[::1]\"}\n  - {host: \"[fe80::1]\", port: 2222}\n"))
+	if err != nil || inv.Nodes[0].Host != "::1" || inv.Nodes[1].Host != "fe80::1" {
+		t.Fatalf("%+v %v", inv, err)
+	}
+	if _, err := Parse("inv.yaml", []byte("nodes:\n  - {host: \"[::1]\"}\n  - {host: \"::1\"}\n")); err == nil || !strings.Contains(err.Error(), "duplicate host") {
+		t.Errorf("[::1] and ::1: %v", err)
+	}
+}

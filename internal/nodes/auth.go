@@ -1,7 +1,9 @@
 package nodes
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unicode"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -47,6 +50,32 @@ func (a *auth) methods() []ssh.AuthMethod {
 	// One publickey method carrying every signer: the client tries each
 	// auth method type only once.
 	return []ssh.AuthMethod{ssh.PublicKeys(a.signers...)}
+}
+
+// KeyMaterial recognises a private key given as a value rather than a file:
+// PEM or OpenSSH text, or that text base64-encoded (the usual form of a CI
+// secret that must fit on one line). ok is false when s is neither; the
+// caller must then not print s, which may be a damaged key.
+func KeyMaterial(s string) (key []byte, ok bool) {
+	const marker = "PRIVATE KEY-----"
+	if strings.Contains(s, marker) {
+		return []byte(s), true
+	}
+	compact := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(compact) < 64 {
+		return nil, false // far too short for a key: a file name
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(compact); err == nil && bytes.Contains(b, []byte(marker)) {
+			return b, true
+		}
+	}
+	return nil, false
 }
 
 // loadAuth gathers the signers for a dial: KeyPEM and keyFiles (errors are

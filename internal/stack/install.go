@@ -214,25 +214,29 @@ func ensureDirs(ctx context.Context, h nodes.Host, r Rendered, p Plan, logf func
 	return err
 }
 
+// writeFiles writes the changed files without following a symbolic link
+// planted at their paths (nodes.ReplaceFile): a secret file is written
+// 0600 and root-owned from its first byte, and one whose mode is wrong is
+// written again rather than chmodded (chmod would follow a link).
 func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *InstallResult, logf func(string, ...any)) error {
 	for _, f := range r.Files() {
 		fc, _ := p.file(f.Path)
-		// Tighten an existing secret file before the password goes in:
-		// WriteFile keeps an existing file's mode.
-		if f.Secret && fc.Exists && fc.ModeWrong {
-			logf("%s: chmod 600 %s (was %s)", h.Name(), f.Path, fc.RemoteMode)
-			if _, err := run(ctx, h, "chmod", "600", f.Path); err != nil {
-				return err
-			}
-		}
-		if !fc.Changed {
+		fixMode := f.Secret && fc.Exists && fc.ModeWrong
+		if !fc.Changed && !fixMode {
 			continue
 		}
-		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
-		if err := h.WriteFile(ctx, f.Path, f.Data, f.Mode); err != nil {
-			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err)) // "write <path>: ..."
+		if fixMode {
+			logf("%s: chmod 600 %s (was %s): writing it again, 0600", h.Name(), f.Path, fc.RemoteMode)
 		}
-		res.Wrote = append(res.Wrote, f.Path)
+		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
+		if err := remote(ctx, "write "+f.Path, func(ctx context.Context) error {
+			return nodes.ReplaceFile(ctx, h, f.Path, f.Data, f.Mode, f.Secret)
+		}); err != nil {
+			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err))
+		}
+		if fc.Changed {
+			res.Wrote = append(res.Wrote, f.Path)
+		}
 	}
 	return nil
 }
@@ -424,7 +428,8 @@ func checkHealth(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 			return notChecked(p, string(nc))
 		case err == nil:
 			hl := p.Health
-			out, rerr := h.Run(ctx, p.cmd)
+			var out nodes.Output
+			rerr := remote(ctx, "health check", func(ctx context.Context) (err error) { out, err = h.Run(ctx, p.cmd); return err })
 			pr, _ := probe.Of(out, rerr)
 			hl.Status = pr.Status
 			hl.OK = rerr == nil && pr.Answers()

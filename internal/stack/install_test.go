@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,7 +259,13 @@ var fast = InstallOptions{Wait: 5 * time.Second, Poll: time.Millisecond}
 func newManager() (*fakeSwarm, *fakehost.Host) {
 	s := newSwarm()
 	s.networks["traefik_public"] = "overlay swarm"
-	return s, fakehost.New("m1", nil, s.handle)
+	h := fakehost.New("m1", nil, s.handle)
+	h.Replaced = func(p string, mode fs.FileMode) { // what stat then reports
+		s.mu.Lock()
+		s.modes[p] = strconv.FormatUint(uint64(mode.Perm()), 8)
+		s.mu.Unlock()
+	}
+	return s, h
 }
 
 func TestInstallFirstDeploysThenNoOp(t *testing.T) {
@@ -701,5 +708,75 @@ func TestUninstallDryRunAndNoWait(t *testing.T) {
 	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: -1, Poll: time.Millisecond})
 	if err != nil || !res.Removed || s.service || s.containers != 1 {
 		t.Errorf("no wait: %+v %v (containers %d: not waited for)", res, err, s.containers)
+	}
+}
+
+// A symbolic link planted where the registry config (which holds the
+// upstream password) or the stack file goes is refused before anything is
+// read or written through it: no chmod, no write, no diff of its target.
+func TestInstallRefusesSymlinkedFiles(t *testing.T) {
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	for _, path := range []string{r.Config.Path, r.Stack.Path} {
+		for _, dry := range []bool{true, false} {
+			s, h := newManager()
+			h.Links = map[string]bool{path: true}
+			h.SetFile(path, "root:$6$secret-hash:19000:0:99999:7:::\n", 0o640) // what the link points at
+			s.modes[path] = "640"
+			o := fast
+			o.DryRun = dry
+			res, err := Install(context.Background(), h, r, o)
+			if err == nil || !strings.Contains(err.Error(), path+" is a symbolic link") {
+				t.Errorf("%s (dry run %v): err = %v, want the link refused", path, dry, err)
+			}
+			if m := s.mutating(h); len(m) != 0 || len(h.Writes) != 0 || s.modes[path] != "640" {
+				t.Errorf("%s (dry run %v): changed the node: %v writes %v mode %s", path, dry, m, h.Writes, s.modes[path])
+			}
+			if b, _ := json.Marshal(res); strings.Contains(string(b), "secret-hash") {
+				t.Errorf("%s (dry run %v): the link's target shows in the result: %s", path, dry, b)
+			}
+		}
+	}
+}
+
+// --purge refuses system paths before anything is done on the manager:
+// a data directory such as /var/lib (whose docker/ is docker's own data)
+// or one inside docker's data root, and stack or config files in a system
+// directory (/etc/passwd).
+func TestUninstallPurgeRefusesSystemPaths(t *testing.T) {
+	base := Values{Mirror: inventory.Mirror{StackName: "registry"}}
+	base.Defaults()
+	for _, c := range []struct {
+		field, val string
+	}{
+		{"data_dir", "/var/lib"}, {"data_dir", "/var"}, {"data_dir", "/usr/local"}, {"data_dir", "/var/lib/docker"},
+		{"data_dir", "/var/lib/docker-latest/volumes/x"}, {"data_dir", "/etc/registry"}, {"data_dir", "/home"}, {"data_dir", "/srv"},
+		{"config_file", "/etc/passwd"}, {"stack_file", "/usr/bin/docker"}, {"config_file", "/var/lib/docker/config.yml"},
+	} {
+		v := base
+		switch c.field {
+		case "data_dir":
+			v.DataDir = c.val
+		case "config_file":
+			v.ConfigFile = c.val
+		case "stack_file":
+			v.StackFile = c.val
+		}
+		s := newSwarm()
+		h := fakehost.New("m1", nil, s.handle)
+		_, err := Uninstall(context.Background(), h, v, UninstallOptions{Purge: true})
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "system") || len(h.Commands) != 0 {
+			t.Errorf("--purge with %s %s: err %v after %d commands, want refused before any", c.field, c.val, err, len(h.Commands))
+		}
+		// Without --purge nothing is deleted: the paths are not refused.
+		if _, err := Uninstall(context.Background(), h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond}); err != nil && strings.Contains(err.Error(), "system") {
+			t.Errorf("without --purge %s %s: %v", c.field, c.val, err)
+		}
+	}
+	for _, ok := range []string{"/var/data/registry/registry-mirror-data", "/srv/registry", "/mnt/disk1/registry", "/var/lib/registry-mirror"} {
+		v := base
+		v.DataDir = ok
+		if err := v.validateUninstall(true); err != nil {
+			t.Errorf("data_dir %s refused: %v", ok, err)
+		}
 	}
 }

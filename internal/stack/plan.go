@@ -87,8 +87,17 @@ func ComputePlan(ctx context.Context, h nodes.Host, r Rendered) (Plan, error) {
 	var stackChanged, configChanged bool
 	for _, f := range r.Files() {
 		fc := FileChange{Path: f.Path, Mode: f.Mode, Secret: f.Secret}
-		old, err := h.ReadFile(ctx, f.Path)
+		// A symbolic link planted there is refused, not read: its target
+		// would show in the diff, and the write would follow it.
+		var old []byte
+		err := remote(ctx, "read "+f.Path, func(ctx context.Context) (err error) {
+			old, err = nodes.ReadRegularFile(ctx, h, f.Path)
+			return err
+		})
+		var nr *nodes.NotRegularError
 		switch {
+		case errors.As(err, &nr):
+			return Plan{}, fmt.Errorf("%s: %w; remove it, or choose another path (--config-file, --stack-file)", h.Name(), err)
 		case errors.Is(err, fs.ErrNotExist):
 			fc.Changed = true
 		case err != nil:
@@ -130,10 +139,10 @@ func ComputePlan(ctx context.Context, h nodes.Host, r Rendered) (Plan, error) {
 	}
 	p.ServiceExists = exists
 
-	if _, err := h.Run(ctx, nodes.Cmd{Args: []string{"test", "-d", v.DataDir}, Sudo: true}); err == nil {
+	if _, err := run(ctx, h, "test", "-d", v.DataDir); err == nil {
 		p.DataDirExists = true
 	} else if _, ok := exitStatus(err); !ok {
-		return Plan{}, fmt.Errorf("%s: test -d %s: %w", h.Name(), v.DataDir, err)
+		return Plan{}, err // run names the node and the command
 	}
 
 	if v.NeedsNetwork() {

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -67,7 +68,7 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 		}
 	}
 	res := UninstallResult{Purged: []string{}, Services: []string{}, Networks: []string{}}
-	if err := v.validateUninstall(); err != nil {
+	if err := v.validateUninstall(o.Purge); err != nil {
 		return res, err
 	}
 	if o.Purge && o.Wait < 0 {
@@ -175,7 +176,11 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 		}
 		res.Purged = append(res.Purged, p)
 	}
-	out, err := h.Run(wctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
+	var out nodes.Output
+	err = remote(wctx, "purge "+v.DataDir, func(ctx context.Context) (err error) {
+		out, err = h.Run(ctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{v.DataDir}, Sudo: true})
+		return err
+	})
 	if err != nil {
 		return res, fmt.Errorf("%s: purge %s: %w", h.Name(), v.DataDir, err)
 	}
@@ -224,18 +229,83 @@ func stackResources(ctx context.Context, h nodes.Host, stack string) (services, 
 	return services, strings.Fields(out), nil
 }
 
-// validateUninstall checks the values Uninstall uses on the manager.
-func (v Values) validateUninstall() error {
+// validateUninstall checks the values Uninstall uses on the manager; with
+// purge also that nothing it deletes is a system path (systemPath).
+func (v Values) validateUninstall(purge bool) error {
 	var errs []error
 	if !stackNameRE.MatchString(v.StackName) {
 		errs = append(errs, fieldError("stack", fmt.Sprintf("%q is not a stack name", v.StackName)))
 	}
-	for _, p := range []struct{ field, val string }{
-		{"stack_file", v.StackFile}, {"config_file", v.ConfigFile}, {"data_dir", v.DataDir},
+	for _, p := range []struct {
+		field, val string
+		dir        bool
+	}{
+		{"stack_file", v.StackFile, false}, {"config_file", v.ConfigFile, false}, {"data_dir", v.DataDir, true},
 	} {
 		if err := checkPath(p.val); err != nil {
 			errs = append(errs, fieldError(p.field, fmt.Sprintf("%q %v", p.val, err)))
+			continue
+		}
+		if purge {
+			if why := systemPath(p.val, p.dir); why != "" {
+				errs = append(errs, fieldError(p.field, fmt.Sprintf("%q %s: --purge deletes only what mirror install wrote; refusing a system path", p.val, why)))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPurge refuses, for --purge, a stack file, config file or data
+// directory that is a system path (the callers' exit-2 check before any
+// node is touched; Uninstall checks it again).
+func (v Values) CheckPurge() error {
+	var errs []error
+	for _, e := range unwrapJoin(v.validateUninstall(true)) {
+		var fe *FieldError
+		if errors.As(e, &fe) && strings.Contains(fe.Msg, "refusing a system path") {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unwrapJoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// systemDirs are directories --purge never deletes, nor files directly in.
+var systemDirs = map[string]bool{
+	"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true, "/lib": true, "/lib32": true,
+	"/lib64": true, "/libx32": true, "/media": true, "/mnt": true, "/opt": true, "/proc": true, "/root": true, "/run": true,
+	"/sbin": true, "/srv": true, "/sys": true, "/tmp": true, "/usr": true, "/usr/local": true, "/var": true,
+	"/var/lib": true, "/var/log": true, "/var/cache": true, "/var/tmp": true, "/var/run": true, "/var/spool": true,
+	"/var/mail": true, "/var/backups": true, "/var/local": true, "/var/opt": true,
+}
+
+// systemTrees are trees nothing of the registry's lives in: the system's
+// own files and the container engines' data.
+var systemTrees = []string{"/proc", "/sys", "/dev", "/run", "/boot", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+	"/libx32", "/var/lib/docker", "/var/lib/docker-latest", "/var/lib/containerd", "/var/lib/dpkg", "/var/lib/apt"}
+
+// systemPath says why p (a directory to purge, else a file to delete) is
+// a system path, "" when it is not.
+func systemPath(p string, dir bool) string {
+	if dir && systemDirs[p] {
+		return "is a system directory"
+	}
+	if !dir && systemDirs[path.Dir(p)] {
+		return "is in a system directory (" + path.Dir(p) + ")"
+	}
+	for _, t := range systemTrees {
+		if p == t || strings.HasPrefix(p, t+"/") {
+			return "is inside " + t
+		}
+	}
+	return ""
 }

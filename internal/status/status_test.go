@@ -71,8 +71,8 @@ func TestCheckStackParses(t *testing.T) {
 		if c.ScriptArgs[0] != "registry_registry-mirror" || c.ScriptArgs[1] != "http://10.0.0.1:5000" {
 			t.Errorf("args = %q", c.ScriptArgs)
 		}
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2@sha256:abc|0/1\napp_web|ghcr.io/o/web:1|2/2\n" +
-			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@v2exit\n0\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte(managerOut("@@services\nregistry_registry-mirror|registry:2@sha256:abc|0/1\napp_web|ghcr.io/o/web:1|2/2\n" +
+			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@v2exit\n0\n@@end\n"))}, nil
 	})
 	st, svcs, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://10.0.0.1:5000")
 	if !st.Found || st.Image != "registry:2" || st.RunningReplicas != 0 || st.DesiredReplicas != 1 || st.LastError != "no suitable node" || st.LastErrorAge != "3 seconds ago" {
@@ -144,7 +144,7 @@ func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
 			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
 		},
 		"docker failed": func() (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@v2exit\n0\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte(managerOut("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@v2exit\n0\n@@end\n"))}, nil
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -178,7 +178,7 @@ func TestCheckStackProbeFallbacks(t *testing.T) {
 		{"neither curl nor wget on this node", 127, 0, 0, "", "no curl or wget on m1"},
 	} {
 		h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@v2exit\n" + strconv.Itoa(c.exit) + "\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte(managerOut("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@v2exit\n" + strconv.Itoa(c.exit) + "\n@@end\n"))}, nil
 		})
 		_, _, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://x")
 		if fm.Status != c.status || fm.LatencyMS != c.latency || !strings.Contains(fm.Error, c.err) || (c.err == "") != (fm.Error == "") || fm.NotChecked != c.notChecked {
@@ -216,7 +216,7 @@ func TestManagerScriptProbe(t *testing.T) {
 			if c.tool != "" {
 				link(t, dir, c.tool, c.target)
 			}
-			docker := "#!" + sh + "\ncase $2 in ls) echo 'registry_registry-mirror|registry:2|1/1';; esac\n"
+			docker := "#!" + sh + "\ncase $2 in ls) printf %s " + nodes.Quote(ServiceRecord{Name: "registry_registry-mirror", Image: "registry:2", Replicas: "1/1"}.Line()) + ";; esac\n"
 			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(docker), 0o755); err != nil {
 				t.Fatal(err)
 			}

@@ -639,7 +639,7 @@ func TestFaultDockerdRefusesNewConfig(t *testing.T) {
 // configure lock.
 func lockHolders(t *testing.T, l *lab.Lab, m string) string {
 	t.Helper()
-	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ps -eo pid,args | grep "[s]warmctl-$1.lock" || true`, "sh", "configure"))
+	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ps -eo pid,args | grep "[/]run/swarmctl/$1.lock" || true`, "sh", "configure"))
 }
 
 // lockStepMS is how long the first node of a `nodes configure -o json`
@@ -718,7 +718,7 @@ func TestFaultInterrupt(t *testing.T) {
 				t.Errorf("lock still held after the run ended:\n%s", h)
 			}
 			// The lock is free at once: flock -n takes it on the node.
-			if out, err := l.Exec(context.Background(), w.Name, "flock", "-n", "/run/lock/swarmctl-configure.lock", "true"); err != nil {
+			if out, err := l.Exec(context.Background(), w.Name, "flock", "-n", "/run/swarmctl/configure.lock", "true"); err != nil {
 				t.Errorf("the configure lock is still held after %s: %v %s", c.sig, err, out)
 			}
 			mid := catFile(t, l, w.Name, dockerLayoutPath)
@@ -765,7 +765,7 @@ func TestFaultConcurrentRuns(t *testing.T) {
 	afterA := catFile(t, l, w.Name, dockerLayoutPath)
 	b := startSwarmctl(t, env, append(base, "--mirror", "https://second.example.test")...)
 	// B is connected and waiting for the lock (its lock command shows up).
-	b.waitStderr(t, "swarmctl-$1.lock", 60*time.Second)
+	b.waitStderr(t, `"$d/$1.lock"`, 60*time.Second)
 	time.Sleep(3 * time.Second)
 	if strings.Contains(b.stderr(), "keep=$3") || catFile(t, l, w.Name, dockerLayoutPath) != afterA {
 		t.Fatalf("the second run went on while the first held the node:\n%s", b.stderr())
