@@ -60,7 +60,7 @@ func TestDoctorReportsEveryCheck(t *testing.T) {
 			case "probe.sh":
 				return out(probe.Output(200, 2e6))
 			case "swarm-nodes.sh":
-				return out(members)
+				return out(memberLines(members))
 			}
 			return nodes.Output{}, exitErr(c, "doctor must not run "+nodes.CommandLine(c, true))
 		})

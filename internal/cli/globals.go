@@ -65,7 +65,7 @@ func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&g.Parallel, "parallel", 16, "nodes worked on at once")
 	fs.BoolVar(&g.FailFast, "fail-fast", false, "stop starting new nodes after the first failure")
 	fs.DurationVar(&g.ConnectTimeout, "connect-timeout", 10*time.Second, "SSH connect and handshake timeout per node")
-	fs.DurationVar(&g.StepTimeout, "step-timeout", 0, "deadline of every remote step, replacing each step's own (default: 2m, 5m for a restart, the wait plus 1m for steps that wait for docker or the swarm, 60s for the lock); a node whose step runs out fails, the others go on")
+	fs.DurationVar(&g.StepTimeout, "step-timeout", 0, "deadline of every remote step (default: each step's own; see the README)")
 	fs.StringVarP(&g.Output, "output", "o", "text", "output format: text | json")
 	fs.StringVar(&g.OutputFile, "output-file", "", "also write the JSON result to this file (a CI artifact)")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "show remote commands (secrets redacted)")

@@ -64,7 +64,7 @@ func TestHelpListsEnvVarsAndExitCodes(t *testing.T) {
 	}
 	d, out, _ = testDeps(nil)
 	Run(context.Background(), d, []string{"nodes", "configure", "--help"})
-	for _, want := range []string{"(env SWARMCTL_DRY_RUN)", "(env SWARMCTL_YES)", "--ssh-key --sudo", "-i/--inventory", "Exit codes:", "130"} {
+	for _, want := range []string{"(env SWARMCTL_DRY_RUN)", "(env SWARMCTL_YES)", "--ssh-key --step-timeout --sudo", "-i/--inventory", "Exit codes:", "130"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("configure help lacks %q", want)
 		}

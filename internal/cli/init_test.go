@@ -43,7 +43,7 @@ func newInitSwarm(t *testing.T) *initSwarm {
 			case "facts.sh":
 				return out(swarmFacts(name, `{}`, "[]", name[0] == 'm'))
 			case "swarm-nodes.sh":
-				return out(members)
+				return out(memberLines(members))
 			case "traefik-services.sh":
 				return out(traefik)
 			}

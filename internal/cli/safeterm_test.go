@@ -35,7 +35,7 @@ func TestNodeTextReachesTheTerminalEscaped(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"nodes", "list"},
-		{"nodes", "configure", "--mirror", "https://m.example.test"},
+		{"nodes", "configure", "--yes", "--mirror", "https://m.example.test"},
 		{"nodes", "configure", "--dry-run", "--mirror", "https://m.example.test"},
 		{"nodes", "list", "-o", "json"},
 	} {

@@ -715,7 +715,7 @@ func TestUninstallDryRunAndNoWait(t *testing.T) {
 // upstream password) or the stack file goes is refused before anything is
 // read or written through it: no chmod, no write, no diff of its target.
 func TestInstallRefusesSymlinkedFiles(t *testing.T) {
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikNone, Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
 	for _, path := range []string{r.Config.Path, r.Stack.Path} {
 		for _, dry := range []bool{true, false} {
 			s, h := newManager()
