@@ -135,7 +135,7 @@ func TestSecurityHostileSwarmMembers(t *testing.T) {
 	t.Run("one pipe breaks no guard", func(t *testing.T) {
 		setSwarmHostname(t, l, w, "a|b")
 		// A real restart of both: the guard lists the swarm for each.
-		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--mirror", "https://pipe.example.test")
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "--yes", "-o", "json", "--mirror", "https://pipe.example.test")
 		for _, n := range hostileRows(t, r) {
 			if n.Outcome != "restarted" {
 				t.Errorf("%s: %s %q, want restarted", n.Name, n.Outcome, n.Error)
@@ -189,7 +189,7 @@ func TestSecurityHostileSwarmMembers(t *testing.T) {
 				}
 			}
 		}()
-		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--drain", "--limit", w.Name, "--mirror", "https://claim.example.test")
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "--yes", "-o", "json", "--drain", "--limit", w.Name, "--mirror", "https://claim.example.test")
 		close(stop)
 		<-done
 		rows := hostileRows(t, r)
@@ -280,7 +280,7 @@ func TestSecurityPurgeRefusesSystemPaths(t *testing.T) {
 	// A data directory that is not only the registry's.
 	inMachine(t, l, mgr, "sh", "-c", `mkdir -p /srv/hd-purge/docker/registry/v2/blobs /srv/hd-purge/docker/volumes &&
 printf 'mine\n' > /srv/hd-purge/docker/volumes/keep.txt && printf 'blob\n' > /srv/hd-purge/docker/registry/v2/blobs/b`)
-	r := swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge", "--data-dir", "/srv/hd-purge", "-o", "json")
+	r := swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge", "--yes", "--data-dir", "/srv/hd-purge", "-o", "json")
 	if r.Code != 0 || !strings.Contains(r.Stdout, `"kept": [`) {
 		t.Errorf("--purge --data-dir /srv/hd-purge: exit %d, want 0 and the directory kept:\n%s", r.Code, r.Stdout)
 	}

@@ -149,7 +149,7 @@ func TestFaultHugeDaemonJSON(t *testing.T) {
 	if rss > 200<<20 {
 		t.Errorf("nodes list peaked at %d MiB with a 300 MB daemon.json", rss>>20)
 	}
-	r, rss = swarmctlRSS(t, labEnv(l), "nodes", "configure", "-o", "json", "--limit", w.Name, "--mirror", "https://huge.example.test")
+	r, rss = swarmctlRSS(t, labEnv(l), "nodes", "configure", "--yes", "-o", "json", "--limit", w.Name, "--mirror", "https://huge.example.test")
 	o, e := nodeResult(t, parseConfigure(t, r), w.Name)
 	if r.Code != 1 || o != "failed" || !strings.Contains(e, want) {
 		t.Errorf("nodes configure: exit %d, %s %q", r.Code, o, e)
@@ -179,7 +179,7 @@ func TestFaultFailedWriteRestartsNothing(t *testing.T) {
 	})
 	pid := mainPID(t, l, w.Name)
 	for _, user := range []string{"root", "ops"} { // SFTP, and the script through sudo
-		r := swarmctl(t, labEnv(l), "nodes", "configure", "-o", "json", "--user", user, "--limit", w.Name, "--mirror", "https://loop.example.test")
+		r := swarmctl(t, labEnv(l), "nodes", "configure", "--yes", "-o", "json", "--user", user, "--limit", w.Name, "--mirror", "https://loop.example.test")
 		o, e := nodeResult(t, parseConfigure(t, r), w.Name)
 		if r.Code != 1 || o != "failed" || !strings.HasPrefix(e, "write: ") || !(strings.Contains(e, "docker was not reloaded or restarted") || strings.Contains(e, "daemon.json is unchanged")) {
 			t.Errorf("%s: exit %d, %s %q; want failed at the write, docker left alone", user, r.Code, o, e)
