@@ -48,7 +48,7 @@ FUZZTIME ?=
 fuzz:
 	@for t in $$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' internal | sed 's/func //'); do \
 	  pkg=$$(dirname $$(grep -rlE "^func $$t\(" --include='*_test.go' internal | head -1)); \
-	  case $$t in FuzzQuote) n=10000x;; FuzzRenderValues) n=15000x;; FuzzApplyRemove) n=30000x;; FuzzParseStackFile) n=10000x;; FuzzParseProxyMetrics) n=20000x;; FuzzSplitWords) n=50000x;; *) n=200000x;; esac; \
+	  case $$t in FuzzQuote) n=10000x;; FuzzRenderValues) n=15000x;; FuzzApplyRemove) n=30000x;; FuzzParseStackFile) n=10000x;; FuzzParseProxyMetrics) n=20000x;; FuzzSplitWords) n=50000x;; FuzzParseTraefikServices) n=50000x;; FuzzClosest) n=50000x;; FuzzEscapeControls) n=50000x;; *) n=200000x;; esac; \
 	  n=$${FUZZTIME:-$$n}; \
 	  echo "fuzz $$t in ./$$pkg for $$n"; \
 	  $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $$n ./$$pkg || exit 1; \

@@ -28,11 +28,14 @@ run "$SWARMCTL" nodes list
 step "Deploy the mirror stack (registry:2 as a pull-through cache) on a manager; waits until GET /v2/ answers"
 run "$SWARMCTL" mirror install
 
-step "Preview every node's daemon.json change as a diff; nothing is changed"
+step "Check everything a run needs, here and on every node, one line per check (the mirror as each node reaches it); nothing is changed"
+run "$SWARMCTL" doctor
+
+step "The plan (which node reloads or restarts, in which order) and every node's daemon.json diff; nothing is changed"
 run "$SWARMCTL" nodes configure --dry-run
 
-step "Configure every node: merge the mirror, restart docker quorum-safe (workers, then managers one at a time, leader last), verify"
-run "$SWARMCTL" nodes configure
+step "Configure every node: merge the mirror, restart docker quorum-safe (workers, then managers one at a time, leader last), verify. Restarts need consent: on a terminal swarmctl asks; this script runs unattended, so --yes"
+run "$SWARMCTL" nodes configure --yes
 
 step "Restarting docker on the node that runs the registry stopped its container; the swarm starts it again. Wait until mirror status exits 0 (healthy)"
 for i in $(seq 1 60); do

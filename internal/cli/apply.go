@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -27,6 +28,7 @@ type ApplyOptions struct {
 	MaxUnavailable int
 	Timeout        time.Duration
 	DryRun         bool
+	Yes            bool
 }
 
 // ApplyPhase is one phase's outcome in `apply`.
@@ -44,15 +46,14 @@ type ApplyPhase struct {
 // ApplyResult is the JSON document of `apply`: one entry per phase plus
 // each phase's full document.
 type ApplyResult struct {
-	SchemaVersion int                   `json:"schema_version"`
-	Command       string                `json:"command"`
-	DryRun        bool                  `json:"dry_run"`
-	OK            bool                  `json:"ok"`
-	Changed       bool                  `json:"changed"`
-	Phases        []ApplyPhase          `json:"phases"`
-	Install       *MirrorInstallResult  `json:"install,omitempty"`
-	Configure     *NodesConfigureResult `json:"configure,omitempty"`
-	Status        *status.Report        `json:"status,omitempty"`
+	report.Header
+	DryRun    bool                  `json:"dry_run"`
+	OK        bool                  `json:"ok"`
+	Changed   bool                  `json:"changed"`
+	Phases    []ApplyPhase          `json:"phases"`
+	Install   *MirrorInstallResult  `json:"install,omitempty"`
+	Configure *NodesConfigureResult `json:"configure,omitempty"`
+	Status    *status.Report        `json:"status,omitempty"`
 }
 
 // NewCmdApply builds `swarmctl apply`.
@@ -86,19 +87,21 @@ healthy, 1 when a phase failed or status is degraded, 2 on invalid input.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Stack.Templates, "templates", "", "directory with replacement stack templates")
-	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask for the swarm's nodes (default: mirror.manager, else the first reachable manager)")
+	f.StringVar(&opts.Stack.Templates, "templates", "", "`directory` with replacement stack templates")
+	f.StringVar(&opts.Manager, "manager", "", "manager to deploy through and ask (default: mirror.manager, else the first)")
 	f.BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
-	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry service to converge and answer")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
+	f.DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry to converge and answer (0 = do not wait)")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node, its tasks stopped, before restarting it")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
-	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "show the stack and daemon.json diffs and what would be done; change nothing")
+	f.DurationVar(&opts.Timeout, "ready-timeout", 60*time.Second, "how long a reloaded or restarted node may take to be ready again")
+	deprecatedAlias(f, "timeout", "ready-timeout")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show the plan, the stack and daemon.json diffs; change nothing")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart without asking (needed without a terminal)")
 	return cmd
 }
 
 func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	f, err := openFleet(d, opts.Global, true, true)
 	if err != nil {
 		return err
 	}
@@ -106,20 +109,26 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	inv := f.Inventory()
 
 	// Everything is validated before any node is touched.
-	r, err := opts.Stack.render(inv)
+	p, err := opts.Stack.prepare(inv)
 	if err != nil {
 		return err
 	}
-	if opts.Wait <= 0 {
-		return usageErr("--wait must be positive")
+	if opts.Wait < 0 {
+		return usageErr("--wait must not be negative (0 = do not wait)")
+	}
+	installWait := opts.Wait
+	if installWait == 0 {
+		installWait = -1 // stack.Install: do not wait
 	}
 	if opts.MaxUnavailable < 1 {
 		return usageErr("--max-unavailable must be at least 1")
 	}
 	if opts.Timeout <= 0 {
-		return usageErr("--timeout must be positive")
+		return usageErr("--ready-timeout must be positive")
 	}
-	mirrors, err := wantedMirrors(nil, r.Values.URL, "")
+	urlValues := p.v
+	urlValues.Defaults()
+	mirrors, err := wantedMirrors(nil, urlValues.URL, "")
 	if err != nil {
 		return err
 	}
@@ -141,52 +150,81 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 		Warn:           func(msg string) { warn(d, msg) },
 	}
 
-	res := ApplyResult{SchemaVersion: SchemaVersion, Command: "apply", DryRun: opts.DryRun, Phases: []ApplyPhase{}}
-	finish := func() error {
+	res := ApplyResult{DryRun: opts.DryRun, Phases: []ApplyPhase{}}
+	finish := func(cause error) error {
 		res.OK = true
+		var bad []string
 		for _, p := range res.Phases {
 			res.Changed = res.Changed || p.Changed
 			if p.Result == "failed" || p.Result == "skipped" || p.Result == status.Degraded || p.Result == status.Unchecked {
 				res.OK = false
+				bad = append(bad, p.Name+" "+p.Result)
 			}
 		}
-		if err := emit(d, opts.Global, res, func() { printApply(d, res) }); err != nil {
-			return err
+		res.collect()
+		err := cause
+		if err == nil && !res.OK {
+			err = failedQuiet(report.ErrApplyFailed, "apply: "+strings.Join(bad, ", "))
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			err = ctx.Err()
 		}
-		if !res.OK {
-			return failed("")
-		}
-		return nil
+		return emit(d, opts.Global, &res, func() { printApply(d, res) }, err)
 	}
 
-	// Phase 1: install.
-	d.IO.Progress("== install")
+	// Read every node and ask the manager for the swarm's members first:
+	// the configure phase's plan is known, and consented to, before the
+	// install phase changes anything.
 	start := d.Now()
 	cs := f.Selected()
 	f.Connect(ctx, cs, fleet.ConnectOptions{Keep: true})
 	defer func() { member.CloseAll(cs) }()
 	mgr, err := fleet.PickManager(cs, firstNonEmpty(opts.Manager, inv.Mirror.Manager))
 	if err != nil {
-		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
+		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Summary: "no manager to install through: " + err.Error(),
+			Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()},
 			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
-		return finish()
+		return finish(nil)
 	}
+	more, discoverErr := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
+	targets := append(cs[:len(cs):len(cs)], more...)
+	cs = targets
+	cons := &consent{d: d, g: opts.Global, yes: opts.Yes, dryRun: opts.DryRun}
+	if discoverErr == nil {
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
+		if !opts.DryRun {
+			pre := co
+			pre.DryRun, pre.OnNode, pre.Warn, pre.Confirm = true, nil, func(string) {}, nil
+			pl := configure.Run(ctx, targets, pre).Plan
+			if err := cons.plan(pl); err != nil {
+				res.Phases = append(res.Phases,
+					ApplyPhase{Name: "install", Result: "skipped", Summary: "not started: the plan was not confirmed"},
+					ApplyPhase{Name: "configure", Result: "skipped", Summary: "not started: the plan was not confirmed"})
+				return finish(err)
+			}
+			cons.approve(pl)
+		}
+	}
+	co.Confirm = cons.plan
+
+	// Phase 1: install.
 	var opened []*member.Member
 	defer func() { member.CloseAll(opened) }()
-	ir := installMirror(ctx, d, mgr, r, stack.InstallOptions{Wait: opts.Wait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
+	d.IO.Progress("== install")
+	ir, err := installMirror(ctx, d, mgr, p, stack.InstallOptions{Wait: installWait, CreateNetwork: opts.CreateNetwork, DryRun: opts.DryRun,
 		Log: func(line string) { d.IO.Progress("%s", line) }, NodeHost: swarmNodeHosts(ctx, f, cs, &opened)})
 	res.Install = &ir
+	if err != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "install", Result: "failed", Summary: "invalid mirror settings: " + firstLine(err.Error()), Error: err.Error()},
+			ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed"})
+		return finish(err)
+	}
 	res.Phases = append(res.Phases, installPhase(ir))
-	if ir.Error != "" {
+	if ir.Failed() != "" {
 		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "skipped", Summary: "install failed: nodes are not pointed at a mirror that is not up"})
-		err := finish()
-		if ir.inputError && err != nil {
-			return &exitError{code: ExitError} // a replica node the swarm cannot use: nothing changed
-		}
-		return err
+		return finish(nil)
 	}
 
 	// Phase 2: configure every node, swarm members missing from the
@@ -194,23 +232,21 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// does not touch daemon.json.
 	d.IO.Progress("== configure")
 	start = d.Now()
-	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), fleet.ConnectOptions{})
-	targets := append(cs[:len(cs):len(cs)], more...)
-	cs = targets
-	if err != nil {
-		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Error: err.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
-		return finish()
+	if discoverErr != nil {
+		res.Phases = append(res.Phases, ApplyPhase{Name: "configure", Result: "failed", Summary: "could not list the swarm's members: " + discoverErr.Error(),
+			Error: discoverErr.Error(), DurationMS: d.Now().Sub(start).Milliseconds()})
+		return finish(nil)
 	}
 	rep := configure.Run(ctx, targets, co)
-	res.Configure = &NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
-		Mirrors: mirrors, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
+	res.Configure = configureResult(rep, opts.DryRun, false, mirrors)
+	res.Configure.SchemaVersion, res.Configure.Error = SchemaVersion, errorInfo(configureFailure(rep))
 	res.Phases = append(res.Phases, configurePhase(rep, d.Now().Sub(start)))
-	if opts.DryRun {
-		return finish()
+	if rep.Declined != nil || opts.DryRun {
+		return finish(rep.Declined)
 	}
 	member.CloseAll(cs)
 	cs = nil
-	if rep.Summary[configure.Restarted] > 0 {
+	if rep.Summary[configure.Restarted] > 0 && opts.Wait > 0 {
 		// A restarted dockerd stopped its containers, the registry's
 		// among them when it ran there: give the swarm time to bring it
 		// back before judging.
@@ -220,10 +256,11 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
-	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: r.Values.StackName, Timeout: 10 * time.Second}, mirrors)
+	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors)
+	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
-	return finish()
+	return finish(nil)
 }
 
 // waitMirror polls GET /v2/ through url until it answers or wait ends.
@@ -251,11 +288,11 @@ func waitMirror(ctx context.Context, d *Deps, url string, wait time.Duration) {
 }
 
 func installPhase(ir MirrorInstallResult) ApplyPhase {
-	p := ApplyPhase{Name: "install", Changed: ir.Changed, DurationMS: ir.DurationMS, Error: ir.Error}
+	p := ApplyPhase{Name: "install", Changed: ir.Changed, DurationMS: ir.DurationMS, Error: ir.Failed()}
 	pl, r := ir.Result.Plan, ir.Result
 	switch {
-	case ir.Error != "":
-		p.Result, p.Summary = "failed", fmt.Sprintf("stack %s through %s", pl.Stack, ir.Manager)
+	case ir.Failed() != "":
+		p.Result, p.Summary = "failed", fmt.Sprintf("stack %s through %s: %s", pl.Stack, ir.Manager, firstLine(ir.Failed()))
 	case ir.DryRun && ir.Changed:
 		p.Result, p.Summary = "changed", fmt.Sprintf("would change stack %s on %s: %s", pl.Stack, ir.Manager, strings.Join(pl.Reasons, "; "))
 	case ir.DryRun:
@@ -289,11 +326,25 @@ func configurePhase(rep *configure.Report, took time.Duration) ApplyPhase {
 			failedNodes = append(failedNodes, n.Name+": "+n.Error)
 		}
 	}
+	p.Summary = fmt.Sprintf("%d node(s): %s", len(rep.Nodes), strings.Join(parts, ", "))
 	if len(failedNodes) > 0 {
 		p.Result, p.Error = "failed", strings.Join(failedNodes, "; ")
+		p.Summary += " (" + cause(failedNodes) + ")"
 	}
-	p.Summary = fmt.Sprintf("%d node(s): %s", len(rep.Nodes), strings.Join(parts, ", "))
 	return p
+}
+
+// cause is the first of several problems, short enough for a summary
+// line, with how many more there are.
+func cause(problems []string) string {
+	c := firstLine(problems[0])
+	if r := []rune(c); len(r) > 120 {
+		c = string(r[:117]) + "..."
+	}
+	if len(problems) > 1 {
+		c += fmt.Sprintf("; and %d more below", len(problems)-1)
+	}
+	return c
 }
 
 func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
@@ -309,9 +360,40 @@ func statusPhase(st *status.Report, took time.Duration) ApplyPhase {
 		p.Summary += fmt.Sprintf("; GET %s/v2/: HTTP %d", strings.TrimRight(e.URL, "/"), e.Status)
 	}
 	if len(st.Problems) > 0 {
-		p.Error = strings.Join(st.Problems, "; ")
+		var ps []string
+		for _, pr := range st.Problems {
+			ps = append(ps, pr.String())
+		}
+		p.Error = strings.Join(ps, "; ")
+		p.Summary += " (" + cause(ps) + ")"
 	}
 	return p
+}
+
+// collect gathers the phases' problems and warnings into the document's
+// own, so a CI job reads one list whatever phase found them.
+func (res *ApplyResult) collect() {
+	res.Problems, res.Warnings = []report.Problem{}, []string{}
+	if i := res.Install; i != nil {
+		res.Problems, res.Warnings = append(res.Problems, i.Problems...), append(res.Warnings, i.Warnings...)
+	}
+	if c := res.Configure; c != nil {
+		res.Problems, res.Warnings = append(res.Problems, c.Problems...), append(res.Warnings, c.Warnings...)
+	}
+	if s := res.Status; s != nil {
+		res.Problems, res.Warnings = append(res.Problems, s.Problems...), append(res.Warnings, s.Warnings...)
+	}
+	for _, p := range res.Phases {
+		if p.Error != "" && (p.Name == "install" && res.Install == nil || p.Name == "configure" && res.Configure == nil) {
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemPhaseFailed, Message: p.Name + ": " + p.Error})
+		}
+	}
+}
+
+// firstLine is s up to its first line break.
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
 }
 
 func printApply(d *Deps, res ApplyResult) {

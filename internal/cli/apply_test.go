@@ -40,7 +40,7 @@ func newFakeSwarm() *fakeSwarm {
 			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
 			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
-				return out(members)
+				return out(memberLines(members))
 			case name == "m1" && len(c.Args) > 2 && c.Args[0] == "docker" && c.Args[1] == "service" && c.Args[2] == "inspect":
 				return nodes.Output{}, exitErr(c, "Error: no such service: registry_registry-mirror")
 			case name == "m1" && len(c.Args) > 0 && c.Args[0] == "test":
@@ -146,7 +146,9 @@ func TestApplyDryRunPhases(t *testing.T) {
 	if p := doc.Phases[0]; p.Name != "install" || p.Result != "changed" || !strings.Contains(p.Summary, "would change stack registry on m1") {
 		t.Errorf("install phase %+v", p)
 	}
-	if p := doc.Phases[1]; p.Name != "configure" || p.Result != "failed" || !strings.Contains(p.Error, "w3") || !strings.Contains(p.Summary, "4 node(s)") {
+	// The phase line carries the cause, not only the problem list.
+	if p := doc.Phases[1]; p.Name != "configure" || p.Result != "failed" || !strings.Contains(p.Error, "w3") || !strings.Contains(p.Summary, "4 node(s)") ||
+		!strings.Contains(p.Summary, "(w3: ") || !strings.Contains(p.Summary, "no route to host") {
 		t.Errorf("configure phase %+v", p)
 	}
 	if len(fs.hosts["10.0.0.1"].Writes) != 0 {

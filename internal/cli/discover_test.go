@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 )
@@ -36,7 +38,7 @@ func TestDiscoverReportsMembersItWillNotDial(t *testing.T) {
 			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
 			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
-				return out(members)
+				return out(memberLines(members))
 			}
 			return nodes.Output{}, fmt.Errorf("%s: unexpected command %s", name, nodes.CommandLine(c, true))
 		})
@@ -199,7 +201,7 @@ func TestDiscoverManagerFromWholeInventoryOrAdHoc(t *testing.T) {
 			case c.Script.Name() == "facts.sh":
 				return nodes.Output{Stdout: []byte(swarmFacts("m9", `{}`, "null", true))}, nil
 			case c.Script.Name() == "swarm-nodes.sh":
-				return nodes.Output{Stdout: []byte(members)}, nil
+				return nodes.Output{Stdout: []byte(memberLines(members))}, nil
 			}
 			return nodes.Output{}, fmt.Errorf("m9: unexpected command %s", nodes.CommandLine(c, true))
 		})
@@ -244,5 +246,67 @@ func TestDiscoverManagerFromWholeInventoryOrAdHoc(t *testing.T) {
 		if tg.Host == "10.0.0.9" && tg.User != "root" {
 			t.Errorf("ad-hoc manager dialled as user %q, want the inventory's default root", tg.User)
 		}
+	}
+}
+
+// memberLines turns test members written as
+// "ID|hostname|role|state|availability|addr|manager addr|reachability|leader"
+// lines into what swarm-nodes.sh prints, with the encoder its parser is
+// tested against (member.EncodeSwarmNodes).
+func memberLines(pipe string) string {
+	var ns []member.SwarmNode
+	for _, l := range strings.Split(strings.TrimRight(pipe, "\n"), "\n") {
+		p := strings.Split(l, "|")
+		n := member.SwarmNode{ID: p[0], Hostname: p[1], Role: p[2], State: p[3], Availability: p[4], Addr: p[5],
+			Reachability: p[7], Leader: p[8] == "true"}
+		if h, _, err := net.SplitHostPort(p[6]); err == nil {
+			n.Addr = h
+		}
+		ns = append(ns, n)
+	}
+	return string(member.EncodeSwarmNodes(ns))
+}
+
+// ipHost is a fake host reached at an IP address, as an SSH host is.
+type ipHost struct {
+	*fakehost.Host
+	addr string
+}
+
+func (h ipHost) Addr() string { return h.addr }
+
+// A selected node cannot hide another member from discovery by reporting
+// that member's swarm node ID and hostname as its own: the claim counts
+// only as far as the manager's list confirms it (here, by the address the
+// node was reached at).
+func TestDiscoverDoesNotTrustANodesClaimToAnotherMember(t *testing.T) {
+	fs := newFakeSwarm()
+	w1 := fs.hosts["10.0.0.2"]
+	inner := w1.Handler
+	w1.Handler = func(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+		if c.Script.Name() == "facts.sh" {
+			return nodes.Output{Stdout: []byte(swarmFacts("w2", `{"log-driver": "journald"}`, "null", false))}, nil
+		}
+		return inner(h, c)
+	}
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		h, err := fs.dial(ctx, tg, o)
+		if err != nil {
+			return nil, err
+		}
+		return ipHost{h.(*fakehost.Host), tg.Host + ":22"}, nil
+	}
+	d, out, errb := testDeps(dial)
+	Run(context.Background(), d, []string{"nodes", "configure", "-i", writeInventory(t, swarmInventory), "--discover", "--dry-run", "-o", "json"})
+	var doc NodesConfigureResult
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, errb)
+	}
+	var found bool
+	for _, n := range doc.Nodes {
+		found = found || (n.Name == "w2" && n.Address == "10.0.0.3")
+	}
+	if !found || fs.dials["10.0.0.3"] != 1 {
+		t.Errorf("member w2 (10.0.0.3), whose ID w1 claims, was not discovered (dialled %d times):\n%s", fs.dials["10.0.0.3"], errb)
 	}
 }

@@ -29,6 +29,7 @@ type GlobalOptions struct {
 	Parallel       int
 	FailFast       bool
 	ConnectTimeout time.Duration
+	StepTimeout    time.Duration
 	Output         string
 	OutputFile     string
 	Verbose        bool
@@ -38,24 +39,33 @@ type GlobalOptions struct {
 	// inventory must exist, and --sudo beats the inventory's defaults.
 	InventorySet bool
 	SudoSet      bool
+
+	// Set by the root before a command runs: its name (for the JSON
+	// header) and start; emitted once the command printed its document.
+	command string
+	start   time.Time
+	emitted bool
+	// fromEnv are the flags set from SWARMCTL_ variables.
+	fromEnv map[string]bool
 }
 
 const defaultInventory = "swarmctl.yaml"
 
 func (g *GlobalOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVarP(&g.Inventory, "inventory", "i", defaultInventory, "inventory file (YAML): nodes, SSH defaults, mirror settings")
-	fs.StringSliceVar(&g.Hosts, "host", nil, "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
-	fs.StringSliceVar(&g.Limit, "limit", nil, "only nodes with these names or roles (manager, worker), comma separated")
-	fs.StringVar(&g.User, "user", "", "SSH user for nodes that set none (default from ssh_config, else the local user name, as ssh does)")
-	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the PEM key itself")
-	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file (default ~/.ssh/known_hosts; SSH_KNOWN_HOSTS too); the env var may hold the lines themselves")
+	listVar(fs, &g.Hosts, "host", "ad-hoc node `[user@]host[:port]` (repeatable; ssh_config aliases work)")
+	listVar(fs, &g.Limit, "limit", "only nodes with these names, hosts or roles (manager, worker)")
+	fs.StringVar(&g.User, "user", "", "SSH user (default: ssh_config, else the local user name)")
+	fs.StringVar(&g.SSHKey, "ssh-key", "", "private key file; the env var may hold the key (PEM or base64)")
+	fs.StringVar(&g.KnownHosts, "known-hosts", "", "known_hosts file; the env var may hold the lines (text or base64)")
 	fs.StringVar(&g.SSHConfig, "ssh-config", "", "ssh_config file (default ~/.ssh/config; \"none\" to ignore)")
 	fs.StringVar(&g.HostKeyPolicy, "host-key-policy", "strict", "unknown/changed host keys: strict | accept-new | insecure")
-	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node (ProxyJump in ssh_config works too)")
-	fs.BoolVar(&g.Sudo, "sudo", true, "run privileged steps through sudo -n when the SSH user is not root")
+	fs.StringVar(&g.Bastion, "bastion", "", "jump host `[user@]host[:port]` for every node")
+	fs.BoolVar(&g.Sudo, "sudo", true, "privileged steps through sudo -n when the SSH user is not root")
 	fs.IntVar(&g.Parallel, "parallel", 16, "nodes worked on at once")
 	fs.BoolVar(&g.FailFast, "fail-fast", false, "stop starting new nodes after the first failure")
 	fs.DurationVar(&g.ConnectTimeout, "connect-timeout", 10*time.Second, "SSH connect and handshake timeout per node")
+	fs.DurationVar(&g.StepTimeout, "step-timeout", 0, "deadline of every remote step (default: each step's own; see the README)")
 	fs.StringVarP(&g.Output, "output", "o", "text", "output format: text | json")
 	fs.StringVar(&g.OutputFile, "output-file", "", "also write the JSON result to this file (a CI artifact)")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "show remote commands (secrets redacted)")
@@ -67,11 +77,35 @@ func EnvName(flag string) string {
 	return "SWARMCTL_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
 }
 
+// secretFlags may hold a secret (a key, CI-held lines): their values are
+// never quoted in a message.
+var secretFlags = map[string]bool{"ssh-key": true, "known-hosts": true}
+
 // applyEnv sets every flag the user did not give from its SWARMCTL_ env var.
 func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
+	_, _, err := applyEnvNames(fs, getenv)
+	return err
+}
+
+// applyEnvNames is applyEnv, also returning the flags it set and warnings
+// (a deprecated variable). A flag given on the command line, under its
+// name or a deprecated spelling, beats every variable; a new name's
+// variable beats the deprecated one's.
+func applyEnvNames(fs *pflag.FlagSet, getenv func(string) string) (map[string]bool, []string, error) {
 	var err error
+	var warnings []string
+	set := map[string]bool{}
+	onCommandLine := map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" {
+		if f.Changed {
+			onCommandLine[f.Name] = true
+			if t := aliasTarget(f); t != "" {
+				onCommandLine[t] = true
+			}
+		}
+	})
+	apply := func(f *pflag.Flag, target string) {
+		if err != nil || onCommandLine[target] || f.Name == "help" {
 			return
 		}
 		v := getenv(EnvName(f.Name))
@@ -79,21 +113,57 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) string) error {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = fmt.Errorf("%s=%q: %v", EnvName(f.Name), v, e)
+			if secretFlags[f.Name] {
+				err = fmt.Errorf("%s: invalid value", EnvName(f.Name))
+			} else {
+				err = fmt.Errorf("%s=%q: %s", EnvName(f.Name), v, valueProblem(f, e))
+			}
 			return
 		}
 		f.Changed = true
+		set[target] = true
+	}
+	// Deprecated spellings first, so the new name's variable wins.
+	fs.VisitAll(func(f *pflag.Flag) {
+		if t := aliasTarget(f); t != "" && getenv(EnvName(f.Name)) != "" {
+			warnings = append(warnings, fmt.Sprintf("%s is deprecated, use %s instead", EnvName(f.Name), EnvName(t)))
+			apply(f, t)
+		}
 	})
-	return err
+	fs.VisitAll(func(f *pflag.Flag) {
+		if aliasTarget(f) == "" {
+			apply(f, f.Name)
+		}
+	})
+	return set, warnings, err
+}
+
+// flagName is how the user gave a flag: "--ssh-key", or its variable when
+// it came from the environment.
+func (g *GlobalOptions) flagName(name string) string {
+	if g.fromEnv[name] {
+		return EnvName(name)
+	}
+	return "--" + name
 }
 
 // annotateEnv appends "(env SWARMCTL_X)" to every flag's usage.
 func annotateEnv(fs *pflag.FlagSet) {
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name != "help" && !strings.Contains(f.Usage, "(env ") {
+		if f.Name != "help" && aliasTarget(f) == "" && !strings.Contains(f.Usage, "(env ") {
 			f.Usage += " (env " + EnvName(f.Name) + ")"
 		}
 	})
+}
+
+// validateOutput checks the output flags alone (for commands that touch
+// no node).
+func (g *GlobalOptions) validateOutput() error {
+	switch g.Output {
+	case "text", "json":
+		return nil
+	}
+	return usageErr("--output %q: want text or json", g.Output)
 }
 
 func (g *GlobalOptions) validate() error {
@@ -110,6 +180,12 @@ func (g *GlobalOptions) validate() error {
 	if g.Parallel < 1 {
 		return usageErr("--parallel must be at least 1")
 	}
+	if g.ConnectTimeout <= 0 {
+		return usageErr("--connect-timeout must be positive")
+	}
+	if g.StepTimeout < 0 {
+		return usageErr("--step-timeout must not be negative (0: each step's own deadline)")
+	}
 	return nil
 }
 
@@ -123,6 +199,7 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Limit:          g.Limit,
 		User:           g.User,
 		SSHKey:         g.SSHKey,
+		SSHKeyName:     sshKeyName(g, d),
 		KnownHosts:     firstNonEmpty(g.KnownHosts, d.Getenv("SSH_KNOWN_HOSTS")),
 		SSHConfig:      g.SSHConfig,
 		HostKeyPolicy:  g.HostKeyPolicy,
@@ -132,7 +209,18 @@ func (g *GlobalOptions) fleetOptions(d *Deps) fleet.Options {
 		Parallel:       g.Parallel,
 		ConnectTimeout: g.ConnectTimeout,
 		SSHPassphrase:  d.Getenv("SWARMCTL_SSH_PASSPHRASE"),
+		Names: map[string]string{"ssh-key": g.flagName("ssh-key"), "ssh-config": g.flagName("ssh-config"),
+			"known-hosts": g.flagName("known-hosts"), "limit": g.flagName("limit")},
 	}
+}
+
+// sshKeyName is how the user gave --ssh-key, for messages that must
+// describe its value without quoting it.
+func sshKeyName(g *GlobalOptions, d *Deps) string {
+	if g.SSHKey != "" && g.SSHKey == d.Getenv(EnvName("ssh-key")) {
+		return EnvName("ssh-key")
+	}
+	return "--ssh-key"
 }
 
 // fleetEnv is how the fleet layer reaches nodes and talks to the user.
@@ -158,15 +246,21 @@ func (g *GlobalOptions) fleetEnv(d *Deps) fleet.Env {
 }
 
 // openFleet validates the global flags, loads the inventory and selects
-// the nodes. needNodes=false allows an empty selection (e.g. discovery
-// fills it).
-func openFleet(d *Deps, g *GlobalOptions, needNodes bool) (*fleet.Fleet, error) {
+// the nodes. needNodes=false allows an empty selection. With discover,
+// swarm members may join the selection later: an empty selection is fine
+// and the caller checks --limit (f.CheckLimit) after discovery.
+func openFleet(d *Deps, g *GlobalOptions, needNodes bool, discover ...bool) (*fleet.Fleet, error) {
 	if err := g.validate(); err != nil {
 		return nil, err
 	}
-	f, err := fleet.Open(g.fleetOptions(d), g.fleetEnv(d))
+	o := g.fleetOptions(d)
+	o.Discover = len(discover) > 0 && discover[0]
+	f, err := fleet.Open(o, g.fleetEnv(d))
 	if err != nil {
 		return nil, err
+	}
+	if o.Discover && len(f.Selected()) == 0 && len(f.Inventory().Nodes) > 0 {
+		needNodes = false // --limit may name swarm members only
 	}
 	if needNodes && len(f.Selected()) == 0 {
 		f.Close()

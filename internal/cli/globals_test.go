@@ -51,13 +51,26 @@ func TestEnvBindsEveryFlag(t *testing.T) {
 	}
 }
 
+// The root's help lists every global flag with its variable, once; a
+// command's help lists its own flags with theirs, names the global flags
+// it uses, and the exit codes.
 func TestHelpListsEnvVarsAndExitCodes(t *testing.T) {
 	d, out, _ := testDeps(nil)
-	Run(context.Background(), d, []string{"nodes", "configure", "--help"})
-	for _, want := range []string{"(env SWARMCTL_SSH_KEY)", "(env SWARMCTL_KNOWN_HOSTS)", "(env SWARMCTL_SSH_CONFIG)", "(env SWARMCTL_DRY_RUN)", "Exit codes:", "130"} {
+	Run(context.Background(), d, []string{"--help"})
+	for _, want := range []string{"(env SWARMCTL_SSH_KEY)", "(env SWARMCTL_KNOWN_HOSTS)", "(env SWARMCTL_SSH_CONFIG)", "Exit codes:", "130"} {
 		if !strings.Contains(out.String(), want) {
-			t.Errorf("help lacks %q", want)
+			t.Errorf("root help lacks %q", want)
 		}
+	}
+	d, out, _ = testDeps(nil)
+	Run(context.Background(), d, []string{"nodes", "configure", "--help"})
+	for _, want := range []string{"(env SWARMCTL_DRY_RUN)", "(env SWARMCTL_YES)", "--ssh-key --step-timeout --sudo", "-i/--inventory", "Exit codes:", "130"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("configure help lacks %q", want)
+		}
+	}
+	if strings.Contains(out.String(), "(env SWARMCTL_SSH_KEY)") {
+		t.Errorf("configure help repeats the global flags in full:\n%s", out)
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ type IOStreams struct {
 	StdinTTY  bool
 	StderrTTY bool
 	NoColor   bool
+
+	in *bufio.Reader
 }
 
 // System returns the real process streams.
@@ -28,6 +31,16 @@ func System() *IOStreams {
 		StderrTTY: term.IsTerminal(int(os.Stderr.Fd())),
 		NoColor:   noColor || os.Getenv("TERM") == "dumb",
 	}
+}
+
+// ReadLine reads one answer from In (one buffered reader for the whole
+// run, so a second question gets the second line).
+func (s *IOStreams) ReadLine() string {
+	if s.in == nil {
+		s.in = bufio.NewReader(s.In)
+	}
+	line, _ := s.in.ReadString('\n')
+	return line
 }
 
 // Color reports whether colour may be used on stderr.

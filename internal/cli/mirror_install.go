@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -29,23 +30,34 @@ type MirrorInstallOptions struct {
 // MirrorInstallResult is the JSON document of `mirror install` (and the
 // install phase of `apply`). It never holds the upstream password.
 type MirrorInstallResult struct {
-	SchemaVersion int                 `json:"schema_version"`
-	Command       string              `json:"command"`
-	DryRun        bool                `json:"dry_run"`
-	Manager       string              `json:"manager"`
-	Changed       bool                `json:"changed"`
-	Values        stack.Values        `json:"values"`
-	Result        stack.InstallResult `json:"result"`
+	report.Header
+	DryRun  bool                `json:"dry_run"`
+	Manager string              `json:"manager"`
+	Changed bool                `json:"changed"`
+	Values  stack.Values        `json:"values"`
+	Result  stack.InstallResult `json:"result"`
 	// Endpoint is GET /v2/ through the mirror URL from where swarmctl runs.
 	Endpoint *status.Endpoint `json:"endpoint,omitempty"`
 	// Endpoints are GET /v2/ through every other URL nodes use (the
 	// other upstreams and replicas), from where swarmctl runs.
-	Endpoints  []status.Endpoint `json:"endpoints,omitempty"`
-	Error      string            `json:"error,omitempty"`
-	Warnings   []string          `json:"warnings"`
-	DurationMS int64             `json:"duration_ms"`
-	// inputError: a replica node the swarm cannot place a cache on (exit 2).
-	inputError bool
+	Endpoints []status.Endpoint `json:"endpoints,omitempty"`
+	// Traefik is what mirror.traefik: auto became and why (absent when
+	// the inventory or --traefik named the labels).
+	Traefik *stack.TraefikDecision `json:"traefik,omitempty"`
+
+	// failure is why the install failed ("" = it did not), redacted.
+	failure string
+}
+
+// Failed is why the install failed ("" when it did not).
+func (r *MirrorInstallResult) Failed() string { return r.failure }
+
+// installError is the exit of an install that failed.
+func installError(res *MirrorInstallResult) error {
+	if res.failure == "" {
+		return nil
+	}
+	return failedQuiet(report.ErrInstallFailed, "mirror install on "+res.Manager+" failed: "+res.failure)
 }
 
 // NewCmdMirrorInstall builds `swarmctl mirror install`.
@@ -78,9 +90,9 @@ diffs (passwords redacted) and what would run.`,
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to deploy through (default: mirror.manager, else the first reachable manager)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to deploy through (default: mirror.manager, else the first)")
 	cmd.Flags().BoolVar(&opts.CreateNetwork, "create-network", false, "create the Traefik overlay network when it is missing")
-	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the service to converge and answer (0 = do not wait)")
+	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the registry to run and answer (0 = do not wait)")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show the diffs and what would run; change nothing")
 	return cmd
 }
@@ -103,7 +115,7 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 		return err
 	}
 	defer f.Close()
-	r, err := opts.Stack.render(f.Inventory())
+	p, err := opts.Stack.prepare(f.Inventory())
 	if err != nil {
 		return err
 	}
@@ -119,20 +131,14 @@ func runMirrorInstall(ctx context.Context, d *Deps, opts *MirrorInstallOptions) 
 	var opened []*member.Member
 	defer func() { member.CloseAll(opened) }()
 	iopts.NodeHost = swarmNodeHosts(ctx, f, cs, &opened)
-	res := installMirror(ctx, d, mgr, r, iopts)
-	if err := emit(d, opts.Global, res, func() { printInstall(d, res) }); err != nil {
-		return err
+	res, err := installMirror(ctx, d, mgr, p, iopts)
+	if err == nil {
+		err = installError(&res)
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		err = ctx.Err()
 	}
-	if res.inputError {
-		return &exitError{code: ExitError}
-	}
-	if res.Error != "" {
-		return failed("")
-	}
-	return nil
+	return emit(d, opts.Global, &res, func() { printInstall(d, res) }, err)
 }
 
 // swarmNodeHosts gives install and uninstall a connection to a swarm node
@@ -205,12 +211,33 @@ func connectManager(ctx context.Context, f *fleet.Fleet, flag string) ([]*member
 	return cs, mgr, err
 }
 
-// installMirror installs the rendered stack through mgr and checks the
-// mirror URL from here. Problems end up in Error (and Warnings).
-func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Rendered, o stack.InstallOptions) MirrorInstallResult {
+// installMirror decides traefik auto through mgr, installs the rendered
+// stack through it and checks the mirror URL from here. Problems end up
+// in the result (failure, Problems, Warnings); the error is set only when
+// the values turned out invalid once Traefik was decided (exit 2,
+// nothing changed).
+func installMirror(ctx context.Context, d *Deps, mgr *member.Member, p preparedStack, o stack.InstallOptions) (MirrorInstallResult, error) {
 	start := d.Now()
-	res := MirrorInstallResult{SchemaVersion: SchemaVersion, Command: "mirror install", DryRun: o.DryRun,
-		Manager: mgr.Name, Values: r.Redacted().Values, Warnings: []string{}}
+	res := MirrorInstallResult{DryRun: o.DryRun, Manager: mgr.Name, Values: p.v}
+	res.Command, res.SchemaVersion, res.Warnings, res.Problems = "mirror install", SchemaVersion, []string{}, []report.Problem{}
+	res.Warnings = append(res.Warnings, p.warnings...)
+	r, dec, err := p.resolve(ctx, mgr.Conn)
+	res.Traefik = dec
+	if dec != nil {
+		d.IO.Progress("traefik: auto -> %s: %s", dec.Mode, dec.Reason)
+		res.Warnings = append(res.Warnings, dec.Warnings...)
+	}
+	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return res, withHint(err, "traefik auto chose "+traefikMode(dec)+"; set mirror.traefik (or --traefik) and the settings it needs")
+		}
+		res.failure = err.Error()
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemInstallFailed, Node: mgr.Name, Message: res.failure})
+		res.Error = errorInfo(installError(&res))
+		return res, nil
+	}
+	res.Values = r.Redacted().Values
 	ir, err := stack.Install(ctx, mgr.Conn, r, o)
 	res.Result = ir
 	if ir.Wrote == nil {
@@ -218,9 +245,14 @@ func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Ren
 	}
 	res.Changed = ir.Plan.Changed() || ir.Deployed || ir.Restarted || ir.NetworkCreated || len(ir.Wrote) > 0
 	if err != nil {
-		res.Error = r.Redact(err.Error())
 		var pe *stack.PlacementError
-		res.inputError = errors.As(err, &pe)
+		if errors.As(err, &pe) {
+			// A replica node the swarm cannot place a cache on: nothing changed.
+			return res, &exitError{code: ExitError, kind: report.ErrInput, err: errors.New(r.Redact(err.Error()))}
+		}
+		res.failure = r.Redact(err.Error())
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemInstallFailed, Node: mgr.Name, Message: res.failure})
+		res.Error = errorInfo(installError(&res))
 	}
 	res.Warnings = append(res.Warnings, ir.Warnings...)
 	for _, sr := range ir.Services {
@@ -257,7 +289,14 @@ func installMirror(ctx context.Context, d *Deps, mgr *member.Member, r stack.Ren
 		}
 	}
 	res.DurationMS = d.Now().Sub(start).Milliseconds()
-	return res
+	return res, nil
+}
+
+func traefikMode(d *stack.TraefikDecision) string {
+	if d == nil {
+		return "nothing"
+	}
+	return d.Mode
 }
 
 // notCheckedWarning says that install could not check the registry from
@@ -325,7 +364,7 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 	} else {
 		ir := res.Result
 		switch {
-		case res.Error != "":
+		case res.failure != "":
 			fmt.Fprintf(w, "mirror install on %s failed\n", res.Manager)
 		case !res.Changed:
 			fmt.Fprintf(w, "no changes: stack %s on %s is up to date", p.Stack, res.Manager)
@@ -336,7 +375,7 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 		default:
 			fmt.Fprintf(w, "updated files of stack %s on %s", p.Stack, res.Manager)
 		}
-		if res.Error == "" {
+		if res.failure == "" {
 			if len(ir.Services) == 1 && ir.Converged {
 				fmt.Fprintf(w, "; %s %d/%d running", p.Service, ir.Running, ir.Replicas)
 			}
@@ -363,8 +402,8 @@ func printInstall(d *Deps, res MirrorInstallResult) {
 	for _, m := range res.Warnings {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+m)
 	}
-	if res.Error != "" {
-		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.Error)
+	if res.failure != "" {
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "Error:")+" "+res.failure)
 	}
 }
 

@@ -214,7 +214,7 @@ nodes:
 		if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 			t.Fatalf("%v\n%s", err, out)
 		}
-		if doc.SchemaVersion != 1 || doc.Command != "mirror install" || !doc.DryRun || doc.Manager != "m1" || !doc.Changed ||
+		if doc.SchemaVersion != SchemaVersion || doc.Command != "mirror install" || !doc.DryRun || doc.Manager != "m1" || !doc.Changed ||
 			!doc.Result.Plan.Deploy || len(doc.Result.Plan.Files) != 2 || doc.Result.Plan.Files[0].Diff == "" {
 			t.Errorf("doc %+v", doc)
 		}
@@ -262,7 +262,7 @@ func TestInstallManagerSelection(t *testing.T) {
 func TestRenderWritesFilesAndRedactsOnStdout(t *testing.T) {
 	const secret = "hunter2-xyz"
 	t.Setenv("SWARMCTL_TEST_PW", secret)
-	inv := writeInventory(t, "mirror:\n  fqdn: m.example.com\n  upstream_username: u\n  upstream_password_env: SWARMCTL_TEST_PW\n")
+	inv := writeInventory(t, "mirror:\n  fqdn: m.example.com\n  traefik: v1\n  upstream_username: u\n  upstream_password_env: SWARMCTL_TEST_PW\n")
 	d, out, errb := testDeps(noDial(t))
 	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv}); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)
@@ -272,7 +272,7 @@ func TestRenderWritesFilesAndRedactsOnStdout(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "out")
 	d, out, errb = testDeps(noDial(t))
-	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv, "--out", dir, "--traefik", "v3"}); code != ExitOK {
+	if code := Run(context.Background(), d, []string{"mirror", "render", "-i", inv, "--out-dir", dir, "--traefik", "v3"}); code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errb)
 	}
 	cfg := filepath.Join(dir, filepath.Base(stack.DefaultConfigFile))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
@@ -42,6 +43,9 @@ Exit codes: 0 healthy; 1 degraded (a problem was found); 2 could not check:
 the registry service's state is unknown (no reachable manager, or the query
 on it failed), there is no mirror URL to check the endpoint with, or no node
 could be reached. 2 wins over 1.`,
+		Example: `  swarmctl mirror status
+  swarmctl mirror status -o json --output-file status.json   # CI: exit 0, 1 or 2
+  swarmctl mirror status --no-discover --limit manager`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -50,16 +54,17 @@ could be reached. 2 wins over 1.`,
 			return runMirrorStatus(cmd.Context(), d, opts)
 		},
 	}
-	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL (default: the inventory's mirror.url, else https://<mirror.fqdn>)")
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable manager)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to check (default: the inventory's mirror)")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to ask about the swarm (default: the first reachable one)")
 	cmd.Flags().StringVar(&opts.Stack, "stack", "", "stack name (default: the inventory's mirror.stack, else registry)")
-	cmd.Flags().DurationVar(&opts.Timeout, "timeout", 10*time.Second, "timeout of each HTTP check")
-	cmd.Flags().BoolVar(&opts.NoDiscover, "no-discover", false, "check only the selected nodes, not swarm members missing from the inventory")
+	cmd.Flags().DurationVar(&opts.Timeout, "http-timeout", 10*time.Second, "deadline of each HTTP check of the mirror")
+	deprecatedAlias(cmd.Flags(), "timeout", "http-timeout")
+	cmd.Flags().BoolVar(&opts.NoDiscover, "no-discover", false, "check only the selected nodes, not swarm members the inventory lacks")
 	return cmd
 }
 
 func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	f, err := openFleet(d, opts.Global, true, !opts.NoDiscover)
 	if err != nil {
 		return err
 	}
@@ -70,16 +75,25 @@ func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) er
 		return err
 	}
 	rep := buildStatus(ctx, d, f, opts, want)
-	if err := emit(d, opts.Global, rep, func() { printStatus(d, rep) }); err != nil {
-		return err
+	if !opts.NoDiscover {
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
 	}
+	return emit(d, opts.Global, rep, func() { printStatus(d, rep) }, statusError(rep))
+}
+
+// statusError is the exit of a status report: nil when healthy, 1 when
+// degraded, 2 when something could not be checked.
+func statusError(rep *status.Report) error {
 	switch rep.Health {
 	case status.Healthy:
 		return nil
 	case status.Degraded:
-		return failed("")
+		return failedQuiet(report.ErrDegraded, fmt.Sprintf("degraded: %d problem(s)", len(rep.Problems)))
 	default:
-		return &exitError{code: ExitError}
+		return &exitError{code: ExitError, kind: report.ErrCouldNotCheck, quiet: true,
+			err: fmt.Errorf("could not check: %s", strings.Join(rep.Unchecked, "; "))}
 	}
 }
 
@@ -115,7 +129,7 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	}
 	in.Nodes = rows
 	rep := status.Build(ctx, in)
-	rep.SchemaVersion, rep.Command = SchemaVersion, "mirror status"
+	rep.Command = "mirror status"
 	return rep
 }
 
@@ -172,11 +186,7 @@ func printStatus(d *Deps, r *status.Report) {
 		}
 	}
 	if c := r.Cache; c != nil {
-		fmt.Fprintf(w, "Cache: %d repositories (%s), %s on disk", len(c.Repositories), strings.Join(c.Repositories, ", "), humanBytes(c.DiskBytes))
-		if c.DiskNode != "" {
-			fmt.Fprintf(w, " on %s", c.DiskNode)
-		}
-		fmt.Fprintln(w)
+		fmt.Fprintln(w, cacheLine(c))
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -206,12 +216,31 @@ func printStatus(d *Deps, r *status.Report) {
 	}
 	tw.Flush()
 	for _, p := range r.Problems {
-		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p)
+		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}
 	for _, p := range r.Warnings {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+p)
 	}
 	fmt.Fprintf(d.IO.Err, "health: %s\n", r.Health)
+}
+
+// cacheLine says what is known about the cache and nothing more: no
+// "0 repositories" when the catalog could not be read, no "0 B" when no
+// disk was measured.
+func cacheLine(c *status.Cache) string {
+	var parts []string
+	switch {
+	case c.Error != "" && len(c.Repositories) == 0 && strings.HasPrefix(c.Error, "catalog: "):
+		parts = append(parts, "repositories "+strings.TrimPrefix(c.Error, "catalog: "))
+	case c.Error != "" && len(c.Repositories) == 0:
+		parts = append(parts, "not checked: "+c.Error)
+	default:
+		parts = append(parts, fmt.Sprintf("%d repositories (%s)", len(c.Repositories), strings.Join(c.Repositories, ", ")))
+	}
+	if c.DiskNode != "" {
+		parts = append(parts, fmt.Sprintf("%s on disk on %s", humanBytes(c.DiskBytes), c.DiskNode))
+	}
+	return "Cache: " + strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {

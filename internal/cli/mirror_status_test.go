@@ -12,6 +12,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/status"
 )
 
@@ -50,9 +51,9 @@ func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {
 			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, `{"log-driver": "journald"}`, "null", false))
 			case c.Script.Name() == "swarm-nodes.sh":
-				return out(members)
+				return out(memberLines(members))
 			case c.Script.Name() == "stack-status.sh":
-				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")
+				return out(stackOutput("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))
 			case len(c.Args) > 0 && c.Args[0] == "du":
 				return out("4096\t/var/data/registry/registry-mirror-data\n")
 			}
@@ -87,7 +88,7 @@ func TestMirrorStatusHealthyThenNewNodeDegraded(t *testing.T) {
 	if rep.Health != status.Degraded || len(rep.Nodes) != 2 || !rep.Nodes[1].Discovered || rep.Nodes[1].Name != "w9" {
 		t.Fatalf("report = %+v", rep)
 	}
-	if !strings.Contains(strings.Join(rep.Problems, "\n"), "w9: not configured") {
+	if !strings.Contains(problemText(rep.Problems), "w9: not configured") {
 		t.Errorf("problems = %q", rep.Problems)
 	}
 }
@@ -125,7 +126,7 @@ func newStatusLab(t *testing.T) *statusLab {
 	t.Cleanup(reg.Close)
 	l := &statusLab{reg: reg, manager: true}
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte(stackOutput("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))}, nil
 	}
 	return l
 }
@@ -137,7 +138,7 @@ func (l *statusLab) dial(ctx context.Context, tg nodes.Target, o nodes.DialOptio
 		case c.Script.Name() == "facts.sh":
 			return out(swarmFacts("m1", `{"registry-mirrors": ["`+l.reg.URL+`"], "experimental": true}`, `["`+l.reg.URL+`/"]`, l.manager))
 		case c.Script.Name() == "swarm-nodes.sh":
-			return out("id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\n")
+			return out(memberLines("id-m1|m1|manager|ready|active|0.0.0.0|10.0.0.1:2377|reachable|true\n"))
 		case c.Script.Name() == "stack-status.sh":
 			return l.managerOut()
 		case len(c.Args) > 0 && c.Args[0] == "du":
@@ -170,7 +171,7 @@ func TestMirrorStatusServiceUnknownExits2(t *testing.T) {
 			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
 		}, "service registry_registry-mirror not checked: query on m1 failed"},
 		{"docker failed", true, func() (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nError response from daemon: This node is not a swarm manager.\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte(stackOutput("@@services\nError response from daemon: This node is not a swarm manager.\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))}, nil
 		}, "not checked: Error response from daemon: This node is not a swarm manager."},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -197,7 +198,7 @@ func TestMirrorStatusServiceUnknownExits2(t *testing.T) {
 func TestMirrorStatusServiceMissingExits1(t *testing.T) {
 	l := newStatusLab(t)
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\napp_web|nginx:1|1/1\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte(stackOutput("@@services\napp_web|nginx:1|1/1\n@@tasks\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitFailed || !strings.Contains(errb, "service registry_registry-mirror not found") || !strings.Contains(out, "not deployed") {
@@ -233,9 +234,9 @@ func TestMirrorStatusNoMirrorURLExits2(t *testing.T) {
 func TestMirrorStatusPrintsLastError(t *testing.T) {
 	l := newStatusLab(t)
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n" +
+		return nodes.Output{Stdout: []byte(stackOutput("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n" +
 			"registry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n" +
-			"\\_ registry_registry-mirror.1|m1|Shutdown|Failed 6 minutes ago|task: non-zero exit (1)\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")}, nil
+			"\\_ registry_registry-mirror.1|m1|Shutdown|Failed 6 minutes ago|task: non-zero exit (1)\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitOK {
@@ -251,7 +252,7 @@ func TestMirrorStatusPrintsLastError(t *testing.T) {
 func TestMirrorStatusManagerWithoutCurlOrWget(t *testing.T) {
 	l := newStatusLab(t)
 	l.managerOut = func() (nodes.Output, error) {
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\nneither curl nor wget on this node\n@@v2exit\n127\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte(stackOutput("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\nneither curl nor wget on this node\n@@v2exit\n127\n@@end\n"))}, nil
 	}
 	code, out, errb := l.run(t, statusInv)
 	if code != ExitOK {
@@ -284,9 +285,9 @@ func TestMirrorStatusAsksManagerLimitLeftOut(t *testing.T) {
 			case c.Script.Name() == "facts.sh":
 				return out(swarmFacts(name, good, live, name == "m1"))
 			case c.Script.Name() == "swarm-nodes.sh" && name == "m1":
-				return out(members)
+				return out(memberLines(members))
 			case c.Script.Name() == "stack-status.sh" && name == "m1":
-				return out("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n")
+				return out(stackOutput("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\nregistry_registry-mirror.1|m1|Running|Running 5 minutes ago|\n@@v2\n200 0.002\n@@v2exit\n0\n@@end\n"))
 			case len(c.Args) > 0 && c.Args[0] == "du" && name == "m1":
 				return out("4096\t/var/data/registry/registry-mirror-data\n")
 			}
@@ -309,4 +310,55 @@ func TestMirrorStatusAsksManagerLimitLeftOut(t *testing.T) {
 	if len(rep.Nodes) != 1 || rep.Nodes[0].Name != "w1" {
 		t.Errorf("nodes %+v, want only w1", rep.Nodes)
 	}
+}
+
+// problemText is the problems as printed, one per line.
+func problemText(ps []report.Problem) string {
+	var lines []string
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// The cache line says only what was checked: with the endpoint down there
+// is no "0 repositories", and no "0 B on disk" without a measured disk.
+func TestCacheLineNeverMadeUp(t *testing.T) {
+	cases := []struct {
+		c    status.Cache
+		want string
+	}{
+		{status.Cache{Error: "catalog: not checked: the mirror is unreachable"}, "Cache: repositories not checked: the mirror is unreachable"},
+		{status.Cache{Error: "catalog: not checked: the mirror is unreachable", DiskBytes: 2048, DiskNode: "m1"}, "Cache: repositories not checked: the mirror is unreachable, 2.0 KiB on disk on m1"},
+		{status.Cache{Repositories: []string{"library/busybox"}, DiskBytes: 10, DiskNode: "m1"}, "Cache: 1 repositories (library/busybox), 10 B on disk on m1"},
+		{status.Cache{Repositories: []string{}}, "Cache: 0 repositories ()"},
+	}
+	for _, c := range cases {
+		if got := cacheLine(&c.c); got != c.want {
+			t.Errorf("cacheLine(%+v) = %q, want %q", c.c, got, c.want)
+		}
+	}
+}
+
+// stackOutput turns a test's manager answer, with services written as
+// "name|image|replicas" and tasks as "name|node|desired|current|error"
+// lines, into what managerScript prints, with the encoder its parser is
+// tested against (status.CheckStack). Other lines (docker's errors, the probe) stay.
+func stackOutput(text string) string {
+	var b strings.Builder
+	sec := ""
+	for _, l := range strings.SplitAfter(text, "\n") {
+		line := strings.TrimSuffix(l, "\n")
+		p := strings.Split(line, "|")
+		switch {
+		case strings.HasPrefix(line, "@@"):
+			sec = line
+		case sec == "@@services" && len(p) == 3:
+			l = status.ServiceRecord{Name: p[0], Image: p[1], Replicas: p[2]}.Line()
+		case sec == "@@tasks" && len(p) == 5:
+			l = status.TaskRecord{Name: p[0], Node: p[1], DesiredState: p[2], CurrentState: p[3], Error: p[4]}.Line()
+		}
+		b.WriteString(l)
+	}
+	return b.String()
 }

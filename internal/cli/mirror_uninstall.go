@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
@@ -19,18 +20,18 @@ type MirrorUninstallOptions struct {
 	Manager string
 	Purge   bool
 	Wait    time.Duration
+	DryRun  bool
+	Yes     bool
 }
 
 // MirrorUninstallResult is the JSON document of `mirror uninstall`.
 type MirrorUninstallResult struct {
-	SchemaVersion int                   `json:"schema_version"`
-	Command       string                `json:"command"`
-	Manager       string                `json:"manager"`
-	Stack         string                `json:"stack"`
-	Purge         bool                  `json:"purge"`
-	Result        stack.UninstallResult `json:"result"`
-	Error         string                `json:"error,omitempty"`
-	DurationMS    int64                 `json:"duration_ms"`
+	report.Header
+	DryRun  bool                  `json:"dry_run"`
+	Manager string                `json:"manager"`
+	Stack   string                `json:"stack"`
+	Purge   bool                  `json:"purge"`
+	Result  stack.UninstallResult `json:"result"`
 }
 
 // NewCmdMirrorUninstall builds `swarmctl mirror uninstall`.
@@ -45,8 +46,9 @@ registry config and what the registry wrote under the data directory.
 
 Nodes keep pointing at the mirror: dockerd falls back to the upstream when
 the mirror is gone, but run swarmctl nodes configure --remove to take it out.`,
-		Example: `  swarmctl mirror uninstall
-  swarmctl mirror uninstall --purge`,
+		Example: `  swarmctl mirror uninstall --dry-run --purge   # what would go
+  swarmctl mirror uninstall
+  swarmctl mirror uninstall --purge --yes        # also the files and the cache, no question`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -56,9 +58,11 @@ the mirror is gone, but run swarmctl nodes configure --remove to take it out.`,
 		},
 	}
 	opts.Stack.addFlags(cmd.Flags())
-	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to work through (default: mirror.manager, else the first reachable manager)")
-	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also remove the stack file, the registry config and the cached data")
-	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the stack to go")
+	cmd.Flags().StringVar(&opts.Manager, "manager", "", "manager to work through (default: mirror.manager, else the first)")
+	cmd.Flags().BoolVar(&opts.Purge, "purge", false, "also delete the stack file, the registry config and the cache (asks)")
+	cmd.Flags().DurationVar(&opts.Wait, "wait", stack.DefaultWait, "how long to wait for the stack to go (0 = do not wait)")
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "show what would be removed; change nothing")
+	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "purge without asking (needed without a terminal)")
 	return cmd
 }
 
@@ -72,43 +76,74 @@ func runMirrorUninstall(ctx context.Context, d *Deps, opts *MirrorUninstallOptio
 	if err != nil {
 		return err
 	}
-	if opts.Wait <= 0 {
-		return usageErr("--wait must be positive")
+	if opts.Wait < 0 {
+		return usageErr("--wait must not be negative (0 = do not wait)")
+	}
+	if opts.Wait == 0 && opts.Purge {
+		return usageErr("--purge waits for the registry to stop before deleting its files: give --wait a duration")
+	}
+	if opts.Purge {
+		if err := v.CheckPurge(); err != nil {
+			return usageErr("%s", listErrors(err.Error()))
+		}
 	}
 	cs, mgr, err := connectManager(ctx, f, opts.Manager)
 	defer member.CloseAll(cs)
 	if err != nil {
 		return err
 	}
-	start := d.Now()
+	if opts.Purge && !opts.DryRun {
+		c := &consent{d: d, g: opts.Global, yes: opts.Yes}
+		what := fmt.Sprintf("remove stack %s and DELETE %s, %s and the cached images in %s on %s", v.StackName, v.StackFile, v.ConfigFile, v.DataDir, mgr.Name)
+		if err := c.ask(what); err != nil {
+			res := MirrorUninstallResult{Manager: mgr.Name, Stack: v.StackName, Purge: true, Result: stack.UninstallResult{Purged: []string{}}}
+			return emit(d, opts.Global, &res, func() {}, err)
+		}
+	}
+	wait := opts.Wait
+	if wait == 0 {
+		wait = -1
+	}
 	var opened []*member.Member
 	defer func() { member.CloseAll(opened) }()
-	ur, err := stack.Uninstall(ctx, mgr.Conn, v, stack.UninstallOptions{Purge: opts.Purge, Wait: opts.Wait,
+	ur, err := stack.Uninstall(ctx, mgr.Conn, v, stack.UninstallOptions{Purge: opts.Purge, Wait: wait, DryRun: opts.DryRun,
 		Log:      func(line string) { d.IO.Progress("%s", line) },
 		NodeHost: swarmNodeHosts(ctx, f, cs, &opened)})
-	res := MirrorUninstallResult{SchemaVersion: SchemaVersion, Command: "mirror uninstall", Manager: mgr.Name,
-		Stack: v.StackName, Purge: opts.Purge, Result: ur, DurationMS: d.Now().Sub(start).Milliseconds()}
+	res := MirrorUninstallResult{DryRun: opts.DryRun, Manager: mgr.Name, Stack: v.StackName, Purge: opts.Purge, Result: ur}
 	if res.Result.Purged == nil {
 		res.Result.Purged = []string{}
 	}
-	if err != nil {
-		res.Error = err.Error()
+	for _, n := range ur.Unchecked {
+		res.Warnings = append(res.Warnings, "not connected to "+n+": the registry's container there may still be stopping")
 	}
-	if err := emit(d, opts.Global, res, func() { printUninstall(d, res) }); err != nil {
-		return err
+	var fail error
+	if err != nil {
+		res.Problems = append(res.Problems, report.Problem{Code: report.ProblemUninstallFailed, Node: mgr.Name, Message: err.Error()})
+		fail = &exitError{code: ExitFailed, kind: report.ErrUninstallFailed, err: err}
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		fail = ctx.Err()
 	}
-	if res.Error != "" {
-		return failed(res.Error)
-	}
-	return nil
+	return emit(d, opts.Global, &res, func() { printUninstall(d, res) }, fail)
 }
 
 func printUninstall(d *Deps, res MirrorUninstallResult) {
 	w := d.IO.Out
-	if res.Error == "" {
+	if res.DryRun {
+		switch {
+		case res.Result.Removed:
+			fmt.Fprintf(w, "would remove stack %s through %s: services %s; networks %s\n", res.Stack, res.Manager,
+				dash(strings.Join(res.Result.Services, ", ")), dash(strings.Join(res.Result.Networks, ", ")))
+		default:
+			fmt.Fprintf(w, "no changes: stack %s is not deployed\n", res.Stack)
+		}
+		if len(res.Result.WouldPurge) > 0 {
+			fmt.Fprintf(w, "would delete on %s: %s (only what the registry wrote in the data directory)\n", res.Manager, strings.Join(res.Result.WouldPurge, ", "))
+		}
+		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
+		return
+	}
+	if res.Error == nil {
 		if res.Result.Removed {
 			fmt.Fprintf(w, "removed stack %s (through %s)\n", res.Stack, res.Manager)
 		} else {

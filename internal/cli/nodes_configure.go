@@ -14,6 +14,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // NodesConfigureOptions are the options of `swarmctl nodes configure`.
@@ -35,6 +36,8 @@ type NodesConfigureOptions struct {
 	// one) reports them. See discoverForConfigure.
 	Discover bool
 	Manager  string
+	// Yes allows restarts and removals without asking (no terminal).
+	Yes bool
 
 	// Set from cmd.Flags().Changed: an explicit value beats the inventory
 	// (--insecure) or --remove's "leave experimental alone".
@@ -44,14 +47,44 @@ type NodesConfigureOptions struct {
 
 // NodesConfigureResult is the JSON document of `nodes configure`.
 type NodesConfigureResult struct {
-	SchemaVersion int                       `json:"schema_version"`
-	Command       string                    `json:"command"`
-	DryRun        bool                      `json:"dry_run"`
-	Mirrors       []string                  `json:"mirrors"`
-	Remove        bool                      `json:"remove"`
-	Nodes         []configure.NodeResult    `json:"nodes"`
-	Summary       map[configure.Outcome]int `json:"summary"`
-	Warnings      []string                  `json:"warnings,omitempty"`
+	report.Header
+	DryRun  bool     `json:"dry_run"`
+	Mirrors []string `json:"mirrors"`
+	Remove  bool     `json:"remove"`
+	// Plan is what the run decided after reading every node, in the
+	// order it changes them (null when no node was read).
+	Plan    *configure.Plan           `json:"plan"`
+	Nodes   []configure.NodeResult    `json:"nodes"`
+	Summary map[configure.Outcome]int `json:"summary"`
+}
+
+// configureResult is the document of a configure run (also apply's
+// configure phase): failed and skipped nodes are its problems.
+func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []string) *NodesConfigureResult {
+	res := &NodesConfigureResult{DryRun: dryRun, Mirrors: mirrors, Remove: remove, Plan: rep.Plan, Nodes: rep.Nodes, Summary: rep.Summary}
+	res.Command = "nodes configure"
+	res.Warnings = rep.Warnings
+	for _, n := range rep.Nodes {
+		switch n.Outcome {
+		case configure.Failed:
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemNodeFailed, Node: n.Name, Message: n.Error})
+		case configure.Skipped:
+			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemNotAttempted, Node: n.Name, Message: n.Error})
+		}
+	}
+	return res
+}
+
+// configureFailure is the error of a configure run that was not
+// confirmed, or whose nodes failed.
+func configureFailure(rep *configure.Report) error {
+	if rep.Declined != nil {
+		return rep.Declined
+	}
+	if !rep.Failed() {
+		return nil
+	}
+	return failedQuiet(report.ErrNodesFailed, fmt.Sprintf("%d of %d node(s) failed", rep.Summary[configure.Failed], len(rep.Nodes)))
 }
 
 // NewCmdNodesConfigure builds `swarmctl nodes configure`.
@@ -76,6 +109,8 @@ atomically, validates (Docker >= 23), reloads or restarts, and verifies with
 docker info. Any failure after the write restores the old file.`,
 		Example: `  swarmctl nodes configure --dry-run
   swarmctl nodes configure --mirror https://mirror.example.com
+  swarmctl nodes configure --yes                 # no terminal (CI): restarts need it
+  swarmctl nodes configure --discover --yes      # the CI job when nodes join
   swarmctl nodes configure --apply none          # write only, apply later
   swarmctl nodes configure --remove              # take the mirror out again`,
 		Args: cobra.NoArgs,
@@ -89,19 +124,21 @@ docker info. Any failure after the write restores the old file.`,
 		},
 	}
 	f := cmd.Flags()
-	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror.url, else https://<mirror.fqdn>)")
+	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror)")
 	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
-	f.BoolVar(&opts.Insecure, "insecure", false, "also list each mirror's host:port in insecure-registries (default: the inventory's mirror.insecure)")
-	f.BoolVar(&opts.Remove, "remove", false, `take the mirrors out again ("experimental" is left alone unless --experimental is given)`)
-	f.StringVar(&opts.Apply, "apply", "auto", "auto (reload when enough, else restart) | reload | restart | none (write only)")
-	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node and wait for its tasks to stop before restarting it; make it active again afterwards")
+	f.BoolVar(&opts.Insecure, "insecure", false, "also list the mirrors in insecure-registries (default: mirror.insecure)")
+	f.BoolVar(&opts.Remove, "remove", false, "take the mirrors out of daemon.json again (asks)")
+	f.StringVar(&opts.Apply, "apply", "auto", "how to apply: auto | reload | restart | none (write only)")
+	f.BoolVar(&opts.Drain, "drain", false, "drain a swarm node, its tasks stopped, before restarting it")
 	f.IntVar(&opts.MaxUnavailable, "max-unavailable", 1, "swarm workers restarted at once")
 	f.StringVar(&opts.DaemonJSON, "daemon-json", "", "daemon.json `path` (default: detected from the unit)")
 	f.StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
-	f.DurationVar(&opts.Timeout, "timeout", 60*time.Second, "how long to wait for docker (and a swarm node) to be back after a reload/restart")
-	f.BoolVar(&opts.DryRun, "dry-run", false, "show each node's daemon.json diff and what would be done; change nothing")
-	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members a manager reports that the inventory lacks (SSH details from its defaults; --limit applies to their name, address and swarm role; inventory nodes --limit leaves out stay out)")
-	f.StringVar(&opts.Manager, "manager", "", "with --discover: manager to ask: an inventory node's name or host (selected or not), else an ad-hoc `[user@]host[:port]`; configured only if selected (default: the first reachable selected manager, else an inventory manager --limit left out)")
+	f.DurationVar(&opts.Timeout, "ready-timeout", 60*time.Second, "how long a reloaded or restarted node may take to be ready again")
+	deprecatedAlias(f, "timeout", "ready-timeout")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "show the plan and each node's daemon.json diff; change nothing")
+	f.BoolVar(&opts.Discover, "discover", false, "also configure swarm members the inventory lacks (a manager lists them)")
+	f.BoolVarP(&opts.Yes, "yes", "y", false, "restart and remove without asking (needed without a terminal)")
+	f.StringVar(&opts.Manager, "manager", "", "with --discover: the manager to ask (a node's name, or `[user@]host[:port]`)")
 	return cmd
 }
 
@@ -117,7 +154,7 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 		return o, usageErr("--max-unavailable must be at least 1")
 	}
 	if opts.Timeout <= 0 {
-		return o, usageErr("--timeout must be positive")
+		return o, usageErr("--ready-timeout must be positive")
 	}
 	inv := f.Inventory()
 	mirrors, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)
@@ -152,7 +189,9 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 }
 
 func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions) error {
-	f, err := openFleet(d, opts.Global, true)
+	// With --discover and --manager the swarm's members are the nodes:
+	// no inventory or --host is needed (the CI job with flags only).
+	f, err := openFleet(d, opts.Global, !(opts.Discover && opts.Manager != ""), opts.Discover)
 	if err != nil {
 		return err
 	}
@@ -163,6 +202,11 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 	}
 	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
 	o.Warn = func(msg string) { warn(d, msg) }
+	if opts.Remove && opts.Global.fromEnv["remove"] {
+		warn(d, "SWARMCTL_REMOVE is set: this run takes the mirror OUT of daemon.json")
+	}
+	cons := &consent{d: d, g: opts.Global, yes: opts.Yes, dryRun: opts.DryRun}
+	o.Confirm = cons.plan
 	// Without --discover configure dials each node itself, so that a
 	// node's connection is open only while it is worked on.
 	targets := f.Selected()
@@ -177,20 +221,17 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 		if err != nil {
 			return failed("--discover: " + err.Error())
 		}
+		if err := f.CheckLimit(); err != nil {
+			return err
+		}
 	}
 	rep := configure.Run(ctx, targets, o)
-	res := NodesConfigureResult{SchemaVersion: SchemaVersion, Command: "nodes configure", DryRun: opts.DryRun,
-		Mirrors: o.Settings.Mirrors, Remove: opts.Remove, Nodes: rep.Nodes, Summary: rep.Summary, Warnings: rep.Warnings}
-	if err := emit(d, opts.Global, res, func() { printConfigure(d, res) }); err != nil {
-		return err
-	}
+	res := configureResult(rep, opts.DryRun, opts.Remove, o.Settings.Mirrors)
+	err = configureFailure(rep)
 	if ctx.Err() != nil {
-		return ctx.Err()
+		err = ctx.Err()
 	}
-	if rep.Failed() {
-		return failed("")
-	}
-	return nil
+	return emit(d, opts.Global, res, func() { printConfigure(d, *res) }, err)
 }
 
 // discoverForConfigure is `nodes configure --discover` (and apply's
@@ -213,6 +254,11 @@ func discoverForConfigure(ctx context.Context, d *Deps, f *fleet.Fleet, want str
 	all = append(cs[:len(cs):len(cs)], asked...)
 	if err != nil {
 		return nil, all, err
+	}
+	if len(cs) == 0 && mgr.Facts != nil && f.LimitAllows(member.SwarmNode{Hostname: mgr.Facts.Hostname, Addr: mgr.Target.Host, Role: "manager"}) {
+		// Nothing selected (no inventory, no --host): the swarm's members
+		// are the nodes, the manager asked among them (--limit applies).
+		cs = append(cs, mgr)
 	}
 	more, err := discoverMembers(ctx, d, f, mgr, append(cs[:len(cs):len(cs)], mgr), co)
 	all = append(all, more...)
@@ -304,6 +350,14 @@ func printConfigure(d *Deps, res NodesConfigureResult) {
 		}
 	}
 	fmt.Fprintf(d.IO.Err, "%d node(s): %s\n", len(res.Nodes), strings.Join(parts, ", "))
+	if res.Remove {
+		n := res.Summary[configure.Reloaded] + res.Summary[configure.Restarted] + res.Summary[configure.Written]
+		verb := "REMOVED from"
+		if res.DryRun {
+			n, verb = res.Summary[configure.WouldReload]+res.Summary[configure.WouldRestart]+res.Summary[configure.WouldWrite], "would be REMOVED from"
+		}
+		fmt.Fprintf(d.IO.Err, "mirror %s %s daemon.json on %d node(s)\n", strings.Join(res.Mirrors, ", "), verb, n)
+	}
 	if res.DryRun {
 		fmt.Fprintln(d.IO.Err, "dry run: nothing was changed")
 	}

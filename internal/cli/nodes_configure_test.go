@@ -42,14 +42,29 @@ func writeInventory(t *testing.T, body string) string {
 // captureOptions runs argv and returns the engine options it produced.
 func captureOptions(t *testing.T, inv string, args ...string) (configure.Options, int, string) {
 	t.Helper()
+	return captureOptionsEnv(t, inv, nil, args...)
+}
+
+// captureOptionsEnv is captureOptions with SWARMCTL_ variables.
+func captureOptionsEnv(t *testing.T, inv string, env map[string]string, args ...string) (configure.Options, int, string) {
+	t.Helper()
 	var got configure.Options
 	d, _, errb := testDeps(nil)
+	d.Getenv = func(k string) string { return env[k] }
 	g := &GlobalOptions{}
 	root := &cobra.Command{Use: "swarmctl", SilenceErrors: true, SilenceUsage: true}
 	root.SetOut(d.IO.Out)
 	root.SetErr(d.IO.Err)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr("%v", err) })
 	g.addFlags(root.PersistentFlags())
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		_, warnings, err := applyEnvNames(cmd.Flags(), d.Getenv)
+		warnings = append(deprecationWarnings(cmd.Flags()), warnings...)
+		for _, w := range warnings {
+			fmt.Fprintln(d.IO.Err, w)
+		}
+		return err
+	}
 	nodesCmd := &cobra.Command{Use: "nodes"}
 	nodesCmd.AddCommand(NewCmdNodesConfigure(d, g, func(ctx context.Context, o *NodesConfigureOptions) error {
 		f, err := openFleet(d, o.Global, true)
@@ -87,7 +102,7 @@ func TestConfigureFlagsToOptions(t *testing.T) {
 
 	o, code, msg = captureOptions(t, inv, "--mirror", "https://a.example.com", "--mirror", "https://b.example.com",
 		"--insecure=false", "--experimental=false", "--apply", "none", "--drain", "--max-unavailable", "2",
-		"--daemon-json", "/etc/x.json", "--service", "docker-latest", "--timeout", "5s", "--dry-run", "--parallel", "3", "--fail-fast")
+		"--daemon-json", "/etc/x.json", "--service", "docker-latest", "--ready-timeout", "5s", "--dry-run", "--parallel", "3", "--fail-fast")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, msg)
 	}
@@ -191,7 +206,7 @@ func TestConfigureRunOutputAndExitCodes(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if doc.SchemaVersion != 1 || doc.Command != "nodes configure" || len(doc.Nodes) != 2 || doc.Summary["unchanged"] != 1 || doc.Summary["would-restart"] != 1 {
+	if doc.SchemaVersion != SchemaVersion || doc.Command != "nodes configure" || len(doc.Nodes) != 2 || doc.Summary["unchanged"] != 1 || doc.Summary["would-restart"] != 1 {
 		t.Errorf("doc %+v", doc)
 	}
 	for _, k := range []string{"name", "address", "outcome", "path", "service", "role", "changes", "duration_ms"} {

@@ -13,6 +13,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // NodesListOptions are the options of `swarmctl nodes list`.
@@ -44,12 +45,11 @@ type NodeInfo struct {
 
 // NodesListResult is the JSON document of `nodes list`.
 type NodesListResult struct {
-	SchemaVersion int        `json:"schema_version"`
-	Command       string     `json:"command"`
-	Nodes         []NodeInfo `json:"nodes"`
-	Reachable     int        `json:"reachable"`
-	Unreachable   int        `json:"unreachable"`
-	NotAttempted  int        `json:"not_attempted,omitempty"`
+	report.Header
+	Nodes        []NodeInfo `json:"nodes"`
+	Reachable    int        `json:"reachable"`
+	Unreachable  int        `json:"unreachable"`
+	NotAttempted int        `json:"not_attempted,omitempty"`
 }
 
 // NewCmdNodesList builds `swarmctl nodes list`.
@@ -62,6 +62,9 @@ func NewCmdNodesList(d *Deps, g *GlobalOptions, runF func(context.Context, *Node
 or the error, OS, the docker service in use (docker-latest or docker), the
 daemon.json path it reads, docker version, swarm role, and whether the mirror
 is configured in daemon.json and applied in the running daemon.`,
+		Example: `  swarmctl nodes list
+  swarmctl nodes list --limit manager -o json
+  swarmctl nodes list --host ops@10.0.0.21 --ssh-key ~/.ssh/swarm_ed25519`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -70,8 +73,8 @@ is configured in daemon.json and applied in the running daemon.`,
 			return runNodesList(cmd.Context(), d, opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit to inspect (default: docker-latest if present, else docker)")
-	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror URL to look for (default: the inventory's mirror.url)")
+	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
+	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to look for (default: the inventory's mirror)")
 	return cmd
 }
 
@@ -95,7 +98,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 		}
 		return nil
 	}})
-	res := NodesListResult{SchemaVersion: SchemaVersion, Command: "nodes list", Nodes: []NodeInfo{}}
+	res := NodesListResult{Nodes: []NodeInfo{}}
 	why := "--fail-fast after an earlier failure"
 	if ctx.Err() != nil {
 		why = "interrupted"
@@ -130,16 +133,23 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 		}
 		res.Nodes = append(res.Nodes, info)
 	}
-	err = emit(d, opts.Global, res, func() { printNodesTable(d, res) })
-	if err != nil {
-		return err
-	}
+	var bad error
 	for _, n := range res.Nodes {
-		if n.Error != "" {
-			return failed("")
+		code := report.ProblemNodeError
+		switch {
+		case n.Error == "":
+			continue
+		case n.NotAttempted:
+			code = report.ProblemNotAttempted
+		case !n.Reachable:
+			code = report.ProblemUnreachable
 		}
+		res.Problems = append(res.Problems, report.Problem{Code: code, Node: n.Name, Message: n.Error})
 	}
-	return nil
+	if len(res.Problems) > 0 {
+		bad = failedQuiet(report.ErrNodesFailed, fmt.Sprintf("%d of %d node(s) not checked: unreachable or in error", len(res.Problems), len(res.Nodes)))
+	}
+	return emit(d, opts.Global, &res, func() { printNodesTable(d, res) }, bad)
 }
 
 func printNodesTable(d *Deps, res NodesListResult) {

@@ -47,7 +47,7 @@ func TestNodesListTableJSONAndExit(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if doc.SchemaVersion != 1 || doc.Reachable != 2 || doc.Unreachable != 1 || len(doc.Nodes) != 3 {
+	if doc.SchemaVersion != SchemaVersion || doc.Reachable != 2 || doc.Unreachable != 1 || len(doc.Nodes) != 3 {
 		t.Fatalf("doc = %+v", doc)
 	}
 	if n := doc.Nodes[1]; !n.Mirror.Pending || n.Mirror.Applied || n.Service != "docker" || n.Role != "none" {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/templates"
 )
@@ -55,8 +57,11 @@ func (f *StackFlags) addFlags(fs *pflag.FlagSet) {
 		if field.Kind() == reflect.Pointer {
 			fl.NoOptDefVal = "true"
 		}
+		if field.Kind() == reflect.String && def.String() != "" {
+			fl.DefValue = def.String() // help shows the default (the field stays unset)
+		}
 	}
-	fs.StringVar(&f.Templates, "templates", "", "directory with replacement templates ("+templates.StackFile+", "+templates.ConfigFile+")")
+	fs.StringVar(&f.Templates, "templates", "", "`directory` with replacement stack and registry config templates")
 }
 
 // mirrorFlag is one generated flag: Set writes the value into its field of
@@ -280,26 +285,108 @@ func (f *StackFlags) templatesFS() (fs.FS, error) {
 	return os.DirFS(f.Templates), nil
 }
 
-// render resolves, validates and renders the stack. Any problem is a usage
-// error (exit 2): nothing has been touched yet.
-func (f *StackFlags) render(inv *inventory.Inventory) (stack.Rendered, error) {
+// preparedStack is the stack's values from the inventory and the flags,
+// validated, with the templates to render them with. With traefik auto it
+// is rendered only once a manager said which Traefik runs (resolve).
+type preparedStack struct {
+	v   stack.Values
+	tfs fs.FS
+	// warnings to show once (an explicitly chosen Traefik v1).
+	warnings []string
+}
+
+// v1EOL is said once when Traefik v1 is chosen explicitly.
+const v1EOL = "Traefik v1 is end of life (since 2021-12-31): its labels are kept for the recipe's setups; Traefik v2/v3 take mirror.traefik: v3 (or auto)"
+
+// prepare resolves and validates the stack's values. Any problem is a
+// usage error (exit 2): nothing has been touched yet.
+func (f *StackFlags) prepare(inv *inventory.Inventory) (preparedStack, error) {
 	m, err := f.mirrorSection(inv)
 	if err != nil {
-		return stack.Rendered{}, err
+		return preparedStack{}, err
 	}
 	v, err := stack.FromInventory(m, inv.Nodes)
 	if err != nil {
-		return stack.Rendered{}, usageErr("%s", listErrors(err.Error()))
+		return preparedStack{}, usageErr("%s", listErrors(err.Error()))
 	}
 	tfs, err := f.templatesFS()
 	if err != nil {
-		return stack.Rendered{}, err
+		return preparedStack{}, err
 	}
-	r, err := stack.Render(tfs, v)
+	p := preparedStack{v: v, tfs: tfs}
+	check := v
+	check.Defaults()
+	if err := check.Validate(); err != nil {
+		return p, usageErr("%s", listErrors(stack.Redact(err.Error(), secretsOf(v))))
+	}
+	if check.Traefik != stack.TraefikAuto {
+		if _, err := p.render(v); err != nil { // template errors, before any node
+			return p, err
+		}
+	}
+	if v.Traefik == stack.TraefikV1 {
+		p.warnings = append(p.warnings, v1EOL)
+	}
+	return p, nil
+}
+
+// auto reports whether the Traefik labels are decided through a manager.
+func (p preparedStack) auto() bool {
+	return p.v.Traefik == "" || p.v.Traefik == stack.TraefikAuto
+}
+
+// render renders v (Traefik resolved) with the prepared templates.
+func (p preparedStack) render(v stack.Values) (stack.Rendered, error) {
+	r, err := stack.Render(p.tfs, v)
 	if err != nil {
 		return stack.Rendered{}, usageErr("%s", listErrors(stack.Redact(err.Error(), secretsOf(v))))
 	}
 	return r, nil
+}
+
+// resolve decides traefik auto through the manager h (stack.ResolveTraefik:
+// the deployed stack's labels, else the Traefik the swarm runs) and
+// renders. The decision is nil when Traefik was not auto.
+func (p preparedStack) resolve(ctx context.Context, h nodes.Host) (stack.Rendered, *stack.TraefikDecision, error) {
+	v := p.v
+	if p.auto() {
+		v.Traefik = stack.TraefikAuto
+	}
+	v, d, err := stack.ResolveTraefik(ctx, h, v)
+	if err != nil {
+		return stack.Rendered{}, nil, err
+	}
+	r, err := p.render(v)
+	return r, d, err
+}
+
+// local resolves traefik auto without asking the swarm (mirror render
+// touches no node): no labels when a port is published, as when no
+// Traefik runs; v3 labels when nothing is, as Traefik is then the only
+// way in. The note says so.
+func (p preparedStack) local() (stack.Rendered, string, error) {
+	v := p.v
+	note := ""
+	if p.auto() {
+		v.Traefik = stack.TraefikNone
+		note = "traefik is auto, decided at install time through a manager; render asks no node, so it shows the files as when no Traefik runs (no labels, port published); pass --traefik v3 to see labels"
+		if v.Publish == 0 {
+			v.Traefik = stack.TraefikV3
+			note = "traefik is auto, decided at install time through a manager; render asks no node, and with nothing published it shows Traefik v3 labels; pass --traefik to choose"
+		}
+	}
+	r, err := p.render(v)
+	return r, note, err
+}
+
+// render is prepare, then local: the files as mirror render shows them.
+func (f *StackFlags) render(inv *inventory.Inventory) (stack.Rendered, error) {
+	p, err := f.prepare(inv)
+	if err != nil {
+		return stack.Rendered{}, err
+	}
+	r, _, err := p.local()
+	return r, err
 }
 
 // values resolves and validates only what removing a stack needs: its name

@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // Set by goreleaser: -X github.com/swarmctl/swarmctl/internal/cli.version=...
@@ -41,24 +43,49 @@ func Version() (v, c, d string) {
 	return v, c, d
 }
 
+// versionString is the one line `swarmctl version` and `swarmctl
+// --version` print.
+func versionString() string {
+	v, c, dt := Version()
+	s := "swarmctl " + v
+	if c != "" {
+		s += " (commit " + c
+		if dt != "" {
+			s += ", built " + dt
+		}
+		s += ")"
+	}
+	return s + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// VersionResult is the JSON document of `swarmctl version`.
+type VersionResult struct {
+	report.Header
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	BuiltAt   string `json:"built_at,omitempty"`
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+}
+
 // NewCmdVersion prints the version.
-func NewCmdVersion(d *Deps) *cobra.Command {
+func NewCmdVersion(d *Deps, g *GlobalOptions) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print swarmctl's version",
-		Args:  cobra.NoArgs,
+		Example: `  swarmctl version
+  swarmctl version -o json
+  swarmctl --version`,
+		Args:        cobra.NoArgs,
+		Annotations: map[string]string{globalsAnnotation: globalsOutput},
 		RunE: func(*cobra.Command, []string) error {
-			v, c, dt := Version()
-			fmt.Fprintf(d.IO.Out, "swarmctl %s", v)
-			if c != "" {
-				fmt.Fprintf(d.IO.Out, " (commit %s", c)
-				if dt != "" {
-					fmt.Fprintf(d.IO.Out, ", built %s", dt)
-				}
-				fmt.Fprint(d.IO.Out, ")")
+			if err := g.validateOutput(); err != nil {
+				return err
 			}
-			fmt.Fprintf(d.IO.Out, " %s/%s\n", runtime.GOOS, runtime.GOARCH)
-			return nil
+			v, c, dt := Version()
+			res := &VersionResult{Version: v, Commit: c, BuiltAt: dt, GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+			return emit(d, g, res, func() { fmt.Fprintln(d.IO.Out, versionString()) }, nil)
 		},
 	}
 }

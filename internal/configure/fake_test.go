@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
@@ -28,6 +29,7 @@ type cluster struct {
 type swarmMember struct {
 	id, hostname, role, state, avail, reach string
 	leader                                  bool
+	addr                                    string // Status.Addr of a worker ("" = 10.0.0.2)
 	// tasks run on the node; a drain stops them unless stuck.
 	tasks int
 	stuck bool
@@ -71,7 +73,9 @@ type fakeNode struct {
 	version      string
 	execStart    string
 	envOptions   string
-	swarmID      string // "" = not in a swarm
+	swarmID      string // "" = not in a swarm; what the node's docker info reports
+	hostname     string // what the node reports ("" = its name)
+	addr         string // the IP it is reached at ("" = its name)
 	manager      bool
 	leader       bool
 
@@ -85,6 +89,12 @@ type fakeNode struct {
 	startLimited bool
 	locks        int
 	backups      []string
+	// hangOnce: the first `systemctl <hangOnce>` never returns (a hung
+	// step); later ones work.
+	hangOnce string
+	hung     atomic.Bool
+	// tooLarge: the facts report daemon.json as over MaxDaemonJSON.
+	tooLarge int64
 }
 
 // dialled is a member configure dials itself.
@@ -130,6 +140,13 @@ type lockCounter struct {
 	n *fakeNode
 }
 
+func (l *lockCounter) Addr() string {
+	if l.n.addr != "" {
+		return l.n.addr + ":22"
+	}
+	return l.Host.Addr()
+}
+
 func (l *lockCounter) Lock(ctx context.Context, name string) (func() error, error) {
 	l.n.mu.Lock()
 	l.n.locks++
@@ -142,6 +159,11 @@ func exitErr(n *fakeNode, c nodes.Cmd, status int, stderr string) error {
 }
 
 func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
+	if len(c.Args) == 3 && c.Args[0] == "systemctl" && c.Args[1] == n.hangOnce && n.hung.CompareAndSwap(false, true) {
+		n.cl.log("hung " + n.hangOnce + " " + n.fh.Name())
+		<-n.t.Context().Done()
+		return nodes.Output{}, nil
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
@@ -202,11 +224,14 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 
 func (n *fakeNode) facts() string {
 	data, exists := n.fh.File(n.cfg)
-	f := &member.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: n.fh.Name(), Service: n.service,
+	f := &member.Facts{OS: "Debian GNU/Linux 12 (bookworm)", User: "root", Hostname: firstNonEmpty(n.hostname, n.fh.Name()), Service: n.service,
 		ServiceActive: n.active, DaemonPID: n.pid, DaemonStart: "1", ExecStart: n.execStart, EnvOptions: n.envOptions,
 		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
 		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
 		SwarmState: "inactive", SwarmNodeID: n.swarmID, SwarmAddr: "10.0.0.1", SwarmLeader: n.leader}
+	if n.tooLarge > 0 {
+		f.DaemonJSONTooLarge, f.DaemonJSONSize, f.DaemonJSON = true, n.tooLarge, nil
+	}
 	if n.swarmID != "" {
 		f.SwarmState, f.SwarmManager = "active", n.manager
 	}
@@ -316,6 +341,9 @@ func (c *cluster) list() string {
 	for _, id := range c.order {
 		m := c.members[id]
 		addr := "10.0.0.2"
+		if m.addr != "" {
+			addr = m.addr
+		}
 		if m.role == "manager" {
 			addr = "10.0.0.1"
 		}
@@ -333,4 +361,13 @@ func (c *cluster) waitLine(id string) string {
 		return "Error: no such node: " + id + "\n"
 	}
 	return m.state + " " + m.reach + "\n"
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -66,8 +66,13 @@ type nodeRun struct {
 	wasMissing  bool
 	written     bool
 	writeFailed bool
+	activated   bool // the reload/restart step ran: docker may use the new file
 	drained     bool
 	swarmAvail  string // availability before --drain
+	// swarmID is the node's swarm node ID as the swarm guard confirmed it
+	// from a manager's list ("" until then): the ID drained, waited for
+	// and made active again, never the node's own unchecked claim.
+	swarmID string
 }
 
 // fail ends the node as failed. The result is reported under the node's
@@ -128,17 +133,9 @@ func (r *nodeRun) decide(f *member.Facts) error {
 	if f.Service == "" {
 		return errors.New("no docker service found (docker-latest.service or docker.service); use --service")
 	}
-	current := f.DaemonJSON
-	if !f.DaemonJSONExists {
-		current = nil
-	}
-	m, err := daemonjson.Merge(current, r.o.Settings)
+	m, err := mergeFile(f, r.o.Settings)
 	if err != nil {
-		var se *daemonjson.SyntaxError
-		if errors.As(err, &se) {
-			return fmt.Errorf("%s: line %d, column %d: %s (nothing written; fix the file by hand)", f.DaemonJSONPath, se.Line, se.Column, se.Msg)
-		}
-		return fmt.Errorf("%s: %w", f.DaemonJSONPath, err)
+		return err
 	}
 	r.merged = m
 	r.res.Changes = m.Changes
@@ -228,23 +225,58 @@ func sameMirrorSet(a, b []string) bool {
 	return len(seen) == len(set)
 }
 
-// writtenKeys are the keys the new file sets that dockerd also has flags for.
-func (r *nodeRun) writtenKeys() []string {
+// mergeFile merges s into f's daemon.json in memory; an error names the
+// file and, for a syntax error, the line and column.
+func mergeFile(f *member.Facts, s daemonjson.Settings) (daemonjson.Result, error) {
+	if f.DaemonJSONTooLarge {
+		return daemonjson.Result{}, f.TooLargeError()
+	}
+	current := f.DaemonJSON
+	if !f.DaemonJSONExists {
+		current = nil
+	}
+	m, err := daemonjson.Merge(current, s)
+	if err != nil {
+		var se *daemonjson.SyntaxError
+		if errors.As(err, &se) {
+			return m, fmt.Errorf("%s: line %d, column %d: %s (nothing written; fix the file by hand)", f.DaemonJSONPath, se.Line, se.Column, se.Msg)
+		}
+		return m, fmt.Errorf("%s: %w", f.DaemonJSONPath, err)
+	}
+	return m, nil
+}
+
+// writtenKeys are the keys a file merged with s sets that dockerd also
+// has flags for.
+func writtenKeys(s daemonjson.Settings) []string {
 	keys := []string{"registry-mirrors"}
-	if r.o.Settings.Insecure {
+	if s.Insecure {
 		keys = append(keys, "insecure-registries")
 	}
-	if r.o.Settings.Experimental != nil {
+	if s.Experimental != nil {
 		keys = append(keys, "experimental")
 	}
 	return keys
 }
 
-func (r *nodeRun) checkConflicts() error {
-	if cs := findConflicts(r.f.ExecStart, r.f.EnvOptions, r.writtenKeys()); len(cs) > 0 {
-		return conflictError(r.f.Service, cs)
+// unitConflicts is the error for dockerd flags in f's unit that set a key
+// s writes (nil when there are none).
+func unitConflicts(f *member.Facts, s daemonjson.Settings) error {
+	if cs := findConflicts(f.ExecStart, f.EnvOptions, writtenKeys(s)); len(cs) > 0 {
+		return conflictError(f.Service, cs)
 	}
 	return nil
+}
+
+func (r *nodeRun) checkConflicts() error { return unitConflicts(r.f, r.o.Settings) }
+
+// Preview is what a configure run would find on a node, read-only, from
+// its facts (the same checks the run makes): the changes to its
+// daemon.json, or why the file cannot be merged (with line and column),
+// and the dockerd flags in its unit that would stop dockerd from starting.
+func Preview(f *member.Facts, s daemonjson.Settings) (changes []daemonjson.Change, fileErr, unitErr error) {
+	m, fileErr := mergeFile(f, s)
+	return m.Changes, fileErr, unitConflicts(f, s)
 }
 
 // step is one named part of applying a change.
@@ -304,7 +336,7 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 			break
 		}
 		if err := r.timed(ctx, s.name, s.fn); err != nil {
-			failErr = fmt.Errorf("%s: %w", s.name, err)
+			failErr = stepFailed(s.name, err)
 			break
 		}
 	}
@@ -329,9 +361,34 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
 }
 
-// timed runs fn and records how long it took and which scripts it ran
-// (on this node or on a manager asked about it).
+// stepFailed names the step in its error, once: a step deadline's error
+// names it already.
+func stepFailed(name string, err error) error {
+	var te *nodes.StepTimeoutError
+	if errors.As(err, &te) && te.Step == name && err.Error() == te.Error() {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+// remote runs fn bounded as the step name (nodes.Step with the step's
+// budget), for the remote commands of the rollback.
+func (r *nodeRun) remote(ctx context.Context, name string, fn func(context.Context) error) error {
+	sctx, cancel := nodes.Step(ctx, name, r.o.stepBudget(name))
+	defer cancel()
+	return fn(sctx)
+}
+
+// timed runs fn, bounded as the step name (nodes.Step with the step's
+// budget; the rollback's commands have their own), and records how long
+// it took and which scripts it ran (on this node or on a manager asked
+// about it).
 func (r *nodeRun) timed(ctx context.Context, name string, fn func(context.Context) error) error {
+	if name != "rollback" {
+		var cancel context.CancelFunc
+		ctx, cancel = nodes.Step(ctx, name, r.o.stepBudget(name))
+		defer cancel()
+	}
 	t0 := r.o.Now()
 	ctx, scripts := nodes.WithScriptLog(ctx)
 	err := fn(ctx)
@@ -417,6 +474,7 @@ func (r *nodeRun) activate(ctx context.Context) error {
 	if r.act == actNone {
 		return nil
 	}
+	r.activated = true
 	if r.act == actRestart {
 		// Docker's units allow 3 starts in 60 s (StartLimitBurst): a node
 		// restarted shortly before (an earlier run, an undo) would have
@@ -518,31 +576,26 @@ func (r *nodeRun) rollback(ctx context.Context, cause error) (result, rollbackEr
 		// change is pending until the next run.
 		return fmt.Errorf("%w (interrupted: daemon.json may hold the new settings, not yet applied)", cause), nil
 	}
-	if r.unchangedOnNode(ctx) {
-		// The write failed before replacing the file (full disk, a cut
-		// upload): nothing to roll back, and docker was never touched.
-		if errors.Is(cause, nodes.ErrFileUnchanged) {
-			return cause, nil // the write's own error already says so
-		}
-		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
+	if r.writeFailed {
+		return r.afterFailedWrite(ctx, cause)
 	}
-	r.res.Journal = r.journal(ctx)
-	var err error
-	if r.wasMissing {
-		_, err = r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
-	} else {
-		err = r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
-	}
-	if err == nil {
+	r.remote(ctx, "journal", func(ctx context.Context) error { r.res.Journal = r.journal(ctx); return nil }) //nolint:errcheck
+	err := r.remote(ctx, "restore", r.restore)
+	// Docker is reloaded or restarted again only when the step that put
+	// the new file into effect ran; otherwise it never read that file.
+	if err == nil && r.activated {
 		// activate clears the unit's start limit before a restart: the
 		// failed start and systemd's own Restart= attempts count against
 		// it, and the rollback's restart would be refused ("start of the
 		// service was attempted too often"), leaving docker down.
-		err = r.activate(ctx)
+		err = r.remote(ctx, r.act.verb(), r.activate)
 	}
-	if err == nil && r.act != actNone {
+	if err == nil && r.act != actNone && r.activated {
 		var v verifyResult
-		v, err = r.waitDaemon(ctx, "", "", false)
+		err = r.remote(ctx, "verify", func(ctx context.Context) (err error) {
+			v, err = r.waitDaemon(ctx, "", "", false)
+			return err
+		})
 		if err == nil && !v.active {
 			err = fmt.Errorf("%s.service is not active", r.f.Service)
 		}
@@ -614,15 +667,41 @@ func reloadDropsInsecure(version string) bool {
 	return false
 }
 
-// unchangedOnNode reports whether the write step failed and the file on
-// the node still holds exactly the old content (or is still missing).
-func (r *nodeRun) unchangedOnNode(ctx context.Context) bool {
-	if !r.writeFailed {
-		return false
-	}
-	cur, err := r.h.ReadFile(ctx, r.f.DaemonJSONPath)
+// restore puts the old daemon.json back (removes the file when there was
+// none).
+func (r *nodeRun) restore(ctx context.Context) error {
 	if r.wasMissing {
-		return errors.Is(err, fs.ErrNotExist)
+		_, err := r.h.Run(ctx, nodes.Cmd{Script: removeScript, ScriptArgs: []string{r.f.DaemonJSONPath}, Sudo: true})
+		return err
 	}
-	return err == nil && bytes.Equal(cur, r.oldBytes)
+	return r.h.WriteFile(ctx, r.f.DaemonJSONPath, r.oldBytes, 0o644)
+}
+
+// afterFailedWrite ends a node whose write step failed. Docker was never
+// reloaded or restarted, so nothing is: the node's file is read back and
+// put back to the old one only when it is known to hold the new one (the
+// write replaced it, then its answer was lost); a file that is unchanged,
+// or cannot be read back (a symbolic link loop), is left as it is.
+func (r *nodeRun) afterFailedWrite(ctx context.Context, cause error) (result, rollbackErr error) {
+	var cur []byte
+	var rerr error
+	r.remote(ctx, "read back", func(ctx context.Context) error { cur, rerr = r.h.ReadFile(ctx, r.f.DaemonJSONPath); return nil }) //nolint:errcheck
+	switch {
+	case r.wasMissing && errors.Is(rerr, fs.ErrNotExist), !r.wasMissing && rerr == nil && bytes.Equal(cur, r.oldBytes):
+		// The write failed before replacing the file (full disk, a cut
+		// upload): nothing to roll back.
+		if errors.Is(cause, nodes.ErrFileUnchanged) {
+			return cause, nil // the write's own error already says so
+		}
+		return fmt.Errorf("%w (daemon.json is unchanged)", cause), nil
+	case rerr == nil && bytes.Equal(cur, r.merged.Bytes):
+		if err := r.remote(ctx, "restore", r.restore); err != nil {
+			return fmt.Errorf("%w; ROLLBACK FAILED, check the node by hand: %v", cause, err), err
+		}
+		r.res.RolledBack = true
+		return fmt.Errorf("%w; rolled back to the previous daemon.json (docker was not reloaded or restarted)", cause), nil
+	case rerr != nil:
+		return fmt.Errorf("%w (daemon.json could not be read back: %v; left as it is, docker was not reloaded or restarted)", cause, rerr), nil
+	}
+	return fmt.Errorf("%w (daemon.json holds neither the old nor the new file: left as it is, docker was not reloaded or restarted)", cause), nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
 )
 
 // ApplyMode says how a changed daemon.json is put into effect.
@@ -63,6 +64,11 @@ type Options struct {
 
 	// Now is the clock (backup names, durations); default time.Now.
 	Now func() time.Time
+	// Confirm, when set, sees the plan once every node was read and
+	// before anything changes (also in a dry run, which changes nothing
+	// anyway); an error stops the run there: nothing is changed, and the
+	// nodes it would have changed are Skipped (Report.Declined).
+	Confirm func(*Plan) error
 	// OnNode is called once per node as soon as its outcome is known
 	// (calls are serialised).
 	OnNode func(NodeResult)
@@ -92,6 +98,23 @@ func (o *Options) defaults() {
 	if o.Warn == nil {
 		o.Warn = func(string) {}
 	}
+}
+
+// stepBudget is the default deadline of a remote step (nodes.Step;
+// --step-timeout replaces them all): a restart 5 minutes (the unit's stop
+// timeout plus its start), the steps that wait for docker or the swarm
+// their wait (Timeout) plus nodes.StepMargin, the lock
+// nodes.DefaultLockWait, every other step nodes.DefaultStepTimeout.
+func (o *Options) stepBudget(name string) time.Duration {
+	switch name {
+	case "lock":
+		return nodes.DefaultLockWait
+	case "restart":
+		return 5 * time.Minute
+	case "check the swarm", "verify", "swarm wait":
+		return o.Timeout + nodes.StepMargin
+	}
+	return nodes.DefaultStepTimeout
 }
 
 // timeoutSecs is Timeout in whole seconds (at least 1), as the remote

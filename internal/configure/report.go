@@ -65,6 +65,11 @@ type Report struct {
 	Nodes    []NodeResult    `json:"nodes"`
 	Summary  map[Outcome]int `json:"summary"`
 	Warnings []string        `json:"warnings,omitempty"`
+	// Plan is what phase A decided, in the order of phase B.
+	Plan *Plan `json:"plan"`
+	// Declined is Options.Confirm's refusal: nothing was changed, the
+	// nodes that would have changed are Skipped.
+	Declined error `json:"-"`
 }
 
 // Failed reports whether any node failed.

@@ -55,16 +55,26 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 
 	var mu sync.Mutex
 	var failedAny atomic.Bool
-	finish := func(r *nodeRun) {
+	// complete records a node's end; report tells OnNode. Phase A's ends
+	// are reported after the plan (held in early), so the plan comes
+	// first on the user's screen.
+	var early []*nodeRun
+	complete := func(r *nodeRun) {
 		r.res.DurationMS = o.Now().Sub(r.start).Milliseconds()
 		if r.res.Outcome == Failed {
 			failedAny.Store(true)
 		}
+	}
+	report := func(r *nodeRun) {
 		if o.OnNode != nil {
 			mu.Lock()
 			o.OnNode(r.res)
 			mu.Unlock()
 		}
+	}
+	finish := func(r *nodeRun) {
+		complete(r)
+		report(r)
 	}
 	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
 
@@ -79,35 +89,35 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		}
 		r.plan(ctx)
 		if r.done {
-			finish(r)
+			complete(r)
+			mu.Lock()
+			early = append(early, r)
+			mu.Unlock()
 		}
 		if r.done || shed {
 			r.release()
 		}
 	})
 
-	// Phase B.
-	var parallel, workers, managers []*nodeRun
-	for _, r := range runs {
-		switch {
-		case r.done || r.f == nil:
-		case r.act != actRestart || r.f.SwarmState != "active":
-			parallel = append(parallel, r)
-		case r.f.SwarmManager:
-			managers = append(managers, r)
-		default:
-			workers = append(workers, r)
-		}
+	// The plan, then consent, before the first change.
+	pl := plan(runs, &o)
+	var declined error
+	if o.Confirm != nil && !stopped() {
+		declined = o.Confirm(pl)
 	}
-	// Leader last; otherwise keep the input order.
-	sort.SliceStable(managers, func(i, j int) bool { return !managers[i].f.SwarmLeader && managers[j].f.SwarmLeader })
+	for _, r := range early {
+		report(r)
+	}
+
+	// Phase B.
+	parallel, workers, managers := stages(runs, func(r *nodeRun) bool { return !r.done && r.f != nil && declined == nil })
 	g := &swarmGuard{o: &o}
 	for _, r := range runs {
 		if r.h != nil && r.f != nil && r.f.SwarmManager && r.f.SwarmState == "active" {
 			g.managers = append(g.managers, r)
 		}
 	}
-	sort.SliceStable(g.managers, func(i, j int) bool { return !g.managers[i].f.SwarmLeader && g.managers[j].f.SwarmLeader })
+	leaderLast(g.managers)
 	if len(g.managers) == 0 && len(workers)+len(managers) > 0 && !stopped() {
 		if obs := observe(ctx, &o); obs != nil {
 			defer obs.h.Close()
@@ -147,12 +157,14 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		applyOne(ctx, r, g)
 	}
 
-	rep := &Report{Summary: map[Outcome]int{}}
+	rep := &Report{Summary: map[Outcome]int{}, Plan: pl, Declined: declined}
 	for _, r := range runs {
 		if r.res.Outcome == "" {
 			r.res.Name, r.res.Address, r.res.Outcome = r.node.Name, r.node.Address(), Skipped
 			r.res.Error = "not attempted"
-			if ctx.Err() != nil {
+			if declined != nil {
+				r.res.Error = "not done: the plan was not confirmed"
+			} else if ctx.Err() != nil {
 				r.res.Error = "not attempted: interrupted"
 			} else if o.FailFast {
 				r.res.Error = "not attempted: --fail-fast after an earlier failure"
@@ -197,6 +209,12 @@ func observe(ctx context.Context, o *Options) *nodeRun {
 		r.h.Close()
 	}
 	return nil
+}
+
+// leaderLast orders managers with the leader last, otherwise in input
+// order.
+func leaderLast(ms []*nodeRun) {
+	sort.SliceStable(ms, func(i, j int) bool { return !ms[i].f.SwarmLeader && ms[j].f.SwarmLeader })
 }
 
 // nopClose keeps a Host the caller handed in open.

@@ -513,3 +513,150 @@ func TestRestartClearsStartLimit(t *testing.T) {
 		t.Errorf("events %v", ev)
 	}
 }
+
+// A step that never ends (systemctl restart hung on one node) fails that
+// node with the step named once its deadline passes (here --step-timeout),
+// the change is rolled back there, and the other node is done.
+func TestHungStepFailsThatNodeOnly(t *testing.T) {
+	cl := newCluster()
+	a := newFakeNode(t, cl, "a", "{}")
+	b := newFakeNode(t, cl, "b", "{}")
+	a.hangOnce = "restart"
+	a.fh.Cancellable = true // as the SSH transport
+	o := opts(addSettings())
+	ctx := nodes.WithStepTimeout(context.Background(), 300*time.Millisecond)
+	start := time.Now()
+	rep := Run(ctx, []*member.Member{connected("a", a.Host()), connected("b", b.Host())}, o)
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("took %s", d)
+	}
+	ra, rb := rep.Nodes[0], rep.Nodes[1]
+	if ra.Outcome != Failed || !strings.HasPrefix(ra.Error, "restart: no answer within 300ms (--step-timeout)") || !ra.RolledBack {
+		t.Errorf("a: %s %q rolled back %v", ra.Outcome, ra.Error, ra.RolledBack)
+	}
+	if rb.Outcome != Restarted {
+		t.Errorf("b: %s %q", rb.Outcome, rb.Error)
+	}
+	if got, _ := a.fh.File("/etc/docker/daemon.json"); got != "{}" {
+		t.Errorf("a's daemon.json %q, want the old file back", got)
+	}
+}
+
+// Without --step-timeout each remote step has a deadline that fits it.
+func TestStepDeadlineDefaults(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "a", "{}")
+	n.version = "24.0.7" // has dockerd --validate
+	o := opts(addSettings())
+	o.Timeout = 20 * time.Second
+	rep := run(t, o, n)
+	if r := rep.Nodes[0]; r.Outcome != Restarted {
+		t.Fatalf("%s %q", r.Outcome, r.Error)
+	}
+	now := time.Now()
+	want := map[string]time.Duration{
+		"facts":    nodes.DefaultStepTimeout,
+		"back up":  nodes.DefaultStepTimeout,
+		"validate": nodes.DefaultStepTimeout,
+		"restart":  5 * time.Minute,
+		"verify":   o.Timeout + nodes.StepMargin,
+	}
+	seen := map[string]bool{}
+	for i, c := range n.fh.Commands {
+		var step string
+		switch {
+		case c.Script.Name() == "facts.sh":
+			step = "facts"
+		case c.Script == backupScript:
+			step = "back up"
+		case len(c.Args) > 1 && c.Args[1] == "--validate":
+			step = "validate"
+		case len(c.Args) == 3 && c.Args[0] == "systemctl" && c.Args[1] == "restart":
+			step = "restart"
+		case c.Script == verifyScript:
+			step = "verify"
+		default:
+			continue
+		}
+		seen[step] = true
+		left := n.fh.Deadlines[i].Sub(now)
+		if n.fh.Deadlines[i].IsZero() || left > want[step] || left < want[step]-5*time.Second {
+			t.Errorf("%s ran with %s left, want about %s", step, left.Round(time.Second), want[step])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("steps seen %v", seen)
+	}
+}
+
+// A daemon.json over nodes.MaxDaemonJSON is refused with a clear error:
+// nothing is written, nothing restarted; state says why.
+func TestHugeDaemonJSONRefused(t *testing.T) {
+	n := newFakeNode(t, newCluster(), "a", "{}")
+	n.tooLarge = 300 << 20
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	want := "/etc/docker/daemon.json is 314572800 bytes, over the 1024 KiB swarmctl reads"
+	if r.Outcome != Failed || !strings.Contains(r.Error, want) || len(n.fh.Writes) != 0 || n.pid != 100 {
+		t.Errorf("%s %q writes %v pid %d", r.Outcome, r.Error, n.fh.Writes, n.pid)
+	}
+	f, _ := member.ParseFacts([]byte(n.facts()))
+	if st := member.Evaluate(f, []string{mirror}, true); !strings.Contains(st.FileError, want) || st.Configured {
+		t.Errorf("state %+v", st)
+	}
+}
+
+// A write that failed restarts nothing: docker was never touched, so
+// nothing is reloaded or restarted whatever the file then holds. Here
+// daemon.json is a symbolic link loop: the facts see no file, the write
+// fails, the file cannot be read back; it is left as it is (the link is
+// not removed) and docker keeps running.
+func TestFailedWriteRestartsNothing(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "")
+	loop := errors.New("open /etc/docker/daemon.json: too many levels of symbolic links")
+	n.fh.WriteErr[n.cfg], n.fh.ReadErr[n.cfg] = loop, loop
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || r.RolledBack || !strings.Contains(r.Error, "left as it is") || !strings.Contains(r.Error, "docker was not reloaded or restarted") {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("after a failed write: %v", ev)
+	}
+}
+
+// A write that failed after the new file landed (the answer lost): the
+// old file is put back, and docker, never touched, is not restarted.
+func TestFailedWriteThatLandedIsUndoneWithoutARestart(t *testing.T) {
+	cl := newCluster()
+	orig := "{\n  \"storage-driver\": \"vfs\"\n}\n"
+	n := newFakeNode(t, cl, "n1", orig)
+	n.fh.WriteErrAfter[n.cfg] = errors.New("connection lost while running mv (no exit status)")
+	rep := run(t, opts(addSettings()), n)
+	r := rep.Nodes[0]
+	if r.Outcome != Failed || !r.RolledBack || !strings.Contains(r.Error, "docker was not reloaded or restarted") {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if got, _ := n.fh.File(n.cfg); got != orig {
+		t.Errorf("file %q, want the original back", got)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("docker was touched: %v", ev)
+	}
+}
+
+// The same holds for a file dockerd --validate refuses: it is put back,
+// and docker, which never read it, is not restarted for it.
+func TestValidateFailureRestartsNothing(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", "{}")
+	n.version, n.validateFails = "24.0.0", true
+	rep := run(t, opts(addSettings()), n)
+	if r := rep.Nodes[0]; r.Outcome != Failed || !r.RolledBack {
+		t.Errorf("got %s rolled back %v %q", r.Outcome, r.RolledBack, r.Error)
+	}
+	if ev := cl.Events(); len(ev) != 0 {
+		t.Errorf("docker was touched for a file it never read: %v", ev)
+	}
+}

@@ -82,12 +82,8 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 		}
 		return fmt.Errorf("quorum not confirmed, not restarting: manager %s: %w", ctl.node.Name, err)
 	}
-	var self *member.SwarmNode
 	var managers, leaders int
-	for i, n := range list {
-		if n.ID == r.f.SwarmNodeID {
-			self = &list[i]
-		}
+	for _, n := range list {
 		if n.Role == "manager" {
 			managers++
 			if n.Leader {
@@ -95,9 +91,17 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 			}
 		}
 	}
-	if self == nil {
+	// The node's own report of its ID is taken only as far as the
+	// manager's view confirms it: whatever is drained, waited for and
+	// made active again below is this node, never another member.
+	self, err := member.Confirm(list, r.f, r.h.Addr())
+	if errors.Is(err, member.ErrNotListed) {
 		return fmt.Errorf("swarm node %s is not listed by manager %s: quorum not confirmed, not restarting", r.f.SwarmNodeID, ctl.node.Name)
 	}
+	if err != nil {
+		return fmt.Errorf("not draining or restarting it: %v (seen from %s)", err, ctl.node.Name)
+	}
+	r.swarmID = self.ID
 	if r.f.SwarmManager {
 		if leaders == 0 {
 			return fmt.Errorf("the swarm has no leader (seen from %s): quorum not confirmed, not restarting", ctl.node.Name)
@@ -137,7 +141,7 @@ func (g *swarmGuard) before(ctx context.Context, r *nodeRun) error {
 // avoid. A node whose tasks do not stop in time is not restarted (the
 // caller undoes the drain).
 func (g *swarmGuard) waitDrained(ctx context.Context, ctl, r *nodeRun) error {
-	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: drainWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, g.o.timeoutSecs()}, Sudo: true})
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: drainWaitScript, ScriptArgs: []string{r.swarmID, g.o.timeoutSecs()}, Sudo: true})
 	if err != nil {
 		return fmt.Errorf("waiting for the drained node's tasks to stop: %w", err)
 	}
@@ -158,7 +162,7 @@ func (g *swarmGuard) waitDrained(ctx context.Context, ctl, r *nodeRun) error {
 func (g *swarmGuard) after(ctx context.Context, r *nodeRun, restarted bool) error {
 	ctl := g.controller(r)
 	var errs []error
-	if restarted && ctl != nil && ctx.Err() == nil {
+	if restarted && ctl != nil && ctx.Err() == nil && r.swarmID != "" {
 		if err := g.waitBack(ctx, ctl, r); err != nil {
 			errs = append(errs, err)
 		}
@@ -167,7 +171,7 @@ func (g *swarmGuard) after(ctx context.Context, r *nodeRun, restarted bool) erro
 		// Undo the drain even after a failure or an interrupt.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.o.Timeout)
 		defer cancel()
-		if err := setAvailability(uctx, ctl.h, r.f.SwarmNodeID, r.swarmAvail); err != nil {
+		if err := setAvailability(uctx, ctl.h, r.swarmID, r.swarmAvail); err != nil {
 			errs = append(errs, fmt.Errorf("making the node %s again: %w", r.swarmAvail, err))
 		} else {
 			r.drained = false
@@ -183,7 +187,7 @@ func (g *swarmGuard) waitBack(ctx context.Context, ctl, r *nodeRun) error {
 	if r.f.SwarmManager {
 		mgr = "manager"
 	}
-	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: nodeWaitScript, ScriptArgs: []string{r.f.SwarmNodeID, mgr, g.o.timeoutSecs()}, Sudo: true})
+	out, err := ctl.h.Run(ctx, nodes.Cmd{Script: nodeWaitScript, ScriptArgs: []string{r.swarmID, mgr, g.o.timeoutSecs()}, Sudo: true})
 	if err != nil {
 		return fmt.Errorf("waiting for the node to be Ready again: %w", err)
 	}

@@ -257,3 +257,44 @@ func TestDrainWithoutAnyManagerRefuses(t *testing.T) {
 		t.Fatalf("%s %q", r.Outcome, r.Error)
 	}
 }
+
+// A node's own report of its swarm node ID (docker info, which the node
+// controls) is checked against the manager's list before anything is done
+// to that ID: w1 reporting w2's ID must not get w2 drained, waited for or
+// reactivated, nor itself restarted. Checked by the address swarmctl
+// reached w1 at when the swarm knows it, else by the hostname the manager
+// records.
+func TestGuardTrustsTheManagersViewNotTheNodesClaim(t *testing.T) {
+	for _, byAddr := range []bool{false, true} {
+		cl, ns := swarmOf(t)
+		w1 := ns[2]
+		w1.swarmID = "id-w2"
+		want := `which the manager records for hostname "w2", not "w1"`
+		if byAddr {
+			// w1 also claims w2's hostname: its address gives it away.
+			cl.members["id-w1"].addr, cl.members["id-w2"].addr, w1.addr, w1.hostname = "10.0.0.12", "10.0.0.13", "10.0.0.12", "w2"
+			want = "the manager knows its address 10.0.0.12 as node id-w1 (w1)"
+		}
+		o := opts(addSettings())
+		o.Drain = true
+		rep := run(t, o, w1, ns[0]) // w1, and leader m3 to drain it from
+		r := rep.Nodes[0]
+		if r.Outcome != Failed || !strings.Contains(r.Error, want) || !strings.Contains(r.Error, "not draining or restarting") {
+			t.Errorf("byAddr=%v: %s %q, want failed: %s", byAddr, r.Outcome, r.Error, want)
+		}
+		ev := cl.Events()
+		for _, e := range ev {
+			if strings.HasSuffix(e, " id-w2") || strings.HasPrefix(e, "tasks id-w2") || e == "restart w1" {
+				t.Errorf("byAddr=%v: %q happened: %v", byAddr, e, ev)
+			}
+		}
+		for _, c := range ns[0].fh.Commands {
+			if (c.Script == nodeWaitScript || c.Script == drainWaitScript) && c.ScriptArgs[0] == "id-w2" {
+				t.Errorf("byAddr=%v: the manager was asked to wait for %v", byAddr, c.ScriptArgs)
+			}
+		}
+		if len(w1.fh.Writes) != 0 {
+			t.Errorf("byAddr=%v: wrote %v", byAddr, w1.fh.Writes)
+		}
+	}
+}

@@ -88,8 +88,9 @@ type arrayStyle struct {
 }
 
 // styleFor picks the style for the array value of a member whose key line
-// is indented by keyIndent: the member's current array if it has elements,
-// else another array of the file, else one element per line when there are
+// is indented by keyIndent: the member's current array if it has elements
+// (also a multi-line one in a file whose members share lines), else
+// another array of the file, else one element per line when there are
 // several (one line in a one-line file).
 func (l layout) styleFor(src []byte, cur *value, keyIndent string, n int) arrayStyle {
 	s := arrayStyle{
@@ -99,6 +100,18 @@ func (l layout) styleFor(src []byte, cur *value, keyIndent string, n int) arrayS
 	}
 	if !strings.HasSuffix(l.colon, " ") {
 		s.sep = ","
+	}
+	if !l.multiline && cur != nil && len(cur.elems) > 0 && hasLineBreak(src[cur.start:cur.end]) {
+		// The member's own array is written one element per line though
+		// no member starts its own line: it keeps its layout.
+		s.multiline = true
+		if ind, ok := lineIndent(src, cur.elems[0].start); ok {
+			s.elemIndent = ind
+		}
+		if ind, ok := lineIndent(src, cur.end-1); ok {
+			s.closeIndent = ind
+		}
+		return s
 	}
 	if !l.multiline {
 		if ex := l.arrays; ex != nil && !hasLineBreak(src[ex.start:ex.end]) {

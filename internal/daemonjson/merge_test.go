@@ -166,3 +166,23 @@ func TestSyntaxErrors(t *testing.T) {
 		}
 	}
 }
+
+// When no top-level member starts its own line, a registry-mirrors array
+// that is written one element per line keeps that layout (it was rewritten
+// onto one line).
+func TestMultiLineArrayInOneLineObjectKeepsItsLayout(t *testing.T) {
+	in := "{\"debug\": true, \"registry-mirrors\": [\n    \"https://a.example.com\"\n  ], \"log-driver\": \"journald\"}\n"
+	want := "{\"debug\": true, \"registry-mirrors\": [\n    \"https://m.example.com/\",\n    \"https://a.example.com\"\n  ], \"log-driver\": \"journald\"}\n"
+	res, err := Merge([]byte(in), Settings{Mirrors: []string{"https://m.example.com"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(res.Bytes) != want {
+		t.Errorf("got:\n%s\nwant:\n%s", res.Bytes, want)
+	}
+	// Removing keeps it too.
+	res, err = Merge([]byte(want), Settings{Mirrors: []string{"https://m.example.com"}, Remove: true})
+	if err != nil || string(res.Bytes) != in {
+		t.Errorf("remove: %v\n%s", err, res.Bytes)
+	}
+}

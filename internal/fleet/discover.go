@@ -11,10 +11,10 @@ import (
 	"github.com/swarmctl/swarmctl/internal/member"
 )
 
-// limitAllows says whether --limit keeps a swarm member missing from the
+// LimitAllows says whether --limit keeps a swarm member missing from the
 // inventory: no --limit, or a limit naming its hostname, its address or
 // its role as the swarm reports it (manager, worker).
-func (f *Fleet) limitAllows(s member.SwarmNode) bool {
+func (f *Fleet) LimitAllows(s member.SwarmNode) bool {
 	if len(f.o.Limit) == 0 {
 		return true
 	}
@@ -31,9 +31,10 @@ func (f *Fleet) limitAllows(s member.SwarmNode) bool {
 // returns, as new unconnected members marked Discovered, those missing
 // from the whole inventory and --host (selected or not: a node --limit
 // left out stays out) and from have, that --limit keeps (see
-// limitAllows), with SSH details from the inventory's defaults. A swarm
-// member matches a node by address or name (for have also by the node ID
-// and hostname from its facts). A member whose address or name swarmctl
+// LimitAllows), with SSH details from the inventory's defaults. A swarm
+// member matches a node by address or name (for have also by the swarm
+// node ID its facts report, where the manager's list confirms it:
+// member.Confirm). A member whose address or name swarmctl
 // would not accept from a user is never dialled, but it is not dropped
 // either: it is returned with Err set (see member.NotDialled), so it shows
 // as a failed node, and a warning says why.
@@ -42,13 +43,18 @@ func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member
 	if err != nil {
 		return nil, fmt.Errorf("asking %s for the swarm's nodes: %w", mgr.Name, err)
 	}
+	f.swarm = append([]member.SwarmNode{}, swarm...)
 	known := map[string]bool{}
 	for _, m := range have {
 		known[m.Target.Host] = true
 		known[m.Name] = true
-		if m.Facts != nil {
-			known[m.Facts.SwarmNodeID] = true
-			known[m.Facts.Hostname] = true
+		if m.Facts != nil && m.Conn != nil {
+			// A node's report of its own swarm ID counts only as far as the
+			// manager's list confirms it: no node can hide another member
+			// by claiming that member's ID or hostname.
+			if s, err := member.Confirm(swarm, m.Facts, m.Conn.Addr()); err == nil {
+				known[s.ID] = true
+			}
 		}
 	}
 	for _, n := range f.inv.Nodes {
@@ -63,7 +69,7 @@ func (f *Fleet) Discover(ctx context.Context, mgr *member.Member, have []*member
 	delete(known, "")
 	var out []*member.Member
 	for _, s := range swarm {
-		if known[s.ID] || known[s.Addr] || known[s.Hostname] || !f.limitAllows(s) {
+		if known[s.ID] || known[s.Addr] || known[s.Hostname] || !f.LimitAllows(s) {
 			continue
 		}
 		in := inventory.Node{Host: s.Addr, Name: s.Hostname, Role: s.Role}

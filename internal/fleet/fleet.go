@@ -23,6 +23,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -34,9 +35,12 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/suggest"
 )
 
 // Options select the nodes and say how to reach them. The commands fill
@@ -53,9 +57,13 @@ type Options struct {
 	Limit []string
 	// User is the SSH user for nodes that set none.
 	User string
-	// SSHKey is a key file, or the PEM key itself (a CI secret).
-	SSHKey string
-	// KnownHosts is a known_hosts file, or known_hosts lines themselves.
+	// SSHKey is a key file, or the key itself (a CI secret): PEM text, or
+	// base64 of it. SSHKeyName is how the user gave it ("--ssh-key",
+	// "SWARMCTL_SSH_KEY"), for the message that refuses it.
+	SSHKey     string
+	SSHKeyName string
+	// KnownHosts is a known_hosts file, or known_hosts lines themselves
+	// (text, or base64 of it).
 	KnownHosts    string
 	SSHConfig     string
 	HostKeyPolicy string
@@ -69,6 +77,25 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// SSHPassphrase unlocks encrypted keys ("" = Env.Prompt, if any).
 	SSHPassphrase string
+	// Discover: swarm members a manager reports may join the selection,
+	// so a --limit entry that names no inventory node may still name one
+	// of them; CheckLimit then runs after discovery, not in Open.
+	Discover bool
+	// RecordsHostKeys: the command records confirmed host keys (init), so
+	// a known_hosts file that does not exist yet is fine.
+	RecordsHostKeys bool
+	// Names says how the user gave an option, for messages: "--ssh-key"
+	// or "SWARMCTL_SSH_KEY" (keys: ssh-key, ssh-config, known-hosts,
+	// limit); default "--<key>".
+	Names map[string]string
+}
+
+// name is how the user gave option key.
+func (o Options) name(key string) string {
+	if n := o.Names[key]; n != "" {
+		return n
+	}
+	return "--" + key
 }
 
 // Env is what the fleet needs from outside; tests hand in fakes.
@@ -87,8 +114,12 @@ type Env struct {
 }
 
 // InputError is a mistake in the options or the inventory, found before
-// any node was touched.
-type InputError struct{ Err error }
+// any node was touched. Hint says what to do about it ("" = the message
+// says it).
+type InputError struct {
+	Err  error
+	Hint string
+}
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
@@ -106,6 +137,13 @@ type Fleet struct {
 	selected []*member.Member
 	dialOpt  nodes.DialOptions
 	cleanup  func()
+
+	// candidates are the nodes --limit chooses from (inventory, then
+	// --host); swarm the members discovery saw (for CheckLimit).
+	candidates []*member.Member
+	swarm      []member.SwarmNode
+	// keySource names where each key file came from, for messages.
+	keySource map[string]string
 }
 
 // Open loads the inventory, selects the nodes and prepares dialling. It
@@ -121,13 +159,21 @@ func Open(o Options, env Env) (*Fleet, error) {
 	if env.Warn == nil {
 		env.Warn = func(string) {}
 	}
-	f := &Fleet{o: o, env: env, cleanup: func() {}}
+	f := &Fleet{o: o, env: env, cleanup: func() {}, keySource: map[string]string{}}
 	inv, err := f.loadInventory()
 	if err != nil {
 		return nil, err
 	}
 	f.inv = inv
 	if f.selected, err = f.selectNodes(); err != nil {
+		return nil, err
+	}
+	if !o.Discover {
+		if err := f.CheckLimit(); err != nil {
+			return nil, err
+		}
+	}
+	if err := f.checkLocalFiles(); err != nil {
 		return nil, err
 	}
 	if f.dialOpt, f.cleanup, err = f.dialOptions(); err != nil {
@@ -215,23 +261,160 @@ func (f *Fleet) selectNodes() ([]*member.Member, error) {
 		}
 		out = append(out, f.member(n))
 	}
+	f.candidates = out
 	if len(f.o.Limit) > 0 {
-		want := map[string]bool{}
-		for _, l := range f.o.Limit {
-			want[strings.TrimSpace(l)] = true
-		}
 		var kept []*member.Member
 		for _, m := range out {
-			if want[m.Name] || want[m.Target.Host] || (m.Role != "" && want[m.Role]) {
+			if f.limitKeeps(m) {
 				kept = append(kept, m)
 			}
-		}
-		if len(kept) == 0 {
-			return nil, inputErr("--limit %s matches no node", strings.Join(f.o.Limit, ","))
 		}
 		out = kept
 	}
 	return out, nil
+}
+
+// limitKeeps says whether a --limit entry names m: its name, host or
+// inventory role.
+func (f *Fleet) limitKeeps(m *member.Member) bool {
+	for _, l := range f.o.Limit {
+		if l = strings.TrimSpace(l); l != "" && (l == m.Name || l == m.Target.Host || (m.Role != "" && l == m.Role)) {
+			return true
+		}
+	}
+	return false
+}
+
+// CheckLimit refuses --limit entries that name nothing: no inventory or
+// --host node by name, host or role, and (after Discover) no swarm member
+// by hostname, address or role. An entry silently dropped would leave a
+// node the user meant unconfigured. The error lists the valid names and
+// the nearest one. Commands with discovery call it after Discover, before
+// changing anything; Open calls it otherwise.
+func (f *Fleet) CheckLimit() error {
+	var bad []string
+	var names []string
+	for _, m := range f.candidates {
+		names = append(names, m.Name)
+	}
+	for _, s := range f.swarm {
+		names = append(names, s.Hostname)
+	}
+	for _, l := range f.o.Limit {
+		l = strings.TrimSpace(l)
+		if l == "" || f.limitNamesAny(l) {
+			continue
+		}
+		bad = append(bad, fmt.Sprintf("%q%s", l, suggest.DidYouMean(l, append(names, "manager", "worker"), "%q")))
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	valid := "no nodes"
+	if len(names) > 0 {
+		valid = "node names: " + strings.Join(dedupe(names), ", ")
+	}
+	what := "the inventory or --host"
+	if f.swarm != nil {
+		what += " or the swarm"
+	}
+	return &InputError{
+		Err:  fmt.Errorf("%s %s: no node in %s has this name, host or role", f.o.name("limit"), strings.Join(bad, ", "), what),
+		Hint: valid + "; roles: manager, worker",
+	}
+}
+
+// limitNamesAny says whether entry l names a candidate or a swarm member.
+func (f *Fleet) limitNamesAny(l string) bool {
+	for _, m := range f.candidates {
+		if l == m.Name || l == m.Target.Host || (m.Role != "" && l == m.Role) {
+			return true
+		}
+	}
+	for _, s := range f.swarm {
+		if l == s.Hostname || l == s.Addr || l == s.Role {
+			return true
+		}
+	}
+	return false
+}
+
+func dedupe(ss []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// checkLocalFiles refuses local files named explicitly that cannot be
+// used, before anything is dialled (exit 2, not every node "unreachable"):
+// key files (--ssh-key, the inventory's defaults.key and key:), an
+// ssh_config given by flag or inventory, and, under the strict policy, a
+// known_hosts file given by flag or inventory. All at once.
+func (f *Fleet) checkLocalFiles() error {
+	var errs []string
+	seen := map[string]bool{}
+	for _, m := range f.selected {
+		for _, k := range m.Target.KeyFiles {
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if err := readable(k); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: key file %s", f.keySource[k], err))
+			}
+		}
+	}
+	switch flag, inv := f.o.SSHConfig, f.inv.Defaults.SSHConfig; {
+	case flag == "none":
+	case flag != "":
+		if err := readable(expandHome(flag)); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: ssh_config %s", f.o.name("ssh-config"), err))
+		}
+	case inv != "" && inv != "none":
+		if err := readable(f.inv.Resolve(expandHome(inv))); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: defaults.ssh_config: %s", f.inv.Path, err))
+		}
+	}
+	if (f.o.HostKeyPolicy == "" || f.o.HostKeyPolicy == nodes.HostKeyStrict) && !f.o.RecordsHostKeys {
+		kh, from := f.o.KnownHosts, f.o.name("known-hosts")
+		if kh == "" && f.inv.Defaults.KnownHosts != "" {
+			kh, from = f.inv.Resolve(expandHome(f.inv.Defaults.KnownHosts)), f.inv.Path+": defaults.known_hosts"
+		}
+		if kh != "" && !strings.ContainsAny(strings.TrimSpace(kh), " \n") {
+			if err := readable(expandHome(kh)); err != nil {
+				errs = append(errs, fmt.Sprintf("%s: known_hosts %s (with --host-key-policy accept-new it is created)", from, err))
+			}
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return &InputError{Err: errors.New(strings.Join(errs, "\n")), Hint: "nothing was dialled; fix the paths above"}
+}
+
+// readable is nil when p is a file swarmctl can read, else why not in
+// words ("/x: no such file").
+func readable(p string) error {
+	fh, err := os.Open(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: no such file", p)
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s: not readable (permission denied)", p)
+	case err != nil:
+		return fmt.Errorf("%s: %v", p, err)
+	}
+	defer fh.Close()
+	if st, err := fh.Stat(); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: is a directory", p)
+	}
+	return nil
 }
 
 // member applies precedence: node entry > flags > inventory defaults.
@@ -250,15 +433,25 @@ func (f *Fleet) member(n inventory.Node) *member.Member {
 	} else if d.Sudo != nil && !f.o.SudoSet {
 		t.Sudo = *d.Sudo
 	}
-	key := n.Key
-	if key == "" && !isPEM(f.o.SSHKey) {
-		key = f.o.SSHKey
+	key, from := n.Key, fmt.Sprintf("%s:%d: node %q key", f.inv.Path, n.Line, n.DisplayName())
+	if key == "" {
+		if _, file, _ := f.sshKey(); file != "" {
+			key, from = file, f.o.name("ssh-key")
+		}
 	}
 	if key == "" {
-		key = d.Key
+		key, from = d.Key, f.inv.Path+": defaults.key"
 	}
 	if key != "" {
-		t.KeyFiles = []string{f.inv.Resolve(expandHome(key))}
+		p := f.inv.Resolve(expandHome(key))
+		if from == f.o.name("ssh-key") {
+			// A flag is relative to where the user stands.
+			p = expandHome(key)
+		}
+		t.KeyFiles = []string{p}
+		if f.keySource != nil && f.keySource[p] == "" {
+			f.keySource[p] = from
+		}
 	}
 	return member.New(t.Name, t, n.Role, f.dial)
 }
@@ -280,7 +473,7 @@ func ParseHost(s string) (inventory.Node, error) {
 	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
-		host = s
+		host = inventory.CanonicalHost(s)
 	} else {
 		p, perr := strconv.Atoi(port)
 		if perr != nil || p < 1 || p > 65535 {
@@ -311,18 +504,33 @@ func (f *Fleet) dialOptions() (nodes.DialOptions, func(), error) {
 		o.SSHConfigPath = inv.Resolve(expandHome(inv.Defaults.SSHConfig))
 	}
 	cleanup := func() {}
-	if isPEM(f.o.SSHKey) {
-		o.KeyPEM = []byte(f.o.SSHKey)
+	pem, _, ok := f.sshKey()
+	if !ok {
+		// Describe the value, never quote it: it may be a damaged key.
+		return o, cleanup, inputErr("%s: not a readable file and not a private key (PEM or base64)", firstNonEmpty(f.o.SSHKeyName, "--ssh-key"))
 	}
+	o.KeyPEM = pem
 	kh := f.o.KnownHosts
+	lines := ""
 	switch {
-	case strings.ContainsAny(strings.TrimSpace(kh), " \n"):
+	case kh == "":
+	case strings.Contains(strings.TrimSpace(kh), "\n"):
+		lines = strings.TrimSpace(kh)
+	case isFile(expandHome(kh)):
+		// A file, even one whose path holds a space.
+	case strings.Contains(strings.TrimSpace(kh), " "):
+		lines = strings.TrimSpace(kh)
+	default:
+		lines = knownHostsBase64(kh)
+	}
+	switch {
+	case lines != "":
 		// The value holds known_hosts lines (a CI secret): use a private copy.
 		tmp, err := os.CreateTemp("", "swarmctl-known_hosts-*")
 		if err != nil {
 			return o, cleanup, err
 		}
-		_, err = tmp.WriteString(strings.TrimSpace(kh) + "\n")
+		_, err = tmp.WriteString(lines + "\n")
 		tmp.Close()
 		if err != nil {
 			return o, cleanup, err
@@ -367,7 +575,50 @@ func checkOneServerEach(sel []*member.Member, o nodes.DialOptions) error {
 	return nil
 }
 
-func isPEM(s string) bool { return strings.Contains(s, "PRIVATE KEY-----") }
+// sshKey says what Options.SSHKey holds: the key itself (PEM text, or
+// base64 of it), or the name of a key file. ok is false when it is
+// neither; the value must then never be printed.
+func (f *Fleet) sshKey() (pem []byte, file string, ok bool) {
+	if f.o.SSHKey == "" {
+		return nil, "", true
+	}
+	if k, isKey := nodes.KeyMaterial(f.o.SSHKey); isKey {
+		return k, "", true
+	}
+	p := expandHome(f.o.SSHKey)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() {
+		// A flag is relative to where the user stands, not to the
+		// inventory (whose own key: values are).
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return nil, p, true
+	}
+	return nil, "", false
+}
+
+func isFile(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && !st.IsDir()
+}
+
+// knownHostsBase64 returns the known_hosts lines s holds base64-encoded
+// ("" when s is not that, e.g. a file name).
+func knownHostsBase64(s string) string {
+	compact := strings.Join(strings.Fields(s), "")
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(compact)
+		if err != nil {
+			continue
+		}
+		if lines := strings.TrimSpace(string(b)); lines != "" {
+			if _, _, _, _, _, err := ssh.ParseKnownHosts([]byte(lines)); err == nil {
+				return lines
+			}
+		}
+	}
+	return ""
+}
 
 func firstNonEmpty(v ...string) string {
 	for _, s := range v {

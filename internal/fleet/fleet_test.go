@@ -87,8 +87,42 @@ func TestSelectNodesPrecedenceAndLimit(t *testing.T) {
 	}
 	g.o.Limit = []string{"nope"}
 	var ie *InputError
-	if _, err := g.selectNodes(); !errors.As(err, &ie) {
+	if _, err := g.selectNodes(); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.CheckLimit(); !errors.As(err, &ie) {
 		t.Errorf("unmatched --limit: %v", err)
+	}
+}
+
+// Every --limit entry must name something: one that matches nothing is an
+// input error naming it, the nearest name and the valid ones, even when
+// another entry matches (it used to be dropped silently). With discovery
+// an entry may name a swarm member instead.
+func TestCheckLimitEveryEntry(t *testing.T) {
+	inv := &inventory.Inventory{Nodes: []inventory.Node{{Host: "10.0.0.1", Name: "m1", Role: "manager"}, {Host: "10.0.0.2", Name: "w1"}}}
+	f := &Fleet{o: Options{Limit: []string{"m1", "w2", "managr"}}, inv: inv}
+	var err error
+	if f.selected, err = f.selectNodes(); err != nil || len(f.selected) != 1 {
+		t.Fatalf("%v %v", f.selected, err)
+	}
+	err = f.CheckLimit()
+	var ie *InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("err = %v", err)
+	}
+	want := `--limit "w2" (did you mean "w1"?), "managr" (did you mean "manager"?): no node in the inventory or --host has this name, host or role`
+	if err.Error() != want || ie.Hint != "node names: m1, w1; roles: manager, worker" {
+		t.Errorf("err = %q\nhint = %q", err, ie.Hint)
+	}
+	f.o.Limit = []string{"m1", "10.0.0.2", "manager"}
+	if err := f.CheckLimit(); err != nil {
+		t.Errorf("names, hosts and roles: %v", err)
+	}
+	f.o.Limit = []string{"m1", "w2"}
+	f.swarm = []member.SwarmNode{{Hostname: "w2", Addr: "10.0.0.3", Role: "worker"}}
+	if err := f.CheckLimit(); err != nil {
+		t.Errorf("a swarm member's hostname: %v", err)
 	}
 }
 

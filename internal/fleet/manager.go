@@ -34,6 +34,11 @@ func asManager(m *member.Member, want string) (*member.Member, error) {
 	if m.Conn == nil {
 		return nil, fmt.Errorf("manager %s is unreachable: %v", want, nodes.Unnamed(m.Name, m.Err))
 	}
+	if m.Facts == nil && m.Err != nil {
+		// Its facts did not come (a step that ran out, say): say so, not
+		// "not a swarm manager".
+		return nil, fmt.Errorf("manager %s: %v", want, nodes.Unnamed(m.Name, m.Err))
+	}
 	if !m.IsManager() {
 		return nil, fmt.Errorf("%s is not a swarm manager", want)
 	}
@@ -91,7 +96,7 @@ func (f *Fleet) AskManager(ctx context.Context, cs []*member.Member, want string
 			}
 		}
 	}
-	if mgr != nil && len(asked) > 0 {
+	if mgr != nil && len(asked) > 0 && len(f.selected) > 0 {
 		f.env.Progress(fmt.Sprintf("asking %s (%s) for the swarm's members: not selected, so not configured", mgr.Name, mgr.Address()))
 	}
 	return mgr, asked, err

@@ -63,7 +63,7 @@ func TestParseErrorsHaveFileLine(t *testing.T) {
 		{"duplicate host, default port written", "nodes:\n  - host: a\n  - host: b\n  - host: a\n    port: 22\n", 4, `duplicate host "a" (first at line 2)`},
 		{"duplicate host, defaults port written", "defaults: {port: 2222}\nnodes:\n  - host: a\n    port: 2222\n  - host: a\n", 5, `duplicate host "a" (first at line 3)`},
 		{"duplicate name", "nodes:\n  - host: a\n    name: x\n  - host: b\n    name: x\n", 4, `duplicate node name "x"`},
-		{"bad role", "nodes:\n  - host: a\n    role: boss\n", 2, "must be manager or worker"},
+		{"bad role", "nodes:\n  - host: a\n    role: boss\n", 3, "must be manager or worker"},
 		{"hostile host", "nodes:\n  - host: \"a;rm -rf /\"\n", 2, "not allowed"},
 		{"syntax", "nodes:\n  - host: a\n   bad\n", -1, ""},
 		{"not mapping", "- a\n- b\n", 1, "must be a mapping"},
@@ -87,6 +87,70 @@ func TestParseErrorsHaveFileLine(t *testing.T) {
 				t.Errorf("err %q does not start with file name", err)
 			}
 		})
+	}
+}
+
+// One run reports every problem of the file, each at its line, nodes
+// named by their name:, with the nearest key for a mistyped one.
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	in := `defaults:
+  usr: ops
+mirorr:
+  url: x
+nodes:
+  - host: 10.0.0.1
+    name: m1
+    role: manger
+  - host: 10.0.0.2
+    name: m2
+    hots: x
+    port: 70000
+  - name: w1
+  - host: 10.0.0.1
+    name: m1
+`
+	_, err := Parse("inv.yaml", []byte(in))
+	var es Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %v (%T), want Errors", err, err)
+	}
+	want := []string{
+		`inv.yaml:2: defaults: unknown key "usr" (did you mean "user"?)`,
+		`inv.yaml:3: unknown key "mirorr" (want defaults, mirror or nodes) (did you mean "mirror"?)`,
+		`inv.yaml:11: node "m2": unknown key "hots" (did you mean "host"?)`,
+	}
+	if len(es) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(es), len(want), err)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(es[i].Error(), w) {
+			t.Errorf("problem %d = %q, want prefix %q", i, es[i], w)
+		}
+	}
+	if !strings.HasPrefix(err.Error(), "inv.yaml: 3 problems:\n  inv.yaml:2: ") {
+		t.Errorf("message:\n%s", err)
+	}
+
+	// Once the keys are right, the values are checked, all of them.
+	in = strings.NewReplacer("usr:", "user:", "mirorr:", "mirror:", "    hots: x\n", "").Replace(in)
+	_, err = Parse("inv.yaml", []byte(in))
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %v (%T), want Errors", err, err)
+	}
+	want = []string{
+		`inv.yaml:8: role "manger" of node "m1" must be manager or worker (did you mean "manager"?)`,
+		`inv.yaml:11: port 70000 of node "m2" is not a TCP port (1-65535)`,
+		`inv.yaml:12: node "w1" has no host`,
+		`inv.yaml:13: duplicate host "10.0.0.1" (first at line 6)`,
+		`inv.yaml:13: duplicate node name "m1" (first at line 6)`,
+	}
+	if len(es) != len(want) {
+		t.Fatalf("%d problems, want %d:\n%v", len(es), len(want), err)
+	}
+	for i, w := range want {
+		if es[i].Error() != w {
+			t.Errorf("problem %d = %q, want %q", i, es[i], w)
+		}
 	}
 }
 
@@ -122,4 +186,31 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A top-level key given twice is an error with file:line (the second
+// "nodes:" used to replace the first silently); so is one inside a section.
+func TestDuplicateKeysRefused(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{"nodes:\n  - {host: a}\nmirror:\n  url: https://m.example.com\nnodes:\n  - {host: b}\n", `inv.yaml:5: duplicate key "nodes" (first at line 1)`},
+		{"mirror:\n  url: https://a.example.com\nmirror:\n  url: https://b.example.com\n", `inv.yaml:3: duplicate key "mirror" (first at line 1)`},
+		{"mirror:\n  url: https://a.example.com\n  url: https://b.example.com\n", `inv.yaml:3:`},
+	} {
+		_, err := Parse("inv.yaml", []byte(c.body))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: err = %v, want %q", c.body, err, c.want)
+		}
+	}
+}
+
+// host: "[::1]" is the address ::1 (it was dialled as [[::1]]:22), and the
+// same machine as host: ::1.
+func TestBracketedIPv6Host(t *testing.T) {
+	inv, err := Parse("inv.yaml", []byte("nodes:\n  - {host: \"[::1]\"}\n  - {host: \"[fe80::1]\", port: 2222}\n"))
+	if err != nil || inv.Nodes[0].Host != "::1" || inv.Nodes[1].Host != "fe80::1" {
+		t.Fatalf("%+v %v", inv, err)
+	}
+	if _, err := Parse("inv.yaml", []byte("nodes:\n  - {host: \"[::1]\"}\n  - {host: \"::1\"}\n")); err == nil || !strings.Contains(err.Error(), "duplicate host") {
+		t.Errorf("[::1] and ::1: %v", err)
+	}
 }

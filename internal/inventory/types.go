@@ -62,32 +62,33 @@ type Mirror struct {
 	Insecure bool `yaml:"insecure" json:"-"`
 
 	// RemoteURL is the upstream registry the cache pulls through from.
-	RemoteURL string `yaml:"remote_url" json:"remote_url" flag:"remote-url" usage:"upstream registry the cache pulls through from (default {default})"`
+	RemoteURL string `yaml:"remote_url" json:"remote_url" flag:"remote-url" usage:"upstream registry the cache pulls through from"`
 	// Image is the registry image; a tag of major version 3 selects the
 	// registry:3 layout (config path, proxy.ttl).
-	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (default {default}; a :3 tag selects the registry:3 layout)"`
-	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name (default {default})"`
-	// Traefik is v1 (the recipe's labels), v2, v3 or none.
-	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: v1 (default, the recipe) | v2 | v3 | none"`
+	Image     string `yaml:"image" json:"image" flag:"image" usage:"registry image (a :3 tag selects the registry:3 layout)"`
+	StackName string `yaml:"stack" json:"stack" flag:"stack" usage:"stack name"`
+	// Traefik is auto (the default: the Traefik the swarm runs, decided at
+	// install time), v1 (the recipe's labels), v2, v3 or none.
+	Traefik string `yaml:"traefik" json:"traefik" flag:"traefik" usage:"Traefik labels: auto (as the swarm's Traefik) | v1 | v2 | v3 | none"`
 	// Network is the external overlay network Traefik reaches the service
 	// on. Unused (no network at all) when Traefik is none.
-	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik uses (default {default})"`
-	Entrypoint   string `yaml:"entrypoint" json:"entrypoint,omitempty" flag:"entrypoint" usage:"Traefik v2/v3 entrypoint (default {default})"`
-	CertResolver string `yaml:"cert_resolver" json:"cert_resolver,omitempty" flag:"cert-resolver" usage:"Traefik v2/v3 certificate resolver (default {default})"`
+	Network      string `yaml:"network" json:"network,omitempty" flag:"network" usage:"external overlay network Traefik reaches the registry on"`
+	Entrypoint   string `yaml:"entrypoint" json:"entrypoint,omitempty" flag:"entrypoint" usage:"Traefik v2/v3 entrypoint"`
+	CertResolver string `yaml:"cert_resolver" json:"cert_resolver,omitempty" flag:"cert-resolver" usage:"Traefik v2/v3 certificate resolver"`
 	// Publish is the published port: 0 = not published (Traefik only).
 	// Without the key (PublishSet false) the recipe's 5000 applies.
 	Publish     int      `yaml:"publish" json:"publish" flag:"publish" usage:"published port, 0 = do not publish"`
-	PublishMode string   `yaml:"publish_mode" json:"publish_mode,omitempty" flag:"publish-mode" usage:"ingress (default, routing mesh) | host (only on the node running the task)"`
+	PublishMode string   `yaml:"publish_mode" json:"publish_mode,omitempty" flag:"publish-mode" usage:"ingress (routing mesh) | host (only where the task runs)"`
 	Constraints []string `yaml:"constraints" json:"constraints,omitempty" flag:"constraint" usage:"placement constraint like node.role==manager (repeatable)"`
 	Replicas    int      `yaml:"replicas" json:"replicas" flag:"replicas" usage:"registry replicas"`
 	// TTL of cached content (registry:3 only), a Go duration like 168h.
-	TTL string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only (default 168h with registry:3; 0 = never expire)"`
+	TTL string `yaml:"ttl" json:"ttl,omitempty" flag:"ttl" usage:"cache TTL, registry:3 only (default 168h; 0 = never expire)"`
 	// OTLPEndpoint turns registry:3's OpenTelemetry tracing on, toward
 	// this OTLP/HTTP endpoint (off without it).
-	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty" flag:"otlp-endpoint" usage:"OTLP/HTTP endpoint registry:3 sends traces to, e.g. http://collector:4318 (default: tracing off)"`
-	StackFile    string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager (default {default})"`
-	ConfigFile   string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager (default {default})"`
-	DataDir      string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager, shared storage (default {default})"`
+	OTLPEndpoint string `yaml:"otlp_endpoint" json:"otlp_endpoint,omitempty" flag:"otlp-endpoint" usage:"OTLP/HTTP endpoint for registry:3 traces (default: off)"`
+	StackFile    string `yaml:"stack_file" json:"stack_file" flag:"stack-file" usage:"stack file path on the manager"`
+	ConfigFile   string `yaml:"config_file" json:"config_file" flag:"config-file" usage:"registry config path on the manager"`
+	DataDir      string `yaml:"data_dir" json:"data_dir" flag:"data-dir" usage:"registry data directory on the manager (shared storage)"`
 	// Manager is where to deploy from (each command has its own --manager).
 	Manager          string `yaml:"manager" json:"-"`
 	UpstreamUsername string `yaml:"upstream_username" json:"upstream_username,omitempty" flag:"upstream-username" usage:"user for the upstream registry"`
@@ -97,16 +98,16 @@ type Mirror struct {
 	UpstreamPasswordEnv  string "yaml:\"upstream_password_env\" json:\"-\" flag:\"upstream-password-env\" usage:\"`NAME` of the environment variable holding the upstream password\""
 	// DeleteEnabled sets the registry's storage.delete.enabled (absent =
 	// true, as the recipe; expiry and cleanup need it).
-	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled; expiry and cleanup of cached content need it"`
+	DeleteEnabled *bool `yaml:"delete_enabled" json:"delete_enabled,omitempty" flag:"delete-enabled" usage:"registry storage.delete.enabled (expiry and cleanup need it)"`
 
 	// Registries are the upstreams mirrored, one pull-through cache each
 	// (absent = docker.io alone, the recipe). The top-level remote_url and
 	// upstream_* keys describe docker.io's entry.
-	Registries []Registry "yaml:\"registries\" json:\"registries,omitempty\" flag:\"registry\" usage:\"upstream registry to mirror, `NAME[=REMOTE_URL]`, repeatable; replaces the inventory's list, keeping its settings for the names it repeats (default docker.io)\""
+	Registries []Registry "yaml:\"registries\" json:\"registries,omitempty\" flag:\"registry\" usage:\"upstream to mirror, `NAME[=REMOTE_URL]` (repeatable; default docker.io)\""
 	// ReplicaNodes are the swarm nodes (hostnames) that run one independent
 	// cache each when replicas > 1; an inventory node of that name (or
 	// host) gives the address in the replica's URL.
-	ReplicaNodes []string `yaml:"replica_nodes" json:"replica_nodes,omitempty" flag:"replica-node" usage:"swarm node (hostname) running one cache of each upstream, repeatable; replicas defaults to their number"`
+	ReplicaNodes []string `yaml:"replica_nodes" json:"replica_nodes,omitempty" flag:"replica-node" usage:"swarm node (hostname) running a cache of each upstream (repeatable)"`
 	// CAFile is a PEM file of one or more CA certificates the nodes trust
 	// the mirror with (certs.d/<mirror host>/ca.crt).
 	CAFile string `yaml:"ca_file" json:"ca_file,omitempty" flag:"ca-file" usage:"PEM file of the CA certificates nodes trust the mirror with"`

@@ -1,5 +1,7 @@
 package member
 
+import "fmt"
+
 // Facts is what swarmctl learns about a node in one remote round trip.
 type Facts struct {
 	OS            string `json:"os"`             // PRETTY_NAME from /etc/os-release
@@ -17,7 +19,11 @@ type Facts struct {
 	// file is missing (an empty file exists with no content).
 	DaemonJSON       []byte `json:"-"`
 	DaemonJSONExists bool   `json:"daemon_json_exists"`
-	DockerVersion    string `json:"docker_version"`
+	// DaemonJSONTooLarge: the file is over MaxDaemonJSON bytes
+	// (DaemonJSONSize) and was not read; DaemonJSON is empty.
+	DaemonJSONTooLarge bool   `json:"daemon_json_too_large,omitempty"`
+	DaemonJSONSize     int64  `json:"daemon_json_size,omitempty"`
+	DockerVersion      string `json:"docker_version"`
 	// DockerError is what `docker info` said when it did not answer.
 	DockerError string `json:"docker_error,omitempty"`
 	// Live state from `docker info` (what the daemon actually uses).
@@ -51,4 +57,10 @@ func (f *Facts) Role() string {
 	default:
 		return "worker"
 	}
+}
+
+// TooLargeError says a daemon.json was not read: it is over MaxDaemonJSON.
+func (f *Facts) TooLargeError() error {
+	return fmt.Errorf("%s is %d bytes, over the %d KiB swarmctl reads: not a daemon.json it will edit (nothing read or written; check the file by hand)",
+		f.DaemonJSONPath, f.DaemonJSONSize, MaxDaemonJSON>>10)
 }

@@ -18,9 +18,18 @@ var scriptFiles embed.FS
 // factsScript learns everything swarmctl needs about a node in one command.
 var factsScript = nodes.MustScript(scriptFiles, "scripts/facts.sh")
 
-// GatherFacts learns a node's facts in one remote command (run as root).
-// service and configPath override detection when not empty.
+// MaxDaemonJSON is the largest daemon.json swarmctl reads (1 MiB; real
+// ones are a few hundred bytes): a bigger file is not read at all (the
+// facts say Facts.DaemonJSONTooLarge) and no node is changed because of it.
+const MaxDaemonJSON = 1 << 20
+
+// GatherFacts learns a node's facts in one remote command (run as root),
+// bounded as the step "facts" (nodes.DefaultStepTimeout, or
+// --step-timeout). service and configPath override detection when not
+// empty.
 func GatherFacts(ctx context.Context, h nodes.Host, service, configPath string) (*Facts, error) {
+	ctx, cancel := nodes.Step(ctx, "facts", nodes.DefaultStepTimeout)
+	defer cancel()
 	out, err := h.Run(ctx, nodes.Cmd{Script: factsScript, ScriptArgs: []string{service, configPath}, Sudo: true})
 	if err != nil {
 		return nil, err
@@ -61,7 +70,10 @@ func ParseFacts(out []byte) (*Facts, error) {
 			}
 		}
 	}
-	if dj := sec["daemonjson"]; len(dj) > 0 && dj[0] == "present" {
+	if dj := sec["daemonjson"]; len(dj) > 0 && strings.HasPrefix(dj[0], "toolarge ") {
+		f.DaemonJSONExists, f.DaemonJSONTooLarge = true, true
+		f.DaemonJSONSize, _ = strconv.ParseInt(strings.TrimPrefix(dj[0], "toolarge "), 10, 64)
+	} else if len(dj) > 0 && dj[0] == "present" {
 		f.DaemonJSONExists = true
 		if len(dj) > 1 {
 			b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(dj[1]))
@@ -99,9 +111,12 @@ func EncodeFacts(f *Facts) []byte {
 		w.Section("envfiles", env...)
 	}
 	w.Section("config", f.DaemonJSONPath)
-	if f.DaemonJSONExists {
+	switch {
+	case f.DaemonJSONTooLarge:
+		w.Section("daemonjson", "toolarge "+strconv.FormatInt(f.DaemonJSONSize, 10))
+	case f.DaemonJSONExists:
 		w.Section("daemonjson", "present", base64.StdEncoding.EncodeToString(f.DaemonJSON))
-	} else {
+	default:
 		w.Section("daemonjson", "missing")
 	}
 	info := f.DockerError

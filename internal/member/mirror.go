@@ -29,6 +29,11 @@ func Evaluate(f *Facts, want []string, wantExperimental bool) MirrorState {
 	if st.LiveMirrors == nil {
 		st.LiveMirrors = []string{}
 	}
+	if f.DaemonJSONTooLarge {
+		st.FileError = f.TooLargeError().Error()
+		st.FileMirrors = []string{}
+		return st
+	}
 	mirrors, err := daemonjson.ReadMirrors(f.DaemonJSON)
 	if err != nil {
 		st.FileError = err.Error()

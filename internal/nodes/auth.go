@@ -1,7 +1,9 @@
 package nodes
 
 import (
+	"bytes"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"unicode"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -33,6 +36,8 @@ type auth struct {
 	signers []ssh.Signer // explicit keys first, then agent keys, then defaults
 	agent   net.Conn
 	skipped []string // default keys that could not be used, for error messages
+	// sources names each signer's origin, in order (for doctor).
+	sources []string
 }
 
 func (a *auth) close() {
@@ -47,25 +52,55 @@ func (a *auth) methods() []ssh.AuthMethod {
 	return []ssh.AuthMethod{ssh.PublicKeys(a.signers...)}
 }
 
+// KeyMaterial recognises a private key given as a value rather than a file:
+// PEM or OpenSSH text, or that text base64-encoded (the usual form of a CI
+// secret that must fit on one line). ok is false when s is neither; the
+// caller must then not print s, which may be a damaged key.
+func KeyMaterial(s string) (key []byte, ok bool) {
+	const marker = "PRIVATE KEY-----"
+	if strings.Contains(s, marker) {
+		return []byte(s), true
+	}
+	compact := strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
+	if len(compact) < 64 {
+		return nil, false // far too short for a key: a file name
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(compact); err == nil && bytes.Contains(b, []byte(marker)) {
+			return b, true
+		}
+	}
+	return nil, false
+}
+
 // loadAuth gathers the signers for a dial: KeyPEM and keyFiles (errors are
 // fatal: the user asked for them), configFiles (from ssh_config: missing
 // ones are skipped, like ssh does), the ssh-agent, and the default key files
 // when nothing was configured (unusable defaults are skipped).
 func loadAuth(keyFiles, configFiles []string, o DialOptions) (*auth, error) {
 	a := &auth{}
+	add := func(s ssh.Signer, from string) {
+		a.signers = append(a.signers, s)
+		a.sources = append(a.sources, from+" ("+s.PublicKey().Type()+")")
+	}
 	if len(o.KeyPEM) > 0 {
 		s, err := parseKey(o.KeyPEM, "the key given in the environment", o.Passphrase)
 		if err != nil {
 			return nil, err
 		}
-		a.signers = append(a.signers, s)
+		add(s, "the key given in the environment")
 	}
 	for _, f := range keyFiles {
 		s, err := loadKeyFile(f, o.Passphrase)
 		if err != nil {
 			return nil, err
 		}
-		a.signers = append(a.signers, s)
+		add(s, ExpandHome(f))
 	}
 	for _, f := range configFiles {
 		if _, err := os.Stat(ExpandHome(f)); os.IsNotExist(err) {
@@ -76,13 +111,15 @@ func loadAuth(keyFiles, configFiles []string, o DialOptions) (*auth, error) {
 		if err != nil {
 			return nil, err
 		}
-		a.signers = append(a.signers, s)
+		add(s, ExpandHome(f)+" (ssh_config IdentityFile)")
 	}
 	if sock := os.Getenv("SSH_AUTH_SOCK"); sock != "" {
 		if c, err := net.Dial("unix", sock); err == nil {
 			if ss, err := agent.NewClient(c).Signers(); err == nil && len(ss) > 0 {
 				a.agent = c
-				a.signers = append(a.signers, ss...)
+				for _, s := range ss {
+					add(s, "ssh-agent")
+				}
 			} else {
 				c.Close()
 			}
@@ -99,7 +136,7 @@ func loadAuth(keyFiles, configFiles []string, o DialOptions) (*auth, error) {
 				a.skipped = append(a.skipped, err.Error())
 				continue
 			}
-			a.signers = append(a.signers, s)
+			add(s, f)
 		}
 	}
 	if len(a.signers) == 0 {
@@ -165,4 +202,29 @@ func parseKey(pem []byte, name string, pass func(string) ([]byte, error)) (ssh.S
 		return nil, fmt.Errorf("ssh key %s: %v", name, err)
 	}
 	return s, nil
+}
+
+// KeysOffered lists the keys a dial to t would offer, each with where it
+// comes from ("~/.ssh/id_ed25519 (ssh-ed25519)", "ssh-agent (...)"), and
+// the keys skipped and why: what `swarmctl doctor` shows, from the same
+// code the dialer uses. Nothing is dialled.
+func KeysOffered(o DialOptions, t Target) (offered, skipped []string, err error) {
+	cfg := o.SSHConfigPath
+	if cfg == "" {
+		cfg = "~/.ssh/config"
+	}
+	ep, err := resolveEndpoint(cfg, t.Host, t.User, t.Port, t.KeyFiles, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var fromConfig []string
+	if len(t.KeyFiles) == 0 {
+		fromConfig = ep.keyFiles
+	}
+	a, err := loadAuth(dedup(t.KeyFiles), dedup(fromConfig), o)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer a.close()
+	return a.sources, a.skipped, nil
 }

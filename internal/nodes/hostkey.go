@@ -35,6 +35,9 @@ type HostKeyError struct {
 	Files       []string // known_hosts files checked
 	// Known lists "file:line" of the recorded keys when Changed.
 	Known []string
+	// Key is the key the server offered (to record it once a person
+	// confirmed its fingerprint: RecordHostKey).
+	Key ssh.PublicKey `json:"-"`
 }
 
 func (e *HostKeyError) Error() string {
@@ -161,8 +164,19 @@ var probeKey = sync.OnceValues(func() (ssh.PublicKey, error) {
 	return signer.PublicKey(), nil
 })
 
+// firstContactAlgorithms is the order host key algorithms are asked for a
+// host with no recorded key, OpenSSH's: ed25519 first, so the key shown
+// and recorded at first contact is the one people compare
+// (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).
+var firstContactAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
+}
+
 // algorithms returns the host key algorithms to offer for addr: those of the
-// keys recorded for it, or nil (library default) when none are.
+// keys recorded for it, or OpenSSH's order (firstContactAlgorithms) when
+// none are.
 func (c *hostKeyChecker) algorithms(addr string) []string {
 	if c.policy == HostKeyInsecure {
 		return nil
@@ -177,7 +191,7 @@ func (c *hostKeyChecker) algorithms(addr string) []string {
 	}
 	var ke *knownhosts.KeyError
 	if !errors.As(cb(addr, fakeAddr(addr), probe), &ke) || len(ke.Want) == 0 {
-		return nil
+		return firstContactAlgorithms
 	}
 	var algos []string
 	seen := map[string]bool{}
@@ -238,6 +252,7 @@ func (c *hostKeyChecker) refuse(hostname string, key ssh.PublicKey, ke *knownhos
 		KeyType:     key.Type(),
 		Changed:     len(ke.Want) > 0,
 		Files:       c.files,
+		Key:         key,
 	}
 	for _, w := range ke.Want {
 		e.Known = append(e.Known, fmt.Sprintf("%s:%d", w.Filename, w.Line))
@@ -298,6 +313,60 @@ func (c *hostKeyChecker) record(hostname string, remote net.Addr, key ssh.Public
 	}
 	fmt.Fprintf(c.warn, "Permanently added %s (%s %s) to %s\n", knownhosts.Normalize(hostname), key.Type(), ssh.FingerprintSHA256(key), file)
 	return nil
+}
+
+// RecordHostKey records the key of a host never seen before (e.Changed
+// false) in the first known_hosts file e was checked against, as
+// accept-new would, for a caller that showed the fingerprint and got a
+// yes. A changed key is never recorded.
+func RecordHostKey(e *HostKeyError, warn io.Writer) error {
+	if e.Changed || e.Key == nil || len(e.Files) == 0 {
+		return fmt.Errorf("host key for %s: not recordable (changed, or no known_hosts file)", e.Host)
+	}
+	c, err := newHostKeyChecker(HostKeyAcceptNew, e.Files, warn)
+	if err != nil {
+		return err
+	}
+	return c.record(e.Host, fakeAddr(e.Host), e.Key)
+}
+
+// HostKeyKnown looks t's SSH server (ssh_config HostName and Port
+// applied) up in the known_hosts files a dial would check, without
+// dialling: known, with the file and line of its entry, or not, with the
+// files looked in. Jump hosts are not looked up.
+func HostKeyKnown(o DialOptions, t Target) (known bool, where string, files []string, err error) {
+	cfg := o.SSHConfigPath
+	if cfg == "" {
+		cfg = "~/.ssh/config"
+	}
+	ep, err := resolveEndpoint(cfg, t.Host, "-", t.Port, nil, "")
+	if err != nil {
+		return false, "", nil, err
+	}
+	files = o.KnownHostsFiles
+	if len(files) == 0 {
+		files = ep.knownHosts
+	}
+	if len(files) == 0 {
+		files = []string{"~/.ssh/known_hosts"}
+	}
+	c, err := newHostKeyChecker(HostKeyStrict, files, io.Discard)
+	if err != nil {
+		return false, "", nil, err
+	}
+	cb, err := c.load()
+	if err != nil {
+		return false, "", c.files, err
+	}
+	probe, err := probeKey()
+	if err != nil {
+		return false, "", c.files, err
+	}
+	var ke *knownhosts.KeyError
+	if errors.As(cb(ep.addr, fakeAddr(ep.addr), probe), &ke) && len(ke.Want) > 0 {
+		return true, fmt.Sprintf("%s:%d", ke.Want[0].Filename, ke.Want[0].Line), c.files, nil
+	}
+	return false, ep.addr, c.files, nil
 }
 
 // fakeAddr is a net.Addr for probing the known_hosts database by name.

@@ -25,6 +25,10 @@ const lockBusyStatus = 75
 // lockScript holds the node-wide lock for as long as its stdin is open.
 var lockScript = MustScript(scriptFiles, "scripts/lock.sh")
 
+// lockDir is where root keeps the node locks (a variable for tests): a
+// directory only root may write (see lock.sh).
+var lockDir = "/run/swarmctl"
+
 var lockNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 // LockBusyError is a lock another swarmctl run held for the whole wait.
@@ -52,7 +56,7 @@ func (h *SSHHost) Lock(ctx context.Context, name string) (func() error, error) {
 			wait = 0
 		}
 	}
-	c := Cmd{Script: lockScript, ScriptArgs: []string{name, strconv.FormatFloat(wait.Seconds(), 'f', 1, 64)}, Sudo: true}
+	c := Cmd{Script: lockScript, ScriptArgs: []string{name, strconv.FormatFloat(wait.Seconds(), 'f', 1, 64), lockDir}, Sudo: true}
 	line := CommandLine(c, h.privileged())
 	h.logf("%s: %s", h.name, line)
 	NoteScript(ctx, c)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,46 @@ func TestLockViaSudo(t *testing.T) {
 	}
 	if called, _ := os.ReadFile(log); !strings.Contains(string(called), "flock -E 75") {
 		t.Fatalf("sudo calls %q", called)
+	}
+}
+
+// The lock lives in a directory only its user (root) can write, 0700:
+// in world-writable /run/lock any user could hold the lock forever or
+// plant a link. A directory that is a link, belongs to someone else or is
+// open to others is refused, not used.
+func TestLockDirectoryIsPrivate(t *testing.T) {
+	e := newEnv(t)
+	s := e.server(t)
+	h := e.dial(t, e.target(s))
+	old := lockDir
+	t.Cleanup(func() { lockDir = old })
+	ctx := context.Background()
+
+	lockDir = filepath.Join(e.dir, "run", "swarmctl")
+	os.MkdirAll(filepath.Dir(lockDir), 0o755)
+	unlock, err := h.Lock(ctx, "configure")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock()
+	st, err := os.Lstat(lockDir)
+	if err != nil || !st.IsDir() || st.Mode().Perm() != 0o700 {
+		t.Fatalf("lock directory %v %v, want a 0700 directory", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(lockDir, "configure.lock")); err != nil {
+		t.Errorf("no lock file in it: %v", err)
+	}
+
+	for name, setup := range map[string]func(d string){
+		"world-writable": func(d string) { os.MkdirAll(d, 0o755); os.Chmod(d, 0o1777) },
+		"a link":         func(d string) { os.MkdirAll(d+".target", 0o700); os.Symlink(d+".target", d) },
+		"someone else's": func(d string) { os.MkdirAll(d, 0o700); os.Chown(d, 65534, 65534) },
+	} {
+		lockDir = filepath.Join(e.dir, "bad-"+strings.ReplaceAll(name, " ", "-"))
+		setup(lockDir)
+		_, err := h.Lock(ctx, "configure")
+		if err == nil || !strings.Contains(err.Error(), "refusing to take the lock there") {
+			t.Errorf("%s: err = %v", name, err)
+		}
 	}
 }

@@ -437,8 +437,8 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 		return Output{}, fmt.Errorf("open session: %w", err)
 	}
 	defer sess.Close()
-	var stdout, stderr bytes.Buffer
-	sess.Stdout, sess.Stderr = &stdout, &stderr
+	stdout, stderr := newCappedBuffer(MaxOutput), newCappedBuffer(maxStderr)
+	sess.Stdout, sess.Stderr = stdout, stderr
 	if c.Stdin != nil {
 		sess.Stdin = bytes.NewReader(c.Stdin)
 	}
@@ -447,17 +447,26 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sess.Wait() }()
-	select {
-	case err = <-done:
-	case <-ctx.Done():
+	stop := func() {
 		// Best effort: OpenSSH refuses signal requests for some sessions
 		// (root logins), and keeps the channel until the command exits, so
 		// Run does not wait for the remote side to acknowledge.
 		sess.Signal(ssh.SIGKILL) //nolint:errcheck
 		sess.Close()
-		return Output{}, ctx.Err()
 	}
-	out := Output{Stdout: stdout.Bytes(), Stderr: stderr.Bytes()}
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		stop()
+		return Output{}, cause(ctx)
+	case <-stdout.full:
+		stop()
+		return Output{}, &OutputLimitError{Command: logged, Limit: MaxOutput}
+	}
+	if stdout.overflowed() {
+		return Output{}, &OutputLimitError{Command: logged, Limit: MaxOutput}
+	}
+	out := Output{Stdout: stdout.b.Bytes(), Stderr: stderr.b.Bytes()}
 	if err == nil {
 		return out, nil
 	}
@@ -474,6 +483,67 @@ func (h *SSHHost) Run(ctx context.Context, c Cmd) (Output, error) {
 		return out, fmt.Errorf("connection lost while running %s (no exit status)", logged)
 	}
 	return out, fmt.Errorf("%s: %w", logged, err)
+}
+
+// MaxOutput caps what swarmctl reads of one command's output, or of one
+// file, from a node: a node that prints without end (or a huge file) is
+// refused with an *OutputLimitError instead of filling memory.
+const MaxOutput = 16 << 20
+
+// maxStderr caps a command's stderr (kept for error messages only; the
+// rest is dropped).
+const maxStderr = 64 << 10
+
+// OutputLimitError is a command (or file) over MaxOutput.
+type OutputLimitError struct {
+	Command string // as logged, or "read PATH"
+	Limit   int
+}
+
+func (e *OutputLimitError) Error() string {
+	return fmt.Sprintf("more than %d MiB from the node (%s): refused, not read further", e.Limit>>20, firstLine(e.Command))
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i] + " ..."
+	}
+	return s
+}
+
+// cappedBuffer keeps the first max bytes written to it, drops the rest
+// and closes full once it overflowed.
+type cappedBuffer struct {
+	mu   sync.Mutex
+	b    bytes.Buffer
+	max  int
+	over bool
+	full chan struct{}
+}
+
+func newCappedBuffer(max int) *cappedBuffer {
+	return &cappedBuffer{max: max, full: make(chan struct{})}
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.over {
+		return len(p), nil
+	}
+	if room := c.max - c.b.Len(); len(p) > room {
+		c.b.Write(p[:room])
+		c.over = true
+		close(c.full)
+		return len(p), nil
+	}
+	return c.b.Write(p)
+}
+
+func (c *cappedBuffer) overflowed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.over
 }
 
 // SudoPasswordError is a sudo that asked for a password: swarmctl runs

@@ -3,7 +3,9 @@ package nodes
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
@@ -405,5 +407,32 @@ func TestKnownHostsParsedOncePerChange(t *testing.T) {
 	}
 	if n := knownHostsCache.parses - before; n != 2 {
 		t.Errorf("parsed %d times, want 2 (the file changed once)", n)
+	}
+}
+
+// At first contact the ed25519 host key is asked for first, as OpenSSH
+// does, so the key shown and recorded is the one people compare.
+func TestFirstContactPrefersEd25519(t *testing.T) {
+	e := newEnv(t)
+	e.opts.HostKeyPolicy = HostKeyAcceptNew
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecSigner, err := ssh.NewSignerFromKey(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := e.srvConf
+	cfg.MoreHostKeys = []ssh.Signer{ecSigner} // the server offers ecdsa and ed25519
+	s := sshtest.Start(t, cfg)
+	h, err := Dial(context.Background(), e.target(s), e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	data, _ := os.ReadFile(e.known)
+	if strings.TrimSpace(string(data)) != s.KnownHostsLine() || !strings.Contains(string(data), "ssh-ed25519") {
+		t.Errorf("recorded %q, want the ed25519 key", data)
 	}
 }

@@ -57,21 +57,80 @@ func (h *SSHHost) ReadFile(ctx context.Context, p string) ([]byte, error) {
 		}
 		return out.Stdout, nil
 	}
-	c, err := h.sftpClient()
-	if err != nil {
-		return nil, err
-	}
+	return sftpDo(ctx, h, func(c *sftp.Client) ([]byte, error) { return h.sftpRead(c, p) })
+}
+
+// sftpRead reads p, at most MaxOutput bytes.
+func (h *SSHHost) sftpRead(c *sftp.Client, p string) ([]byte, error) {
 	h.logf("%s: sftp read %s", h.name, p)
 	f, err := c.Open(p)
 	if err != nil {
 		return nil, h.fileErr("read", p, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(f)
+	data, err := io.ReadAll(io.LimitReader(f, MaxOutput+1))
 	if err != nil {
 		return nil, h.fileErr("read", p, err)
 	}
+	if len(data) > MaxOutput {
+		return nil, &OutputLimitError{Command: "read " + p, Limit: MaxOutput}
+	}
 	return data, nil
+}
+
+// sftpDo runs fn with the node's SFTP client, bounded by ctx: SFTP
+// requests take no context, so when ctx ends first (a step deadline, an
+// interrupt) sftpDo returns at once, the client is dropped (the next use
+// starts a new one) and closed in the background: its requests in flight
+// end when the node answers or the connection closes.
+func sftpDo[T any](ctx context.Context, h *SSHHost, fn func(c *sftp.Client) (T, error)) (T, error) {
+	var zero T
+	c, err := h.sftpClient()
+	if err != nil {
+		return zero, err
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := fn(c)
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-ctx.Done():
+		h.sftpMu.Lock()
+		if h.sftp == c {
+			h.sftp = nil
+		}
+		h.sftpMu.Unlock()
+		go c.Close() // waits for the node to answer
+		return zero, cause(ctx)
+	}
+}
+
+// ReadRegularFile reads p refusing a symbolic link there; see
+// nodes.ReadRegularFile.
+func (h *SSHHost) ReadRegularFile(ctx context.Context, p string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !h.privileged() {
+		return readRegularByScript(ctx, h, p)
+	}
+	return sftpDo(ctx, h, func(c *sftp.Client) ([]byte, error) {
+		st, err := c.Lstat(p)
+		if err != nil {
+			return nil, h.fileErr("read", p, err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, &NotRegularError{Path: p}
+		}
+		return h.sftpRead(c, p)
+	})
 }
 
 func (h *SSHHost) fileErr(op, p string, err error) error {
@@ -102,22 +161,48 @@ func (h *SSHHost) WriteFile(ctx context.Context, p string, data []byte, mode fs.
 		}
 		return nil
 	}
-	return h.sftpWrite(ctx, p, data, mode)
+	return h.sftpWrite(ctx, p, data, mode, false, false)
 }
 
-func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.FileMode) (err error) {
-	c, err := h.sftpClient()
-	if err != nil {
+// ReplaceFile atomically replaces p without following a symbolic link
+// there; see nodes.ReplaceFile. As the login user may not write p, it
+// goes through ReplaceFileScript with sudo (data on stdin).
+func (h *SSHHost) ReplaceFile(ctx context.Context, p string, data []byte, mode fs.FileMode, private bool) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if !h.privileged() {
+		return replaceByScript(ctx, h, p, data, mode, private)
+	}
+	return h.sftpWrite(ctx, p, data, mode, true, private)
+}
+
+// sftpWrite writes p through a temp file and a rename. Without noFollow a
+// symbolic link at p is written through to its target, keeping the
+// target's owner and mode. With noFollow a link (or anything but a
+// regular file) at p is refused, and the rename replaces p itself; with
+// private the file then gets mode and owner root.
+func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.FileMode, noFollow, private bool) error {
+	_, err := sftpDo(ctx, h, func(c *sftp.Client) (struct{}, error) {
+		return struct{}{}, h.sftpWriteWith(ctx, c, p, data, mode, noFollow, private)
+	})
+	return err
+}
+
+func (h *SSHHost) sftpWriteWith(ctx context.Context, c *sftp.Client, p string, data []byte, mode fs.FileMode, noFollow, private bool) (err error) {
+	want := mode
 	h.logf("%s: sftp write %s (%d bytes)", h.name, p, len(data))
-	target, err := resolveLinks(c, p)
-	if err != nil {
-		return h.fileErr("write", p, err)
+	target := p
+	if !noFollow {
+		if target, err = resolveLinks(c, p); err != nil {
+			return h.fileErr("write", p, err)
+		}
 	}
 	var old *sftp.FileStat
-	st, err := c.Stat(target)
+	st, err := c.Lstat(target)
 	switch {
+	case err == nil && noFollow && !st.Mode().IsRegular():
+		return &NotRegularError{Path: p}
 	case err == nil:
 		if !st.Mode().IsRegular() {
 			return fmt.Errorf("write %s: %s is not a regular file", p, target)
@@ -127,6 +212,9 @@ func (h *SSHHost) sftpWrite(ctx context.Context, p string, data []byte, mode fs.
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		return h.fileErr("write", p, err)
+	}
+	if private {
+		old, mode = &sftp.FileStat{UID: 0, GID: 0}, want.Perm()
 	}
 
 	var rnd [6]byte

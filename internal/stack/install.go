@@ -86,8 +86,21 @@ type ServiceResult struct {
 	Health    []Health `json:"health,omitempty"`
 }
 
-// Task is one line of `docker service ps --format '{{json .}}'`.
+// Task is one task of the registry service, in the field names every
+// swarmctl document uses for a task (as mirror status's).
 type Task struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Image        string `json:"image"`
+	Node         string `json:"node"`
+	DesiredState string `json:"desired_state"`
+	CurrentState string `json:"current_state"`
+	Error        string `json:"error,omitempty"`
+}
+
+// DockerTask is one line of `docker service ps --format '{{json .}}'`,
+// in docker's field names.
+type DockerTask struct {
 	ID           string `json:"ID"`
 	Name         string `json:"Name"`
 	Image        string `json:"Image"`
@@ -100,7 +113,7 @@ type Task struct {
 // Health is one GET /v2/ answer.
 type Health struct {
 	URL    string `json:"url"`
-	Status int    `json:"status"`
+	Status int    `json:"http_status"`
 	OK     bool   `json:"ok"`
 	// Via is how the manager reached the registry: HealthViaPublished or
 	// HealthViaTask.
@@ -280,25 +293,29 @@ func ensureDirs(ctx context.Context, h nodes.Host, r Rendered, p Plan, o Install
 	return nil
 }
 
+// writeFiles writes the changed files without following a symbolic link
+// planted at their paths (nodes.ReplaceFile): a secret file is written
+// 0600 and root-owned from its first byte, and one whose mode is wrong is
+// written again rather than chmodded (chmod would follow a link).
 func writeFiles(ctx context.Context, h nodes.Host, r Rendered, p Plan, res *InstallResult, logf func(string, ...any)) error {
 	for _, f := range r.Files() {
 		fc, _ := p.file(f.Path)
-		// Tighten an existing secret file before the secret goes in:
-		// WriteFile keeps an existing file's mode.
-		if f.Secret && fc.Exists && fc.ModeWrong {
-			logf("%s: chmod 600 %s (was %s)", h.Name(), f.Path, fc.RemoteMode)
-			if _, err := run(ctx, h, "chmod", "600", f.Path); err != nil {
-				return err
-			}
-		}
-		if !fc.Changed {
+		fixMode := f.Secret && fc.Exists && fc.ModeWrong
+		if !fc.Changed && !fixMode {
 			continue
 		}
-		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
-		if err := h.WriteFile(ctx, f.Path, f.Data, f.Mode); err != nil {
-			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err)) // "write <path>: ..."
+		if fixMode {
+			logf("%s: chmod 600 %s (was %s): writing it again, 0600", h.Name(), f.Path, fc.RemoteMode)
 		}
-		res.Wrote = append(res.Wrote, f.Path)
+		logf("%s: writing %s (mode %04o)", h.Name(), f.Path, f.Mode)
+		if err := remote(ctx, "write "+f.Path, func(ctx context.Context) error {
+			return nodes.ReplaceFile(ctx, h, f.Path, f.Data, f.Mode, f.Secret)
+		}); err != nil {
+			return fmt.Errorf("%s: %w", h.Name(), nodes.Unnamed(h.Name(), err))
+		}
+		if fc.Changed {
+			res.Wrote = append(res.Wrote, f.Path)
+		}
 	}
 	return nil
 }
@@ -451,11 +468,11 @@ func ParseTasks(out string) ([]Task, error) {
 		if l == "" {
 			continue
 		}
-		var t Task
+		var t DockerTask
 		if err := json.Unmarshal([]byte(l), &t); err != nil {
 			return nil, fmt.Errorf("docker service ps: unexpected line %q", l)
 		}
-		tasks = append(tasks, t)
+		tasks = append(tasks, Task(t))
 	}
 	return tasks, nil
 }

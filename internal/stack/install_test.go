@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -155,7 +156,7 @@ func (s *fakeSwarm) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) 
 				if strings.Contains(line, "desired-state=running") && t.DesiredState != "Running" {
 					continue
 				}
-				j, _ := json.Marshal(t)
+				j, _ := json.Marshal(DockerTask(t))
 				b.Write(j)
 				b.WriteByte('\n')
 			}
@@ -416,13 +417,19 @@ var fast = InstallOptions{Wait: 5 * time.Second, Poll: time.Millisecond}
 func newManager() (*fakeSwarm, *fakehost.Host) {
 	s := newSwarm()
 	s.networks["traefik_public"] = "overlay swarm"
-	return s, fakehost.New("m1", nil, s.handle)
+	h := fakehost.New("m1", nil, s.handle)
+	h.Replaced = func(p string, mode fs.FileMode) { // what stat then reports
+		s.mu.Lock()
+		s.modes[p] = strconv.FormatUint(uint64(mode.Perm()), 8)
+		s.mu.Unlock()
+	}
+	return s, h
 }
 
 func TestInstallFirstDeploysThenNoOp(t *testing.T) {
 	ctx := context.Background()
 	s, h := newManager()
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}})
 	var logs []string
 	o := fast
 	o.Log = func(l string) { logs = append(logs, l) }
@@ -466,7 +473,7 @@ func TestInstallFirstDeploysThenNoOp(t *testing.T) {
 func TestInstallChangedValuesRedeploy(t *testing.T) {
 	ctx := context.Background()
 	s, h := newManager()
-	if _, err := Install(ctx, h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), fast); err != nil {
+	if _, err := Install(ctx, h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), fast); err != nil {
 		t.Fatal(err)
 	}
 
@@ -476,7 +483,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	for _, tk := range s.tasks() {
 		oldTasks[tk.ID] = true
 	}
-	r2 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000}})
+	r2 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Traefik: TraefikV1, Publish: 5000}})
 	res, err := Install(ctx, h, r2, fast)
 	if err != nil {
 		t.Fatal(err)
@@ -508,7 +515,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	if !s.objects[oldObject] {
 		t.Fatalf("objects %v lack %s", s.objects, oldObject)
 	}
-	r3 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "hunter2-secret"})
+	r3 := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "hunter2-secret"})
 	s.modes[r3.Configs[0].Path] = "644"
 	res, err = Install(ctx, h, r3, o)
 	if err != nil {
@@ -537,7 +544,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 	}
 
 	// Only the password changes: the diff shows nothing, the file is rewritten.
-	r4 := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "other-secret"})
+	r4 := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror2.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "other-secret"})
 	p, err := ComputePlan(ctx, h, r4, fast)
 	if err != nil {
 		t.Fatal(err)
@@ -549,7 +556,7 @@ func TestInstallChangedValuesRedeploy(t *testing.T) {
 
 func TestInstallFileModeForNewSecret(t *testing.T) {
 	_, h := newManager()
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
 	if _, err := Install(context.Background(), h, r, fast); err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +569,7 @@ func TestInstallMissingNetwork(t *testing.T) {
 	ctx := context.Background()
 	s := newSwarm()
 	h := fakehost.New("m1", nil, s.handle)
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}})
 	_, err := Install(ctx, h, r, fast)
 	if err == nil || !strings.Contains(err.Error(), "network traefik_public does not exist") || !strings.Contains(err.Error(), "--create-network") {
 		t.Fatalf("err = %v", err)
@@ -605,7 +612,7 @@ func TestInstallMissingNetwork(t *testing.T) {
 func TestInstallDryRunWritesNothing(t *testing.T) {
 	s, h := newManager()
 	h.SetFile("/var/data/config/registry/registry.yml", "old: stack\n", 0o644)
-	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "dry-secret"})
+	r := mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "dry-secret"})
 	o := fast
 	o.DryRun = true
 	res, err := Install(context.Background(), h, r, o)
@@ -632,7 +639,7 @@ func TestInstallConvergeFailureShowsTaskErrors(t *testing.T) {
 	s.failTasks = `invalid mount config for type "bind": bind source path does not exist`
 	o := fast
 	o.Wait = 50 * time.Millisecond
-	_, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), o)
+	_, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), o)
 	var ce *ConvergeError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "bind source path does not exist") || !strings.Contains(err.Error(), "0/1") {
 		t.Fatalf("err = %v", err)
@@ -644,7 +651,7 @@ func TestInstallHealthFailure(t *testing.T) {
 	s.health = "502"
 	o := fast
 	o.Wait = 300 * time.Millisecond
-	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, PublishMode: PublishHost}}), o)
+	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, PublishMode: PublishHost}}), o)
 	if err == nil || !strings.Contains(err.Error(), "GET /v2/") || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v", err)
 	}
@@ -672,7 +679,7 @@ func TestInstallHealthKeepsLastAnswerWhenCutShort(t *testing.T) {
 	})
 	o := fast
 	o.Wait = 300 * time.Millisecond
-	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}), o)
+	res, err := Install(context.Background(), h, mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}), o)
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("err = %v", err)
 	}
@@ -724,7 +731,7 @@ func TestUninstall(t *testing.T) {
 // manager, and otherwise says "not checked" instead of passing silently.
 func TestInstallUnpublishedChecksInsideTaskContainer(t *testing.T) {
 	ctx := context.Background()
-	unpublished := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 0}}
+	unpublished := Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 0}}
 
 	s, h := newManager()
 	res, err := Install(ctx, h, mustRender(t, unpublished), fast)
@@ -836,5 +843,107 @@ func TestUninstallWaitsForTaskContainersOnOtherNodes(t *testing.T) {
 		}})
 	if err == nil || !strings.Contains(err.Error(), "w1: the registry's container is still running") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A dry run only reads what the stack has and what a purge would remove;
+// a negative wait runs docker stack rm once and returns; a purge refuses
+// not to wait.
+func TestUninstallDryRunAndNoWait(t *testing.T) {
+	ctx := context.Background()
+	s := newSwarm()
+	h := fakehost.New("m1", nil, s.handle)
+	v := Values{Mirror: inventory.Mirror{Traefik: TraefikNone, Publish: 5000}}
+	if _, err := Install(ctx, h, mustRender(t, v), fast); err != nil {
+		t.Fatal(err)
+	}
+	v.Defaults()
+	n := len(h.Commands)
+	res, err := Uninstall(ctx, h, v, UninstallOptions{DryRun: true, Purge: true})
+	if err != nil || !res.Removed || len(res.Services) != 1 || len(res.WouldPurge) != 3 || len(res.Purged) != 0 || s.service() == nil {
+		t.Fatalf("dry run: %+v %v", res, err)
+	}
+	for _, c := range h.Commands[n:] {
+		if line := strings.Join(c.Args, " "); !strings.HasPrefix(line, "docker service ls") && !strings.HasPrefix(line, "docker network ls") {
+			t.Errorf("dry run ran %q", line)
+		}
+	}
+	if _, err := Uninstall(ctx, h, v, UninstallOptions{Purge: true, Wait: -1}); err == nil || s.service() == nil {
+		t.Errorf("purge without waiting: %v", err)
+	}
+	s.containers = 1
+	res, err = Uninstall(ctx, h, v, UninstallOptions{Wait: -1, Poll: time.Millisecond})
+	if err != nil || !res.Removed || s.service() != nil || s.containers != 1 {
+		t.Errorf("no wait: %+v %v (containers %d: not waited for)", res, err, s.containers)
+	}
+}
+
+// A symbolic link planted where the registry config (which holds the
+// upstream password) or the stack file goes is refused before anything is
+// read or written through it: no chmod, no write, no diff of its target.
+func TestInstallRefusesSymlinkedFiles(t *testing.T) {
+	r := mustRender(t, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikNone, Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: "pw-123"})
+	for _, path := range []string{r.Configs[0].Path, r.Stack.Path} {
+		for _, dry := range []bool{true, false} {
+			s, h := newManager()
+			h.Links = map[string]bool{path: true}
+			h.SetFile(path, "root:$6$secret-hash:19000:0:99999:7:::\n", 0o640) // what the link points at
+			s.modes[path] = "640"
+			o := fast
+			o.DryRun = dry
+			res, err := Install(context.Background(), h, r, o)
+			if err == nil || !strings.Contains(err.Error(), path+" is a symbolic link") {
+				t.Errorf("%s (dry run %v): err = %v, want the link refused", path, dry, err)
+			}
+			if m := s.mutating(h); len(m) != 0 || len(h.Writes) != 0 || s.modes[path] != "640" {
+				t.Errorf("%s (dry run %v): changed the node: %v writes %v mode %s", path, dry, m, h.Writes, s.modes[path])
+			}
+			if b, _ := json.Marshal(res); strings.Contains(string(b), "secret-hash") {
+				t.Errorf("%s (dry run %v): the link's target shows in the result: %s", path, dry, b)
+			}
+		}
+	}
+}
+
+// --purge refuses system paths before anything is done on the manager:
+// a data directory such as /var/lib (whose docker/ is docker's own data)
+// or one inside docker's data root, and stack or config files in a system
+// directory (/etc/passwd).
+func TestUninstallPurgeRefusesSystemPaths(t *testing.T) {
+	base := Values{Mirror: inventory.Mirror{StackName: "registry"}}
+	base.Defaults()
+	for _, c := range []struct {
+		field, val string
+	}{
+		{"data_dir", "/var/lib"}, {"data_dir", "/var"}, {"data_dir", "/usr/local"}, {"data_dir", "/var/lib/docker"},
+		{"data_dir", "/var/lib/docker-latest/volumes/x"}, {"data_dir", "/etc/registry"}, {"data_dir", "/home"}, {"data_dir", "/srv"},
+		{"config_file", "/etc/passwd"}, {"stack_file", "/usr/bin/docker"}, {"config_file", "/var/lib/docker/config.yml"},
+	} {
+		v := base
+		switch c.field {
+		case "data_dir":
+			v.DataDir = c.val
+		case "config_file":
+			v.ConfigFile = c.val
+		case "stack_file":
+			v.StackFile = c.val
+		}
+		s := newSwarm()
+		h := fakehost.New("m1", nil, s.handle)
+		_, err := Uninstall(context.Background(), h, v, UninstallOptions{Purge: true})
+		if err == nil || !strings.Contains(err.Error(), c.field) || !strings.Contains(err.Error(), "system") || len(h.Commands) != 0 {
+			t.Errorf("--purge with %s %s: err %v after %d commands, want refused before any", c.field, c.val, err, len(h.Commands))
+		}
+		// Without --purge nothing is deleted: the paths are not refused.
+		if _, err := Uninstall(context.Background(), h, v, UninstallOptions{Wait: time.Second, Poll: time.Millisecond}); err != nil && strings.Contains(err.Error(), "system") {
+			t.Errorf("without --purge %s %s: %v", c.field, c.val, err)
+		}
+	}
+	for _, ok := range []string{"/var/data/registry/registry-mirror-data", "/srv/registry", "/mnt/disk1/registry", "/var/lib/registry-mirror"} {
+		v := base
+		v.DataDir = ok
+		if err := v.validateUninstall(true); err != nil {
+			t.Errorf("data_dir %s refused: %v", ok, err)
+		}
 	}
 }

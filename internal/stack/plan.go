@@ -151,8 +151,17 @@ func ComputePlan(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions
 	changedConfig := map[string]bool{}
 	for _, f := range r.Files() {
 		fc := FileChange{Path: f.Path, Mode: f.Mode, Secret: f.Secret, Hidden: f.Hidden}
-		old, err := h.ReadFile(ctx, f.Path)
+		// A symbolic link planted there is refused, not read: its target
+		// would show in the diff, and the write would follow it.
+		var old []byte
+		err := remote(ctx, "read "+f.Path, func(ctx context.Context) (err error) {
+			old, err = nodes.ReadRegularFile(ctx, h, f.Path)
+			return err
+		})
+		var nr *nodes.NotRegularError
 		switch {
+		case errors.As(err, &nr):
+			return Plan{}, fmt.Errorf("%s: %w; remove it, or choose another path (--config-file, --stack-file)", h.Name(), err)
 		case errors.Is(err, fs.ErrNotExist):
 			fc.Changed = true
 		case err != nil:

@@ -254,6 +254,9 @@ const (
 // on the manager.
 func Render(tfs fs.FS, v Values) (Rendered, error) {
 	v.Defaults()
+	if v.Traefik == TraefikAuto {
+		return Rendered{}, errors.New("mirror.traefik auto must be resolved through a manager before rendering (ResolveTraefik)")
+	}
 	if err := v.Validate(); err != nil {
 		return Rendered{}, err
 	}

@@ -51,15 +51,15 @@ var goldenCases = []struct {
 	name string
 	v    Values
 }{
-	{"recipe-v1-ingress", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}},
+	{"recipe-v1-ingress", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}},
 	{"v1-unpublished", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Network: "proxy"}}},
 	{"v2-host", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV2, Publish: 5000, PublishMode: PublishHost}}},
 	{"v3-custom", Values{Mirror: inventory.Mirror{FQDN: "registry.lan", Traefik: TraefikV3, Entrypoint: "https", CertResolver: "le", StackName: "cache", Constraints: []string{"node.role==manager", "node.labels.disk!=slow"}, Replicas: 1, DeleteEnabled: boolp(false)}}},
 	{"none-host", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.5:5000", Publish: 5000, PublishMode: PublishHost, RemoteURL: "http://172.30.0.9:5000"}}},
 	{"none-ingress", Values{Mirror: inventory.Mirror{Traefik: TraefikNone, Publish: 5001}}},
 	{"registry3-ttl", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV3, Image: "registry:3", TTL: "72h", Publish: 5000}}},
-	{"registry2-pinned", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Image: "registry:2", Publish: 5000}}},
-	{"credentials", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "hubuser"}, UpstreamPassword: `s3cr"et: #pw'`}},
+	{"registry2-pinned", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Image: "registry:2", Publish: 5000}}},
+	{"credentials", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000, UpstreamUsername: "hubuser"}, UpstreamPassword: `s3cr"et: #pw'`}},
 	{"upstreams-v3", Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV3, Publish: 0, PublishSet: true,
 		Registries: []inventory.Registry{{Registry: "docker.io"}, {Registry: "ghcr.io", Username: "bot"}, {Registry: "quay.io"}}},
 		Passwords: map[string]string{"ghcr.io": "gh-token"}}},
@@ -378,7 +378,7 @@ func itoa(i int) string {
 }
 
 func TestRenderRecipeDefaults(t *testing.T) {
-	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func TestRenderRecipeDefaults(t *testing.T) {
 // image: registry:2 keeps an existing install on v2: its config path, no
 // TTL, no OpenTelemetry variable.
 func TestRenderRegistry2Pinned(t *testing.T) {
-	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", Image: "registry:2", Publish: 5000}})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com", Image: "registry:2", Publish: 5000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +428,7 @@ func TestRenderRegistry2Pinned(t *testing.T) {
 }
 
 func TestRenderRegistry3(t *testing.T) {
-	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", Image: "host.lan:5000/lib/registry:3.0.0", TTL: "0s", Publish: 5000}})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com", Image: "host.lan:5000/lib/registry:3.0.0", TTL: "0s", Publish: 5000}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,7 +522,7 @@ func TestRenderCredentialsPerUpstream(t *testing.T) {
 
 func TestRenderCredentials(t *testing.T) {
 	pw := `s3cr"et: #pw'\x`
-	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: pw})
+	r, err := Render(templates.FS, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "mirror.example.com", Publish: 5000, UpstreamUsername: "u"}, UpstreamPassword: pw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +590,7 @@ func TestRenderCustomTemplates(t *testing.T) {
 		templates.StackFile:  {Data: []byte("services:\n  {{ .Service }}:\n    image: {{ yaml .Image }}\n# custom\n")},
 		templates.ConfigFile: {Data: base},
 	}
-	r, err := Render(custom, Values{Mirror: inventory.Mirror{FQDN: "m.example.com"}})
+	r, err := Render(custom, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +598,7 @@ func TestRenderCustomTemplates(t *testing.T) {
 		t.Errorf("custom template not used: %s", r.Stack.Data)
 	}
 	// A stack template written for one upstream cannot serve several.
-	_, err = Render(custom, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", Registries: regsOf("docker.io", "ghcr.io")}})
+	_, err = Render(custom, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com", Registries: regsOf("docker.io", "ghcr.io")}})
 	if err == nil || !strings.Contains(err.Error(), "no service registry-mirror-ghcr-io (ghcr.io): a stack template must range over .Services") {
 		t.Errorf("one-service template with two upstreams: %v", err)
 	}
@@ -609,7 +609,7 @@ func TestRenderCustomTemplates(t *testing.T) {
 		"bad template": {templates.StackFile: {Data: []byte("{{ .Nope }}")}, templates.ConfigFile: {Data: base}},
 		"no services":  {templates.StackFile: {Data: []byte("version: '3'\n")}, templates.ConfigFile: {Data: base}},
 	} {
-		_, err := Render(fsys, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
+		_, err := Render(fsys, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
 		if err == nil {
 			t.Errorf("%s: Render succeeded", name)
 		} else if strings.Contains(err.Error(), "hunter22") {
@@ -627,7 +627,7 @@ func TestStackTemplateCannotSeePassword(t *testing.T) {
 		templates.StackFile:  {Data: []byte("services:\n  {{ .Service }}:\n    environment: [{{ yaml .UpstreamPassword }}]\n")},
 		templates.ConfigFile: {Data: base},
 	}
-	r, err := Render(custom, Values{Mirror: inventory.Mirror{FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
+	r, err := Render(custom, Values{Mirror: inventory.Mirror{Traefik: TraefikV1, FQDN: "m.example.com", UpstreamUsername: "u"}, UpstreamPassword: "hunter22"})
 	if err != nil {
 		t.Fatal(err)
 	}

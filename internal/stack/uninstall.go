@@ -21,8 +21,13 @@ type UninstallOptions struct {
 	// <data_dir>/docker, then data_dir itself if empty), on the manager and
 	// on each replica node.
 	Purge bool
-	// Wait bounds waiting for services and stack networks to go (0 = DefaultWait).
+	// Wait bounds waiting for services and stack networks to go (0 =
+	// DefaultWait; negative = run docker stack rm once and do not wait;
+	// not with Purge).
 	Wait time.Duration
+	// DryRun only reads: which services and networks the stack has, and
+	// what a purge would remove.
+	DryRun bool
 	// Poll is the interval between checks (0 = 1s).
 	Poll time.Duration
 	Log  func(string)
@@ -36,8 +41,11 @@ type UninstallOptions struct {
 // UninstallResult is what Uninstall did.
 type UninstallResult struct {
 	Removed bool `json:"removed"` // the stack existed and was removed
-	// Services are the stack's services that were removed.
-	Services []string `json:"services,omitempty"`
+	// Services and Networks are what the stack had when uninstall began.
+	Services []string `json:"services"`
+	Networks []string `json:"networks"`
+	// WouldPurge is what a purge removes (a dry run with Purge).
+	WouldPurge []string `json:"would_purge,omitempty"`
 	// Unlabelled are the nodes the replica label was taken off.
 	Unlabelled []string `json:"unlabelled,omitempty"`
 	// Unchecked lists nodes that ran a registry task but could not be
@@ -68,13 +76,20 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 			o.Log(fmt.Sprintf(format, a...))
 		}
 	}
-	res := UninstallResult{Purged: []string{}}
-	if err := v.validateUninstall(); err != nil {
+	res := UninstallResult{Purged: []string{}, Services: []string{}, Networks: []string{}}
+	if err := v.validateUninstall(o.Purge); err != nil {
 		return res, err
 	}
+	if o.Purge && o.Wait < 0 {
+		return res, errors.New("a purge waits for the registry to stop: give it a wait")
+	}
 	wait, poll := o.Wait, o.Poll
-	if wait <= 0 {
+	if wait == 0 {
 		wait = DefaultWait
+	}
+	noWait := wait < 0
+	if noWait {
+		wait = DefaultWait // bounds the commands themselves
 	}
 	if poll <= 0 {
 		poll = time.Second
@@ -86,7 +101,26 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 	if err != nil {
 		return res, err
 	}
-	res.Services = services
+	res.Services, res.Networks = append(res.Services, services...), append(res.Networks, networks...)
+	// What the deployed stack file names (upstreams since taken out of
+	// the inventory): read before anything goes.
+	var deployed deployedStack
+	if o.Purge {
+		if b, err := h.ReadFile(wctx, v.StackFile); err == nil {
+			_ = yaml.Unmarshal(b, &deployed) // unreadable: purge what v names
+		}
+	}
+	if o.DryRun {
+		res.Removed = len(services)+len(networks) > 0
+		if o.Purge {
+			files, shared, perNode := purgeTargets(v, deployed)
+			res.WouldPurge = append(files, shared...)
+			for _, d := range perNode {
+				res.WouldPurge = append(res.WouldPurge, path.Join(d, "<replica node>"))
+			}
+		}
+		return res, nil
+	}
 	// Where the registry's tasks run: once the services are gone the
 	// manager no longer lists them, and their containers may still stop.
 	var taskNodes []string
@@ -100,14 +134,6 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 			}
 		}
 	}
-	// What the deployed stack file names (upstreams since taken out of
-	// the inventory): read before anything goes.
-	var deployed deployedStack
-	if o.Purge {
-		if b, err := h.ReadFile(wctx, v.StackFile); err == nil {
-			_ = yaml.Unmarshal(b, &deployed) // unreadable: purge what v names
-		}
-	}
 	if len(services)+len(networks) > 0 {
 		res.Removed = true
 		for {
@@ -115,6 +141,13 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 			// docker stack rm can fail to remove a network whose endpoints
 			// are still going away: retried below until all is gone.
 			_, rmErr := run(wctx, h, "docker", "stack", "rm", v.StackName)
+			if noWait {
+				if rmErr != nil {
+					return res, rmErr
+				}
+				logf("%s: docker stack rm %s done; not waiting for it to go (--wait 0)", h.Name(), v.StackName)
+				return res, nil
+			}
 			services, networks, err = stackResources(wctx, h, v.StackName)
 			if err == nil && len(services)+len(networks) == 0 {
 				break
@@ -170,43 +203,7 @@ func Uninstall(ctx context.Context, h nodes.Host, v Values, o UninstallOptions) 
 // every cache: on the manager for single-replica upstreams, on each
 // replica node for per-node ones.
 func purge(ctx context.Context, h nodes.Host, v Values, deployed deployedStack, taskNodes []string, o UninstallOptions, res *UninstallResult, logf func(string, ...any)) error {
-	files := []string{v.StackFile}
-	shared := []string{}  // data directories on the manager
-	perNode := []string{} // data directories holding one <hostname> directory per replica node
-	add := func(list *[]string, p string) {
-		if p != "" && !slices.Contains(*list, p) && checkPath(p) == nil {
-			*list = append(*list, p)
-		}
-	}
-	eps := v.Endpoints()
-	for _, e := range eps {
-		add(&files, e.ConfigFile)
-		if v.PerNode() {
-			add(&perNode, e.DataDir)
-		} else {
-			add(&shared, e.DataDir)
-		}
-	}
-	if v.TLSCert != "" || v.TLSKey != "" {
-		dir := path.Dir(v.ConfigFile)
-		add(&files, path.Join(dir, "registry-mirror-tls-cert.pem"))
-		add(&files, path.Join(dir, "registry-mirror-tls-key.pem"))
-	}
-	for _, f := range ownFiles(deployed, v) {
-		add(&files, f)
-	}
-	for _, svc := range deployed.Services {
-		for _, vol := range svc.Volumes {
-			if vol.Type != "bind" || vol.Target != "/var/lib/registry" {
-				continue
-			}
-			if d, ok := strings.CutSuffix(vol.Source, "/{{.Node.Hostname}}"); ok {
-				add(&perNode, d)
-			} else {
-				add(&shared, vol.Source)
-			}
-		}
-	}
+	files, shared, perNode := purgeTargets(v, deployed)
 	for _, p := range files {
 		if _, err := run(ctx, h, "rm", "-f", "--", p); err != nil {
 			return err
@@ -214,7 +211,11 @@ func purge(ctx context.Context, h nodes.Host, v Values, deployed deployedStack, 
 		res.Purged = append(res.Purged, p)
 	}
 	purgeDir := func(nh nodes.Host, dir, shown string) error {
-		out, err := nh.Run(ctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{dir}, Sudo: true})
+		var out nodes.Output
+		err := remote(ctx, "purge "+dir, func(ctx context.Context) (err error) {
+			out, err = nh.Run(ctx, nodes.Cmd{Script: purgeDataScript, ScriptArgs: []string{dir}, Sudo: true})
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("%s: purge %s: %w", nh.Name(), dir, nodes.Unnamed(nh.Name(), err))
 		}
@@ -261,6 +262,49 @@ func purge(ctx context.Context, h nodes.Host, v Values, deployed deployedStack, 
 	return nil
 }
 
+// purgeTargets are what a purge removes: the files install wrote on the
+// manager, the data directories there (single-replica upstreams) and the
+// directories holding one <hostname> directory per replica node, for
+// every upstream v lists and every one the deployed stack still names.
+func purgeTargets(v Values, deployed deployedStack) (files, shared, perNode []string) {
+	files, shared, perNode = []string{v.StackFile}, []string{}, []string{}
+	add := func(list *[]string, p string) {
+		if p != "" && !slices.Contains(*list, p) && checkPath(p) == nil {
+			*list = append(*list, p)
+		}
+	}
+	eps := v.Endpoints()
+	for _, e := range eps {
+		add(&files, e.ConfigFile)
+		if v.PerNode() {
+			add(&perNode, e.DataDir)
+		} else {
+			add(&shared, e.DataDir)
+		}
+	}
+	if v.TLSCert != "" || v.TLSKey != "" {
+		dir := path.Dir(v.ConfigFile)
+		add(&files, path.Join(dir, "registry-mirror-tls-cert.pem"))
+		add(&files, path.Join(dir, "registry-mirror-tls-key.pem"))
+	}
+	for _, f := range ownFiles(deployed, v) {
+		add(&files, f)
+	}
+	for _, svc := range deployed.Services {
+		for _, vol := range svc.Volumes {
+			if vol.Type != "bind" || vol.Target != "/var/lib/registry" {
+				continue
+			}
+			if d, ok := strings.CutSuffix(vol.Source, "/{{.Node.Hostname}}"); ok {
+				add(&perNode, d)
+			} else {
+				add(&shared, vol.Source)
+			}
+		}
+	}
+	return files, shared, perNode
+}
+
 // waitNoContainers waits until no container of the stack runs on h.
 func waitNoContainers(ctx context.Context, h nodes.Host, stack string, poll time.Duration) error {
 	for {
@@ -296,18 +340,83 @@ func stackResources(ctx context.Context, h nodes.Host, stack string) (services, 
 	return services, strings.Fields(out), nil
 }
 
-// validateUninstall checks the values Uninstall uses on the manager.
-func (v Values) validateUninstall() error {
+// validateUninstall checks the values Uninstall uses on the manager; with
+// purge also that nothing it deletes is a system path (systemPath).
+func (v Values) validateUninstall(purge bool) error {
 	var errs []error
 	if !stackNameRE.MatchString(v.StackName) {
 		errs = append(errs, fieldError("stack", fmt.Sprintf("%q is not a stack name", v.StackName)))
 	}
-	for _, p := range []struct{ field, val string }{
-		{"stack_file", v.StackFile}, {"config_file", v.ConfigFile}, {"data_dir", v.DataDir},
+	for _, p := range []struct {
+		field, val string
+		dir        bool
+	}{
+		{"stack_file", v.StackFile, false}, {"config_file", v.ConfigFile, false}, {"data_dir", v.DataDir, true},
 	} {
 		if err := checkPath(p.val); err != nil {
 			errs = append(errs, fieldError(p.field, fmt.Sprintf("%q %v", p.val, err)))
+			continue
+		}
+		if purge {
+			if why := systemPath(p.val, p.dir); why != "" {
+				errs = append(errs, fieldError(p.field, fmt.Sprintf("%q %s: --purge deletes only what mirror install wrote; refusing a system path", p.val, why)))
+			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// CheckPurge refuses, for --purge, a stack file, config file or data
+// directory that is a system path (the callers' exit-2 check before any
+// node is touched; Uninstall checks it again).
+func (v Values) CheckPurge() error {
+	var errs []error
+	for _, e := range unwrapJoin(v.validateUninstall(true)) {
+		var fe *FieldError
+		if errors.As(e, &fe) && strings.Contains(fe.Msg, "refusing a system path") {
+			errs = append(errs, e)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func unwrapJoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// systemDirs are directories --purge never deletes, nor files directly in.
+var systemDirs = map[string]bool{
+	"/": true, "/bin": true, "/boot": true, "/dev": true, "/etc": true, "/home": true, "/lib": true, "/lib32": true,
+	"/lib64": true, "/libx32": true, "/media": true, "/mnt": true, "/opt": true, "/proc": true, "/root": true, "/run": true,
+	"/sbin": true, "/srv": true, "/sys": true, "/tmp": true, "/usr": true, "/usr/local": true, "/var": true,
+	"/var/lib": true, "/var/log": true, "/var/cache": true, "/var/tmp": true, "/var/run": true, "/var/spool": true,
+	"/var/mail": true, "/var/backups": true, "/var/local": true, "/var/opt": true,
+}
+
+// systemTrees are trees nothing of the registry's lives in: the system's
+// own files and the container engines' data.
+var systemTrees = []string{"/proc", "/sys", "/dev", "/run", "/boot", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64",
+	"/libx32", "/var/lib/docker", "/var/lib/docker-latest", "/var/lib/containerd", "/var/lib/dpkg", "/var/lib/apt"}
+
+// systemPath says why p (a directory to purge, else a file to delete) is
+// a system path, "" when it is not.
+func systemPath(p string, dir bool) string {
+	if dir && systemDirs[p] {
+		return "is a system directory"
+	}
+	if !dir && systemDirs[path.Dir(p)] {
+		return "is in a system directory (" + path.Dir(p) + ")"
+	}
+	for _, t := range systemTrees {
+		if p == t || strings.HasPrefix(p, t+"/") {
+			return "is inside " + t
+		}
+	}
+	return ""
 }

@@ -101,8 +101,8 @@ func (v Values) Validate() error {
 	}
 
 	switch {
-	case v.FQDN == "" && v.Traefik != TraefikNone:
-		bad("fqdn", "required with Traefik %s labels (the Host rule)", v.Traefik)
+	case v.FQDN == "" && v.Traefik != TraefikNone && v.Traefik != TraefikAuto:
+		bad("fqdn", "required with Traefik %s labels (the Host rule): set it, or choose --traefik none (a published port only) or auto (labels only where a Traefik runs)", v.Traefik)
 	case v.FQDN != "":
 		if err := checkFQDN(v.FQDN); err != nil {
 			bad("fqdn", "%q %v", v.FQDN, err)
@@ -148,16 +148,24 @@ func (v Values) Validate() error {
 		if !networkRE.MatchString(v.Network) {
 			bad("network", "%q is not a network name (letters, digits, _ . -)", v.Network)
 		}
+	case TraefikAuto:
+		if v.Network != "" && !networkRE.MatchString(v.Network) {
+			bad("network", "%q is not a network name (letters, digits, _ . -)", v.Network)
+		}
 	case TraefikNone:
 	default:
-		bad("traefik", "%q: want v1, v2, v3 or none", v.Traefik)
+		bad("traefik", "%q: want auto, v1, v2, v3 or none", v.Traefik)
 	}
-	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 {
-		if !traefikName.MatchString(v.Entrypoint) {
-			bad("entrypoint", "%q is not a Traefik entrypoint name", v.Entrypoint)
+	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 || v.Traefik == TraefikAuto {
+		if v.Entrypoint != "" || v.Traefik != TraefikAuto {
+			if !traefikName.MatchString(v.Entrypoint) {
+				bad("entrypoint", "%q is not a Traefik entrypoint name", v.Entrypoint)
+			}
 		}
-		if !traefikName.MatchString(v.CertResolver) {
-			bad("cert_resolver", "%q is not a Traefik certificate resolver name", v.CertResolver)
+		if v.CertResolver != "" || v.Traefik != TraefikAuto {
+			if !traefikName.MatchString(v.CertResolver) {
+				bad("cert_resolver", "%q is not a Traefik certificate resolver name", v.CertResolver)
+			}
 		}
 	}
 
@@ -170,7 +178,7 @@ func (v Values) Validate() error {
 		bad("publish_mode", "%q: want ingress or host", v.PublishMode)
 	}
 	if v.Publish == 0 && v.Traefik == TraefikNone {
-		bad("publish", "with --traefik none the mirror must publish a port, or nothing can reach it")
+		bad("publish", "with no Traefik labels (traefik none, or auto finding no Traefik to route by) the mirror must publish a port, or nothing can reach it")
 	}
 
 	for i, c := range v.Constraints {

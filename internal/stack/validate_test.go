@@ -11,7 +11,7 @@ import (
 )
 
 func valid() Values {
-	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Publish: 5000}}
+	v := Values{Mirror: inventory.Mirror{FQDN: "mirror.example.com", Traefik: TraefikV1, Publish: 5000}}
 	v.Defaults()
 	return v
 }
@@ -42,7 +42,7 @@ func TestValidateRejectsHostileValues(t *testing.T) {
 		{"fqdn label too long", func(v *Values) { v.FQDN = strings.Repeat("a", 64) + ".com" }, "--fqdn"},
 		{"fqdn with port", func(v *Values) { v.FQDN = "m.example.com:443" }, "--fqdn"},
 		{"fqdn backtick breaks Host()", func(v *Values) { v.FQDN = "a`) || Host(`b" }, "--fqdn"},
-		{"fqdn missing with traefik", func(v *Values) { v.FQDN = "" }, "--fqdn"},
+		{"fqdn missing with traefik", func(v *Values) { v.FQDN = "" }, "--fqdn): required with Traefik v1 labels (the Host rule): set it, or choose --traefik none (a published port only) or auto"},
 		{"url userinfo", func(v *Values) { v.URL = "https://u:p@m.example.com" }, "--url"},
 		{"url scheme", func(v *Values) { v.URL = "ftp://m.example.com" }, "--url"},
 		{"url no scheme", func(v *Values) { v.URL = "m.example.com" }, "--url"},
@@ -203,7 +203,7 @@ func TestFromInventoryDeleteEnabled(t *testing.T) {
 		set  *bool
 		want string
 	}{{nil, "enabled: true"}, {boolp(false), "enabled: false"}, {boolp(true), "enabled: true"}} {
-		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", DeleteEnabled: tc.set}, nil)
+		v, err := FromInventory(inventory.Mirror{FQDN: "m.example.com", Traefik: TraefikV3, DeleteEnabled: tc.set}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

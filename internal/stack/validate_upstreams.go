@@ -189,7 +189,7 @@ func (v Values) validateTLS() []error {
 		bad("tls_key", "required with tls_cert")
 		return errs
 	}
-	if v.Traefik != TraefikNone {
+	if v.Traefik != TraefikNone && v.Traefik != TraefikAuto { // auto: checked again once decided
 		bad("tls_cert", "with Traefik %s, Traefik serves HTTPS: tls_cert and tls_key are for traefik none", v.Traefik)
 	}
 	if n, err := countCerts(v.TLSCertPEM); err != nil || n == 0 {

@@ -100,7 +100,7 @@ func TestValidateUpstreamsAtFileLine(t *testing.T) {
 		{"replicas on ingress", "mirror:\n  fqdn: m.example.com\n  publish_mode: ingress\n  replica_nodes: [a, b]\n", "inv.yaml:3: mirror.publish_mode (--publish-mode): ingress would spread"},
 		{"cert without key", "mirror:\n  traefik: none\n  url: https://m.example.com:5000\n  tls_cert: " + crt + "\n", "mirror.tls_key (--tls-key): required with tls_cert"},
 		{"key of another cert", "mirror:\n  traefik: none\n  url: https://m.example.com:5000\n  tls_cert: " + otherCrt + "\n  tls_key: " + key + "\n", "inv.yaml:5: mirror.tls_key (--tls-key): " + key + " does not go with"},
-		{"tls behind traefik", "mirror:\n  fqdn: m.example.com\n  tls_cert: " + crt + "\n  tls_key: " + key + "\n", "inv.yaml:3: mirror.tls_cert (--tls-cert): with Traefik v1, Traefik serves HTTPS"},
+		{"tls behind traefik", "mirror:\n  fqdn: m.example.com\n  traefik: v3\n  tls_cert: " + crt + "\n  tls_key: " + key + "\n", "inv.yaml:4: mirror.tls_cert (--tls-cert): with Traefik v3, Traefik serves HTTPS"},
 		{"tls but http url", "mirror:\n  traefik: none\n  url: http://m.example.com:5000\n  tls_cert: " + crt + "\n  tls_key: " + key + "\n", `inv.yaml:3: mirror.url (--url): "http://m.example.com:5000" is http`},
 		{"ca not a cert", "mirror:\n  fqdn: m.example.com\n  ca_file: " + junk + "\n", "inv.yaml:3: mirror.ca_file (--ca-file): " + junk + ": holds a PRIVATE KEY block"},
 		{"ca missing", "mirror:\n  fqdn: m.example.com\n  ca_file: " + dir + "/nope.pem\n", "inv.yaml:3: mirror.ca_file (--ca-file): open " + dir + "/nope.pem"},

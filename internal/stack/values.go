@@ -22,12 +22,14 @@ const (
 	// more expiries, which is when distribution#2367 ("unexpected EOF" on
 	// a blob expiring under a pull) can bite; 0 never expires and lets the
 	// disk only grow.
-	DefaultTTL          = "168h"
-	DefaultStackName    = "registry"
-	DefaultStackFile    = "/var/data/config/registry/registry.yml"
-	DefaultConfigFile   = "/var/data/registry/registry-mirror-config.yml"
-	DefaultDataDir      = "/var/data/registry/registry-mirror-data"
-	DefaultTraefik      = TraefikV1
+	DefaultTTL        = "168h"
+	DefaultStackName  = "registry"
+	DefaultStackFile  = "/var/data/config/registry/registry.yml"
+	DefaultConfigFile = "/var/data/registry/registry-mirror-config.yml"
+	DefaultDataDir    = "/var/data/registry/registry-mirror-data"
+	// DefaultTraefik is auto: the labels of the Traefik the swarm runs,
+	// else none (a deployed stack keeps its labels; see DecideTraefik).
+	DefaultTraefik      = TraefikAuto
 	DefaultNetwork      = "traefik_public"
 	DefaultEntrypoint   = "websecure"
 	DefaultCertResolver = "letsencrypt"
@@ -42,6 +44,9 @@ const (
 
 // Traefik label flavours.
 const (
+	// TraefikAuto is decided at install time, through the manager
+	// (ResolveTraefik); it is never rendered.
+	TraefikAuto = "auto"
 	TraefikV1   = "v1"
 	TraefikV2   = "v2"
 	TraefikV3   = "v3"
@@ -112,7 +117,7 @@ func (v *Values) Defaults() {
 	def(&v.ConfigFile, DefaultConfigFile)
 	def(&v.DataDir, DefaultDataDir)
 	def(&v.Traefik, DefaultTraefik)
-	if v.Traefik != TraefikNone {
+	if v.Traefik != TraefikNone && v.Traefik != TraefikAuto {
 		def(&v.Network, DefaultNetwork)
 	}
 	if v.Traefik == TraefikV2 || v.Traefik == TraefikV3 {
@@ -209,7 +214,9 @@ func (v Values) ConfigTarget() string {
 }
 
 // NeedsNetwork reports whether the stack joins the external Traefik network.
-func (v Values) NeedsNetwork() bool { return v.Traefik != TraefikNone && v.Network != "" }
+func (v Values) NeedsNetwork() bool {
+	return v.Traefik != TraefikNone && v.Traefik != TraefikAuto && v.Network != ""
+}
 
 // HasCredentials reports whether upstream credentials are configured.
 func (v Values) HasCredentials() bool { return v.UpstreamUsername != "" || v.UpstreamPassword != "" }

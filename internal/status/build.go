@@ -2,6 +2,7 @@ package status
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/member"
@@ -35,9 +36,10 @@ type Input struct {
 
 // Build checks the stack on the manager, the endpoint from here and from
 // the manager, the cache, and every node's mirror state, and judges them.
-// The caller sets SchemaVersion and Command.
+// The caller fills the rest of the header (schema_version, command).
 func Build(ctx context.Context, in Input) *Report {
-	rep := &Report{MirrorURLs: in.MirrorURLs, Nodes: []Node{}, Warnings: in.Warnings}
+	rep := &Report{MirrorURLs: in.MirrorURLs, Nodes: []Node{}}
+	rep.Warnings = in.Warnings
 	if rep.MirrorURLs == nil {
 		rep.MirrorURLs = []string{}
 	}
@@ -80,7 +82,13 @@ func Build(ctx context.Context, in Input) *Report {
 		if rep.Cache == nil {
 			rep.Cache = &Cache{Repositories: []string{}}
 		}
-		repos, err := Catalog(ctx, url, in.Timeout)
+		var repos []string
+		var err error
+		if ep.Reachable {
+			repos, err = Catalog(ctx, url, in.Timeout)
+		} else {
+			err = errors.New("not checked: the mirror is unreachable")
+		}
 		if err != nil {
 			if rep.Cache.Error == "" {
 				rep.Cache.Error = "catalog: " + err.Error()

@@ -5,6 +5,7 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/probe"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // Health of the whole setup; the CLI maps it to exit codes 0, 1, 2.
@@ -31,16 +32,14 @@ type Node struct {
 	Discovered bool `json:"discovered,omitempty"`
 }
 
-// Report is the JSON document of `mirror status` (schema_version 1).
+// Report is the JSON document of `mirror status`: the shared header
+// (problems, warnings, error), then the verdict and what was checked.
 type Report struct {
-	SchemaVersion int      `json:"schema_version"`
-	Command       string   `json:"command"`
-	Health        string   `json:"health"`
-	Problems      []string `json:"problems"`
+	report.Header
+	Health string `json:"health"`
 	// Unchecked lists what could not be checked, and why (also in
 	// Problems); any entry makes Health "could-not-check".
 	Unchecked   []string     `json:"unchecked"`
-	Warnings    []string     `json:"warnings"`
 	MirrorURLs  []string     `json:"mirror_urls"`
 	Stack       *Stack       `json:"stack,omitempty"`
 	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
@@ -60,34 +59,37 @@ const MirrorURLHint = "pass --mirror URL, or set mirror.url or mirror.fqdn in th
 // r. Entries the caller already put in Problems, Unchecked or Warnings
 // are kept. Call it once.
 func (r *Report) Judge(services []Service) {
-	r.Problems = append([]string{}, r.Problems...)
+	r.Problems = append([]report.Problem{}, r.Problems...)
 	r.Unchecked = append([]string{}, r.Unchecked...)
 	r.Warnings = append([]string{}, r.Warnings...)
-	unchecked := func(msg string) {
+	problem := func(code, node, format string, a ...any) {
+		r.Problems = append(r.Problems, report.Problem{Code: code, Node: node, Message: fmt.Sprintf(format, a...)})
+	}
+	unchecked := func(code, msg string) {
 		r.Unchecked = append(r.Unchecked, msg)
-		r.Problems = append(r.Problems, msg)
+		problem(code, "", "%s", msg)
 	}
 	reachable := 0
 	for _, n := range r.Nodes {
 		switch {
 		case !n.Reachable:
-			r.Problems = append(r.Problems, fmt.Sprintf("%s: unreachable: %s", n.Name, n.Error))
+			problem(report.ProblemUnreachable, n.Name, "unreachable: %s", n.Error)
 		case n.Mirror == nil:
 			reachable++
-			r.Problems = append(r.Problems, fmt.Sprintf("%s: %s", n.Name, n.Error))
+			problem(report.ProblemNodeError, n.Name, "%s", n.Error)
 		case n.Mirror.FileError != "":
 			reachable++
-			r.Problems = append(r.Problems, fmt.Sprintf("%s: %s is not valid: %s", n.Name, n.DaemonJSON, n.Mirror.FileError))
+			problem(report.ProblemDaemonJSONInvalid, n.Name, "%s is not valid: %s", n.DaemonJSON, n.Mirror.FileError)
 		case !n.Mirror.Configured:
 			reachable++
-			r.Problems = append(r.Problems, fmt.Sprintf("%s: not configured (%s does not list the mirror)", n.Name, n.DaemonJSON))
+			problem(report.ProblemNotConfigured, n.Name, "not configured (%s does not list the mirror)", n.DaemonJSON)
 		case !n.Mirror.Applied:
 			reachable++
-			r.Problems = append(r.Problems, fmt.Sprintf("%s: configured but not applied: docker is waiting for a reload/restart", n.Name))
+			problem(report.ProblemPending, n.Name, "configured but not applied: docker is waiting for a reload/restart")
 		default:
 			reachable++
 			if n.Error != "" {
-				r.Problems = append(r.Problems, fmt.Sprintf("%s: %s", n.Name, n.Error))
+				problem(report.ProblemNodeError, n.Name, "%s", n.Error)
 			}
 		}
 	}
@@ -96,39 +98,39 @@ func (r *Report) Judge(services []Service) {
 		case s.Error != "" && !s.Found:
 			// The query failed: the service's state is unknown, which is
 			// not the same as "not deployed".
-			unchecked(fmt.Sprintf("stack %s: service %s not checked: %s", s.Name, s.Service, s.Error))
+			unchecked(report.ProblemServiceUnchecked, fmt.Sprintf("stack %s: service %s not checked: %s", s.Name, s.Service, s.Error))
 		case !s.Found:
-			r.Problems = append(r.Problems, fmt.Sprintf("stack %s: service %s not found (run `swarmctl mirror install`)", s.Name, s.Service))
+			problem(report.ProblemServiceMissing, "", "stack %s: service %s not found (run `swarmctl mirror install`)", s.Name, s.Service)
 		case s.DesiredReplicas == 0:
-			r.Problems = append(r.Problems, fmt.Sprintf("service %s is scaled to 0 replicas", s.Service))
+			problem(report.ProblemServiceScaledDown, "", "service %s is scaled to 0 replicas", s.Service)
 		case s.RunningReplicas < s.DesiredReplicas:
 			msg := fmt.Sprintf("service %s: %d/%d replicas running", s.Service, s.RunningReplicas, s.DesiredReplicas)
 			if s.LastError != "" {
 				msg += ": " + s.LastError
 			}
-			r.Problems = append(r.Problems, msg)
+			problem(report.ProblemReplicasShort, "", "%s", msg)
 		}
 	}
 	if r.Endpoint == nil && len(r.MirrorURLs) == 0 {
-		unchecked(NoMirrorURL)
+		unchecked(report.ProblemEndpointUnchecked, NoMirrorURL)
 	}
 	if e := r.Endpoint; e != nil {
 		switch {
 		case !e.Reachable:
-			r.Problems = append(r.Problems, fmt.Sprintf("mirror %s: unreachable: %s", e.URL, e.Error))
+			problem(report.ProblemEndpointDown, "", "mirror %s: unreachable: %s", e.URL, e.Error)
 		case !e.Healthy():
-			r.Problems = append(r.Problems, fmt.Sprintf("mirror %s: GET /v2/ answered HTTP %d", e.URL, e.Status))
+			problem(report.ProblemEndpointStatus, "", "mirror %s: GET /v2/ answered HTTP %d", e.URL, e.Status)
 		}
 		if e.TLS != nil && (e.TLS.Error != "" || !e.TLS.Valid) {
-			r.Problems = append(r.Problems, fmt.Sprintf("mirror %s: TLS certificate not valid: %s", e.URL, e.TLS.Error))
+			problem(report.ProblemTLSInvalid, "", "mirror %s: TLS certificate not valid: %s", e.URL, e.TLS.Error)
 		} else if e.TLS != nil && e.TLS.DaysToExpiry < 14 {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("mirror %s: TLS certificate expires in %d days", e.URL, e.TLS.DaysToExpiry))
 		}
 	}
 	if fm := r.FromManager; fm != nil && fm.Error != "" {
-		r.Problems = append(r.Problems, fmt.Sprintf("mirror as seen from %s: %s", fm.Manager, fm.Error))
+		problem(report.ProblemFromManager, fm.Manager, "the mirror as seen from this manager: %s", fm.Error)
 	} else if fm != nil && fm.Status != 0 && !probe.Answers(fm.Status) {
-		r.Problems = append(r.Problems, fmt.Sprintf("mirror as seen from %s: HTTP %d", fm.Manager, fm.Status))
+		problem(report.ProblemFromManager, fm.Manager, "the mirror as seen from this manager: HTTP %d", fm.Status)
 	}
 	for _, s := range services {
 		if !FromDockerHub(s.Image) {
@@ -136,7 +138,7 @@ func (r *Report) Judge(services []Service) {
 		}
 	}
 	if reachable == 0 {
-		unchecked("nodes: not checked: no node could be reached")
+		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}
 	switch {
 	case len(r.Unchecked) > 0:

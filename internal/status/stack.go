@@ -63,13 +63,36 @@ type FromManager struct {
 var scriptFiles embed.FS
 
 // stackStatusScript reads the swarm's services, the registry's tasks and
-// the mirror's answer as seen from the manager, in one command.
+// the mirror's answer as seen from the manager, in one command. Services
+// and tasks come as JSON lines (docker's {{json .}}): a task's node is a
+// hostname the node chose, and no value can add a line or a section.
 var stackStatusScript = nodes.MustScript(scriptFiles, "scripts/stack-status.sh")
+
+// ServiceRecord and TaskRecord are lines of stackStatusScript's services
+// and tasks sections: the keys of docker's {{json .}} swarmctl reads. Test
+// fakes print them with Line, so they speak what CheckStack parses.
+type ServiceRecord struct{ Name, Image, Replicas string }
+
+// TaskRecord is one task line; see ServiceRecord.
+type TaskRecord struct{ Name, Node, DesiredState, CurrentState, Error string }
+
+// Line encodes r as stackStatusScript prints it.
+func (r ServiceRecord) Line() string { return jsonLine(r) }
+
+// Line encodes r as stackStatusScript prints it.
+func (r TaskRecord) Line() string { return jsonLine(r) }
+
+func jsonLine(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b) + "\n"
+}
 
 // CheckStack asks a manager about the registry stack and all services.
 func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirrorURL string) (Stack, []Service, FromManager) {
 	st := Stack{Name: stackName, Service: serviceName, Tasks: []Task{}}
 	fm := FromManager{Manager: h.Name()}
+	ctx, cancel := nodes.Step(ctx, "registry service", nodes.DefaultStepTimeout)
+	defer cancel()
 	out, err := h.Run(ctx, nodes.Cmd{Script: stackStatusScript, ScriptArgs: []string{serviceName, mirrorURL, probe.Script.Text()}, Sudo: true})
 	if err != nil {
 		// Nothing is known: the stack is unchecked (Judge says so), and
@@ -81,23 +104,23 @@ func CheckStack(ctx context.Context, h nodes.Host, stackName, serviceName, mirro
 	sec := nodes.ParseSections(out.Stdout)
 	var services []Service
 	for _, l := range sec.NonBlank("services") {
-		p := strings.Split(l, "|")
-		if len(p) != 3 {
-			st.Error = strings.TrimSpace(l)
+		var r ServiceRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil || r.Name == "" {
+			st.Error = strings.TrimSpace(l) // docker's own error line
 			continue
 		}
-		services = append(services, Service{Name: p[0], Image: p[1]})
-		if p[0] == serviceName {
-			st.Found, st.Image = true, stripDigest(p[1])
-			st.RunningReplicas, st.DesiredReplicas = parseReplicas(p[2])
+		services = append(services, Service{Name: r.Name, Image: r.Image})
+		if r.Name == serviceName {
+			st.Found, st.Image = true, stripDigest(r.Image)
+			st.RunningReplicas, st.DesiredReplicas = parseReplicas(r.Replicas)
 		}
 	}
 	for _, l := range sec.NonBlank("tasks") {
-		p := strings.SplitN(l, "|", 5)
-		if len(p) != 5 {
+		var r TaskRecord
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
 			continue
 		}
-		t := Task{Name: p[0], Node: p[1], DesiredState: p[2], CurrentState: p[3], Error: p[4]}
+		t := Task(r)
 		st.Tasks = append(st.Tasks, t)
 		if t.Error != "" && st.LastError == "" {
 			st.LastError, st.LastErrorAge = t.Error, stateAge(t.CurrentState)
@@ -186,8 +209,11 @@ type httpStatusError struct{ code int }
 
 func (e *httpStatusError) Error() string { return "HTTP " + strconv.Itoa(e.code) }
 
-// DiskUsage returns the bytes used by dir on a node.
+// DiskUsage returns the bytes used by dir on a node (the step "disk
+// usage": du walks the whole cache, 5 minutes by default).
 func DiskUsage(ctx context.Context, h nodes.Host, dir string) (int64, error) {
+	ctx, cancel := nodes.Step(ctx, "disk usage", 5*time.Minute)
+	defer cancel()
 	out, err := h.Run(ctx, nodes.Cmd{Args: []string{"du", "-sb", "--", dir}, Sudo: true})
 	if err != nil {
 		return 0, err

@@ -3,6 +3,8 @@ package status
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,8 @@ import (
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/probe"
+	"github.com/swarmctl/swarmctl/internal/report"
+	"github.com/swarmctl/swarmctl/internal/stack"
 )
 
 func TestFromDockerHub(t *testing.T) {
@@ -67,8 +71,8 @@ func TestCheckStackParses(t *testing.T) {
 		if c.ScriptArgs[0] != "registry_registry-mirror" || c.ScriptArgs[1] != "http://10.0.0.1:5000" {
 			t.Errorf("args = %q", c.ScriptArgs)
 		}
-		return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2@sha256:abc|0/1\napp_web|ghcr.io/o/web:1|2/2\n" +
-			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@v2exit\n0\n@@end\n")}, nil
+		return nodes.Output{Stdout: []byte(managerOut("@@services\nregistry_registry-mirror|registry:2@sha256:abc|0/1\napp_web|ghcr.io/o/web:1|2/2\n" +
+			"@@tasks\nregistry_registry-mirror.1|m2|Running|Rejected 3 seconds ago|no suitable node\n@@v2\n200 0.004\n@@v2exit\n0\n@@end\n"))}, nil
 	})
 	st, svcs, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://10.0.0.1:5000")
 	if !st.Found || st.Image != "registry:2" || st.RunningReplicas != 0 || st.DesiredReplicas != 1 || st.LastError != "no suitable node" || st.LastErrorAge != "3 seconds ago" {
@@ -79,7 +83,7 @@ func TestCheckStackParses(t *testing.T) {
 	}
 	r := Report{MirrorURLs: []string{"http://10.0.0.1:5000"}, Stack: &st, Nodes: []Node{{Name: "m1", Reachable: true, Mirror: &member.MirrorState{Configured: true, Applied: true}}}}
 	r.Judge(svcs)
-	if r.Health != Degraded || !strings.Contains(strings.Join(r.Problems, "\n"), "0/1 replicas running: no suitable node") {
+	if r.Health != Degraded || !strings.Contains(problemText(r.Problems), "0/1 replicas running: no suitable node") {
 		t.Errorf("health=%s problems=%q", r.Health, r.Problems)
 	}
 	if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "ghcr.io/o/web:1") {
@@ -124,7 +128,7 @@ func TestJudge(t *testing.T) {
 			if c.r.Health != c.health {
 				t.Errorf("health = %s, want %s (%q)", c.r.Health, c.health, c.r.Problems)
 			}
-			if c.prob != "" && !strings.Contains(strings.Join(c.r.Problems, "\n"), c.prob) {
+			if c.prob != "" && !strings.Contains(problemText(c.r.Problems), c.prob) {
 				t.Errorf("problems %q lack %q", c.r.Problems, c.prob)
 			}
 			if (c.health == Unchecked) != (len(c.r.Unchecked) > 0) {
@@ -140,7 +144,7 @@ func TestCheckStackQueryFailedIsUnchecked(t *testing.T) {
 			return nodes.Output{}, &nodes.ExitError{Host: "m1", Command: "sh", Status: 1, Stderr: []byte("sudo: a password is required")}
 		},
 		"docker failed": func() (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@v2exit\n0\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte(managerOut("@@services\nCannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n@@tasks\n@@v2\n200 0.003\n@@v2exit\n0\n@@end\n"))}, nil
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -174,7 +178,7 @@ func TestCheckStackProbeFallbacks(t *testing.T) {
 		{"neither curl nor wget on this node", 127, 0, 0, "", "no curl or wget on m1"},
 	} {
 		h := fakehost.New("m1", nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
-			return nodes.Output{Stdout: []byte("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@v2exit\n" + strconv.Itoa(c.exit) + "\n@@end\n")}, nil
+			return nodes.Output{Stdout: []byte(managerOut("@@services\nregistry_registry-mirror|registry:2|1/1\n@@tasks\n@@v2\n" + c.v2 + "\n@@v2exit\n" + strconv.Itoa(c.exit) + "\n@@end\n"))}, nil
 		})
 		_, _, fm := CheckStack(context.Background(), h, "registry", "registry_registry-mirror", "http://x")
 		if fm.Status != c.status || fm.LatencyMS != c.latency || !strings.Contains(fm.Error, c.err) || (c.err == "") != (fm.Error == "") || fm.NotChecked != c.notChecked {
@@ -212,7 +216,7 @@ func TestManagerScriptProbe(t *testing.T) {
 			if c.tool != "" {
 				link(t, dir, c.tool, c.target)
 			}
-			docker := "#!" + sh + "\ncase $2 in ls) echo 'registry_registry-mirror|registry:2|1/1';; esac\n"
+			docker := "#!" + sh + "\ncase $2 in ls) printf %s " + nodes.Quote(ServiceRecord{Name: "registry_registry-mirror", Image: "registry:2", Replicas: "1/1"}.Line()) + ";; esac\n"
 			if err := os.WriteFile(filepath.Join(dir, "docker"), []byte(docker), 0o755); err != nil {
 				t.Fatal(err)
 			}
@@ -248,5 +252,54 @@ func link(t *testing.T, dir, name, target string) {
 	}
 	if err := os.Symlink(p, filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// problemText is the problems as printed, one per line.
+func problemText(ps []report.Problem) string {
+	var lines []string
+	for _, p := range ps {
+		lines = append(lines, p.String())
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Every problem has a code, and a problem about a node names it.
+func TestJudgeProblemObjects(t *testing.T) {
+	r := Report{MirrorURLs: []string{"http://x"}, Endpoint: &Endpoint{URL: "http://x", Error: "refused"},
+		Stack: &Stack{Name: "registry", Service: "s", Found: true, DesiredReplicas: 2, RunningReplicas: 1},
+		Nodes: []Node{{Name: "a", Reachable: true, Mirror: &member.MirrorState{}}, {Name: "b", Error: "refused"},
+			{Name: "c", Reachable: true, Mirror: &member.MirrorState{Configured: true, Pending: true}}}}
+	r.Judge(nil)
+	want := []report.Problem{
+		{Code: report.ProblemNotConfigured, Node: "a", Message: "not configured ( does not list the mirror)"},
+		{Code: report.ProblemUnreachable, Node: "b", Message: "unreachable: refused"},
+		{Code: report.ProblemPending, Node: "c", Message: "configured but not applied: docker is waiting for a reload/restart"},
+		{Code: report.ProblemReplicasShort, Message: "service s: 1/2 replicas running"},
+		{Code: report.ProblemEndpointDown, Message: "mirror http://x: unreachable: refused"},
+	}
+	if len(r.Problems) != len(want) {
+		t.Fatalf("problems %+v", r.Problems)
+	}
+	for i := range want {
+		if r.Problems[i] != want[i] {
+			t.Errorf("problem %d = %+v, want %+v", i, r.Problems[i], want[i])
+		}
+	}
+}
+
+// With the endpoint down the catalog is not asked (it would only time out
+// again) and the cache says so instead of "0 repositories".
+func TestBuildEndpointDownLeavesCacheUnchecked(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	ln.Close() // nothing listens there now
+	rep := Build(context.Background(), Input{MirrorURLs: []string{url}, Timeout: time.Second, Now: time.Now,
+		ManagerErr: errors.New("no manager"), Stack: stack.Values{}})
+	if rep.Endpoint == nil || rep.Endpoint.Reachable || rep.Cache == nil || rep.Cache.Error != "catalog: not checked: the mirror is unreachable" {
+		t.Errorf("endpoint %+v cache %+v", rep.Endpoint, rep.Cache)
 	}
 }

@@ -234,8 +234,11 @@ type configureOutput struct {
 }
 
 // swarmctl runs `swarmctl nodes configure` with the bench's common flags.
+// --yes: the bench restarts nodes unattended (no terminal to ask on); a
+// baseline binary (swarmctlBin) only measures no-op runs, which need no
+// consent, and may predate the flag.
 func (b *bench) swarmctl(ctx context.Context, inventory string, parallel int, extra ...string) (procResult, configureOutput, error) {
-	return b.swarmctlBin(ctx, b.c.bin, inventory, parallel, extra...)
+	return b.swarmctlBin(ctx, b.c.bin, inventory, parallel, append([]string{"--yes"}, extra...)...)
 }
 
 func (b *bench) swarmctlBin(ctx context.Context, bin, inventory string, parallel int, extra ...string) (procResult, configureOutput, error) {

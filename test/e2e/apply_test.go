@@ -35,16 +35,16 @@ func TestApplyFreshThenNoChange(t *testing.T) {
 	env := mirrorEnv(t, l)
 
 	// Preconditions of a fresh lab (no-ops on one).
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge: exit %d", r.Code)
 	}
-	if r := swarmctl(t, env, "nodes", "configure", "--remove", "--discover"); r.Code != 0 {
+	if r := swarmctl(t, env, "nodes", "configure", "--remove", "--discover", "--yes"); r.Code != 0 {
 		t.Fatalf("configure --remove: exit %d", r.Code)
 	}
 
 	artifact := filepath.Join(t.TempDir(), "apply.json")
 	start := time.Now()
-	r := swarmctl(t, env, "apply", "--output-file", artifact)
+	r := swarmctl(t, env, "apply", "--yes", "--output-file", artifact)
 	t.Logf("apply on a fresh lab: %s", time.Since(start).Round(100*time.Millisecond))
 	var first applyDoc
 	if b, err := os.ReadFile(artifact); err != nil || json.Unmarshal(b, &first) != nil {
@@ -58,13 +58,13 @@ func TestApplyFreshThenNoChange(t *testing.T) {
 	}
 
 	start = time.Now()
-	r = swarmctl(t, env, "apply")
+	r = swarmctl(t, env, "apply", "--yes")
 	t.Logf("second apply: %s", time.Since(start).Round(100*time.Millisecond))
 	if r.Code != 0 || !strings.Contains(r.Stdout, "no changes") || changedPhase.MatchString(r.Stdout) {
 		t.Errorf("second apply: exit %d, want \"no changes\"", r.Code)
 	}
 
-	r = swarmctl(t, ciEnv(t, l), "apply")
+	r = swarmctl(t, ciEnv(t, l), "apply", "--yes")
 	var doc applyDoc
 	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || r.Code != 0 {
 		t.Fatalf("CI-style apply: exit %d, %v\n%s", r.Code, err, r.Stdout)

@@ -50,7 +50,7 @@ type stepDoc struct {
 
 func configureJSON(t *testing.T, l *lab.Lab, args ...string) (result, configureDoc) {
 	t.Helper()
-	r := swarmctl(t, labEnv(l), append([]string{"nodes", "configure", "-o", "json"}, args...)...)
+	r := swarmctl(t, labEnv(l), append([]string{"nodes", "configure", "-o", "json", "--yes"}, args...)...)
 	var doc configureDoc
 	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
 		t.Fatalf("nodes configure -o json: %v\n%s", err, r.Stdout)

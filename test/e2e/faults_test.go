@@ -343,7 +343,7 @@ func TestFaultConnectionDropAtEachStep(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "cp", "systemctl", "docker")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s", "--connect-timeout", "5s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s", "--connect-timeout", "5s"}
 
 	// Start from a node with experimental on, so that a mirror change is a reload.
 	r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...)
@@ -583,7 +583,7 @@ func TestFaultDockerdRefusesNewConfig(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	withSiteWrapper(t, l, w.Name)
-	base := []string{"nodes", "configure", "-o", "json", "--timeout", "10s"}
+	base := []string{"nodes", "configure", "-o", "json", "--yes", "--ready-timeout", "10s"}
 
 	t.Run("restart fails: rolled back", func(t *testing.T) {
 		old := lab.DaemonJSON(l.Layout()) // no experimental: the change needs a restart
@@ -639,7 +639,7 @@ func TestFaultDockerdRefusesNewConfig(t *testing.T) {
 // configure lock.
 func lockHolders(t *testing.T, l *lab.Lab, m string) string {
 	t.Helper()
-	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ps -eo pid,args | grep "[s]warmctl-$1.lock" || true`, "sh", "configure"))
+	return strings.TrimSpace(inMachine(t, l, m, "sh", "-c", `ps -eo pid,args | grep "[/]run/swarmctl/$1.lock" || true`, "sh", "configure"))
 }
 
 // lockStepMS is how long the first node of a `nodes configure -o json`
@@ -677,7 +677,7 @@ func TestFaultInterrupt(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "cp", "systemctl")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s"}
 	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
 		t.Fatalf("preparing run: exit %d", r.Code)
 	}
@@ -718,7 +718,7 @@ func TestFaultInterrupt(t *testing.T) {
 				t.Errorf("lock still held after the run ended:\n%s", h)
 			}
 			// The lock is free at once: flock -n takes it on the node.
-			if out, err := l.Exec(context.Background(), w.Name, "flock", "-n", "/run/lock/swarmctl-configure.lock", "true"); err != nil {
+			if out, err := l.Exec(context.Background(), w.Name, "flock", "-n", "/run/swarmctl/configure.lock", "true"); err != nil {
 				t.Errorf("the configure lock is still held after %s: %v %s", c.sig, err, out)
 			}
 			mid := catFile(t, l, w.Name, dockerLayoutPath)
@@ -755,7 +755,7 @@ func TestFaultConcurrentRuns(t *testing.T) {
 	fp := newFaultProxy(t, w)
 	env := proxyInventory(t, l, []*faultProxy{fp})
 	hk := installHooks(t, l, w.Name, "systemctl")
-	base := []string{"nodes", "configure", "-o", "json", "-v", "--timeout", "20s"}
+	base := []string{"nodes", "configure", "-o", "json", "-v", "--yes", "--ready-timeout", "20s"}
 	if r := swarmctl(t, env, append(base, "--mirror", "https://prep.example.test")...); r.Code != 0 {
 		t.Fatalf("preparing run: exit %d", r.Code)
 	}
@@ -765,7 +765,7 @@ func TestFaultConcurrentRuns(t *testing.T) {
 	afterA := catFile(t, l, w.Name, dockerLayoutPath)
 	b := startSwarmctl(t, env, append(base, "--mirror", "https://second.example.test")...)
 	// B is connected and waiting for the lock (its lock command shows up).
-	b.waitStderr(t, "swarmctl-$1.lock", 60*time.Second)
+	b.waitStderr(t, `"$d/$1.lock"`, 60*time.Second)
 	time.Sleep(3 * time.Second)
 	if strings.Contains(b.stderr(), "keep=$3") || catFile(t, l, w.Name, dockerLayoutPath) != afterA {
 		t.Fatalf("the second run went on while the first held the node:\n%s", b.stderr())
@@ -826,7 +826,7 @@ rm /etc/docker/zz-reserve`)
 		}
 	})
 	pid0 := mainPID(t, l, w.Name)
-	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--mirror", "https://full-disk.example.test")
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--yes", "--mirror", "https://full-disk.example.test")
 	doc := parseConfigure(t, r)
 	o, e := nodeResult(t, doc, w.Name)
 	if r.Code != 1 || o != "failed" || !strings.Contains(strings.ToLower(e), "no space left") {
@@ -917,7 +917,7 @@ install -m 0600 -o fltpw -g fltpw /root/.ssh/authorized_keys /home/fltpw/.ssh/au
 	)
 	mirror := fmt.Sprintf("https://per-node-%d.example.test", time.Now().Unix())
 	start := time.Now()
-	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--connect-timeout", "3s", "--mirror", mirror)
+	r := swarmctl(t, env, "nodes", "configure", "-o", "json", "--yes", "--connect-timeout", "3s", "--mirror", mirror)
 	t.Logf("run over 7 nodes (5 failing): %s", time.Since(start).Round(time.Millisecond))
 	doc := parseConfigure(t, r)
 	if r.Code != 1 {

@@ -90,10 +90,10 @@ const mirrorService = "registry_registry-mirror"
 
 // installDoc is the part of `mirror install -o json` the tests read.
 type installDoc struct {
-	Command string `json:"command"`
-	Manager string `json:"manager"`
-	Changed bool   `json:"changed"`
-	Error   string `json:"error"`
+	Command string    `json:"command"`
+	Manager string    `json:"manager"`
+	Changed bool      `json:"changed"`
+	Error   *errorDoc `json:"error"`
 	Result  struct {
 		Deployed  bool     `json:"deployed"`
 		Restarted bool     `json:"restarted"`
@@ -101,10 +101,10 @@ type installDoc struct {
 		Running   int      `json:"running"`
 		Wrote     []string `json:"wrote"`
 		Tasks     []struct {
-			Node string `json:"Node"`
+			Node string `json:"node"`
 		} `json:"tasks"`
 		Health *struct {
-			Status int  `json:"status"`
+			Status int  `json:"http_status"`
 			OK     bool `json:"ok"`
 		} `json:"health"`
 	} `json:"result"`
@@ -184,7 +184,7 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	mgr := l.Manager().Name
 
 	// Precondition: no stack, empty cache.
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	stackGone(t, l)
@@ -200,7 +200,7 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	start := time.Now()
 	r, doc := installJSON(t, env)
 	installTime := time.Since(start)
-	if r.Code != 0 || doc.Error != "" || !doc.Changed || !doc.Result.Deployed || !doc.Result.Converged || doc.Result.Running != 1 {
+	if r.Code != 0 || doc.Error != nil || !doc.Changed || !doc.Result.Deployed || !doc.Result.Converged || doc.Result.Running != 1 {
 		t.Fatalf("install: exit %d, %+v", r.Code, doc)
 	}
 	if doc.Result.Health == nil || !doc.Result.Health.OK || doc.Endpoint == nil || !doc.Endpoint.Reachable || doc.Endpoint.Status != 200 {
@@ -216,7 +216,7 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	}
 
 	// Nodes point at the mirror (a no-op when an earlier test did it).
-	if r := swarmctl(t, env, "nodes", "configure"); r.Code != 0 {
+	if r := swarmctl(t, env, "nodes", "configure", "--yes"); r.Code != 0 {
 		t.Fatalf("nodes configure: exit %d", r.Code)
 	}
 

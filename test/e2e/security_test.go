@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -171,7 +172,7 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	if !strings.Contains(inMachine(t, l, mgr, "cat", cfg), password) {
 		t.Errorf("the password did not reach the registry config (the test would prove nothing)")
 	}
-	t.Cleanup(func() { swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge") })
+	t.Cleanup(func() { swarmctl(t, labEnv(l), "mirror", "uninstall", "--purge", "--yes") })
 
 	// apply takes the password from the inventory (mirror.upstream_password_env).
 	// A second password, so that apply's plan sees the secret change and
@@ -187,8 +188,8 @@ func TestSecuritySecretsNeverShown(t *testing.T) {
 	dry := swarmctl(t, aenv, "apply", "-v", "--dry-run")
 	dryJSON := swarmctl(t, aenv, "apply", "-v", "--dry-run", "-o", "json", "--output-file", dryArtifact)
 	applyArtifact := filepath.Join(t.TempDir(), "apply.json")
-	ap := swarmctl(t, aenv, "apply", "-v", "--output-file", applyArtifact)
-	apJSON := swarmctl(t, aenv, "apply", "-v", "-o", "json")
+	ap := swarmctl(t, aenv, "apply", "-v", "--yes", "--output-file", applyArtifact)
+	apJSON := swarmctl(t, aenv, "apply", "-v", "--yes", "-o", "json")
 	hits, samples = w.Stop()
 	t.Logf("apply with a password (dry run, dry run json, apply, apply json): %s; %d process-list samples", time.Since(start).Round(time.Millisecond), samples)
 	if dry.Code != 0 || dryJSON.Code != 0 || ap.Code != 0 || apJSON.Code != 0 {
@@ -325,7 +326,7 @@ func TestSecurityHostileValues(t *testing.T) {
 		"https://m.example.test\ntouch /tmp/pwned",
 		"https://m.example.test/ $(touch /tmp/pwned)",
 	} {
-		r := swarmctl(t, env, "nodes", "configure", "--mirror", m)
+		r := swarmctl(t, env, "nodes", "configure", "--yes", "--mirror", m)
 		if r.Code != 2 || !strings.Contains(r.Stderr, "mirror") {
 			t.Errorf("--mirror %q: exit %d, want 2 (rejected before touching a node)", m, r.Code)
 		}
@@ -357,7 +358,7 @@ func TestSecurityHostileValues(t *testing.T) {
 		{Name: "ok", Host: "$(touch /tmp/pwned)"},
 		{Name: "ok2", Host: "h\nx"},
 	} {
-		r := swarmctl(t, proxyInventory(t, l, nil, n), "nodes", "configure", "--mirror", "https://m.example.test")
+		r := swarmctl(t, proxyInventory(t, l, nil, n), "nodes", "configure", "--yes", "--mirror", "https://m.example.test")
 		if r.Code != 2 {
 			t.Errorf("inventory node %+v: exit %d, want 2", n, r.Code)
 		}
@@ -370,4 +371,64 @@ func TestSecurityHostileValues(t *testing.T) {
 func execCommand(ctx context.Context, name string, args ...string) (string, error) {
 	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
 	return string(out), err
+}
+
+// TestSecuritySSHKeyFromEnv: the CI job with nothing but variables. The key
+// and known_hosts lines come base64-encoded (GitLab masks only one-line
+// values) or as text; a value that is neither a file nor a key is refused
+// before any node is dialled and never printed, in any output or the
+// artifact; artifacts are 0600.
+func TestSecuritySSHKeyFromEnv(t *testing.T) {
+	l := needDockerLayoutLab(t)
+	key, err := os.ReadFile(l.KeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kh, err := os.ReadFile(l.KnownHostsPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+	var hosts []string
+	for _, m := range l.Machines() {
+		hosts = append(hosts, "--host", "root@"+m.IP)
+	}
+	list := func(env []string, artifact string) result {
+		return swarmctl(t, env, append([]string{"nodes", "list", "-v", "-o", "json", "--output-file", artifact}, hosts...)...)
+	}
+	for name, env := range map[string][]string{
+		"base64": {"SWARMCTL_SSH_KEY=" + b64(key), "SWARMCTL_KNOWN_HOSTS=" + b64(kh)},
+		"text":   {"SWARMCTL_SSH_KEY=" + string(key), "SWARMCTL_KNOWN_HOSTS=" + string(kh)},
+	} {
+		artifact := filepath.Join(t.TempDir(), "list.json")
+		r := list(env, artifact)
+		var doc listDoc
+		if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || r.Code != 0 || doc.Reachable != len(l.Machines()) {
+			t.Errorf("%s: exit %d, %d reachable (%v)\n%s", name, r.Code, doc.Reachable, err, r.Stderr)
+		}
+		if st, err := os.Stat(artifact); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: artifact %v %v, want mode 0600", name, st, err)
+		}
+		if strings.Contains(r.Stdout+r.Stderr+readArtifact(t, artifact), strings.TrimSpace(b64(key))[100:160]) {
+			t.Errorf("%s: the key appears in the output", name)
+		}
+	}
+
+	// A damaged key (cut at both ends): not a key, not a file. Refused
+	// with a description; no part of it in stdout, stderr or the artifact.
+	damaged := b64(key[40 : len(key)-40])
+	artifact := filepath.Join(t.TempDir(), "list.json")
+	if err := os.WriteFile(artifact, []byte("{}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := list([]string{"SWARMCTL_SSH_KEY=" + damaged, "SWARMCTL_KNOWN_HOSTS=" + b64(kh)}, artifact)
+	art, _ := os.ReadFile(artifact)
+	if r.Code != 2 || !strings.Contains(r.Stderr, "SWARMCTL_SSH_KEY: not a readable file and not a private key (PEM or base64)") {
+		t.Errorf("damaged key: exit %d, stderr %s; want 2 and a description", r.Code, r.Stderr)
+	}
+	for _, part := range []string{damaged[:32], damaged[len(damaged)/2 : len(damaged)/2+32], damaged[len(damaged)-32:]} {
+		if strings.Contains(r.Stdout+r.Stderr+string(art), part) {
+			t.Errorf("part of the SWARMCTL_SSH_KEY value was printed or written:\nstdout %s\nstderr %s\nartifact %s", r.Stdout, r.Stderr, art)
+		}
+	}
 }

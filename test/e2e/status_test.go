@@ -10,11 +10,38 @@ import (
 	"github.com/swarmctl/swarmctl/test/lab"
 )
 
+// errorDoc is the error object of every document (schema_version 2).
+type errorDoc struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Hint    string `json:"hint"`
+}
+
+// problemDoc is one problem of a document.
+type problemDoc struct {
+	Code    string `json:"code"`
+	Node    string `json:"node"`
+	Message string `json:"message"`
+}
+
+// problemText is problems as printed, one per line.
+func problemText(ps []problemDoc) string {
+	var lines []string
+	for _, p := range ps {
+		if p.Node != "" {
+			lines = append(lines, p.Node+": "+p.Message)
+		} else {
+			lines = append(lines, p.Message)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // statusDoc is the part of `mirror status -o json` the tests read.
 type statusDoc struct {
-	Command  string   `json:"command"`
-	Health   string   `json:"health"`
-	Problems []string `json:"problems"`
+	Command  string       `json:"command"`
+	Health   string       `json:"health"`
+	Problems []problemDoc `json:"problems"`
 	Stack    *struct {
 		Found           bool `json:"found"`
 		RunningReplicas int  `json:"running_replicas"`
@@ -71,7 +98,7 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 	if r := swarmctl(t, env, "mirror", "install"); r.Code != 0 {
 		t.Fatalf("install: exit %d", r.Code)
 	}
-	if r := swarmctl(t, env, "nodes", "configure", "--discover"); r.Code != 0 {
+	if r := swarmctl(t, env, "nodes", "configure", "--discover", "--yes"); r.Code != 0 {
 		t.Fatalf("configure --discover: exit %d", r.Code)
 	}
 	r, doc := statusJSON(t, env)
@@ -125,7 +152,7 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 
 	// CI style: inventory, key and known_hosts from the environment only;
 	// JSON on stdout with every node's outcome.
-	r = swarmctl(t, ciEnv(t, l), "nodes", "configure", "--discover")
+	r = swarmctl(t, ciEnv(t, l), "nodes", "configure", "--discover", "--yes")
 	var ci configureDoc
 	if err := json.Unmarshal([]byte(r.Stdout), &ci); err != nil || r.Code != 0 {
 		t.Fatalf("CI-style configure: exit %d, %v\n%s", r.Code, err, r.Stdout)
@@ -148,12 +175,16 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 		l.Exec(ctx, mgr, "docker", "service", "scale", mirrorService+"=1")
 	}()
 	r, doc = statusJSON(t, env)
-	if r.Code != 1 || doc.Health != "degraded" || !strings.Contains(strings.Join(doc.Problems, "\n"), "scaled to 0") {
+	if r.Code != 1 || doc.Health != "degraded" || !strings.Contains(problemText(doc.Problems), "scaled to 0") {
 		t.Errorf("scaled to 0: exit %d, health %s, problems %v", r.Code, doc.Health, doc.Problems)
 	}
 	r = swarmctl(t, env, "mirror", "status")
 	if r.Code != 1 || !strings.Contains(r.Stderr, "scaled to 0 replicas") {
 		t.Errorf("text status with 0 replicas: exit %d", r.Code)
+	}
+	// The endpoint is down: the cache line says so, no made-up "0 repositories".
+	if !strings.Contains(r.Stdout, "Cache: repositories not checked: the mirror is unreachable") || strings.Contains(r.Stdout, "0 repositories") {
+		t.Errorf("cache line with the mirror down:\n%s", r.Stdout)
 	}
 	inMachine(t, l, mgr, "docker", "service", "scale", mirrorService+"=1")
 	if r := swarmctl(t, env, "mirror", "install"); r.Code != 0 {

@@ -62,7 +62,11 @@ if [ -z "$cfg" ]; then
 fi
 echo "@@config"; echo "$cfg"
 echo "@@daemonjson"
-if [ -f "$cfg" ]; then echo present; base64 < "$cfg" | tr -d '\n'; echo; else echo missing; fi
+if [ -f "$cfg" ]; then
+  # Over MaxDaemonJSON (1 MiB) only the size is sent.
+  sz=$(stat -L -c %s -- "$cfg" 2>/dev/null || echo 0)
+  if [ "$sz" -gt 1048576 ]; then echo "toolarge $sz"; else echo present; base64 < "$cfg" | tr -d '\n'; echo; fi
+else echo missing; fi
 echo "@@info"
 info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}' 2>&1 | head -n 1)
 echo "$info"

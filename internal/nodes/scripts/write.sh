@@ -3,8 +3,8 @@
 # existing file, and removes its temp file on any failure, so PATH is always
 # either the old or the new complete file.
 set -eu
-t=$(readlink -f -- "$1")
-[ -n "$t" ] || { echo "cannot resolve $1" >&2; exit 1; }
+t=$(readlink -f -- "$1") || t=
+[ -n "$t" ] || { echo "cannot resolve $1 (a symbolic link loop?)" >&2; exit 1; }
 d=$(dirname -- "$t")
 tmp=$(mktemp -- "$d/.$(basename -- "$t").swarmctl-XXXXXXXX")
 trap 'rm -f -- "$tmp"' EXIT

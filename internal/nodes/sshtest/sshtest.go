@@ -30,6 +30,9 @@ import (
 type Config struct {
 	// HostKey is the server's key; nil generates an ed25519 key.
 	HostKey ssh.Signer
+	// MoreHostKeys are further host keys the server offers (of other
+	// types), as sshd offers one key per type.
+	MoreHostKeys []ssh.Signer
 	// AuthorizedKeys are the client keys accepted (any user name).
 	AuthorizedKeys []ssh.PublicKey
 	// Env is added to the environment of commands (e.g. a PATH with fakes).
@@ -104,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 			}
 			return nil, errors.New("key not authorized")
 		},
+	}
+	for _, k := range cfg.MoreHostKeys {
+		s.conf.AddHostKey(k)
 	}
 	s.conf.AddHostKey(key)
 	ln := cfg.Listener
