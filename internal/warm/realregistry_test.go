@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -68,7 +70,26 @@ func findRegistries(t *testing.T) []realRegistry {
 	return out
 }
 
+// start runs the registry on two free loopback ports. A port found free
+// can be taken by another process before the registry binds it (a busy
+// machine running other tests): then it starts again on new ports.
 func (rr *realRegistry) start(t *testing.T, upstreamURL string) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		logs, taken := rr.tryStart(t, upstreamURL)
+		if !taken {
+			return
+		}
+		if attempt == 5 {
+			t.Fatalf("%s: its ports were taken 5 times:\n%s", rr.name, logs)
+		}
+		t.Logf("%s: a port was taken before it bound it; again on new ports", rr.name)
+	}
+}
+
+// tryStart starts the registry and waits for /v2/; taken reports that it
+// exited because a port was in use (the caller tries again).
+func (rr *realRegistry) tryStart(t *testing.T, upstreamURL string) (logText string, taken bool) {
 	t.Helper()
 	dir := t.TempDir()
 	addr, dbg := freePort(t), freePort(t)
@@ -97,32 +118,64 @@ proxy:
 	}
 	cmd := exec.Command(rr.bin, "serve", path)
 	cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none")
-	var logs bytes.Buffer
+	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() //nolint:errcheck
+	stop := func() {
 		cmd.Process.Kill() //nolint:errcheck
-		cmd.Wait()         //nolint:errcheck
-		if t.Failed() {
-			t.Logf("%s log:\n%s", rr.name, logs.String())
-		}
-	})
+		<-exited
+	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		select {
+		case <-exited:
+			if strings.Contains(logs.String(), "address already in use") {
+				return logs.String(), true
+			}
+			t.Fatalf("%s exited before answering /v2/:\n%s", rr.name, logs.String())
+		default:
+		}
 		resp, err := http.Get(rr.base + "/v2/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return
+				t.Cleanup(func() {
+					stop()
+					if t.Failed() {
+						t.Logf("%s log:\n%s", rr.name, logs.String())
+					}
+				})
+				return "", false
 			}
 		}
 		if time.Now().After(deadline) {
+			stop()
 			t.Fatalf("%s did not answer /v2/ within 20 s: %v\n%s", rr.name, err, logs.String())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer the registry's output and the test share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (rr *realRegistry) get(t *testing.T, path string) ([]byte, string) {
