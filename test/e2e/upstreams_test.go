@@ -232,12 +232,12 @@ func TestMirrorUpstreams(t *testing.T) {
 	invThree := stackInventory(t, l, func(m map[string]any) { m["registries"] = three })
 	invTwo := stackInventory(t, l, func(m map[string]any) { m["registries"] = []any{three[0], three[2]} })
 	env3, env2 := []string{"SWARMCTL_INVENTORY=" + invThree}, []string{"SWARMCTL_INVENTORY=" + invTwo}
-	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	freshOverlay(t, l)
 	t.Cleanup(func() {
-		swarmctl(t, env3, "mirror", "uninstall", "--purge")
+		swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes")
 		freshOverlay(t, l)
 	})
 
@@ -320,7 +320,7 @@ func TestMirrorUpstreams(t *testing.T) {
 	}
 
 	// Uninstall --purge removes every service, config and data directory.
-	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge: exit %d", r.Code)
 	}
 	if s, c := stackServices(t, l), stackObjects(t, l, "config"); len(s)+len(c) != 0 {
@@ -391,13 +391,13 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 		})
 	}
 	env := []string{"SWARMCTL_INVENTORY=" + tlsInv(cert, key)}
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	freshOverlay(t, l)
 	certsDir := "/etc/docker/certs.d/" + mgr.IP + ":5443"
 	t.Cleanup(func() {
-		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
 		l.Exec(context.Background(), w.Name, "rm", "-rf", certsDir)
 		// The image's layers would let a later pull of busybox skip the
 		// blobs (and a cache then looks empty).
@@ -478,7 +478,7 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 		t.Errorf("after the roll the registry serves %q, want the new certificate (serial=03)", strings.TrimSpace(served))
 	}
 
-	if r := swarmctl(t, env2, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env2, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge: exit %d", r.Code)
 	}
 	if s := stackObjects(t, l, "secret"); len(s) != 0 {
@@ -513,12 +513,12 @@ func TestMirrorReplicasOnManagers(t *testing.T) {
 		m["registries"] = []any{"docker.io", map[string]any{"registry": "quay.io", "remote_url": l.UpstreamAddr()}}
 	})
 	env := []string{"SWARMCTL_INVENTORY=" + inv}
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	freshOverlay(t, l)
 	t.Cleanup(func() {
-		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
 		freshOverlay(t, l)
 	})
 
@@ -585,7 +585,7 @@ func TestMirrorReplicasOnManagers(t *testing.T) {
 		t.Errorf("second install: exit %d changed %v", r.Code, doc.Changed)
 	}
 
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge: exit %d", r.Code)
 	}
 	for _, m := range managers {
@@ -644,12 +644,12 @@ func TestMirrorUpgradeExistingInstall(t *testing.T) {
 	mgr, w := l.Manager(), worker(l)
 	up := upstreamLog{l}
 	env := []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) { m["image"] = "registry:2" })}
-	if r := swarmctl(t, env, "mirror", "uninstall", "--purge"); r.Code != 0 {
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
 	freshOverlay(t, l)
 	t.Cleanup(func() {
-		swarmctl(t, env, "mirror", "uninstall", "--purge")
+		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
 		freshOverlay(t, l)
 	})
 
