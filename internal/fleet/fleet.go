@@ -386,7 +386,8 @@ func (f *Fleet) checkLocalFiles() error {
 		if kh == "" && f.inv.Defaults.KnownHosts != "" {
 			kh, from = f.inv.Resolve(expandHome(f.inv.Defaults.KnownHosts)), f.inv.Path+": defaults.known_hosts"
 		}
-		if kh != "" && !strings.ContainsAny(strings.TrimSpace(kh), " \n") {
+		// known_hosts lines (text or base64: a CI secret) are not a path.
+		if kh != "" && !strings.ContainsAny(strings.TrimSpace(kh), " \n") && knownHostsBase64(kh) == "" {
 			if err := readable(expandHome(kh)); err != nil {
 				errs = append(errs, fmt.Sprintf("%s: known_hosts %s (with --host-key-policy accept-new it is created)", from, err))
 			}
