@@ -243,7 +243,7 @@ func TestMirrorUpstreams(t *testing.T) {
 
 	// Render shows every file; the dry run every diff.
 	if r := swarmctl(t, env3, "mirror", "render"); r.Code != 0 || strings.Count(r.Stdout, "remoteurl: ") != 3 ||
-		!strings.Contains(r.Stdout, "# /var/data/registry/ghcr-io.yml (mode 0644)") || !strings.Contains(r.Stdout, "registry-mirror-quay-io:") {
+		!strings.Contains(r.Stdout, "mirror install writes it to /var/data/registry/ghcr-io.yml (mode 0644)\n") || !strings.Contains(r.Stdout, "registry-mirror-quay-io:") {
 		t.Errorf("render: exit %d", r.Code)
 	}
 	if r := swarmctl(t, env3, "mirror", "install", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "+++ /var/data/registry/quay-io.yml (rendered)") {
