@@ -158,7 +158,7 @@ func renderStream(r stack.Rendered) string {
 		case f.Registry != "":
 			what = "registry config"
 		case f.Hidden:
-			fmt.Fprintf(&b, "# swarmctl mirror render: TLS key %s; mirror install writes it to %s (mode %04o); never shown\n", path.Base(f.Path), f.Path, f.Mode)
+			fmt.Fprintf(&b, "# swarmctl mirror render: TLS key %s; mirror install writes it to %s (mode %04o): the TLS key, never shown\n", path.Base(f.Path), f.Path, f.Mode)
 			continue
 		}
 		fmt.Fprintf(&b, "# swarmctl mirror render: %s %s; mirror install writes it to %s (mode %04o)\n", what, path.Base(f.Path), f.Path, f.Mode)
