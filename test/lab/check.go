@@ -10,9 +10,9 @@ import (
 )
 
 // Check verifies a lab as tests expect it: every machine's dockerd answers
-// with the vfs driver and is an active swarm member, host keys differ
-// between machines and match known_hosts, and the swarm has one Ready node
-// per machine.
+// with the storage driver and image store the machine was made for and is
+// an active swarm member, host keys differ between machines and match
+// known_hosts, and the swarm has one Ready node per machine.
 func Check(ctx context.Context, l *Lab) error {
 	var errs []error
 	seen := map[string]string{}
@@ -31,9 +31,14 @@ func Check(ctx context.Context, l *Lab) error {
 			errs = append(errs, fmt.Errorf("%s: unexpected output %q", m.Name, out))
 			continue
 		}
-		want := fmt.Sprintf("vfs active %v", m.Role == "manager")
+		want := fmt.Sprintf("%s active %v", StorageDriver(m.ImageStore), m.Role == "manager")
 		if lines[0] != want {
 			errs = append(errs, fmt.Errorf("%s: docker info says %q, want %q", m.Name, lines[0], want))
+		}
+		if ef, err := l.ReadEngine(ctx, m.Name); err != nil {
+			errs = append(errs, err)
+		} else if ef.ImageStore != m.ImageStore || ef.EngineVersion != m.EngineVersion {
+			errs = append(errs, fmt.Errorf("%s: dockerd runs %s with the %s store, lab.json says %s with the %s store", m.Name, ef.EngineVersion, ef.ImageStore, m.EngineVersion, m.ImageStore))
 		}
 		f := strings.Fields(lines[1])
 		if len(f) < 2 {

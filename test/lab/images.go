@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -134,26 +136,28 @@ func (e *engine) importImage(ctx context.Context, r io.Reader, changes []string,
 
 // ---- machine image ----
 
-// machineImage returns the tag of the machine image, building the root
-// filesystem (debootstrap) and importing it when needed.
-func (e *engine) machineImage(ctx context.Context, logw io.Writer) (string, error) {
+// machineImage returns the tag of an engine's machine image, building the
+// root filesystem (debootstrap) and importing it when needed.
+func (e *engine) machineImage(ctx context.Context, r engineRecipe, logw io.Writer) (string, error) {
 	mirror, err := debianMirror()
 	if err != nil {
 		return "", err
 	}
 	overlay := machineOverlay()
-	key, err := hashEntries(baseKey(mirror), overlay)
+	key, err := hashEntries(baseKey(r, mirror), overlay)
 	if err != nil {
 		return "", err
 	}
-	ref := machineRepo + ":" + key
+	repo := machineRepo + "-" + r.name
+	ref := repo + ":" + key
 	if e.imageExists(ctx, ref) {
 		return ref, nil
 	}
-	base, err := ensureBaseRootfs(ctx, logw)
+	base, err := ensureBaseRootfs(ctx, r, logw)
 	if err != nil {
 		return "", err
 	}
+	start := time.Now()
 	fmt.Fprintf(logw, "lab: importing machine image %s\n", ref)
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(appendOverlay(base, overlay, pw)) }()
@@ -162,8 +166,39 @@ func (e *engine) machineImage(ctx context.Context, logw io.Writer) (string, erro
 	if err != nil {
 		return "", err
 	}
-	e.pruneTags(ctx, machineRepo, ref)
+	fmt.Fprintf(logw, "lab: imported %s in %s\n", ref, time.Since(start).Round(100*time.Millisecond))
+	e.pruneTags(ctx, repo, ref)
 	return ref, nil
+}
+
+// machineImagesFor makes sure the machine images of the engines exist,
+// building missing ones in parallel (debootstrap waits mostly on the
+// network and the disk), and returns their tags by engine.
+func (e *engine) machineImagesFor(ctx context.Context, engines []string, logw io.Writer) (map[string]string, error) {
+	refs := map[string]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(engines))
+	for i, name := range engines {
+		r, err := recipeOf(name)
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ref, err := e.machineImage(ctx, r, logw)
+			if err != nil {
+				errs[i] = fmt.Errorf("machine image for engine %s: %w", name, err)
+				return
+			}
+			mu.Lock()
+			refs[name] = ref
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return refs, errors.Join(errs...)
 }
 
 // appendOverlay copies the base tarball to w, then adds the overlay files.
@@ -236,9 +271,9 @@ func registryEntries() ([]tarEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	bb, err := exec.LookPath("busybox")
+	bb, err := busyboxPath()
 	if err != nil {
-		return nil, fmt.Errorf("busybox not installed (apt-get install busybox-static): %w", err)
+		return nil, err
 	}
 	ents := []tarEntry{
 		{name: "bin", dir: true, mode: 0o755},
@@ -321,12 +356,20 @@ func (e *engine) ensureRegistryImage(ctx context.Context, logw io.Writer) error 
 
 // ---- busybox ----
 
+func busyboxPath() (string, error) {
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		return "", fmt.Errorf("busybox not installed (apt-get install busybox-static): %w", err)
+	}
+	return bb, nil
+}
+
 // busyboxLayer is the busybox image's only layer, uncompressed, built
 // reproducibly from busybox-static.
 func busyboxLayer() ([]byte, error) {
-	bb, err := exec.LookPath("busybox")
+	bb, err := busyboxPath()
 	if err != nil {
-		return nil, fmt.Errorf("busybox not installed (apt-get install busybox-static): %w", err)
+		return nil, err
 	}
 	out, err := exec.Command(bb, "--list").Output()
 	if err != nil {
@@ -426,4 +469,58 @@ func (e *engine) pruneTags(ctx context.Context, repo, keep string) {
 			e.docker(ctx, nil, "rmi", ref)
 		}
 	}
+}
+
+// BuildImages builds on the lab engine every image labs of these engines
+// use, saying how long each took; images already there are reused. It
+// starts the lab engine for the time it runs when none answers.
+func BuildImages(ctx context.Context, engines []string, logw io.Writer) (err error) {
+	if logw == nil {
+		logw = io.Discard
+	}
+	if err := EnsureDeps(ctx, logw); err != nil {
+		return err
+	}
+	const user = "images"
+	e, err := acquireEngine(ctx, user, logw)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, releaseEngine(context.WithoutCancel(ctx), user, logw)) }()
+	start := time.Now()
+	timed := func(what string, fn func() error) error {
+		t0 := time.Now()
+		if err := fn(); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fmt.Fprintf(logw, "lab images: %s ready in %s\n", what, time.Since(t0).Round(100*time.Millisecond))
+		return nil
+	}
+	var wg sync.WaitGroup
+	var machineErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		machineErr = timed("machine images "+strings.Join(engines, ", "), func() error {
+			_, err := e.machineImagesFor(ctx, engines, logw)
+			return err
+		})
+	}()
+	errs := []error{
+		timed(RegistryImage, func() error { return e.ensureRegistryImage(ctx, logw) }),
+		timed(BusyboxImage, func() error {
+			layer, err := busyboxLayer()
+			if err != nil {
+				return err
+			}
+			return e.ensureBusyboxImage(ctx, layer, logw)
+		}),
+		timed("lab DNS", func() error { _, err := e.ensureDNSImage(ctx, logw); return err }),
+	}
+	wg.Wait()
+	if err := errors.Join(append(errs, machineErr)...); err != nil {
+		return err
+	}
+	fmt.Fprintf(logw, "lab images: all ready in %s\n", time.Since(start).Round(100*time.Millisecond))
+	return nil
 }

@@ -30,6 +30,12 @@ type Config struct {
 	Managers, Workers int
 	// Layout is LayoutDockerLatest (default) or LayoutDocker.
 	Layout string
+	// Engine and ImageStore are what every machine runs (default Engine2010
+	// and StoreClassic); Manager and Worker override them by role, for a
+	// fleet half-way through an upgrade (e.g. managers on 28.5 with the
+	// containerd store, workers on 20.10).
+	Engine, ImageStore string
+	Manager, Worker    Spec
 	// StateDir defaults to <RootDir()>/<Name>.
 	StateDir string
 	// Log receives progress lines (default: discarded).
@@ -43,6 +49,15 @@ type Machine struct {
 	Role      string `json:"role"` // manager or worker
 	Layout    string `json:"layout"`
 	Container string `json:"container"`
+	// Engine and ImageStore are what the machine was made to run (Spec);
+	// EngineVersion, ContainerdVersion, StorageDriver and, once up,
+	// ImageStore are read from its dockerd (Up fails when the image store
+	// read differs from the one asked for).
+	Engine            string `json:"engine"`
+	ImageStore        string `json:"image_store"`
+	EngineVersion     string `json:"engine_version,omitempty"`
+	ContainerdVersion string `json:"containerd_version,omitempty"`
+	StorageDriver     string `json:"storage_driver,omitempty"`
 	// Added is true for machines from AddMachine: in the swarm but not in
 	// inventory.yaml.
 	Added bool `json:"added,omitempty"`
@@ -63,6 +78,8 @@ type state struct {
 	Layout     string              `json:"layout"`
 	Managers   int                 `json:"managers"`
 	Workers    int                 `json:"workers"`
+	ManagerRun Spec                `json:"manager_spec"`
+	WorkerRun  Spec                `json:"worker_spec"`
 	DockerHost string              `json:"docker_host"`
 	Network    string              `json:"network"`
 	Subnet     string              `json:"subnet"`
@@ -70,7 +87,7 @@ type state struct {
 	DNSIP      string              `json:"dns_ip"`
 	UpstreamIP string              `json:"upstream_ip"`
 	Upstream   string              `json:"upstream"` // http://ip:5000
-	Image      string              `json:"image"`
+	Images     map[string]string   `json:"images"`   // machine image by engine
 	Machines   []Machine           `json:"machines"`
 	HostKeys   map[string][]string `json:"host_keys,omitempty"`
 	Created    time.Time           `json:"created"`
@@ -101,6 +118,17 @@ func (c *Config) defaults() error {
 	if c.Layout != LayoutDockerLatest && c.Layout != LayoutDocker {
 		return fmt.Errorf("unknown layout %q (want %s or %s)", c.Layout, LayoutDockerLatest, LayoutDocker)
 	}
+	def := Spec{Engine: c.Engine, ImageStore: c.ImageStore}
+	if err := def.fill(Spec{}); err != nil {
+		return fmt.Errorf("lab %s: %w", c.Name, err)
+	}
+	c.Engine, c.ImageStore = def.Engine, def.ImageStore
+	if err := c.Manager.fill(def); err != nil {
+		return fmt.Errorf("lab %s managers: %w", c.Name, err)
+	}
+	if err := c.Worker.fill(def); err != nil {
+		return fmt.Errorf("lab %s workers: %w", c.Name, err)
+	}
 	if c.StateDir == "" {
 		c.StateDir = filepath.Join(RootDir(), c.Name)
 	}
@@ -124,7 +152,8 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	if old, err := Attach(cfg.StateDir); err == nil {
 		old.log = cfg.Log
-		if old.st.Layout == cfg.Layout && old.st.Managers == cfg.Managers && old.st.Workers == cfg.Workers && old.running(ctx) == nil {
+		if old.st.Layout == cfg.Layout && old.st.Managers == cfg.Managers && old.st.Workers == cfg.Workers &&
+			old.st.ManagerRun == cfg.Manager && old.st.WorkerRun == cfg.Worker && old.running(ctx) == nil {
 			fmt.Fprintf(cfg.Log, "lab %s: already up, reusing it (%s)\n", cfg.Name, cfg.StateDir)
 			return old, nil
 		}
@@ -143,6 +172,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	l := &Lab{dir: cfg.StateDir, e: e, log: cfg.Log, st: state{
 		Name: cfg.Name, Layout: cfg.Layout, Managers: cfg.Managers, Workers: cfg.Workers,
+		ManagerRun: cfg.Manager, WorkerRun: cfg.Worker,
 		DockerHost: e.host, Created: time.Now().UTC(),
 	}}
 	if err := l.up(ctx); err != nil {
@@ -166,11 +196,9 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.ensureKey(ctx); err != nil {
 		return err
 	}
-	img, err := l.e.machineImage(ctx, l.log)
-	if err != nil {
+	if err := l.machineImages(ctx); err != nil {
 		return err
 	}
-	l.st.Image = img
 	if err := l.e.ensureRegistryImage(ctx, l.log); err != nil {
 		return err
 	}
@@ -210,7 +238,7 @@ func (l *Lab) up(ctx context.Context) error {
 	for i := 1; i <= l.st.Workers; i++ {
 		ms = append(ms, l.newMachine(fmt.Sprintf("worker%d", i), "worker", len(ms)))
 	}
-	fmt.Fprintf(l.log, "lab %s: [%s] starting %d machines (%s layout)\n", l.st.Name, since(), len(ms), l.st.Layout)
+	fmt.Fprintf(l.log, "lab %s: [%s] starting %d machines (%s layout; managers %s, workers %s)\n", l.st.Name, since(), len(ms), l.st.Layout, l.st.ManagerRun, l.st.WorkerRun)
 	// Recorded first so that Down finds every machine whatever fails next.
 	l.st.Machines = ms
 	if err := l.save(); err != nil {
@@ -225,6 +253,9 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	keys, err := l.waitMachines(ctx, ms)
 	if err != nil {
+		return err
+	}
+	if err := l.recordEngines(ctx, ms); err != nil {
 		return err
 	}
 	if err := l.writeFiles(keys); err != nil {
@@ -243,11 +274,31 @@ func (l *Lab) up(ctx context.Context) error {
 }
 
 func (l *Lab) newMachine(name, role string, index int) Machine {
+	sp := l.st.WorkerRun
+	if role == "manager" {
+		sp = l.st.ManagerRun
+	}
 	return Machine{
 		Name: name, Role: role, Layout: l.st.Layout,
 		IP:        hostIP(l.st.Subnet, 10+index),
 		Container: l.prefix() + "-" + name,
+		Engine:    sp.Engine, ImageStore: sp.ImageStore,
 	}
+}
+
+// machineImages makes sure the machine image of every engine the lab runs
+// exists (building them in parallel) and records their tags.
+func (l *Lab) machineImages(ctx context.Context) error {
+	engines := []string{l.st.ManagerRun.Engine}
+	if l.st.WorkerRun.Engine != engines[0] {
+		engines = append(engines, l.st.WorkerRun.Engine)
+	}
+	refs, err := l.e.machineImagesFor(ctx, engines, l.log)
+	if err != nil {
+		return err
+	}
+	l.st.Images = refs
+	return nil
 }
 
 // createMachine creates the container, copies in its own files and starts it.
@@ -256,20 +307,30 @@ func (l *Lab) createMachine(ctx context.Context, m Machine) error {
 	if err != nil {
 		return err
 	}
-	files, err := machineFiles(m.Layout, string(pub))
+	files, err := machineFiles(m.Layout, m.ImageStore, string(pub))
 	if err != nil {
 		return err
 	}
-	_, err = l.e.docker(ctx, nil, "create", "--name", m.Container, "--hostname", m.Name,
-		"--label", label+"="+l.st.Name, "--label", label+".machine="+m.Name,
+	r, err := recipeOf(m.Engine)
+	if err != nil {
+		return err
+	}
+	img := l.st.Images[m.Engine]
+	if img == "" {
+		return fmt.Errorf("machine %s: no machine image for engine %s", m.Name, m.Engine)
+	}
+	args := []string{"create", "--name", m.Container, "--hostname", m.Name,
+		"--label", label + "=" + l.st.Name, "--label", label + ".machine=" + m.Name,
 		"--network", l.st.Network, "--ip", m.IP,
 		"--cap-add=ALL", "--cap-drop=SYS_RESOURCE",
 		"--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
 		"--tmpfs", "/run", "--tmpfs", "/run/lock",
 		"-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--cgroupns=host",
-		"-v", filepath.Join(l.dir, "resolv.conf")+":/etc/resolv.conf:ro",
-		l.st.Image)
-	if err != nil {
+		"-v", filepath.Join(l.dir, "resolv.conf") + ":/etc/resolv.conf:ro"}
+	if r.systemPaths {
+		args = append(args, "--security-opt", "systempaths=unconfined")
+	}
+	if _, err := l.e.docker(ctx, nil, append(args, img)...); err != nil {
 		return err
 	}
 	b, err := tarBytes(files)
@@ -608,9 +669,13 @@ func (l *Lab) AddMachine(ctx context.Context) (Machine, error) {
 	if err != nil {
 		return m, err
 	}
+	if err := l.recordEngines(ctx, []Machine{m}); err != nil {
+		return m, err
+	}
 	if err := l.writeFiles(keys); err != nil {
 		return m, err
 	}
+	m, _ = l.Machine(m.Name)
 	if err := l.join(ctx, []Machine{m}); err != nil {
 		return m, err
 	}

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -200,7 +201,7 @@ func TestMachineFilesLayouts(t *testing.T) {
 		{LayoutDockerLatest, "etc/docker-latest/daemon.json", "etc/systemd/system/docker.service", "etc/systemd/system/multi-user.target.wants/docker-latest.service"},
 		{LayoutDocker, "etc/docker/daemon.json", "", "etc/systemd/system/multi-user.target.wants/docker.service"},
 	} {
-		ents, err := machineFiles(tc.layout, "ssh-ed25519 AAAA lab\n")
+		ents, err := machineFiles(tc.layout, StoreClassic, "ssh-ed25519 AAAA lab\n")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,12 +225,12 @@ func TestMachineFilesLayouts(t *testing.T) {
 			t.Errorf("%s: docker-latest.service present = %v", tc.layout, ok)
 		}
 	}
-	a, _ := machineFiles(LayoutDocker, "k")
-	b, _ := machineFiles(LayoutDocker, "k")
+	a, _ := machineFiles(LayoutDocker, StoreClassic, "k")
+	b, _ := machineFiles(LayoutDocker, StoreClassic, "k")
 	if bytes.Equal(a[0].body, b[0].body) {
 		t.Error("two machines got the same machine-id")
 	}
-	if _, err := machineFiles("podman", "k"); err == nil {
+	if _, err := machineFiles("podman", StoreClassic, "k"); err == nil {
 		t.Error("unknown layout accepted")
 	}
 }
@@ -247,9 +248,11 @@ func TestImageHasNoMachineIdentity(t *testing.T) {
 			t.Errorf("recipe lacks %q", want)
 		}
 	}
-	for _, p := range basePackages {
-		if strings.Contains(p, "python") || p == "jq" {
-			t.Errorf("image would contain %s", p)
+	for _, r := range engineRecipes {
+		for _, p := range append(slices.Clone(r.packages), r.sidPackages...) {
+			if strings.Contains(p, "python") || p == "jq" {
+				t.Errorf("engine %s: image would contain %s", r.name, p)
+			}
 		}
 	}
 }
@@ -274,10 +277,11 @@ func TestConfigDefaults(t *testing.T) {
 	if err := c.defaults(); err != nil {
 		t.Fatal(err)
 	}
-	if c.Name != DefaultName || c.Managers != 3 || c.Workers != 2 || c.Layout != LayoutDockerLatest || c.StateDir != filepath.Join("/x", DefaultName) {
+	if c.Name != DefaultName || c.Managers != 3 || c.Workers != 2 || c.Layout != LayoutDockerLatest || c.StateDir != filepath.Join("/x", DefaultName) ||
+		c.Manager != (Spec{Engine2010, StoreClassic}) || c.Worker != c.Manager {
 		t.Errorf("defaults = %+v", c)
 	}
-	for _, bad := range []Config{{Name: "Bad Name"}, {Managers: 0, Workers: 2}, {Layout: "podman"}} {
+	for _, bad := range []Config{{Name: "Bad Name"}, {Managers: 0, Workers: 2}, {Layout: "podman"}, {Engine: "19.03"}, {ImageStore: StoreContainerd}} {
 		if err := bad.defaults(); err == nil {
 			t.Errorf("%+v accepted", bad)
 		}
@@ -368,5 +372,97 @@ func TestPushBusyboxToRealRegistry(t *testing.T) {
 	// Pushing again (a second lab up) must work too.
 	if err := pushBusybox(ctx, base, layer); err != nil {
 		t.Errorf("second push: %v", err)
+	}
+}
+
+func TestSpecs(t *testing.T) {
+	for _, tc := range []struct {
+		in, want, err string
+	}{
+		{"", "20.10/classic", ""},
+		{"28.5", "28.5/classic", ""},
+		{"28.5/containerd", "28.5/containerd", ""},
+		{"26.1/classic", "26.1/classic", ""},
+		{"20.10/containerd", "", "engine 20.10 has no containerd image store"},
+		{"27.0", "", `unknown engine "27.0"`},
+		{"26.1/zfs", "", `unknown image store "zfs"`},
+	} {
+		sp, err := ParseSpec(tc.in)
+		switch {
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("ParseSpec(%q): err %v, want %q", tc.in, err, tc.err)
+		case tc.err == "" && (err != nil || sp.String() != tc.want):
+			t.Errorf("ParseSpec(%q) = %s, %v; want %s", tc.in, sp, err, tc.want)
+		}
+	}
+	// Roles inherit the lab-wide engine and store, and can override them.
+	c := Config{Engine: Engine285, ImageStore: StoreContainerd, Worker: Spec{Engine: Engine2010, ImageStore: StoreClassic}}
+	if err := c.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Manager.String() != "28.5/containerd" || c.Worker.String() != "20.10/classic" {
+		t.Errorf("manager %s, worker %s", c.Manager, c.Worker)
+	}
+	bad := Config{Engine: Engine285, ImageStore: StoreContainerd, Worker: Spec{Engine: Engine2010}}
+	if err := bad.defaults(); err == nil || !strings.Contains(err.Error(), "workers") {
+		t.Errorf("20.10 workers inheriting the containerd store: %v", err)
+	}
+}
+
+// Engine facts as the three engines print them (Debian version strings;
+// 28.5 has no containerd commit in docker info, hence docker version).
+func TestParseEngineFacts(t *testing.T) {
+	f, err := parseEngineFacts("28.5.2+dfsg4\n2.1.9+unknown\nnative\n[[\"driver-type\",\"io.containerd.snapshotter.v1\"]]\n")
+	if err != nil || f != (EngineFacts{EngineVersion: "28.5.2+dfsg4", ContainerdVersion: "2.1.9+unknown", StorageDriver: "native", ImageStore: StoreContainerd}) {
+		t.Errorf("28.5 containerd: %+v %v", f, err)
+	}
+	f, err = parseEngineFacts("20.10.24+dfsg1\n1.6.20~ds1\nvfs\nnull\n")
+	if err != nil || f.ImageStore != StoreClassic || f.StorageDriver != "vfs" || f.ContainerdVersion != "1.6.20~ds1" {
+		t.Errorf("20.10 classic: %+v %v", f, err)
+	}
+	f, err = parseEngineFacts("26.1.5+dfsg1\n1.7.24~ds1\nvfs\n[]\n")
+	if err != nil || f.ImageStore != StoreClassic {
+		t.Errorf("26.1 classic: %+v %v", f, err)
+	}
+	for _, bad := range []string{"", "Cannot connect to the Docker daemon\n", "\n\nvfs\nnull\n", "26.1.5\n1.7\nvfs\n[[oops\n"} {
+		if _, err := parseEngineFacts(bad); err == nil {
+			t.Errorf("parseEngineFacts(%q) accepted", bad)
+		}
+	}
+}
+
+func TestDaemonJSONForStores(t *testing.T) {
+	for _, layout := range []string{LayoutDocker, LayoutDockerLatest} {
+		c := DaemonJSONFor(layout, StoreContainerd)
+		var doc struct {
+			Features map[string]bool `json:"features"`
+			Driver   string          `json:"storage-driver"`
+			Labels   []string        `json:"labels"`
+		}
+		if err := json.Unmarshal([]byte(c), &doc); err != nil {
+			t.Fatalf("%s containerd daemon.json: %v\n%s", layout, err, c)
+		}
+		if !doc.Features["containerd-snapshotter"] || doc.Driver != "native" || len(doc.Labels) != 1 {
+			t.Errorf("%s containerd daemon.json: %+v", layout, doc)
+		}
+		if DaemonJSONFor(layout, StoreClassic) != DaemonJSON(layout) {
+			t.Errorf("%s: DaemonJSON is not the classic store's", layout)
+		}
+	}
+}
+
+// Each engine's recipe gives its own cache key, and the suite and package
+// lists go into it.
+func TestBaseKeysDiffer(t *testing.T) {
+	seen := map[string]string{}
+	for _, r := range engineRecipes {
+		k := baseKey(r, "http://m/debian")
+		if o, dup := seen[k]; dup {
+			t.Errorf("engines %s and %s share the cache key %s", r.name, o, k)
+		}
+		seen[k] = r.name
+		if baseKey(r, "http://other/debian") == k {
+			t.Errorf("%s: the mirror is not in the key", r.name)
+		}
 	}
 }

@@ -94,11 +94,14 @@ MaxStartups 100:30:200
 MaxSessions 50
 `
 
-// unitsMasked are timers and services that only burn CPU in a lab.
+// unitsMasked are timers and services that only burn CPU in a lab, and
+// systemd-modules-load, which fails in a container (trixie's runs and
+// leaves the machine "degraded").
 var unitsMasked = []string{
 	"apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer",
 	"e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer",
 	"getty@tty1.service", "console-getty.service", "systemd-pstore.service",
+	"systemd-modules-load.service",
 }
 
 // machineOverlay is added to the debootstrapped tree to make the image.
@@ -116,14 +119,36 @@ func machineOverlay() []tarEntry {
 	return ents
 }
 
-// DaemonJSON is the daemon.json a machine starts with: swarmctl must keep
-// every key of it. The two layouts use different indentation so tests see
-// that swarmctl keeps the file's style.
-func DaemonJSON(layout string) string {
+// DaemonJSON is the daemon.json a classic-store machine starts with:
+// swarmctl must keep every key of it. The two layouts use different
+// indentation so tests see that swarmctl keeps the file's style.
+func DaemonJSON(layout string) string { return DaemonJSONFor(layout, StoreClassic) }
+
+// DaemonJSONFor is the daemon.json a machine of that layout and image
+// store starts with. The containerd store is chosen at boot by
+// "features": {"containerd-snapshotter": true}; its snapshotter is native
+// (overlayfs does not nest on the lab's storage), the classic store's
+// graphdriver vfs.
+func DaemonJSONFor(layout, store string) string {
+	if store == StoreContainerd {
+		if layout == LayoutDocker {
+			return "{\n  \"features\": {\"containerd-snapshotter\": true},\n  \"storage-driver\": \"native\",\n  \"log-driver\": \"journald\",\n  \"labels\": [\"lab=swarmctl\"]\n}\n"
+		}
+		return "{\n    \"features\": {\n        \"containerd-snapshotter\": true\n    },\n    \"storage-driver\": \"native\",\n    \"log-driver\": \"journald\",\n    \"labels\": [\n        \"lab=swarmctl\"\n    ]\n}\n"
+	}
 	if layout == LayoutDocker {
 		return "{\n  \"storage-driver\": \"vfs\",\n  \"log-driver\": \"journald\",\n  \"labels\": [\"lab=swarmctl\"]\n}\n"
 	}
 	return "{\n    \"storage-driver\": \"vfs\",\n    \"log-driver\": \"journald\",\n    \"labels\": [\n        \"lab=swarmctl\"\n    ]\n}\n"
+}
+
+// StorageDriver is the driver docker info reports for a machine of that
+// image store.
+func StorageDriver(store string) string {
+	if store == StoreContainerd {
+		return "native"
+	}
+	return "vfs"
 }
 
 // DaemonJSONPath is where a machine of the layout keeps its daemon.json.
@@ -137,7 +162,7 @@ func DaemonJSONPath(layout string) string {
 // machineFiles are copied into one machine before its first start: its
 // machine-id, the lab key as authorized_keys, and the layout (a stock
 // docker machine has no docker-latest units at all).
-func machineFiles(layout, pubKey string) ([]tarEntry, error) {
+func machineFiles(layout, store, pubKey string) ([]tarEntry, error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -157,7 +182,7 @@ func machineFiles(layout, pubKey string) ([]tarEntry, error) {
 			tarEntry{name: "usr/lib/systemd/system/docker-latest.service", mode: 0o644, body: []byte(dockerLatestUnit)},
 			tarEntry{name: "usr/lib/systemd/system/docker-latest.socket", mode: 0o644, body: []byte(dockerLatestSocket)},
 			tarEntry{name: "etc/docker-latest", dir: true, mode: 0o755},
-			tarEntry{name: "etc/docker-latest/daemon.json", mode: 0o644, body: []byte(DaemonJSON(layout))},
+			tarEntry{name: "etc/docker-latest/daemon.json", mode: 0o644, body: []byte(DaemonJSONFor(layout, store))},
 			tarEntry{name: sys + "docker.service", link: "/dev/null"},
 			tarEntry{name: sys + "docker.socket", link: "/dev/null"},
 			tarEntry{name: sys + "multi-user.target.wants/docker-latest.service", link: "/usr/lib/systemd/system/docker-latest.service"},
@@ -166,7 +191,7 @@ func machineFiles(layout, pubKey string) ([]tarEntry, error) {
 	case LayoutDocker:
 		ents = append(ents,
 			tarEntry{name: "etc/docker", dir: true, mode: 0o755},
-			tarEntry{name: "etc/docker/daemon.json", mode: 0o644, body: []byte(DaemonJSON(layout))},
+			tarEntry{name: "etc/docker/daemon.json", mode: 0o644, body: []byte(DaemonJSONFor(layout, store))},
 			tarEntry{name: sys + "multi-user.target.wants/docker.service", link: "/usr/lib/systemd/system/docker.service"},
 			tarEntry{name: sys + "sockets.target.wants/docker.socket", link: "/usr/lib/systemd/system/docker.socket"},
 		)

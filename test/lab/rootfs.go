@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	_ "embed"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -11,41 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 )
 
-// debianSuite is the release the machine image is built from.
-const debianSuite = "bookworm"
-
-// basePackages are what a swarm node needs and no more: swarmctl must work
-// with a POSIX shell, coreutils, systemd and docker only (no python, no jq).
-// dbus is there because real hosts have it: without it systemctl fails for
-// non-root users.
-var basePackages = []string{
-	"systemd", "systemd-sysv", "openssh-server", "docker.io", "sudo",
-	"iproute2", "ca-certificates", "curl", "dbus",
-}
-
-// baseRecipe runs as root with ROOT, SUITE, MIRROR, PACKAGES and OUT set.
-// Host keys and machine-id are removed so that every machine makes its own
-// at first boot. Changing this text changes the cache key.
-const baseRecipe = `set -eu
-debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$ROOT" "$MIRROR"
-chroot "$ROOT" /bin/sh -eu -c '
-useradd --create-home --shell /bin/bash --uid 1000 --user-group ops
-usermod -p "*" ops
-echo "ops ALL=(ALL) NOPASSWD:ALL" >/etc/sudoers.d/ops
-chmod 0440 /etc/sudoers.d/ops
-install -d -m 0700 /root/.ssh
-install -d -m 0700 -o ops -g ops /home/ops/.ssh
-apt-get clean
-'
-rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/* "$ROOT"/usr/share/doc/* \
-  "$ROOT"/usr/share/man/* "$ROOT"/usr/share/info/* "$ROOT"/var/log/*.log
-rm -f "$ROOT"/etc/ssh/ssh_host_* "$ROOT"/var/lib/dbus/machine-id
-: >"$ROOT"/etc/machine-id
-tar -C "$ROOT" --numeric-owner -cf "$OUT.tmp" .
-mv "$OUT.tmp" "$OUT"
-`
+// baseRecipe builds a machine's root filesystem (see rootfs.sh).
+//
+//go:embed rootfs.sh
+var baseRecipe string
 
 // CacheDir holds the debootstrapped root filesystems (one tarball per recipe
 // hash). SWARMCTL_LAB_CACHE overrides it.
@@ -106,27 +80,37 @@ func parseMirror(r io.Reader) string {
 	return ""
 }
 
-// baseKey is the cache key of the debootstrapped tree.
-func baseKey(mirror string) string {
+// baseKey is the cache key of an engine's debootstrapped tree.
+func baseKey(r engineRecipe, mirror string) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n%s", debianSuite, mirror, strings.Join(basePackages, ","), baseRecipe)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n%s", r.suite, mirror, strings.Join(r.packages, ","), strings.Join(r.sidPackages, " "), baseRecipe)
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
-// ensureBaseRootfs returns the path of the cached base tarball, running
-// debootstrap (about a minute) when it is missing.
-func ensureBaseRootfs(ctx context.Context, logw io.Writer) (string, error) {
+// ensureBaseRootfs returns the path of the engine's cached base tarball,
+// running debootstrap (about a minute; more with packages from sid) when
+// it is missing. A lock file keeps two labs from building the same one.
+func ensureBaseRootfs(ctx context.Context, r engineRecipe, logw io.Writer) (string, error) {
 	mirror, err := debianMirror()
 	if err != nil {
 		return "", err
 	}
-	key := baseKey(mirror)
-	out := filepath.Join(CacheDir(), "rootfs-"+key+".tar")
+	key := baseKey(r, mirror)
+	prefix := "rootfs-" + r.name + "-"
+	out := filepath.Join(CacheDir(), prefix+key+".tar")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 	if err := os.MkdirAll(CacheDir(), 0o755); err != nil {
 		return "", err
+	}
+	unlock, err := lockFile(out + ".lock")
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	if _, err := os.Stat(out); err == nil {
+		return out, nil // built by another lab while this one waited
 	}
 	root, err := os.MkdirTemp(CacheDir(), "build-")
 	if err != nil {
@@ -136,18 +120,20 @@ func ensureBaseRootfs(ctx context.Context, logw io.Writer) (string, error) {
 		unmountUnder(root)
 		os.RemoveAll(root)
 	}()
-	fmt.Fprintf(logw, "lab: building machine root filesystem %s with debootstrap from %s (about a minute)\n", key, mirror)
+	start := time.Now()
+	fmt.Fprintf(logw, "lab: building the %s machine root filesystem %s (debootstrap %s) from %s\n", r.name, key, r.suite, mirror)
 	cmd := exec.CommandContext(ctx, "sh", "-c", baseRecipe)
 	cmd.Env = append(os.Environ(),
-		"ROOT="+filepath.Join(root, "rootfs"), "SUITE="+debianSuite, "MIRROR="+mirror,
-		"PACKAGES="+strings.Join(basePackages, ","), "OUT="+out)
+		"ROOT="+filepath.Join(root, "rootfs"), "SUITE="+r.suite, "MIRROR="+mirror,
+		"PACKAGES="+strings.Join(r.packages, ","), "SID_PACKAGES="+strings.Join(r.sidPackages, " "), "OUT="+out)
 	var tail tailBuffer
 	cmd.Stdout, cmd.Stderr = &tail, &tail
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("debootstrap recipe: %v\n%s", err, tail.String())
+		return "", fmt.Errorf("building the %s root filesystem: %v\n%s", r.name, err, tail.String())
 	}
-	// Tarballs of older recipes are of no further use.
-	if old, _ := filepath.Glob(filepath.Join(CacheDir(), "rootfs-*.tar")); len(old) > 0 {
+	fmt.Fprintf(logw, "lab: %s root filesystem built in %s\n", r.name, time.Since(start).Round(time.Second))
+	// Tarballs of this engine's older recipes are of no further use.
+	if old, _ := filepath.Glob(filepath.Join(CacheDir(), prefix+"*.tar")); len(old) > 0 {
 		for _, f := range old {
 			if f != out {
 				os.Remove(f)
@@ -155,6 +141,19 @@ func ensureBaseRootfs(ctx context.Context, logw io.Writer) (string, error) {
 		}
 	}
 	return out, nil
+}
+
+// lockFile takes an exclusive flock on path (created if needed).
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
 }
 
 // tailBuffer keeps the last 8 KiB written to it (for error messages).

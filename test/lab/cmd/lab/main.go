@@ -1,7 +1,10 @@
 // Command lab brings the swarmctl test lab up and down:
 //
 //	go run ./test/lab/cmd/lab up [--name e2e] [--managers 3] [--workers 2] [--layout docker-latest|docker]
+//	    [--engine 20.10|26.1|28.5] [--image-store classic|containerd]
+//	    [--manager-engine E] [--manager-image-store S] [--worker-engine E] [--worker-image-store S]
 //	go run ./test/lab/cmd/lab status|down|add-machine|check|nothing-left [--name e2e]
+//	go run ./test/lab/cmd/lab images [--engines all|20.10,26.1,28.5]
 //
 // State (key, known_hosts, ssh_config, inventory.yaml, lab.json) is in
 // $SWARMCTL_LAB_DIR/<name> (default /tmp/swarmctl-lab/<name>).
@@ -12,10 +15,13 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	"github.com/swarmctl/swarmctl/test/lab"
@@ -32,6 +38,15 @@ commands:
   add-machine   start one more worker, join it to the swarm (not added to inventory.yaml)
   check         verify docker, host keys and the swarm on every machine
   nothing-left  fail if any lab container or lab-started engine still runs
+  images        build the images labs use (machine images of --engines, registry
+                images, ...) on the lab engine, and say how long each took
+
+up flags choosing engines (default: every machine 20.10, classic store):
+  --engine E --image-store S             every machine
+  --manager-engine E --manager-image-store S, --worker-engine E --worker-image-store S
+                                         per role (a mixed fleet)
+  engines: 20.10 (Debian 12), 26.1 (Debian 13), 28.5 (Debian sid on 13);
+  image stores: classic, containerd (26.1 and 28.5)
 `
 
 func run(args []string) int {
@@ -49,6 +64,16 @@ func run(args []string) int {
 		fs.IntVar(&cfg.Managers, "managers", 3, "number of managers")
 		fs.IntVar(&cfg.Workers, "workers", 2, "number of workers")
 		fs.StringVar(&cfg.Layout, "layout", lab.LayoutDockerLatest, "docker-latest or docker")
+		fs.StringVar(&cfg.Engine, "engine", lab.Engine2010, "engine of every machine: "+strings.Join(lab.Engines(), ", "))
+		fs.StringVar(&cfg.ImageStore, "image-store", lab.StoreClassic, "image store of every machine: classic or containerd")
+		fs.StringVar(&cfg.Manager.Engine, "manager-engine", "", "engine of the managers (default --engine)")
+		fs.StringVar(&cfg.Manager.ImageStore, "manager-image-store", "", "image store of the managers (default --image-store)")
+		fs.StringVar(&cfg.Worker.Engine, "worker-engine", "", "engine of the workers (default --engine)")
+		fs.StringVar(&cfg.Worker.ImageStore, "worker-image-store", "", "image store of the workers (default --image-store)")
+	}
+	engines := ""
+	if cmd == "images" {
+		fs.StringVar(&engines, "engines", "all", "machine images to build: all, or a comma-separated list of "+strings.Join(lab.Engines(), ", "))
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
@@ -60,6 +85,17 @@ func run(args []string) int {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if cmd == "images" {
+		list := lab.Engines()
+		if engines != "all" {
+			list = strings.Split(engines, ",")
+		}
+		if err := lab.BuildImages(ctx, list, os.Stderr); err != nil {
+			fmt.Fprintf(os.Stderr, "lab images: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if err := dispatch(ctx, cmd, cfg); err != nil {
 		fmt.Fprintf(os.Stderr, "lab %s: %v\n", cmd, err)
 		return 1
@@ -92,9 +128,17 @@ func dispatch(ctx context.Context, cmd string, cfg lab.Config) error {
 		l.SetLog(os.Stderr)
 		return l.Down(ctx)
 	case "status":
-		b, _ := json.MarshalIndent(l.Machines(), "", "  ")
-		fmt.Println(string(b))
 		if err := l.Running(ctx); err != nil {
+			b, _ := json.MarshalIndent(l.Machines(), "", "  ")
+			fmt.Println(string(b))
+			return err
+		}
+		// What each dockerd runs, asked now (lab.json has what Up read).
+		ms, err := l.RefreshEngines(ctx)
+		b, _ := json.MarshalIndent(ms, "", "  ")
+		fmt.Println(string(b))
+		printMachines(os.Stderr, ms)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "lab %s: running; ssh -F %s %s\n", l.Name(), l.SSHConfigPath(), l.Manager().Name)
@@ -122,11 +166,26 @@ func dispatch(ctx context.Context, cmd string, cfg lab.Config) error {
 }
 
 func printSummary(l *lab.Lab) {
-	fmt.Printf("lab %s is up (%s layout, engine %s)\n", l.Name(), l.Layout(), l.DockerHost())
-	for _, m := range l.Machines() {
-		fmt.Printf("  %-10s %-15s %s\n", m.Name, m.IP, m.Role)
-	}
+	fmt.Printf("lab %s is up (%s layout, outer engine %s)\n", l.Name(), l.Layout(), l.DockerHost())
+	printMachines(os.Stdout, l.Machines())
 	fmt.Printf("upstream registry: %s\ninventory: %s\nssh: ssh -F %s %s\n", l.UpstreamAddr(), l.InventoryPath(), l.SSHConfigPath(), l.Manager().Name)
+}
+
+// printMachines is a table of the machines with what their dockerd runs.
+func printMachines(w io.Writer, ms []lab.Machine) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  MACHINE\tIP\tROLE\tDOCKER\tCONTAINERD\tIMAGE STORE\tDRIVER")
+	for _, m := range ms {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Name, m.IP, m.Role, dash(m.EngineVersion), dash(m.ContainerdVersion), m.ImageStore, dash(m.StorageDriver))
+	}
+	tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func envOr(k, def string) string {
