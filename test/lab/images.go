@@ -28,6 +28,8 @@ const (
 	BusyboxImage  = "busybox:latest"
 	machineRepo   = "swarmctl-lab/machine"
 	dnsRepo       = "swarmctl-lab/dns"
+	registryRepo  = "swarmctl-lab/registry"
+	busyboxRepo   = "swarmctl-lab/busybox"
 )
 
 // fixedTime makes generated tarballs reproducible.
@@ -261,8 +263,10 @@ health:
 `
 
 // registryEntries is a minimal registry:2 root filesystem: Debian's
-// distribution binary, the libc it links against, busybox for a shell.
-func registryEntries() ([]tarEntry, error) {
+// distribution binary, the libc it links against, busybox for a shell, the
+// lab CA as the system trust store (a mirror's upstream is an HTTPS
+// stand-in).
+func registryEntries(caPEM []byte) ([]tarEntry, error) {
 	bin, err := exec.LookPath("docker-registry")
 	if err != nil {
 		return nil, fmt.Errorf("docker-registry not installed (apt-get install docker-registry): %w", err)
@@ -289,6 +293,7 @@ func registryEntries() ([]tarEntry, error) {
 		{name: "bin/sh", link: "busybox"},
 		{name: "etc/docker/registry/config.yml", mode: 0o644, body: []byte(registryConfig)},
 	}
+	ents = append(ents, trustEntries(caPEM)...)
 	seen := map[string]bool{}
 	for _, l := range libs {
 		for d := filepath.Dir(l); d != "/" && !seen[d]; d = filepath.Dir(d) {
@@ -328,30 +333,43 @@ func sharedLibs(bin string) ([]string, error) {
 
 // ensureRegistryImage imports registry:2 on the outer engine if the current
 // recipe's image is not there yet.
-func (e *engine) ensureRegistryImage(ctx context.Context, logw io.Writer) error {
-	ents, err := registryEntries()
+func (e *engine) ensureRegistryImage(ctx context.Context, caPEM []byte, logw io.Writer) (string, error) {
+	ents, err := registryEntries(caPEM)
 	if err != nil {
-		return err
+		return "", err
 	}
-	key, err := hashEntries("registry:2 v1", ents)
+	key, err := hashEntries("registry:2 v2", ents)
 	if err != nil {
-		return err
+		return "", err
 	}
-	hashRef := "swarmctl-lab/registry:" + key
+	hashRef := registryRepo + ":" + key
 	if e.imageExists(ctx, hashRef) && e.imageExists(ctx, RegistryImage) {
-		return nil
+		return hashRef, nil
 	}
 	fmt.Fprintf(logw, "lab: importing %s from Debian's docker-registry\n", RegistryImage)
 	b, err := tarBytes(ents)
 	if err != nil {
-		return err
+		return "", err
 	}
-	return e.importImage(ctx, bytes.NewReader(b), []string{
+	return hashRef, e.importImage(ctx, bytes.NewReader(b), []string{
 		`ENTRYPOINT ["/bin/registry"]`,
 		`CMD ["serve", "/etc/docker/registry/config.yml"]`,
 		`EXPOSE 5000`,
 		`VOLUME /var/lib/registry`,
 	}, hashRef, RegistryImage)
+}
+
+// trustEntries make a CA (the lab CA) the system trust store of a small image
+// (where Go's crypto/x509 looks first on Linux).
+func trustEntries(caPEM []byte) []tarEntry {
+	if len(caPEM) == 0 {
+		return nil
+	}
+	return []tarEntry{
+		{name: "etc/ssl", dir: true, mode: 0o755},
+		{name: "etc/ssl/certs", dir: true, mode: 0o755},
+		{name: "etc/ssl/certs/ca-certificates.crt", mode: 0o644, body: caPEM},
+	}
 }
 
 // ---- busybox ----
@@ -391,14 +409,14 @@ func busyboxLayer() ([]byte, error) {
 	return tarBytes(ents)
 }
 
-func (e *engine) ensureBusyboxImage(ctx context.Context, layer []byte, logw io.Writer) error {
+func (e *engine) ensureBusyboxImage(ctx context.Context, layer []byte, logw io.Writer) (string, error) {
 	sum := sha256.Sum256(layer)
-	hashRef := "swarmctl-lab/busybox:" + hex.EncodeToString(sum[:])[:12]
+	hashRef := busyboxRepo + ":" + hex.EncodeToString(sum[:])[:12]
 	if e.imageExists(ctx, hashRef) && e.imageExists(ctx, BusyboxImage) {
-		return nil
+		return hashRef, nil
 	}
 	fmt.Fprintf(logw, "lab: importing %s from busybox-static\n", BusyboxImage)
-	return e.importImage(ctx, bytes.NewReader(layer), []string{`CMD ["sh"]`}, hashRef, BusyboxImage)
+	return hashRef, e.importImage(ctx, bytes.NewReader(layer), []string{`CMD ["sh"]`}, hashRef, BusyboxImage)
 }
 
 func gzipBytes(b []byte) ([]byte, error) {
@@ -506,19 +524,26 @@ func BuildImages(ctx context.Context, engines []string, logw io.Writer) (err err
 			return err
 		})
 	}()
+	var reg3Err error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		reg3Err = timed(Registry3Image, func() error { _, err := e.ensureRegistry3Image(ctx, nil, logw); return err })
+	}()
 	errs := []error{
-		timed(RegistryImage, func() error { return e.ensureRegistryImage(ctx, logw) }),
+		timed(RegistryImage, func() error { _, err := e.ensureRegistryImage(ctx, nil, logw); return err }),
 		timed(BusyboxImage, func() error {
 			layer, err := busyboxLayer()
 			if err != nil {
 				return err
 			}
-			return e.ensureBusyboxImage(ctx, layer, logw)
+			_, err = e.ensureBusyboxImage(ctx, layer, logw)
+			return err
 		}),
 		timed("lab DNS", func() error { _, err := e.ensureDNSImage(ctx, logw); return err }),
 	}
 	wg.Wait()
-	if err := errors.Join(append(errs, machineErr)...); err != nil {
+	if err := errors.Join(append(errs, machineErr, reg3Err)...); err != nil {
 		return err
 	}
 	fmt.Fprintf(logw, "lab images: all ready in %s\n", time.Since(start).Round(100*time.Millisecond))

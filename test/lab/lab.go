@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ type Config struct {
 	// containerd store, workers on 20.10).
 	Engine, ImageStore string
 	Manager, Worker    Spec
+	// LoadImages are images of the outer engine loaded into every machine
+	// besides registry:2 (e.g. Registry3Image, built when missing).
+	LoadImages []string
 	// StateDir defaults to <RootDir()>/<Name>.
 	StateDir string
 	// Log receives progress lines (default: discarded).
@@ -80,6 +84,7 @@ type state struct {
 	Workers    int                 `json:"workers"`
 	ManagerRun Spec                `json:"manager_spec"`
 	WorkerRun  Spec                `json:"worker_spec"`
+	LoadImages []string            `json:"load_images,omitempty"`
 	DockerHost string              `json:"docker_host"`
 	Network    string              `json:"network"`
 	Subnet     string              `json:"subnet"`
@@ -153,7 +158,8 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	if old, err := Attach(cfg.StateDir); err == nil {
 		old.log = cfg.Log
 		if old.st.Layout == cfg.Layout && old.st.Managers == cfg.Managers && old.st.Workers == cfg.Workers &&
-			old.st.ManagerRun == cfg.Manager && old.st.WorkerRun == cfg.Worker && old.running(ctx) == nil {
+			old.st.ManagerRun == cfg.Manager && old.st.WorkerRun == cfg.Worker &&
+			slices.Equal(old.st.LoadImages, cfg.LoadImages) && old.running(ctx) == nil {
 			fmt.Fprintf(cfg.Log, "lab %s: already up, reusing it (%s)\n", cfg.Name, cfg.StateDir)
 			return old, nil
 		}
@@ -172,7 +178,7 @@ func Up(ctx context.Context, cfg Config) (*Lab, error) {
 	}
 	l := &Lab{dir: cfg.StateDir, e: e, log: cfg.Log, st: state{
 		Name: cfg.Name, Layout: cfg.Layout, Managers: cfg.Managers, Workers: cfg.Workers,
-		ManagerRun: cfg.Manager, WorkerRun: cfg.Worker,
+		ManagerRun: cfg.Manager, WorkerRun: cfg.Worker, LoadImages: cfg.LoadImages,
 		DockerHost: e.host, Created: time.Now().UTC(),
 	}}
 	if err := l.up(ctx); err != nil {
@@ -199,14 +205,18 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.machineImages(ctx); err != nil {
 		return err
 	}
-	if err := l.e.ensureRegistryImage(ctx, l.log); err != nil {
-		return err
+	// Images loaded into every machine are built now, so that their build
+	// does not race the machines' boot.
+	refs := map[string]string{}
+	for _, name := range append([]string{RegistryImage, BusyboxImage}, l.st.LoadImages...) {
+		ref, err := l.imageRef(ctx, name)
+		if err != nil {
+			return err
+		}
+		refs[name] = ref
 	}
 	layer, err := busyboxLayer()
 	if err != nil {
-		return err
-	}
-	if err := l.e.ensureBusyboxImage(ctx, layer, l.log); err != nil {
 		return err
 	}
 	dnsImg, err := l.e.ensureDNSImage(ctx, l.log)
@@ -224,7 +234,7 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	if _, err := l.e.docker(ctx, nil, "run", "-d", "--name", l.prefix()+"-upstream", "--label", label+"="+l.st.Name,
-		"--network", l.st.Network, "--ip", l.st.UpstreamIP, RegistryImage); err != nil {
+		"--network", l.st.Network, "--ip", l.st.UpstreamIP, refs[RegistryImage]); err != nil {
 		return err
 	}
 	resolv := fmt.Sprintf("# swarmctl lab resolver: answers NXDOMAIN at once\nnameserver %s\noptions timeout:1 attempts:1\n", l.st.DNSIP)
@@ -261,14 +271,21 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.writeFiles(keys); err != nil {
 		return err
 	}
-	fmt.Fprintf(l.log, "lab %s: [%s] machines answer; forming the swarm, loading %s\n", l.st.Name, since(), RegistryImage)
+	load := append([]string{RegistryImage}, l.st.LoadImages...)
+	fmt.Fprintf(l.log, "lab %s: [%s] machines answer; forming the swarm, loading %s\n", l.st.Name, since(), strings.Join(load, ", "))
 	loaded := make(chan error, 1)
-	go func() { loaded <- l.LoadImage(ctx, RegistryImage, ms...) }()
+	go func() {
+		var errs []error
+		for _, name := range load {
+			errs = append(errs, l.LoadImage(ctx, name, ms...))
+		}
+		loaded <- errors.Join(errs...)
+	}()
 	swarmErr := l.formSwarm(ctx, ms)
 	if err := errors.Join(swarmErr, <-loaded); err != nil {
 		return err
 	}
-	fmt.Fprintf(l.log, "lab %s: [%s] swarm formed, %s loaded\n", l.st.Name, since(), RegistryImage)
+	fmt.Fprintf(l.log, "lab %s: [%s] swarm formed, images loaded\n", l.st.Name, since())
 	return l.waitNodesReady(ctx, len(ms))
 
 }
@@ -446,10 +463,18 @@ func parallel(ctx context.Context, ms []Machine, n int, fn func(Machine) error) 
 }
 
 // LoadImage copies an image of the outer engine into machines (all when
-// none are named): docker save | docker exec -i M docker load.
+// none are named): docker save | docker exec -i M docker load. The lab's
+// own images (registry:2, registry:3, busybox:latest) are built when
+// missing and copied by their recipe-hash tag, then tagged with their name
+// in the machine: the outer engine is shared, and its registry:2 tag may
+// point at another checkout's build.
 func (l *Lab) LoadImage(ctx context.Context, image string, ms ...Machine) error {
 	if len(ms) == 0 {
 		ms = l.Machines()
+	}
+	ref, err := l.imageRef(ctx, image)
+	if err != nil {
+		return err
 	}
 	f, err := os.CreateTemp("", "lab-image-*.tar")
 	if err != nil {
@@ -457,25 +482,46 @@ func (l *Lab) LoadImage(ctx context.Context, image string, ms ...Machine) error 
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	cmd := exec.CommandContext(ctx, "docker", "save", image)
+	cmd := exec.CommandContext(ctx, "docker", "save", ref)
 	cmd.Env = append(os.Environ(), "DOCKER_HOST="+l.e.host)
 	cmd.Stdout = f
 	var errb bytes.Buffer
 	cmd.Stderr = &errb
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("docker save %s: %v: %s", image, err, errb.String())
+		return fmt.Errorf("docker save %s: %v: %s", ref, err, errb.String())
 	}
+	const loadAs = `docker load -q >/dev/null || exit 1
+[ "$1" = "$2" ] && exit 0
+docker tag "$1" "$2" && docker rmi "$1" >/dev/null`
 	return parallel(ctx, ms, 2, func(m Machine) error {
 		r, err := os.Open(f.Name())
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		if out, err := l.ExecStdin(ctx, m.Name, r, "docker", "load", "-q"); err != nil {
+		if out, err := l.ExecStdin(ctx, m.Name, r, "sh", "-c", loadAs, "sh", ref, image); err != nil {
 			return fmt.Errorf("load %s into %s: %v: %s", image, m.Name, err, out)
 		}
 		return nil
 	})
+}
+
+// imageRef is the tag to copy for an image name: the recipe-hash tag of
+// the lab's own images (built when missing), else the name itself.
+func (l *Lab) imageRef(ctx context.Context, name string) (string, error) {
+	switch name {
+	case RegistryImage:
+		return l.e.ensureRegistryImage(ctx, nil, l.log)
+	case Registry3Image:
+		return l.e.ensureRegistry3Image(ctx, nil, l.log)
+	case BusyboxImage:
+		layer, err := busyboxLayer()
+		if err != nil {
+			return "", err
+		}
+		return l.e.ensureBusyboxImage(ctx, layer, l.log)
+	}
+	return name, nil
 }
 
 // createNetwork makes the lab's --internal network on a /24 no other
@@ -679,8 +725,10 @@ func (l *Lab) AddMachine(ctx context.Context) (Machine, error) {
 	if err := l.join(ctx, []Machine{m}); err != nil {
 		return m, err
 	}
-	if err := l.LoadImage(ctx, RegistryImage, m); err != nil {
-		return m, err
+	for _, name := range append([]string{RegistryImage}, l.st.LoadImages...) {
+		if err := l.LoadImage(ctx, name, m); err != nil {
+			return m, err
+		}
 	}
 	return m, l.waitNodesReady(ctx, len(l.st.Machines))
 }

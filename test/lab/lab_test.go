@@ -466,3 +466,28 @@ func TestBaseKeysDiffer(t *testing.T) {
 		}
 	}
 }
+
+// registry:3's root filesystem is laid out as the project's release image
+// has it, with a shell for health probes and the CA as the trust store.
+func TestRegistry3Entries(t *testing.T) {
+	dir := t.TempDir()
+	bin, cfg := filepath.Join(dir, "registry"), filepath.Join(dir, "config.yml")
+	os.WriteFile(bin, []byte("binary"), 0o755)
+	os.WriteFile(cfg, []byte("version: 0.1\n"), 0o644)
+	ents, err := registry3Entries(bin, cfg, []byte("-----BEGIN CERTIFICATE-----\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tarNames(t, ents)
+	for _, want := range []string{"bin/registry", "etc/distribution/config.yml", "bin/sh", "bin/wget", "var/lib/registry", "etc/ssl/certs/ca-certificates.crt"} {
+		if h[want] == nil {
+			t.Errorf("registry:3 image lacks %s", want)
+		}
+	}
+	if h["etc/docker/registry/config.yml"] != nil {
+		t.Error("registry:3 must not read the registry:2 config path")
+	}
+	if !strings.Contains(registry3LDFlags, "/version.version=3.1.2") {
+		t.Errorf("ldflags %q do not stamp the version", registry3LDFlags)
+	}
+}

@@ -2,7 +2,7 @@
 //
 //	go run ./test/lab/cmd/lab up [--name e2e] [--managers 3] [--workers 2] [--layout docker-latest|docker]
 //	    [--engine 20.10|26.1|28.5] [--image-store classic|containerd]
-//	    [--manager-engine E] [--manager-image-store S] [--worker-engine E] [--worker-image-store S]
+//	    [--manager-engine E] [--manager-image-store S] [--worker-engine E] [--worker-image-store S] [--load registry:3]
 //	go run ./test/lab/cmd/lab status|down|add-machine|check|nothing-left [--name e2e]
 //	go run ./test/lab/cmd/lab images [--engines all|20.10,26.1,28.5]
 //
@@ -70,6 +70,10 @@ func run(args []string) int {
 		fs.StringVar(&cfg.Manager.ImageStore, "manager-image-store", "", "image store of the managers (default --image-store)")
 		fs.StringVar(&cfg.Worker.Engine, "worker-engine", "", "engine of the workers (default --engine)")
 		fs.StringVar(&cfg.Worker.ImageStore, "worker-image-store", "", "image store of the workers (default --image-store)")
+		fs.Func("load", "also load this image into every machine (e.g. registry:3, built when missing); repeatable", func(v string) error {
+			cfg.LoadImages = append(cfg.LoadImages, v)
+			return nil
+		})
 	}
 	engines := ""
 	if cmd == "images" {
