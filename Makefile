@@ -5,6 +5,9 @@ BIN       ?= bin/swarmctl
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/swarmctl/swarmctl/internal/cli.version=$(VERSION)
 E2E_TIMEOUT ?= 30m
+# make demo ENGINE=28.5 IMAGE_STORE=containerd: the demo on another engine.
+ENGINE      ?= 20.10
+IMAGE_STORE ?= classic
 
 export CGO_ENABLED ?= 0
 
@@ -65,7 +68,7 @@ labtest:
 test: vet unit fuzz labtest e2e
 
 demo: build
-	./test/demo.sh
+	ENGINE=$(ENGINE) IMAGE_STORE=$(IMAGE_STORE) ./test/demo.sh
 
 bench: build
 	./test/bench.sh

@@ -14,6 +14,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/swarmctl/swarmctl/test/lab"
+	"github.com/swarmctl/swarmctl/test/lab/front"
 )
 
 // mirrorInventory is the lab's inventory with the registry pinned to the
@@ -175,8 +176,9 @@ func stackGone(t *testing.T, l *lab.Lab) {
 }
 
 // TestMirrorInstallPullUninstall: install converges, nodes pull through the
-// mirror (the upstream stands in for Docker Hub, which the lab cannot
-// reach), a second install changes nothing, uninstall removes the stack.
+// mirror (proven by the Docker Hub stand-in's access log: only the
+// mirror's node fetched the image), a second install changes nothing,
+// uninstall removes the stack.
 func TestMirrorInstallPullUninstall(t *testing.T) {
 	l := needLab(t)
 	env := mirrorEnv(t, l)
@@ -224,7 +226,9 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	// swarm has it back.
 	waitMirror(t, url)
 
-	// A worker pulls from "Docker Hub": only the mirror can serve it.
+	// A worker pulls from "Docker Hub". The lab's HTTPS stand-in for it is
+	// reachable from every node, so the pull would work without the mirror
+	// too: the stand-in's access log proves the way it took.
 	worker := ""
 	for _, m := range l.Machines() {
 		if m.Role == "worker" {
@@ -235,11 +239,13 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	l.Exec(ctx, worker, "docker", "rmi", "-f", "busybox:latest") // precondition; absent is fine
+	mark := hubMark(t, l)
 	start = time.Now()
 	if out, err := l.Exec(ctx, worker, "docker", "pull", "busybox"); err != nil {
 		t.Fatalf("docker pull busybox on %s: %v\n%s", worker, err, out)
 	}
 	t.Logf("docker pull busybox through the mirror on %s: %s", worker, time.Since(start).Round(100*time.Millisecond))
+	onlyMirrorFetched(t, l, l.Hub(), mark, l.Manager(), "library/busybox")
 	if c := catalog(t, url); !strings.Contains(c, "library/busybox") {
 		t.Errorf("catalog after the pull: %s", c)
 	}
@@ -274,6 +280,58 @@ func TestMirrorInstallPullUninstall(t *testing.T) {
 		t.Errorf("second uninstall: exit %d", r.Code)
 	}
 	freshOverlay(t, l) // the next test installs the stack again
+}
+
+// hubMark is the Docker Hub stand-in's access log position now.
+func hubMark(t *testing.T, l *lab.Lab) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := l.Hub().Mark(ctx)
+	if err != nil {
+		t.Fatalf("stand-in access log: %v", err)
+	}
+	return m
+}
+
+// upstreamLog returns the stand-in's access log entries after mark, and
+// how many came from each client address.
+func upstreamLog(t *testing.T, s lab.StandIn, mark int64) ([]front.Entry, map[string]int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	es, err := s.Log(ctx, mark)
+	if err != nil {
+		t.Fatalf("stand-in access log: %v", err)
+	}
+	clients := map[string]int{}
+	for _, e := range es {
+		clients[e.Client]++
+		t.Logf("%s access log: %s %s %s %d %d bytes (%s)", s.Name, e.Client, e.Method, e.Path, e.Status, e.Bytes, e.UserAgent)
+	}
+	return es, clients
+}
+
+// onlyMirrorFetched checks that since mark the stand-in served repo's
+// manifest to the node running the mirror and to no one else: the pull
+// went through the mirror, not around it.
+func onlyMirrorFetched(t *testing.T, l *lab.Lab, s lab.StandIn, mark int64, mirrorNode lab.Machine, repo string) {
+	t.Helper()
+	es, clients := upstreamLog(t, s, mark)
+	manifest := false
+	for _, e := range es {
+		if e.Client == mirrorNode.IP && strings.Contains(e.Path, "/v2/"+repo+"/manifests/") && e.Status == 200 {
+			manifest = true
+		}
+	}
+	if !manifest {
+		t.Errorf("%s's access log shows no manifest request for %s from the mirror's node %s (%s): %v", s.Name, repo, mirrorNode.Name, mirrorNode.IP, clients)
+	}
+	for ip, n := range clients {
+		if ip != mirrorNode.IP {
+			t.Errorf("%s's access log shows %d requests from %s: a node pulled around the mirror", s.Name, n, ip)
+		}
+	}
 }
 
 // freshOverlay restarts the engine of the node that ran the registry task.

@@ -4,12 +4,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 )
 
 // DNS answers for the lab network. Machines must not wait on a resolver
 // that never answers (every swarm task start then stalls about 20 s on a
-// DNS timeout), and the lab has no names to serve: every query gets "no
-// such name" at once. The registry upstream is addressed by IP.
+// DNS timeout). The only names the lab serves are the HTTPS stand-ins for
+// public registries (registry-1.docker.io, ghcr.io, quay.io): an A query
+// for one gets its address, any other question about it an empty answer;
+// every other name gets "no such name" at once.
 
 const (
 	dnsHeaderLen  = 12
@@ -22,7 +25,11 @@ const (
 // back with NXDOMAIN (FORMERR for a question it cannot parse, NOTIMP for
 // opcodes other than QUERY). It returns nil for messages that must not be
 // answered (too short, or themselves responses).
-func DNSReply(q []byte) []byte {
+func DNSReply(q []byte) []byte { return DNSReplyFor(q, nil) }
+
+// DNSReplyFor is DNSReply answering A queries for the names of hosts
+// (lower case, without the final dot) with their IPv4 address.
+func DNSReplyFor(q []byte, hosts map[string]net.IP) []byte {
 	if len(q) < dnsHeaderLen {
 		return nil
 	}
@@ -34,6 +41,7 @@ func DNSReply(q []byte) []byte {
 	rd := flags & 0x0100
 	rcode := uint16(rcodeNXDomain)
 	question := []byte(nil)
+	var answer net.IP
 	switch {
 	case opcode != 0:
 		rcode = rcodeNotImp
@@ -45,6 +53,14 @@ func DNSReply(q []byte) []byte {
 			rcode = rcodeFormErr
 		} else {
 			question = q[dnsHeaderLen:end]
+			if ip, ok := hosts[questionName(question)]; ok {
+				rcode = 0 // the name exists: an A record, or no data of other types
+				qtype := binary.BigEndian.Uint16(question[len(question)-4:])
+				qclass := binary.BigEndian.Uint16(question[len(question)-2:])
+				if qtype == 1 && qclass == 1 && ip.To4() != nil {
+					answer = ip.To4()
+				}
+			}
 		}
 	}
 	r := make([]byte, dnsHeaderLen, dnsHeaderLen+len(question))
@@ -55,7 +71,22 @@ func DNSReply(q []byte) []byte {
 		binary.BigEndian.PutUint16(r[4:6], 1)
 		r = append(r, question...)
 	}
+	if answer != nil {
+		binary.BigEndian.PutUint16(r[6:8], 1)
+		// Name: a pointer to the question's; type A, class IN, TTL 60 s.
+		r = append(r, 0xC0, dnsHeaderLen, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+		r = append(r, answer...)
+	}
 	return r
+}
+
+// questionName is the question's name in lower case without the final dot.
+func questionName(question []byte) string {
+	var labels []string
+	for off := 0; off < len(question) && question[off] != 0; off += 1 + int(question[off]) {
+		labels = append(labels, strings.ToLower(string(question[off+1:off+1+int(question[off])])))
+	}
+	return strings.Join(labels, ".")
 }
 
 // questionEnd returns the offset just past the question starting at off
@@ -83,7 +114,10 @@ func questionEnd(m []byte, off int) (int, error) {
 }
 
 // ServeDNS answers every query arriving on pc until it is closed.
-func ServeDNS(pc net.PacketConn) error {
+func ServeDNS(pc net.PacketConn) error { return ServeDNSFor(pc, nil) }
+
+// ServeDNSFor is ServeDNS serving the A records of hosts.
+func ServeDNSFor(pc net.PacketConn, hosts map[string]net.IP) error {
 	buf := make([]byte, 4096)
 	for {
 		n, addr, err := pc.ReadFrom(buf)
@@ -93,7 +127,7 @@ func ServeDNS(pc net.PacketConn) error {
 			}
 			return err
 		}
-		if r := DNSReply(buf[:n]); r != nil {
+		if r := DNSReplyFor(buf[:n], hosts); r != nil {
 			pc.WriteTo(r, addr)
 		}
 	}

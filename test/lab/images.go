@@ -6,11 +6,12 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ const (
 	BusyboxImage  = "busybox:latest"
 	machineRepo   = "swarmctl-lab/machine"
 	dnsRepo       = "swarmctl-lab/dns"
+	frontRepo     = "swarmctl-lab/front"
 	registryRepo  = "swarmctl-lab/registry"
 	busyboxRepo   = "swarmctl-lab/busybox"
 )
@@ -432,46 +434,69 @@ func gzipBytes(b []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ---- DNS responder ----
+// ---- lab tools: DNS responder, stand-in front ----
 
-//go:embed dnsd.go
-var dnsdSource []byte
+//go:embed dnsd.go cmd/labdns/main.go
+var dnsSources embed.FS
 
-//go:embed cmd/labdns/main.go
-var dnsMainSource []byte
+//go:embed front/config.go front/server.go cmd/labfront/main.go
+var frontSources embed.FS
 
 // ensureDNSImage builds cmd/labdns statically and imports it.
 func (e *engine) ensureDNSImage(ctx context.Context, logw io.Writer) (string, error) {
+	return e.ensureToolImage(ctx, dnsRepo, "labdns", dnsSources, logw)
+}
+
+// ensureFrontImage builds cmd/labfront statically and imports it.
+func (e *engine) ensureFrontImage(ctx context.Context, logw io.Writer) (string, error) {
+	return e.ensureToolImage(ctx, frontRepo, "labfront", frontSources, logw)
+}
+
+// ensureToolImage builds one of the lab's own commands (test/lab/cmd/<cmd>)
+// as a static binary and imports it as the image's only file and
+// entrypoint, tagged by the hash of its sources.
+func (e *engine) ensureToolImage(ctx context.Context, repo, cmdName string, sources embed.FS, logw io.Writer) (string, error) {
 	h := sha256.New()
-	h.Write(dnsdSource)
-	h.Write(dnsMainSource)
-	ref := dnsRepo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
+	io.WriteString(h, runtime.Version())
+	err := fs.WalkDir(sources, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := sources.ReadFile(p)
+		fmt.Fprintf(h, "\x00%s\x00", p)
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	ref := repo + ":" + hex.EncodeToString(h.Sum(nil))[:12]
 	if e.imageExists(ctx, ref) {
 		return ref, nil
 	}
-	tmp, err := os.MkdirTemp("", "labdns-")
+	tmp, err := os.MkdirTemp("", cmdName+"-")
 	if err != nil {
 		return "", err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "labdns")
-	fmt.Fprintf(logw, "lab: building the lab DNS responder\n")
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/swarmctl/swarmctl/test/lab/cmd/labdns")
+	bin := filepath.Join(tmp, cmdName)
+	fmt.Fprintf(logw, "lab: building %s\n", cmdName)
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, "github.com/swarmctl/swarmctl/test/lab/cmd/"+cmdName)
 	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
 		cmd.Dir = filepath.Dir(file)
 	}
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build labdns: %v: %s", err, out)
+		return "", fmt.Errorf("go build %s: %v: %s", cmdName, err, out)
 	}
-	b, err := tarBytes([]tarEntry{{name: "labdns", mode: 0o755, srcRef: bin}})
+	b, err := tarBytes([]tarEntry{{name: cmdName, mode: 0o755, srcRef: bin}})
 	if err != nil {
 		return "", err
 	}
-	if err := e.importImage(ctx, bytes.NewReader(b), []string{`ENTRYPOINT ["/labdns"]`}, ref); err != nil {
+	if err := e.importImage(ctx, bytes.NewReader(b), []string{`ENTRYPOINT ["/` + cmdName + `"]`}, ref); err != nil {
 		return "", err
 	}
-	e.pruneTags(ctx, dnsRepo, ref)
+	e.pruneTags(ctx, repo, ref)
 	return ref, nil
 }
 
@@ -524,14 +549,18 @@ func BuildImages(ctx context.Context, engines []string, logw io.Writer) (err err
 			return err
 		})
 	}()
+	ca, err := LoadCA()
+	if err != nil {
+		return err
+	}
 	var reg3Err error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		reg3Err = timed(Registry3Image, func() error { _, err := e.ensureRegistry3Image(ctx, nil, logw); return err })
+		reg3Err = timed(Registry3Image, func() error { _, err := e.ensureRegistry3Image(ctx, ca.CertPEM, logw); return err })
 	}()
 	errs := []error{
-		timed(RegistryImage, func() error { _, err := e.ensureRegistryImage(ctx, nil, logw); return err }),
+		timed(RegistryImage, func() error { _, err := e.ensureRegistryImage(ctx, ca.CertPEM, logw); return err }),
 		timed(BusyboxImage, func() error {
 			layer, err := busyboxLayer()
 			if err != nil {
@@ -541,6 +570,7 @@ func BuildImages(ctx context.Context, engines []string, logw io.Writer) (err err
 			return err
 		}),
 		timed("lab DNS", func() error { _, err := e.ensureDNSImage(ctx, logw); return err }),
+		timed("stand-in front", func() error { _, err := e.ensureFrontImage(ctx, logw); return err }),
 	}
 	wg.Wait()
 	if err := errors.Join(append(errs, machineErr, reg3Err)...); err != nil {

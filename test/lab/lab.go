@@ -69,11 +69,14 @@ type Machine struct {
 
 // Lab is a running lab. Its description is kept in <StateDir>/lab.json.
 type Lab struct {
-	st  state
-	dir string
-	e   *engine
-	log io.Writer
-	mu  sync.Mutex
+	st     state
+	dir    string
+	e      *engine
+	ca     *CA
+	caErr  error
+	caOnce sync.Once
+	log    io.Writer
+	mu     sync.Mutex
 }
 
 // state is lab.json.
@@ -90,9 +93,9 @@ type state struct {
 	Subnet     string              `json:"subnet"`
 	Gateway    string              `json:"gateway"`
 	DNSIP      string              `json:"dns_ip"`
-	UpstreamIP string              `json:"upstream_ip"`
-	Upstream   string              `json:"upstream"` // http://ip:5000
-	Images     map[string]string   `json:"images"`   // machine image by engine
+	Upstream   string              `json:"upstream"` // https://registry-1.docker.io
+	StandIns   []StandIn           `json:"stand_ins"`
+	Images     map[string]string   `json:"images"` // machine image by engine
 	Machines   []Machine           `json:"machines"`
 	HostKeys   map[string][]string `json:"host_keys,omitempty"`
 	Created    time.Time           `json:"created"`
@@ -202,7 +205,14 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.ensureKey(ctx); err != nil {
 		return err
 	}
+	var err error
 	if err := l.machineImages(ctx); err != nil {
+		return err
+	}
+	if l.ca, err = l.labCA(); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.CAPath(), l.ca.CertPEM, 0o644); err != nil {
 		return err
 	}
 	// Images loaded into every machine are built now, so that their build
@@ -215,11 +225,11 @@ func (l *Lab) up(ctx context.Context) error {
 		}
 		refs[name] = ref
 	}
-	layer, err := busyboxLayer()
+	dnsImg, err := l.e.ensureDNSImage(ctx, l.log)
 	if err != nil {
 		return err
 	}
-	dnsImg, err := l.e.ensureDNSImage(ctx, l.log)
+	frontImg, err := l.e.ensureFrontImage(ctx, l.log)
 	if err != nil {
 		return err
 	}
@@ -229,15 +239,18 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.save(); err != nil {
 		return err
 	}
-	if _, err := l.e.docker(ctx, nil, "run", "-d", "--name", l.prefix()+"-dns", "--label", label+"="+l.st.Name,
-		"--network", l.st.Network, "--ip", l.st.DNSIP, dnsImg); err != nil {
+	dnsArgs := []string{"run", "-d", "--name", l.prefix() + "-dns", "--label", label + "=" + l.st.Name,
+		"--network", l.st.Network, "--ip", l.st.DNSIP, dnsImg}
+	for i, name := range standInNames {
+		dnsArgs = append(dnsArgs, name+"="+hostIP(l.st.Subnet, 4+i))
+	}
+	if _, err := l.e.docker(ctx, nil, dnsArgs...); err != nil {
 		return err
 	}
-	if _, err := l.e.docker(ctx, nil, "run", "-d", "--name", l.prefix()+"-upstream", "--label", label+"="+l.st.Name,
-		"--network", l.st.Network, "--ip", l.st.UpstreamIP, refs[RegistryImage]); err != nil {
+	if err := l.startStandIns(ctx, l.ca, refs[RegistryImage], frontImg); err != nil {
 		return err
 	}
-	resolv := fmt.Sprintf("# swarmctl lab resolver: answers NXDOMAIN at once\nnameserver %s\noptions timeout:1 attempts:1\n", l.st.DNSIP)
+	resolv := fmt.Sprintf("# swarmctl lab resolver: the stand-ins' names, NXDOMAIN for the rest, at once\nnameserver %s\noptions timeout:1 attempts:1\n", l.st.DNSIP)
 	if err := os.WriteFile(filepath.Join(l.dir, "resolv.conf"), []byte(resolv), 0o644); err != nil {
 		return err
 	}
@@ -257,12 +270,11 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := parallel(ctx, ms, 3, func(m Machine) error { return l.createMachine(ctx, m) }); err != nil {
 		return err
 	}
-	// The upstream registry starts while the machines boot.
-	if err := pushBusybox(ctx, l.st.Upstream, layer); err != nil {
-		return fmt.Errorf("seed the upstream registry: %w", err)
-	}
+	// The stand-ins are seeded while the machines boot.
+	seeded := make(chan error, 1)
+	go func() { seeded <- l.seedAndCheckStandIns(ctx) }()
 	keys, err := l.waitMachines(ctx, ms)
-	if err != nil {
+	if err := errors.Join(err, <-seeded); err != nil {
 		return err
 	}
 	if err := l.recordEngines(ctx, ms); err != nil {
@@ -324,7 +336,11 @@ func (l *Lab) createMachine(ctx context.Context, m Machine) error {
 	if err != nil {
 		return err
 	}
-	files, err := machineFiles(m.Layout, m.ImageStore, string(pub))
+	ca, err := l.labCA()
+	if err != nil {
+		return err
+	}
+	files, err := machineFiles(m.Layout, m.ImageStore, string(pub), ca.CertPEM)
 	if err != nil {
 		return err
 	}
@@ -506,14 +522,25 @@ docker tag "$1" "$2" && docker rmi "$1" >/dev/null`
 	})
 }
 
+// labCA is the lab CA (loaded once).
+func (l *Lab) labCA() (*CA, error) {
+	l.caOnce.Do(func() { l.ca, l.caErr = LoadCA() })
+	return l.ca, l.caErr
+}
+
 // imageRef is the tag to copy for an image name: the recipe-hash tag of
 // the lab's own images (built when missing), else the name itself.
 func (l *Lab) imageRef(ctx context.Context, name string) (string, error) {
 	switch name {
-	case RegistryImage:
-		return l.e.ensureRegistryImage(ctx, nil, l.log)
-	case Registry3Image:
-		return l.e.ensureRegistry3Image(ctx, nil, l.log)
+	case RegistryImage, Registry3Image:
+		ca, err := l.labCA()
+		if err != nil {
+			return "", err
+		}
+		if name == Registry3Image {
+			return l.e.ensureRegistry3Image(ctx, ca.CertPEM, l.log)
+		}
+		return l.e.ensureRegistryImage(ctx, ca.CertPEM, l.log)
 	case BusyboxImage:
 		layer, err := busyboxLayer()
 		if err != nil {
@@ -552,8 +579,8 @@ func (l *Lab) createNetwork(ctx context.Context) error {
 			continue
 		}
 		l.st.Subnet, l.st.Gateway = subnet, hostIP(subnet, 1)
-		l.st.DNSIP, l.st.UpstreamIP = hostIP(subnet, 2), hostIP(subnet, 3)
-		l.st.Upstream = "http://" + l.st.UpstreamIP + ":5000"
+		l.st.DNSIP = hostIP(subnet, 2)
+		l.st.Upstream = "https://" + HubName
 		_, err := l.e.docker(ctx, nil, "network", "create", "--driver", "bridge", "--internal",
 			"--subnet", subnet, "--gateway", l.st.Gateway, "--label", label+"="+l.st.Name, l.st.Network)
 		return err
@@ -638,7 +665,10 @@ func (l *Lab) running(ctx context.Context) error {
 	if len(l.st.Machines) == 0 {
 		return errors.New("no machines")
 	}
-	names := []string{l.prefix() + "-dns", l.prefix() + "-upstream"}
+	names := []string{l.prefix() + "-dns"}
+	for _, s := range l.st.StandIns {
+		names = append(names, s.Container, s.BackendContainer)
+	}
 	for _, m := range l.st.Machines {
 		names = append(names, m.Container)
 	}
@@ -796,8 +826,9 @@ func (l *Lab) KeyPath() string { return filepath.Join(l.dir, "id_ed25519") }
 // SSHConfigPath is an ssh_config with a Host entry per machine name.
 func (l *Lab) SSHConfigPath() string { return filepath.Join(l.dir, "ssh_config") }
 
-// UpstreamAddr is the upstream registry's URL (http://ip:5000), seeded with
-// library/busybox:latest; it stands in for Docker Hub.
+// UpstreamAddr is Docker Hub's URL as the lab serves it
+// (https://registry-1.docker.io, the HTTPS stand-in holding
+// library/busybox:latest): the lab inventory's mirror.remote_url.
 func (l *Lab) UpstreamAddr() string { return l.st.Upstream }
 
 // DockerHost is the outer engine's DOCKER_HOST.

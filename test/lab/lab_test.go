@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -201,7 +203,7 @@ func TestMachineFilesLayouts(t *testing.T) {
 		{LayoutDockerLatest, "etc/docker-latest/daemon.json", "etc/systemd/system/docker.service", "etc/systemd/system/multi-user.target.wants/docker-latest.service"},
 		{LayoutDocker, "etc/docker/daemon.json", "", "etc/systemd/system/multi-user.target.wants/docker.service"},
 	} {
-		ents, err := machineFiles(tc.layout, StoreClassic, "ssh-ed25519 AAAA lab\n")
+		ents, err := machineFiles(tc.layout, StoreClassic, "ssh-ed25519 AAAA lab\n", []byte("CA"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,12 +227,12 @@ func TestMachineFilesLayouts(t *testing.T) {
 			t.Errorf("%s: docker-latest.service present = %v", tc.layout, ok)
 		}
 	}
-	a, _ := machineFiles(LayoutDocker, StoreClassic, "k")
-	b, _ := machineFiles(LayoutDocker, StoreClassic, "k")
+	a, _ := machineFiles(LayoutDocker, StoreClassic, "k", nil)
+	b, _ := machineFiles(LayoutDocker, StoreClassic, "k", nil)
 	if bytes.Equal(a[0].body, b[0].body) {
 		t.Error("two machines got the same machine-id")
 	}
-	if _, err := machineFiles("podman", StoreClassic, "k"); err == nil {
+	if _, err := machineFiles("podman", StoreClassic, "k", nil); err == nil {
 		t.Error("unknown layout accepted")
 	}
 }
@@ -489,5 +491,105 @@ func TestRegistry3Entries(t *testing.T) {
 	}
 	if !strings.Contains(registry3LDFlags, "/version.version=3.1.2") {
 		t.Errorf("ldflags %q do not stamp the version", registry3LDFlags)
+	}
+}
+
+// The stand-ins' names resolve to their addresses (any case); other
+// questions about them get an empty answer; every other name NXDOMAIN.
+func TestDNSServesStandIns(t *testing.T) {
+	hosts := map[string]net.IP{"ghcr.io": net.ParseIP("10.213.9.5"), "registry-1.docker.io": net.ParseIP("10.213.9.4")}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ServeDNSFor(pc, hosts)
+	defer pc.Close()
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "udp", pc.LocalAddr().String())
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for name, want := range map[string]string{"ghcr.io": "10.213.9.5", "Registry-1.Docker.IO.": "10.213.9.4"} {
+		addrs, err := r.LookupHost(ctx, name)
+		if err != nil || len(addrs) != 1 || addrs[0] != want {
+			t.Errorf("LookupHost(%s) = %v, %v; want [%s]", name, addrs, err, want)
+		}
+	}
+	_, err = r.LookupHost(ctx, "quay.io")
+	var de *net.DNSError
+	if !errors.As(err, &de) || !de.IsNotFound {
+		t.Errorf("quay.io (not served): %v, want not found", err)
+	}
+	// AAAA for a served name: NOERROR, no answer.
+	reply := DNSReplyFor(query(7, "ghcr.io", 28), hosts)
+	if reply[3]&0xF != 0 || binary.BigEndian.Uint16(reply[6:8]) != 0 {
+		t.Errorf("AAAA ghcr.io: rcode %d, %d answers", reply[3]&0xF, binary.BigEndian.Uint16(reply[6:8]))
+	}
+}
+
+// The CA signs certificates Go's verifier accepts for the stand-ins'
+// names, and only for them.
+func TestCAIssues(t *testing.T) {
+	t.Setenv("SWARMCTL_LAB_CACHE", t.TempDir())
+	ca, err := LoadCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := LoadCA()
+	if err != nil || !again.Cert.Equal(ca.Cert) {
+		t.Fatalf("LoadCA made a second CA: %v", err)
+	}
+	if st, err := os.Stat(filepath.Join(caDir(), "ca.key")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("ca.key: %v %v", st, err)
+	}
+	certPEM, keyPEM, err := ca.Issue(QuayName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(pair.Certificate[0])
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: QuayName}); err != nil {
+		t.Errorf("quay.io certificate: %v", err)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: GHCRName}); err == nil {
+		t.Error("quay.io's certificate verifies for ghcr.io")
+	}
+}
+
+// The seeded images are the same bytes in every run, and the bench image
+// is 20-50 MiB in several layers.
+func TestSeedImages(t *testing.T) {
+	bb, bench, err := seeds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := bench.Size(); len(bench.layers) < 3 || n < 20<<20 || n > 50<<20 {
+		t.Errorf("bench image: %d layers, %d bytes", len(bench.layers), n)
+	}
+	l0, err := benchLayer(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l0b, _ := benchLayer(0)
+	l1, _ := benchLayer(1)
+	if digestOf(l0) != digestOf(l0b) || digestOf(l0) == digestOf(l1) {
+		t.Error("bench layers are not deterministic and distinct")
+	}
+	if len(bb.layers) != 1 {
+		t.Errorf("busybox: %d layers", len(bb.layers))
+	}
+	h1, _ := helloImage(GHCRName)
+	h2, _ := helloImage(QuayName)
+	if digestOf(h1.layers[1]) == digestOf(h2.layers[1]) || len(h1.layers) != 2 {
+		t.Error("the hello images do not name their registry")
+	}
+	for _, name := range standInNames {
+		imgs, err := imagesOf(name)
+		if err != nil || len(imgs) != 2 {
+			t.Errorf("%s holds %v (%v)", name, imgs, err)
+		}
 	}
 }

@@ -18,17 +18,27 @@ const (
 
 // firstBoot makes what must differ between machines and so is never in
 // the image: SSH host keys. It also hands the ops user its key files
-// (docker cp writes them as root).
+// (docker cp writes them as root), and adds the lab CA to the system trust
+// store before docker starts (dockerd reads the system roots once), as a
+// real host trusts the public CAs. It appends the CA to the bundle Go and
+// OpenSSL read rather than running update-ca-certificates (about 10 s of
+// CPU per machine); the copy in /usr/local/share/ca-certificates keeps it
+// there when the bundle is rebuilt.
 const firstBoot = `#!/bin/sh
 set -eu
 ssh-keygen -A
 chown -R ops:ops /home/ops/.ssh
 chmod 0700 /root/.ssh /home/ops/.ssh
 chmod 0600 /root/.ssh/authorized_keys /home/ops/.ssh/authorized_keys
+ca=/usr/local/share/ca-certificates/swarmctl-lab-ca.crt
+bundle=/etc/ssl/certs/ca-certificates.crt
+if [ -f "$ca" ] && ! grep -qxF "$(sed -n 2p "$ca")" "$bundle"; then
+  cat "$ca" >>"$bundle"
+fi
 `
 
 const firstBootUnit = `[Unit]
-Description=Lab machine first boot (SSH host keys)
+Description=Lab machine first boot (SSH host keys, lab CA)
 DefaultDependencies=no
 After=local-fs.target
 Before=ssh.service docker.service docker-latest.service sysinit.target
@@ -160,9 +170,9 @@ func DaemonJSONPath(layout string) string {
 }
 
 // machineFiles are copied into one machine before its first start: its
-// machine-id, the lab key as authorized_keys, and the layout (a stock
+// machine-id, the lab key as authorized_keys, the lab CA, and the layout (a stock
 // docker machine has no docker-latest units at all).
-func machineFiles(layout, store, pubKey string) ([]tarEntry, error) {
+func machineFiles(layout, store, pubKey string, caPEM []byte) ([]tarEntry, error) {
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
@@ -174,6 +184,9 @@ func machineFiles(layout, store, pubKey string) ([]tarEntry, error) {
 		{name: "root/.ssh/authorized_keys", mode: 0o600, body: auth},
 		{name: "home/ops/.ssh", dir: true, mode: 0o700},
 		{name: "home/ops/.ssh/authorized_keys", mode: 0o600, body: auth},
+	}
+	if len(caPEM) > 0 {
+		ents = append(ents, tarEntry{name: caFileName, mode: 0o644, body: caPEM})
 	}
 	const sys = "etc/systemd/system/"
 	switch layout {

@@ -2,10 +2,10 @@ package lab
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,9 +13,9 @@ import (
 	"time"
 )
 
-// The upstream registry stands in for Docker Hub. It is seeded over the
-// registry HTTP API straight from this process, so that it works with any
-// outer engine (no insecure-registries setting needed).
+// The stand-ins' backend registries are seeded over the registry HTTP API
+// straight from this process, so that it works with any outer engine (no
+// insecure-registries setting needed).
 
 const (
 	mediaManifest = "application/vnd.docker.distribution.manifest.v2+json"
@@ -41,42 +41,11 @@ func pushBusybox(ctx context.Context, base string, layer []byte) error {
 	if err := waitRegistry(ctx, base, 30*time.Second); err != nil {
 		return err
 	}
-	gz, err := gzipBytes(layer)
+	im, err := newSeedImage([][]byte{layer}, gzip.DefaultCompression, []string{"sh"}, "swarmctl lab: busybox-static")
 	if err != nil {
 		return err
 	}
-	cfg, err := json.Marshal(map[string]any{
-		"architecture": "amd64",
-		"os":           "linux",
-		"created":      fixedTime.UTC().Format(time.RFC3339),
-		"config":       map[string]any{"Cmd": []string{"sh"}, "Env": []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}},
-		"rootfs":       map[string]any{"type": "layers", "diff_ids": []string{digestOf(layer)}},
-		"history":      []map[string]any{{"created": fixedTime.UTC().Format(time.RFC3339), "created_by": "swarmctl lab: busybox-static"}},
-	})
-	if err != nil {
-		return err
-	}
-	const repo = "library/busybox"
-	for _, blob := range [][]byte{gz, cfg} {
-		if err := pushBlob(ctx, base, repo, blob); err != nil {
-			return err
-		}
-	}
-	man, err := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"mediaType":     mediaManifest,
-		"config":        map[string]any{"mediaType": mediaConfig, "size": len(cfg), "digest": digestOf(cfg)},
-		"layers":        []map[string]any{{"mediaType": mediaLayer, "size": len(gz), "digest": digestOf(gz)}},
-	})
-	if err != nil {
-		return err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, base+"/v2/"+repo+"/manifests/latest", bytes.NewReader(man))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", mediaManifest)
-	return expect(directClient.Do(req))(http.StatusCreated)
+	return pushImage(ctx, base, "library/busybox", "latest", im)
 }
 
 func waitRegistry(ctx context.Context, base string, d time.Duration) error {

@@ -5,6 +5,8 @@
 //	    [--manager-engine E] [--manager-image-store S] [--worker-engine E] [--worker-image-store S] [--load registry:3]
 //	go run ./test/lab/cmd/lab status|down|add-machine|check|nothing-left [--name e2e]
 //	go run ./test/lab/cmd/lab images [--engines all|20.10,26.1,28.5]
+//	go run ./test/lab/cmd/lab access-log [--name e2e] [--stand-in docker.io] [--after N]
+//	go run ./test/lab/cmd/lab stand-in [--name e2e] --stand-in ghcr.io [--config '{"down":true}']
 //
 // State (key, known_hosts, ssh_config, inventory.yaml, lab.json) is in
 // $SWARMCTL_LAB_DIR/<name> (default /tmp/swarmctl-lab/<name>).
@@ -25,6 +27,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/test/lab"
+	"github.com/swarmctl/swarmctl/test/lab/front"
 )
 
 func main() { os.Exit(run(os.Args[1:])) }
@@ -40,6 +43,11 @@ commands:
   nothing-left  fail if any lab container or lab-started engine still runs
   images        build the images labs use (machine images of --engines, registry
                 images, ...) on the lab engine, and say how long each took
+  access-log    print a stand-in's access log after --after N (JSON lines); --seq
+                prints the newest entry's number (a mark for --after)
+  stand-in      print a stand-in's run-time config; --config JSON replaces it
+                (e.g. '{"down":true}', '{"rate_limit":{"limit":100,"window":"6h"}}',
+                '{"latency":"50ms","bandwidth_bps":6250000}', '{}' to reset)
 
 up flags choosing engines (default: every machine 20.10, classic store):
   --engine E --image-store S             every machine
@@ -75,6 +83,18 @@ func run(args []string) int {
 			return nil
 		})
 	}
+	standIn, frontConfig := lab.HubName, ""
+	after, seqOnly := int64(0), false
+	if cmd == "access-log" || cmd == "stand-in" {
+		fs.StringVar(&standIn, "stand-in", lab.HubName, "registry-1.docker.io (or docker.io), ghcr.io or quay.io")
+	}
+	if cmd == "access-log" {
+		fs.Int64Var(&after, "after", 0, "only entries after this number")
+		fs.BoolVar(&seqOnly, "seq", false, "print only the newest entry's number")
+	}
+	if cmd == "stand-in" {
+		fs.StringVar(&frontConfig, "config", "", "replace the front's run-time config with this JSON")
+	}
 	engines := ""
 	if cmd == "images" {
 		fs.StringVar(&engines, "engines", "all", "machine images to build: all, or a comma-separated list of "+strings.Join(lab.Engines(), ", "))
@@ -96,6 +116,14 @@ func run(args []string) int {
 		}
 		if err := lab.BuildImages(ctx, list, os.Stderr); err != nil {
 			fmt.Fprintf(os.Stderr, "lab images: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	if cmd == "access-log" || cmd == "stand-in" {
+		err := standInCmd(ctx, cmd, cfg.StateDir, standIn, after, seqOnly, frontConfig)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "lab %s: %v\n", cmd, err)
 			return 1
 		}
 		return 0
@@ -172,7 +200,56 @@ func dispatch(ctx context.Context, cmd string, cfg lab.Config) error {
 func printSummary(l *lab.Lab) {
 	fmt.Printf("lab %s is up (%s layout, outer engine %s)\n", l.Name(), l.Layout(), l.DockerHost())
 	printMachines(os.Stdout, l.Machines())
-	fmt.Printf("upstream registry: %s\ninventory: %s\nssh: ssh -F %s %s\n", l.UpstreamAddr(), l.InventoryPath(), l.SSHConfigPath(), l.Manager().Name)
+	for _, s := range l.StandIns() {
+		fmt.Printf("stand-in %-21s %s:443 (log and knobs: %s; images %s)\n", s.Name, s.IP, s.Control, strings.Join(s.Images, ", "))
+	}
+	fmt.Printf("lab CA: %s\ninventory: %s\nssh: ssh -F %s %s\n", l.CAPath(), l.InventoryPath(), l.SSHConfigPath(), l.Manager().Name)
+}
+
+func standInCmd(ctx context.Context, cmd, stateDir, name string, after int64, seqOnly bool, config string) error {
+	l, err := lab.Attach(stateDir)
+	if err != nil {
+		return err
+	}
+	s, err := l.StandIn(name)
+	if err != nil {
+		return err
+	}
+	switch {
+	case cmd == "access-log" && seqOnly:
+		n, err := s.Mark(ctx)
+		if err == nil {
+			fmt.Println(n)
+		}
+		return err
+	case cmd == "access-log":
+		es, err := s.Log(ctx, after)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(os.Stdout)
+		for _, e := range es {
+			enc.Encode(e)
+		}
+		return nil
+	case config != "":
+		var c front.Config
+		dec := json.NewDecoder(strings.NewReader(config))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return fmt.Errorf("--config: %w", err)
+		}
+		if err := s.Configure(ctx, c); err != nil {
+			return err
+		}
+	}
+	c, err := s.Config(ctx)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(c)
+	fmt.Println(string(b))
+	return nil
 }
 
 // printMachines is a table of the machines with what their dockerd runs.
