@@ -41,6 +41,13 @@ type NodeInfo struct {
 	// NotAttempted: the node was not checked (--fail-fast after an
 	// earlier failure, or an interrupt); it is not counted as unreachable.
 	NotAttempted bool `json:"not_attempted,omitempty"`
+
+	// What the node's dockerd reports besides its version: containerd's
+	// version, the image store ("classic" or "containerd") and the
+	// storage driver (graphdriver or snapshotter).
+	ContainerdVersion string `json:"containerd_version,omitempty"`
+	ImageStore        string `json:"image_store,omitempty"`
+	StorageDriver     string `json:"storage_driver,omitempty"`
 }
 
 // NodesListResult is the JSON document of `nodes list`.
@@ -60,8 +67,9 @@ func NewCmdNodesList(d *Deps, g *GlobalOptions, runF func(context.Context, *Node
 		Short: "Connect to every node and show its docker service, swarm role and mirror state",
 		Long: `Connects to every selected node (one SSH round trip each) and shows: reachable
 or the error, OS, the docker service in use (docker-latest or docker), the
-daemon.json path it reads, docker version, swarm role, and whether the mirror
-is configured in daemon.json and applied in the running daemon.`,
+daemon.json path it reads, docker and containerd versions, the image store
+(classic or containerd), swarm role, and whether the mirror is configured in
+daemon.json and applied in the running daemon.`,
 		Example: `  swarmctl nodes list
   swarmctl nodes list --limit manager -o json
   swarmctl nodes list --host ops@10.0.0.21 --ssh-key ~/.ssh/swarm_ed25519`,
@@ -109,6 +117,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 			st := member.Evaluate(fa, want, len(want) > 0)
 			info.OS, info.User, info.Service, info.ServiceActive = fa.OS, fa.User, fa.Service, fa.ServiceActive
 			info.DaemonJSON, info.DockerVersion, info.Role, info.SwarmAddr = fa.DaemonJSONPath, fa.DockerVersion, fa.Role(), fa.SwarmAddr
+			info.ContainerdVersion, info.ImageStore, info.StorageDriver = fa.ContainerdVersion, fa.ImageStore, fa.StorageDriver
 			info.Mirror = &st
 		}
 		// cut: stopped by --fail-fast or an interrupt, not by the node.
@@ -154,7 +163,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 
 func printNodesTable(d *Deps, res NodesListResult) {
 	tw := tabwriter.NewWriter(d.IO.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tOS\tSERVICE\tDAEMON.JSON\tDOCKER\tROLE\tMIRROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tOS\tSERVICE\tDAEMON.JSON\tDOCKER\tCONTAINERD\tSTORE\tROLE\tMIRROR")
 	for _, n := range res.Nodes {
 		state := "ok"
 		if n.NotAttempted {
@@ -179,8 +188,8 @@ func printNodesTable(d *Deps, res NodesListResult) {
 				mirror = "not configured"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, state, dash(n.OS), dash(n.Service),
-			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.Role), mirror)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, state, dash(n.OS), dash(n.Service),
+			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.ContainerdVersion), dash(n.ImageStore), dash(n.Role), mirror)
 	}
 	tw.Flush()
 	for _, n := range res.Nodes {

@@ -132,3 +132,59 @@ func TestNodesListNamesANodeOnce(t *testing.T) {
 		t.Errorf("json:\n%s", out)
 	}
 }
+
+// withEngine adds the facts script's @@engine lines to a facts output.
+func withEngine(out, driverLine, containerd string) string {
+	return strings.Replace(out, "@@end\n", "@@engine\n"+driverLine+"\n"+containerd+"\n@@end\n", 1)
+}
+
+// nodes list shows each node's containerd version and image store, in the
+// table and the JSON; a node whose docker did not say shows "-".
+func TestNodesListEngineColumns(t *testing.T) {
+	dial := func(ctx context.Context, tg nodes.Target, o nodes.DialOptions) (nodes.Host, error) {
+		out := factsOutput(`{}`, `[]`)
+		switch tg.Host {
+		case "new":
+			out = withEngine(out, `native|[["driver-type","io.containerd.snapshotter.v1"]]`, "2.1.9+unknown")
+		case "old":
+			out = withEngine(out, "vfs|null", "1.6.20~ds1")
+		}
+		return fakehost.New(tg.Host, nil, func(*fakehost.Host, nodes.Cmd) (nodes.Output, error) {
+			return nodes.Output{Stdout: []byte(out)}, nil
+		}), nil
+	}
+	inv := writeInventory(t, "nodes:\n  - {host: new, name: n1}\n  - {host: old, name: n2}\n  - {host: quiet, name: n3}\n")
+	d, out, _ := testDeps(dial)
+	if code := Run(context.Background(), d, []string{"nodes", "list", "-i", inv}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	lines := strings.Split(out.String(), "\n")
+	if f := strings.Fields(lines[0]); len(f) < 9 || f[6] != "DOCKER" || f[7] != "CONTAINERD" || f[8] != "STORE" {
+		t.Errorf("header: %q", lines[0])
+	}
+	for _, want := range []string{"2.1.9+unknown  containerd", "1.6.20~ds1     classic"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if f := strings.Fields(lines[3]); len(f) < 9 || f[7] != "-" || f[8] != "-" {
+		t.Errorf("n3 without engine facts: %q", lines[3])
+	}
+
+	d, out, _ = testDeps(dial)
+	Run(context.Background(), d, []string{"nodes", "list", "-i", inv, "-o", "json"})
+	var doc NodesListResult
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	n1, n2, n3 := doc.Nodes[0], doc.Nodes[1], doc.Nodes[2]
+	if n1.ImageStore != "containerd" || n1.ContainerdVersion != "2.1.9+unknown" || n1.StorageDriver != "native" || n1.DockerVersion != "20.10.24" {
+		t.Errorf("n1 = %+v", n1)
+	}
+	if n2.ImageStore != "classic" || n2.StorageDriver != "vfs" || n3.ImageStore != "" || n3.ContainerdVersion != "" {
+		t.Errorf("n2 = %+v, n3 = %+v", n2, n3)
+	}
+	if strings.Contains(out.String(), `"image_store":""`) || strings.Contains(out.String(), `"image_store": ""`) {
+		t.Errorf("empty fields are written: %s", out)
+	}
+}

@@ -24,6 +24,13 @@ type Facts struct {
 	DaemonJSONTooLarge bool   `json:"daemon_json_too_large,omitempty"`
 	DaemonJSONSize     int64  `json:"daemon_json_size,omitempty"`
 	DockerVersion      string `json:"docker_version"`
+	// ContainerdVersion is the containerd component's version from docker
+	// version; StorageDriver and ImageStore (ImageStoreClassic or
+	// ImageStoreContainerd) come from docker info. Empty when docker does
+	// not answer.
+	ContainerdVersion string `json:"containerd_version"`
+	StorageDriver     string `json:"storage_driver"`
+	ImageStore        string `json:"image_store"`
 	// DockerError is what `docker info` said when it did not answer.
 	DockerError string `json:"docker_error,omitempty"`
 	// Live state from `docker info` (what the daemon actually uses).

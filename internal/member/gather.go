@@ -84,7 +84,43 @@ func ParseFacts(out []byte) (*Facts, error) {
 		}
 	}
 	parseInfo(f, sec.First("info"))
+	if f.DockerError == "" {
+		parseEngine(f, sec["engine"])
+	}
 	return f, nil
+}
+
+// Image stores, as docker info shows them.
+const (
+	ImageStoreClassic    = "classic"    // graphdriver (overlay2, vfs, ...)
+	ImageStoreContainerd = "containerd" // containerd snapshotters
+)
+
+// snapshotterStatus is the DriverStatus pair that names the containerd
+// image store.
+const snapshotterStatus = `[["driver-type","io.containerd.snapshotter.v1"]]`
+
+// parseEngine reads the @@engine section: "driver|DriverStatus JSON" and
+// the containerd version. The containerd store shows in DriverStatus as
+// ["driver-type", "io.containerd.snapshotter.v1"].
+func parseEngine(f *Facts, lines []string) {
+	if len(lines) > 0 {
+		driver, status, ok := strings.Cut(lines[0], "|")
+		if ok {
+			f.StorageDriver = strings.TrimSpace(driver)
+			f.ImageStore = ImageStoreClassic
+			var kv [][]string
+			_ = json.Unmarshal([]byte(status), &kv)
+			for _, p := range kv {
+				if len(p) == 2 && p[1] == "io.containerd.snapshotter.v1" {
+					f.ImageStore = ImageStoreContainerd
+				}
+			}
+		}
+	}
+	if len(lines) > 1 {
+		f.ContainerdVersion = strings.TrimSpace(lines[1])
+	}
 }
 
 // EncodeFacts prints f exactly as factsScript does, for test fakes and the
@@ -130,6 +166,21 @@ func EncodeFacts(f *Facts) []byte {
 		w.Section("leader", "true")
 	} else {
 		w.Section("leader")
+	}
+	// @@engine: facts.sh prints it only when docker answered. A store
+	// is printed as a DriverStatus that names it.
+	if f.DockerError == "" && (f.ImageStore != "" || f.StorageDriver != "" || f.ContainerdVersion != "") {
+		driver := ""
+		if f.ImageStore != "" {
+			status := "null"
+			if f.ImageStore == ImageStoreContainerd {
+				status = snapshotterStatus
+			}
+			driver = f.StorageDriver + "|" + status
+		}
+		w.Section("engine", driver, f.ContainerdVersion)
+	} else {
+		w.Section("engine")
 	}
 	w.Section("end")
 	return w.Bytes()

@@ -66,9 +66,12 @@ func fakeBin(t *testing.T, cfg, envFile string) string {
 		"docker-latest.service": dockerLatestUnit(cfg, envFile),
 		"docker.service":        maskedUnit,
 	})
+	// docker info prints both lines of the script's format; docker
+	// version the containerd component's version.
 	docker := `#!/bin/sh
 case "$1" in
-info) echo '["http://10.0.0.1:5000/"]|true|20.10.24|active|abc123|10.0.0.2|true' ;;
+info) printf '%s\n' '["http://10.0.0.1:5000/"]|true|28.5.2+dfsg4|active|abc123|10.0.0.2|true' 'native|[["driver-type","io.containerd.snapshotter.v1"]]' ;;
+version) echo '2.1.9+unknown' ;;
 node) echo true ;;
 esac
 `
@@ -116,10 +119,13 @@ func TestFactsScriptDetectsUnitConfigAndSwarm(t *testing.T) {
 	if f.DaemonPID != 4242 || f.DaemonStart != "123456" || !strings.Contains(f.ExecStart, "dockerd-latest") {
 		t.Errorf("unit = %d %q %q", f.DaemonPID, f.DaemonStart, f.ExecStart)
 	}
-	if len(f.LiveMirrors) != 1 || f.LiveMirrors[0] != "http://10.0.0.1:5000/" || !f.LiveExperimental || f.DockerVersion != "20.10.24" {
+	if len(f.LiveMirrors) != 1 || f.LiveMirrors[0] != "http://10.0.0.1:5000/" || !f.LiveExperimental || f.DockerVersion != "28.5.2+dfsg4" {
 		t.Errorf("info = %+v", f)
 	}
-	if f.Role() != "leader" || f.SwarmAddr != "10.0.0.2" || f.ValidateSupported {
+	if f.ContainerdVersion != "2.1.9+unknown" || f.ImageStore != ImageStoreContainerd || f.StorageDriver != "native" {
+		t.Errorf("engine: containerd %q, store %q, driver %q", f.ContainerdVersion, f.ImageStore, f.StorageDriver)
+	}
+	if f.Role() != "leader" || f.SwarmAddr != "10.0.0.2" || !f.ValidateSupported {
 		t.Errorf("role=%s addr=%s validate=%v", f.Role(), f.SwarmAddr, f.ValidateSupported)
 	}
 }
@@ -185,12 +191,40 @@ func TestParseFactsRejectsTruncatedOutput(t *testing.T) {
 }
 
 func TestParseFactsDockerDown(t *testing.T) {
-	f, err := ParseFacts([]byte("@@service\ndocker\n@@info\nCannot connect to the Docker daemon\n@@end\n"))
+	f, err := ParseFacts([]byte("@@service\ndocker\n@@info\nCannot connect to the Docker daemon\n@@engine\nis the docker daemon running?\n@@end\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.DockerError == "" || f.Role() != "none" {
+	if f.DockerError == "" || f.Role() != "none" || f.ImageStore != "" || f.ContainerdVersion != "" {
 		t.Errorf("facts = %+v", f)
+	}
+}
+
+// The image store, storage driver and containerd version as each engine
+// of the lab prints them; output without the @@engine lines (an older
+// script's) leaves them empty.
+func TestParseFactsEngine(t *testing.T) {
+	for _, tc := range []struct {
+		engine                    []string
+		store, driver, containerd string
+	}{
+		{[]string{`native|[["driver-type","io.containerd.snapshotter.v1"]]`, "2.1.9+unknown"}, ImageStoreContainerd, "native", "2.1.9+unknown"},
+		{[]string{`vfs|null`, "1.6.20~ds1"}, ImageStoreClassic, "vfs", "1.6.20~ds1"},
+		{[]string{`overlay2|[["Backing Filesystem","extfs"],["Supports d_type","true"]]`, "1.7.24~ds1"}, ImageStoreClassic, "overlay2", "1.7.24~ds1"},
+		{[]string{"", "1.7.24"}, "", "", "1.7.24"},
+		{nil, "", "", ""},
+	} {
+		out := "@@service\ndocker\n@@info\n[]|false|26.1.5|inactive|||false\n@@leader\n"
+		if tc.engine != nil {
+			out += "@@engine\n" + strings.Join(tc.engine, "\n") + "\n"
+		}
+		f, err := ParseFacts([]byte(out + "@@end\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.ImageStore != tc.store || f.StorageDriver != tc.driver || f.ContainerdVersion != tc.containerd {
+			t.Errorf("%q: store %q driver %q containerd %q", tc.engine, f.ImageStore, f.StorageDriver, f.ContainerdVersion)
+		}
 	}
 }
 

@@ -31,6 +31,10 @@ type listDoc struct {
 		DaemonJSON    string `json:"daemon_json"`
 		DockerVersion string `json:"docker_version"`
 		Role          string `json:"role"`
+		// What the node's dockerd runs.
+		ContainerdVersion string `json:"containerd_version"`
+		ImageStore        string `json:"image_store"`
+		StorageDriver     string `json:"storage_driver"`
 	} `json:"nodes"`
 	Reachable int `json:"reachable"`
 }
@@ -60,6 +64,7 @@ func TestNodesListOnLab(t *testing.T) {
 				t.Fatalf("%d of %d reachable", doc.Reachable, len(l.Machines()))
 			}
 			roles := map[string]int{}
+			sameEngines(t, l, doc)
 			for _, n := range doc.Nodes {
 				roles[n.Role]++
 				if n.Service != "docker-latest" || n.DaemonJSON != "/etc/docker-latest/daemon.json" || !n.ServiceActive || n.DockerVersion == "" {
@@ -82,6 +87,37 @@ func TestNodesListDockerLayout(t *testing.T) {
 	for _, n := range doc.Nodes {
 		if n.Service != "docker" || n.DaemonJSON != "/etc/docker/daemon.json" {
 			t.Errorf("%s: service %q path %q", n.Name, n.Service, n.DaemonJSON)
+		}
+	}
+	sameEngines(t, l, doc)
+}
+
+// sameEngines checks that nodes list reports, for every lab machine, the
+// engine version, containerd version, image store and storage driver its
+// dockerd says it runs (asked now, through the lab's own docker exec).
+func sameEngines(t *testing.T, l *lab.Lab, doc listDoc) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ms, err := l.RefreshEngines(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]lab.Machine{}
+	for _, m := range ms {
+		byName[m.Name] = m
+	}
+	for _, n := range doc.Nodes {
+		m, ok := byName[n.Name]
+		if !ok {
+			continue
+		}
+		if n.DockerVersion != m.EngineVersion || n.ContainerdVersion != m.ContainerdVersion || n.ImageStore != m.ImageStore || n.StorageDriver != m.StorageDriver {
+			t.Errorf("%s: nodes list says docker %q containerd %q store %q driver %q; the machine runs %q %q %q %q",
+				n.Name, n.DockerVersion, n.ContainerdVersion, n.ImageStore, n.StorageDriver, m.EngineVersion, m.ContainerdVersion, m.ImageStore, m.StorageDriver)
+		}
+		if n.ContainerdVersion == "" || n.ImageStore == "" {
+			t.Errorf("%s: nodes list has no containerd version or image store", n.Name)
 		}
 	}
 }

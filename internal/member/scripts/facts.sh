@@ -68,9 +68,19 @@ if [ -f "$cfg" ]; then
   if [ "$sz" -gt 1048576 ]; then echo "toolarge $sz"; else echo present; base64 < "$cfg" | tr -d '\n'; echo; fi
 else echo missing; fi
 echo "@@info"
-info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}' 2>&1 | head -n 1)
-echo "$info"
+# The second line (storage driver and DriverStatus, which names the
+# containerd snapshotter on the containerd image store) goes to @@engine.
+info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}{{"\n"}}{{.Driver}}|{{json .DriverStatus}}' 2>&1 | head -n 2)
+first=${info%%"$nl"*}
+echo "$first"
 echo "@@leader"
 # Only managers can be leader: a docker CLI run costs as much as docker info.
-case "$info" in *'|true') docker node inspect self --format '{{if .ManagerStatus}}{{.ManagerStatus.Leader}}{{end}}' 2>/dev/null;; esac
+case "$first" in *'|true') docker node inspect self --format '{{if .ManagerStatus}}{{.ManagerStatus.Leader}}{{end}}' 2>/dev/null;; esac
+echo "@@engine"
+# Only when docker answered: containerd's version is in docker version's
+# components (docker info has only a commit, empty on some builds).
+case "$first" in *'|'*)
+  if [ "$first" != "$info" ]; then printf '%s\n' "${info#*"$nl"}"; else echo; fi
+  docker version --format '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}' 2>/dev/null;;
+esac
 echo "@@end"
