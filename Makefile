@@ -4,7 +4,7 @@ GO        ?= go
 BIN       ?= bin/swarmctl
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X github.com/swarmctl/swarmctl/internal/cli.version=$(VERSION)
-E2E_TIMEOUT ?= 30m
+E2E_TIMEOUT ?= 75m
 # make demo ENGINE=28.5 IMAGE_STORE=containerd: the demo on another engine.
 ENGINE      ?= 20.10
 IMAGE_STORE ?= classic
@@ -65,7 +65,10 @@ e2e: build
 labtest:
 	$(GO) test -count=1 ./test/lab/... ./test/bench/...
 
-test: vet unit fuzz labtest e2e
+# lab-images builds every engine's machine image and registry:3 up front, in
+# parallel (the e2e engine matrix needs them all; built lazily they would
+# queue one after the other).
+test: vet unit fuzz labtest lab-images e2e
 
 demo: build
 	ENGINE=$(ENGINE) IMAGE_STORE=$(IMAGE_STORE) ./test/demo.sh

@@ -80,6 +80,15 @@ func teardown() bool {
 		ok := true
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
+		engineLabs.Lock()
+		for name, l := range engineLabs.m {
+			if err := l.Down(ctx); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: lab %s down: %v\n", name, err)
+				ok = false
+			}
+			delete(engineLabs.m, name)
+		}
+		engineLabs.Unlock()
 		if dockerLab.l != nil {
 			if err := dockerLab.l.Down(ctx); err != nil {
 				fmt.Fprintf(os.Stderr, "e2e: docker-layout lab down: %v\n", err)
@@ -203,7 +212,7 @@ func resetLab(t *testing.T, l *lab.Lab) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	path, orig := lab.DaemonJSONPath(l.Layout()), lab.DaemonJSON(l.Layout())
+	path := lab.DaemonJSONPath(l.Layout())
 	svc := "docker"
 	if l.Layout() == lab.LayoutDockerLatest {
 		svc = "docker-latest"
@@ -224,6 +233,7 @@ while [ $i -lt 120 ]; do
 done
 echo "docker did not come back"; exit 1`
 	for _, m := range l.Machines() {
+		orig := lab.DaemonJSONFor(l.Layout(), m.ImageStore)
 		if out, err := l.ExecStdin(ctx, m.Name, strings.NewReader(orig), "sh", "-c", script, "sh", path, svc); err != nil {
 			t.Fatalf("resetting %s: %v\n%s", m.Name, err, out)
 		}

@@ -247,9 +247,19 @@ func (l *Lab) up(ctx context.Context) error {
 	if _, err := l.e.docker(ctx, nil, dnsArgs...); err != nil {
 		return err
 	}
-	if err := l.startStandIns(ctx, l.ca, refs[RegistryImage], frontImg); err != nil {
+	// The stand-ins start and are seeded while the machines are created
+	// and boot.
+	if err := l.planStandIns(); err != nil {
 		return err
 	}
+	standIns := make(chan error, 1)
+	go func() {
+		if err := l.startStandIns(ctx, l.ca, refs[RegistryImage], frontImg); err != nil {
+			standIns <- err
+			return
+		}
+		standIns <- l.seedAndCheckStandIns(ctx)
+	}()
 	resolv := fmt.Sprintf("# swarmctl lab resolver: the stand-ins' names, NXDOMAIN for the rest, at once\nnameserver %s\noptions timeout:1 attempts:1\n", l.st.DNSIP)
 	if err := os.WriteFile(filepath.Join(l.dir, "resolv.conf"), []byte(resolv), 0o644); err != nil {
 		return err
@@ -268,13 +278,10 @@ func (l *Lab) up(ctx context.Context) error {
 		return err
 	}
 	if err := parallel(ctx, ms, 3, func(m Machine) error { return l.createMachine(ctx, m) }); err != nil {
-		return err
+		return errors.Join(err, <-standIns)
 	}
-	// The stand-ins are seeded while the machines boot.
-	seeded := make(chan error, 1)
-	go func() { seeded <- l.seedAndCheckStandIns(ctx) }()
 	keys, err := l.waitMachines(ctx, ms)
-	if err := errors.Join(err, <-seeded); err != nil {
+	if err := errors.Join(err, <-standIns); err != nil {
 		return err
 	}
 	if err := l.recordEngines(ctx, ms); err != nil {

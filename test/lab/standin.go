@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarmctl/swarmctl/test/lab/front"
@@ -186,16 +187,15 @@ func (l *Lab) HTTPClient() (*http.Client, error) {
 // CAPath is the lab CA's certificate (PEM) in the state dir.
 func (l *Lab) CAPath() string { return l.dir + "/ca.crt" }
 
-// startStandIns runs the stand-ins' backends and fronts (certificates from
-// the CA) and returns them; seeding is separate (seedStandIn).
-func (l *Lab) startStandIns(ctx context.Context, ca *CA, backendImage, frontImage string) error {
+// planStandIns records the stand-ins the lab will run (so that Down finds
+// them whatever fails next); startStandIns runs them.
+func (l *Lab) planStandIns() error {
 	var ins []StandIn
 	for i, name := range standInNames {
 		ip := hostIP(l.st.Subnet, 4+i)
-		backendIP := hostIP(l.st.Subnet, standInBackendOctets[i])
 		s := StandIn{
 			Name: name, IP: ip, Container: l.prefix() + "-" + standInShort[i],
-			Control: "http://" + ip + ":8080", Backend: "http://" + backendIP + ":5000",
+			Control: "http://" + ip + ":8080", Backend: "http://" + hostIP(l.st.Subnet, standInBackendOctets[i]) + ":5000",
 			BackendContainer: l.prefix() + "-" + standInShort[i] + "-registry",
 		}
 		if name == HubName {
@@ -208,41 +208,54 @@ func (l *Lab) startStandIns(ctx context.Context, ca *CA, backendImage, frontImag
 		s.Images = imgs
 		ins = append(ins, s)
 	}
-	// Recorded first so that Down finds them whatever fails next.
 	l.st.StandIns = ins
-	if err := l.save(); err != nil {
+	return l.save()
+}
+
+// startStandIns runs the planned stand-ins' backends and fronts
+// (certificates from the CA), all at once.
+func (l *Lab) startStandIns(ctx context.Context, ca *CA, backendImage, frontImage string) error {
+	errs := make([]error, len(l.st.StandIns))
+	var wg sync.WaitGroup
+	for i, s := range l.st.StandIns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.startStandIn(ctx, s, ca, backendImage, frontImage)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (l *Lab) startStandIn(ctx context.Context, s StandIn, ca *CA, backendImage, frontImage string) error {
+	backendIP := strings.TrimSuffix(strings.TrimPrefix(s.Backend, "http://"), ":5000")
+	if _, err := l.e.docker(ctx, nil, "run", "-d", "--name", s.BackendContainer, "--label", label+"="+l.st.Name,
+		"--network", l.st.Network, "--ip", backendIP, backendImage); err != nil {
 		return err
 	}
-	for i, s := range ins {
-		if _, err := l.e.docker(ctx, nil, "run", "-d", "--name", s.BackendContainer, "--label", label+"="+l.st.Name,
-			"--network", l.st.Network, "--ip", hostIP(l.st.Subnet, standInBackendOctets[i]), backendImage); err != nil {
-			return err
-		}
-		cert, key, err := ca.Issue(s.Name)
-		if err != nil {
-			return err
-		}
-		if _, err := l.e.docker(ctx, nil, "create", "--name", s.Container, "--label", label+"="+l.st.Name,
-			"--network", l.st.Network, "--ip", s.IP, frontImage,
-			"-name", s.Name, "-backend", s.Backend, "-cert", "/tls/cert.pem", "-key", "/tls/key.pem"); err != nil {
-			return err
-		}
-		b, err := tarBytes([]tarEntry{
-			{name: "tls", dir: true, mode: 0o755},
-			{name: "tls/cert.pem", mode: 0o644, body: cert},
-			{name: "tls/key.pem", mode: 0o600, body: key},
-		})
-		if err != nil {
-			return err
-		}
-		if _, err := l.e.docker(ctx, bytes.NewReader(b), "cp", "-", s.Container+":/"); err != nil {
-			return err
-		}
-		if _, err := l.e.docker(ctx, nil, "start", s.Container); err != nil {
-			return err
-		}
+	cert, key, err := ca.Issue(s.Name)
+	if err != nil {
+		return err
 	}
-	return nil
+	if _, err := l.e.docker(ctx, nil, "create", "--name", s.Container, "--label", label+"="+l.st.Name,
+		"--network", l.st.Network, "--ip", s.IP, frontImage,
+		"-name", s.Name, "-backend", s.Backend, "-cert", "/tls/cert.pem", "-key", "/tls/key.pem"); err != nil {
+		return err
+	}
+	b, err := tarBytes([]tarEntry{
+		{name: "tls", dir: true, mode: 0o755},
+		{name: "tls/cert.pem", mode: 0o644, body: cert},
+		{name: "tls/key.pem", mode: 0o600, body: key},
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := l.e.docker(ctx, bytes.NewReader(b), "cp", "-", s.Container+":/"); err != nil {
+		return err
+	}
+	_, err = l.e.docker(ctx, nil, "start", s.Container)
+	return err
 }
 
 // seedAndCheckStandIns pushes the images into the backends and checks each

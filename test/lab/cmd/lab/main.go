@@ -67,7 +67,11 @@ func run(args []string) int {
 	cfg := lab.Config{Log: os.Stderr}
 	fs.StringVar(&cfg.Name, "name", envOr("SWARMCTL_LAB_NAME", lab.DefaultName), "lab name")
 	fs.StringVar(&cfg.StateDir, "state-dir", "", "state directory (default $SWARMCTL_LAB_DIR/<name>)")
-	timeout := fs.Duration("timeout", 15*time.Minute, "give up after this long")
+	defTimeout := 15 * time.Minute
+	if cmd == "images" {
+		defTimeout = time.Hour // cold: three debootstraps and a Go build
+	}
+	timeout := fs.Duration("timeout", defTimeout, "give up after this long")
 	if cmd == "up" {
 		fs.IntVar(&cfg.Managers, "managers", 3, "number of managers")
 		fs.IntVar(&cfg.Workers, "workers", 2, "number of workers")
