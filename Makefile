@@ -67,8 +67,9 @@ labtest:
 
 # lab-images builds every engine's machine image and registry:3 up front, in
 # parallel (the e2e engine matrix needs them all; built lazily they would
-# queue one after the other).
-test: vet unit fuzz labtest lab-images e2e
+# queue one after the other). It runs before the unit tests so that
+# internal/warm's real-registry test finds the registry:3 binary it builds.
+test: vet lab-images unit fuzz labtest e2e
 
 demo: build
 	ENGINE=$(ENGINE) IMAGE_STORE=$(IMAGE_STORE) ./test/demo.sh
