@@ -205,14 +205,14 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.ensureKey(ctx); err != nil {
 		return err
 	}
-	var err error
 	if err := l.machineImages(ctx); err != nil {
 		return err
 	}
-	if l.ca, err = l.labCA(); err != nil {
+	ca, err := l.labCA()
+	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.CAPath(), l.ca.CertPEM, 0o644); err != nil {
+	if err := writeFileAtomic(l.CAPath(), ca.CertPEM, 0o644); err != nil {
 		return err
 	}
 	// Images loaded into every machine are built now, so that their build
@@ -254,7 +254,7 @@ func (l *Lab) up(ctx context.Context) error {
 	}
 	standIns := make(chan error, 1)
 	go func() {
-		if err := l.startStandIns(ctx, l.ca, refs[RegistryImage], frontImg); err != nil {
+		if err := l.startStandIns(ctx, ca, refs[RegistryImage], frontImg); err != nil {
 			standIns <- err
 			return
 		}

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/test/lab/front"
 )
 
 // query builds a DNS query for name with the given type.
@@ -591,5 +594,46 @@ func TestSeedImages(t *testing.T) {
 		if err != nil || len(imgs) != 2 {
 			t.Errorf("%s holds %v (%v)", name, imgs, err)
 		}
+	}
+}
+
+// The Go API tests use to read a stand-in's log and turn its knobs,
+// against a front's real control handler.
+func TestStandInControlAPI(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("{}")) }))
+	defer backend.Close()
+	u, _ := url.Parse(backend.URL)
+	f := front.New(GHCRName, u, nil)
+	registry := httptest.NewServer(f.Handler())
+	defer registry.Close()
+	control := httptest.NewServer(f.ControlHandler())
+	defer control.Close()
+	s := StandIn{Name: GHCRName, Control: control.URL}
+	ctx := context.Background()
+
+	if resp, err := registry.Client().Get(registry.URL + "/v2/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v2/: %v %v", resp, err)
+	}
+	mark, err := s.Mark(ctx)
+	if err != nil || mark != 1 {
+		t.Fatalf("Mark = %d, %v", mark, err)
+	}
+	registry.Client().Get(registry.URL + "/v2/lab/hello/manifests/1")
+	es, err := s.Log(ctx, mark)
+	if err != nil || len(es) != 1 || es[0].Path != "/v2/lab/hello/manifests/1" || es[0].Client != "127.0.0.1" {
+		t.Fatalf("Log(after %d) = %+v, %v", mark, es, err)
+	}
+	if err := s.Configure(ctx, front.Config{RateLimit: &front.RateLimit{Limit: 1, Window: front.Duration(time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDown(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.Config(ctx)
+	if err != nil || !c.Down || c.RateLimit == nil || c.RateLimit.Limit != 1 {
+		t.Errorf("SetDown lost the rest of the config: %+v %v", c, err)
+	}
+	if err := s.Configure(ctx, front.Config{Auth: &front.Auth{Mode: "digest"}}); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("an invalid config: %v", err)
 	}
 }
