@@ -60,6 +60,17 @@ func get(t *testing.T, c *http.Client, method, url string, hdr ...string) *http.
 	return resp
 }
 
+// entries waits until the log holds n entries (a request is logged when
+// its handler returns, which the client can see after its last byte) and
+// returns them all; it fails the test after 5 seconds.
+func entries(t *testing.T, f *Server, n int64) []Entry {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); f.LastSeq() < n && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	return f.Entries(0)
+}
+
 func TestProxyAndAccessLog(t *testing.T) {
 	f, s, hosts := newFront(t)
 	resp := get(t, s.Client(), "GET", s.URL+"/v2/lab/hello/blobs/sha256:abc?size=1234")
@@ -67,7 +78,7 @@ func TestProxyAndAccessLog(t *testing.T) {
 		t.Fatalf("proxied GET: %s %v", resp.Status, resp.Header)
 	}
 	get(t, s.Client(), "GET", s.URL+"/other")
-	es := f.Entries(0)
+	es := entries(t, f, 2)
 	if len(es) != 2 {
 		t.Fatalf("entries: %+v", es)
 	}
@@ -134,7 +145,7 @@ func TestBasicAuth(t *testing.T) {
 	if r, _ := c.Do(req); r.StatusCode != 200 {
 		t.Errorf("right password: %s", r.Status)
 	}
-	if es := f.Entries(0); es[len(es)-1].User != "u" {
+	if es := entries(t, f, 3); len(es) != 3 || es[2].User != "u" {
 		t.Errorf("log does not name the user: %+v", es[len(es)-1])
 	}
 }
