@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -14,10 +13,9 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,46 +56,49 @@ func stackInventory(t *testing.T, l *lab.Lab, edit func(m map[string]any)) strin
 	return p
 }
 
-// upstreamLog reads the lab upstream's access log (combined log format
-// lines of its registry) through the lab's engine.
-type upstreamLog struct {
+// hubLog reads the access log of the lab's Docker Hub stand-in (the
+// upstream every cache of these tests fetches from): its front records
+// each request's client address, so a fetch by a node shows as that node.
+type hubLog struct {
 	l *lab.Lab
 }
 
 // accessLine is one request the upstream served.
 type accessLine struct{ Client, Method, Path, Status string }
 
-var accessRE = regexp.MustCompile(`^(\S+) - - \[[^]]+\] "(\S+) (\S+) [^"]*" (\d{3}) `)
-
-func (u upstreamLog) lines(t *testing.T) []accessLine {
+// entries are the requests after mark.
+func (u hubLog) entries(t *testing.T, mark int) []accessLine {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "-H", u.l.DockerHost(), "logs", "swarmctl-lab-"+u.l.Name()+"-upstream")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("upstream access log: %v\n%s", err, out.String())
+	es, err := u.l.Hub().Log(ctx, int64(mark))
+	if err != nil {
+		t.Fatalf("upstream access log: %v", err)
 	}
 	var ls []accessLine
-	sc := bufio.NewScanner(&out)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if m := accessRE.FindStringSubmatch(sc.Text()); m != nil {
-			ls = append(ls, accessLine{m[1], m[2], m[3], m[4]})
-		}
+	for _, e := range es {
+		ls = append(ls, accessLine{e.Client, e.Method, e.Path, strconv.Itoa(e.Status)})
 	}
 	return ls
 }
 
 // mark is the access log's position now.
-func (u upstreamLog) mark(t *testing.T) int { return len(u.lines(t)) }
+func (u hubLog) mark(t *testing.T) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	m, err := u.l.Hub().Mark(ctx)
+	if err != nil {
+		t.Fatalf("upstream access log: %v", err)
+	}
+	return int(m)
+}
 
 // since returns the requests after mark for repo's manifests and blobs.
-func (u upstreamLog) since(t *testing.T, mark int, repo string) []accessLine {
+func (u hubLog) since(t *testing.T, mark int, repo string) []accessLine {
 	t.Helper()
 	var out []accessLine
-	for _, a := range u.lines(t)[mark:] {
+	for _, a := range u.entries(t, mark) {
 		if strings.HasPrefix(a.Path, "/v2/"+repo+"/") {
 			out = append(out, a)
 		}
@@ -108,7 +109,7 @@ func (u upstreamLog) since(t *testing.T, mark int, repo string) []accessLine {
 // onlyFrom checks that since mark the upstream served repo's manifest to
 // want (the caches' nodes) and to no one else; it returns the manifest
 // fetches by client.
-func (u upstreamLog) onlyFrom(t *testing.T, mark int, repo string, want ...string) map[string]int {
+func (u hubLog) onlyFrom(t *testing.T, mark int, repo string, want ...string) map[string]int {
 	t.Helper()
 	got := map[string]int{}
 	for _, a := range u.since(t, mark, repo) {
@@ -225,7 +226,7 @@ func installUpstreams(t *testing.T, env []string, args ...string) (result, upstr
 func TestMirrorUpstreams(t *testing.T) {
 	l := needLab(t)
 	mgr := l.Manager()
-	up := upstreamLog{l}
+	up := hubLog{l}
 	three := []any{"docker.io",
 		map[string]any{"registry": "ghcr.io", "remote_url": l.UpstreamAddr()},
 		map[string]any{"registry": "quay.io", "remote_url": l.UpstreamAddr()}}
@@ -363,7 +364,7 @@ func serverCert(t *testing.T, dir, ip, serial string, caCert *x509.Certificate, 
 func TestMirrorTLSCompanyCA(t *testing.T) {
 	l := needLab(t)
 	mgr, w := l.Manager(), worker(l)
-	up := upstreamLog{l}
+	up := hubLog{l}
 	dir := t.TempDir()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -495,7 +496,7 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 // pull; the label and the data go with uninstall --purge.
 func TestMirrorReplicasOnManagers(t *testing.T) {
 	l := needLab(t)
-	up := upstreamLog{l}
+	up := hubLog{l}
 	var managers []lab.Machine
 	var names []string
 	for _, m := range l.Machines() {
@@ -642,7 +643,7 @@ proxy:
 func TestMirrorUpgradeExistingInstall(t *testing.T) {
 	l := needLab(t)
 	mgr, w := l.Manager(), worker(l)
-	up := upstreamLog{l}
+	up := hubLog{l}
 	env := []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) { m["image"] = "registry:2" })}
 	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
