@@ -262,7 +262,8 @@ func checkMirror(ctx context.Context, m *member.Member, o Options, add func(chec
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	out, err := m.Conn.Run(ctx, probe.Cmd(o.MirrorURL, timeout))
+	target := strings.TrimRight(o.MirrorURL, "/") + "/v2/"
+	out, err := m.Conn.Run(ctx, probe.Cmd(target, timeout))
 	exit := 0
 	var ee *nodes.ExitError
 	text := string(out.Stdout)
@@ -273,7 +274,6 @@ func checkMirror(ctx context.Context, m *member.Member, o Options, add func(chec
 		return
 	}
 	r := probe.Parse(text, exit)
-	target := strings.TrimRight(o.MirrorURL, "/") + "/v2/"
 	switch {
 	case r.NoTool:
 		add("mirror", Warn, "no curl or wget on the node: GET "+target+" not checked from it", "")

@@ -33,6 +33,9 @@ func (n node) member() *member.Member {
 		case c.Script.Name() == "disk.sh":
 			return nodes.Output{Stdout: []byte(n.disk)}, nil
 		case c.Script.Name() == "probe.sh":
+			if len(c.ScriptArgs) == 0 || !strings.HasSuffix(c.ScriptArgs[0], "/v2/") {
+				return nodes.Output{}, errors.New("the probe must GET the registry's /v2/, not " + strings.Join(c.ScriptArgs, " "))
+			}
 			if n.probeRC != 0 {
 				return nodes.Output{}, &nodes.ExitError{Status: n.probeRC, Stderr: []byte(n.probe)}
 			}

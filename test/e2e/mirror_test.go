@@ -342,6 +342,11 @@ func onlyMirrorFetched(t *testing.T, l *lab.Lab, s lab.StandIn, mark int64, mirr
 // sandboxes, so the next install in this suite starts from a clean node.
 func freshOverlay(t *testing.T, l *lab.Lab) {
 	t.Helper()
-	inMachine(t, l, l.Manager().Name, "systemctl", "restart", service(l)+".service")
+	// Tests restart this dockerd back to back (a test's cleanup, the next
+	// test's start): reset-failed clears the unit's start rate limit
+	// (StartLimitBurst=3 in 60 s), as swarmctl's own restart step does.
+	const restart = `systemctl reset-failed "$1" 2>/dev/null; systemctl restart "$1" 2>&1 && exit 0
+systemctl status --no-pager "$1" 2>&1 | head -n 20; journalctl -u "$1" -n 30 --no-pager 2>&1; exit 1`
+	inMachine(t, l, l.Manager().Name, "sh", "-c", restart, "sh", service(l)+".service")
 	swarmHealthy(t, l)
 }
