@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -174,6 +175,9 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 		defer cancel()
 		l.Exec(ctx, mgr, "docker", "service", "scale", mirrorService+"=1")
 	}()
+	// --detach returns before the task stops: under load the registry
+	// still answered when status ran. Wait until the endpoint is gone.
+	waitMirrorGone(t, "http://"+l.Manager().IP+":5000")
 	r, doc = statusJSON(t, env)
 	if r.Code != 1 || doc.Health != "degraded" || !strings.Contains(problemText(doc.Problems), "scaled to 0") {
 		t.Errorf("scaled to 0: exit %d, health %s, problems %v", r.Code, doc.Health, doc.Problems)
@@ -193,4 +197,22 @@ func TestStatusNewNodeDiscoverAndScaledToZero(t *testing.T) {
 	if r, doc := statusJSON(t, env); r.Code != 0 {
 		t.Errorf("status after scaling back: exit %d, problems %v", r.Code, doc.Problems)
 	}
+}
+
+// waitMirrorGone waits until nothing answers url's /v2/ any more (the
+// registry's task stopped).
+func waitMirrorGone(t *testing.T, url string) {
+	t.Helper()
+	c := &http.Client{Timeout: 3 * time.Second}
+	start := time.Now()
+	for time.Since(start) < 2*time.Minute {
+		resp, err := c.Get(url + "/v2/")
+		if err != nil {
+			t.Logf("mirror gone (waited %s)", time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		resp.Body.Close()
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("mirror %s still answers 2 minutes after scaling to 0", url)
 }

@@ -396,6 +396,18 @@ func (l *Lab) waitMachines(ctx context.Context, ms []Machine) (map[string][]stri
 		go func() {
 			defer wg.Done()
 			out, err := l.e.dockerCombined(ctx, nil, "exec", m.Container, "sh", "-c", readyScript)
+			if err != nil && strings.Contains(out, "is not running") {
+				// systemd in the container exited during boot (seen once
+				// in CI on a loaded host, a 20.10 worker of a mixed lab):
+				// say what it printed, then make the machine again, once.
+				logs, _ := l.e.dockerCombined(ctx, nil, "logs", "--tail", "40", m.Container)
+				fmt.Fprintf(l.log, "lab %s: machine %s stopped while booting; its last lines:\n%s\nlab %s: creating %s again\n", l.st.Name, m.Name, logs, l.st.Name, m.Name)
+				if _, rmErr := l.e.docker(ctx, nil, "rm", "-f", m.Container); rmErr == nil {
+					if cErr := l.createMachine(ctx, m); cErr == nil {
+						out, err = l.e.dockerCombined(ctx, nil, "exec", m.Container, "sh", "-c", readyScript)
+					}
+				}
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
