@@ -135,8 +135,13 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	if len(mirrors) == 0 {
 		return usageErr("no mirror URL for the nodes: set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
+	ns, err := nodeSideFromValues(urlValues, mirrors, false)
+	if err != nil {
+		return err
+	}
 	exp := true
 	co := configure.Options{
+		ForNode:        ns.forNode(false),
 		Settings:       daemonjson.Settings{Mirrors: mirrors, Insecure: inv.Mirror.Insecure, Experimental: &exp},
 		Apply:          configure.ApplyAuto,
 		Drain:          opts.Drain,

@@ -1,0 +1,255 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmctl/swarmctl/test/lab"
+)
+
+// registriesDoc is the part of `nodes list -o json` about upstreams.
+type registriesDoc struct {
+	Nodes []struct {
+		Name       string `json:"name"`
+		CA         string `json:"ca"`
+		Registries []struct {
+			Registry string `json:"registry"`
+			State    string `json:"state"`
+			Via      string `json:"via"`
+			Reason   string `json:"reason"`
+			Fix      string `json:"fix"`
+		} `json:"registries"`
+	} `json:"nodes"`
+}
+
+// registryStates runs nodes list -o json and returns node -> registry ->
+// "state via" (or "not-possible: reason").
+func registryStates(t *testing.T, env []string) map[string]map[string]string {
+	t.Helper()
+	r := swarmctl(t, env, "nodes", "list", "-o", "json")
+	var doc registriesDoc
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || r.Code != 0 {
+		t.Fatalf("nodes list: exit %d, %v\n%s", r.Code, err, r.Stdout)
+	}
+	out := map[string]map[string]string{}
+	for _, n := range doc.Nodes {
+		out[n.Name] = map[string]string{}
+		for _, g := range n.Registries {
+			s := g.State + " " + g.Via
+			if g.State == "not-possible" {
+				s = "not-possible: " + g.Reason + " | fix: " + g.Fix
+			}
+			out[n.Name][g.Registry] = strings.TrimSpace(s)
+		}
+	}
+	return out
+}
+
+// configureFiles is the certs.d part of a configure node result.
+type configureFiles struct {
+	Nodes []struct {
+		Name    string `json:"name"`
+		Outcome string `json:"outcome"`
+		Error   string `json:"error"`
+		Files   []struct {
+			Path   string `json:"path"`
+			Action string `json:"action"`
+		} `json:"files"`
+	} `json:"nodes"`
+}
+
+func configureFilesJSON(t *testing.T, env []string, args ...string) (result, configureFiles) {
+	t.Helper()
+	r := swarmctl(t, env, append([]string{"nodes", "configure", "-o", "json", "--yes"}, args...)...)
+	var doc configureFiles
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("nodes configure -o json: %v\n%s", err, r.Stdout)
+	}
+	for _, n := range doc.Nodes {
+		var fs []string
+		for _, f := range n.Files {
+			fs = append(fs, f.Action+" "+f.Path)
+		}
+		t.Logf("configure %v: %s: %s %s %v", args, n.Name, n.Outcome, n.Error, fs)
+	}
+	return r, doc
+}
+
+// allRegistries (issue 13) on a fleet with 28.5 containerd-store managers
+// and 20.10 workers: three upstreams (docker.io, ghcr.io, quay.io), each
+// with its own cache; nodes configure writes hosts.toml for all three on
+// the managers and daemon.json (docker.io only) on the workers, which
+// nodes list reports as not possible for the others, with why. A manager
+// other than the mirror's pulls ghcr.io and quay.io images: only the
+// mirror's node appears in those stand-ins' logs. Removing and re-adding
+// an upstream changes only hosts.toml (no reload or restart: same PID);
+// a second run changes nothing; --remove takes exactly swarmctl's files
+// out.
+func allRegistries(t *testing.T, l *lab.Lab, image string) {
+	mgr := l.Manager()
+	var puller, w lab.Machine
+	for _, m := range l.Machines() {
+		switch {
+		case m.Role == "manager" && m.Name != mgr.Name && puller.Name == "":
+			puller = m
+		case m.Role == "worker":
+			w = m
+		}
+	}
+	if puller.Name == "" || w.Name == "" || puller.ImageStore != "containerd" || w.ImageStore != "classic" {
+		t.Fatalf("want a containerd-store manager besides %s and a classic-store worker: %+v %+v", mgr.Name, puller, w)
+	}
+	three := []any{"docker.io",
+		map[string]any{"registry": lab.GHCRName, "remote_url": "https://" + lab.GHCRName},
+		map[string]any{"registry": lab.QuayName, "remote_url": "https://" + lab.QuayName}}
+	inv := func(regs []any) []string {
+		return []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) { m["image"], m["registries"] = image, regs })}
+	}
+	env3, env2 := inv(three), inv([]any{three[0], three[2]})
+	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	t.Cleanup(func() {
+		swarmctl(t, env3, "nodes", "configure", "--remove", "--yes")
+		swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes")
+	})
+	r, doc := installUpstreams(t, env3)
+	if r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Services) != 3 {
+		t.Fatalf("install of three upstreams: exit %d %+v", r.Code, doc)
+	}
+
+	// The dry run shows each hosts.toml next to daemon.json's diff.
+	if r := swarmctl(t, env3, "nodes", "configure", "--dry-run"); r.Code != 0 ||
+		!strings.Contains(r.Stdout, "+++ /etc/docker/certs.d/ghcr.io/hosts.toml (swarmctl)") ||
+		!strings.Contains(r.Stdout, "+++ /etc/docker/daemon.json (swarmctl)") {
+		t.Errorf("configure --dry-run: exit %d\n%s", r.Code, r.Stdout)
+	}
+
+	r, cdoc := configureFilesJSON(t, env3)
+	if r.Code != 0 {
+		t.Fatalf("configure: exit %d", r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		if n.Outcome != "reloaded" && n.Outcome != "restarted" {
+			t.Errorf("%s: %s %s", n.Name, n.Outcome, n.Error)
+		}
+	}
+	for _, m := range l.Machines() {
+		for _, reg := range []string{"docker.io", lab.GHCRName, lab.QuayName} {
+			p := "/etc/docker/certs.d/" + reg + "/hosts.toml"
+			_, err := l.Exec(context.Background(), m.Name, "test", "-f", p)
+			if has := err == nil; has != (m.ImageStore == "containerd") {
+				t.Errorf("%s (%s store): %s present %v", m.Name, m.ImageStore, p, has)
+			}
+		}
+	}
+	t.Logf("%s's ghcr.io hosts.toml:\n%s", puller.Name, inMachine(t, l, puller.Name, "cat", "/etc/docker/certs.d/"+lab.GHCRName+"/hosts.toml"))
+
+	states := registryStates(t, env3)
+	for _, m := range l.Machines() {
+		for _, reg := range []string{"docker.io", lab.GHCRName, lab.QuayName} {
+			got := states[m.Name][reg]
+			switch {
+			case m.ImageStore == "containerd" && got != "mirrored hosts.toml":
+				t.Errorf("nodes list: %s %s: %q, want mirrored hosts.toml", m.Name, reg, got)
+			case m.ImageStore == "classic" && reg == "docker.io" && got != "mirrored daemon.json":
+				t.Errorf("nodes list: %s %s: %q, want mirrored daemon.json", m.Name, reg, got)
+			case m.ImageStore == "classic" && reg != "docker.io" && (!strings.HasPrefix(got, "not-possible: needs Docker >= 28 with the containerd image store") || !strings.Contains(got, "upgrade Docker to 28")):
+				t.Errorf("nodes list: %s %s: %q, want not possible with the reason and the fix", m.Name, reg, got)
+			}
+		}
+	}
+	if r := swarmctl(t, env3, "nodes", "list"); !strings.Contains(r.Stdout, "ghcr.io=not-possible") || !strings.Contains(r.Stderr, w.Name+": ghcr.io not possible: needs Docker >= 28") {
+		t.Errorf("nodes list table:\n%s\n%s", r.Stdout, r.Stderr)
+	}
+
+	// Pulls from ghcr.io and quay.io on the other manager: only the
+	// mirror's node fetches from the stand-ins.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, c := range []struct{ name, repo, tag string }{{lab.GHCRName, lab.HelloRepo, lab.HelloTag}, {lab.QuayName, lab.BenchRepo, lab.BenchTag}} {
+		s, err := l.StandIn(c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref := c.name + "/" + c.repo + ":" + c.tag
+		l.Exec(ctx, puller.Name, "docker", "rmi", "-f", ref)
+		mark, err := s.Mark(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if out, err := l.Exec(ctx, puller.Name, "docker", "pull", ref); err != nil {
+			t.Fatalf("%s: docker pull %s: %v\n%s", puller.Name, ref, err, out)
+		}
+		t.Logf("%s: docker pull %s through the mirror (hosts.toml) in %s", puller.Name, ref, time.Since(start).Round(100*time.Millisecond))
+		es, clients := upstreamLog(t, s, mark)
+		blobs := 0
+		for _, e := range es {
+			if strings.Contains(e.Path, "/blobs/") && e.Status == 200 {
+				blobs++
+			}
+		}
+		if blobs == 0 || len(clients) != 1 || clients[mgr.IP] == 0 {
+			t.Errorf("%s's access log since the pull: %d blob fetches, clients %v; want blobs fetched by the mirror's node %s (%s) alone, never %s (%s)",
+				c.name, blobs, clients, mgr.Name, mgr.IP, puller.Name, puller.IP)
+		}
+		l.Exec(ctx, puller.Name, "docker", "rmi", "-f", ref)
+	}
+
+	// Remove ghcr.io, then add it back: hosts.toml only, same dockerd.
+	before := snapshots(t, l)
+	for _, step := range []struct {
+		env    []string
+		action string
+	}{{env2, "delete"}, {env3, "create"}} {
+		r, cdoc = configureFilesJSON(t, step.env)
+		if r.Code != 0 {
+			t.Fatalf("configure: exit %d", r.Code)
+		}
+		for _, n := range cdoc.Nodes {
+			m, _ := l.Machine(n.Name)
+			want, files := "unchanged", ""
+			if m.ImageStore == "containerd" {
+				want, files = "updated", step.action+" /etc/docker/certs.d/ghcr.io/hosts.toml"
+			}
+			var got []string
+			for _, f := range n.Files {
+				got = append(got, f.Action+" "+f.Path)
+			}
+			if n.Outcome != want || strings.Join(got, ",") != files {
+				t.Errorf("%s: %s %v, want %s %s", n.Name, n.Outcome, got, want, files)
+			}
+		}
+	}
+	for name, s := range snapshots(t, l) {
+		if b := before[name]; b.PID != s.PID || b.Start != s.Start || b.File != s.File {
+			t.Errorf("%s: dockerd pid %d -> %d, start %s -> %s, daemon.json changed %v: a hosts.toml change needs no reload or restart",
+				name, b.PID, s.PID, b.Start, s.Start, b.File != s.File)
+		}
+	}
+	// A second run changes nothing.
+	if r, cdoc = configureFilesJSON(t, env3); r.Code != 0 {
+		t.Fatalf("configure: exit %d", r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		if n.Outcome != "unchanged" {
+			t.Errorf("second run: %s %s", n.Name, n.Outcome)
+		}
+	}
+
+	if r, cdoc = configureFilesJSON(t, env3, "--remove"); r.Code != 0 {
+		t.Fatalf("configure --remove: exit %d", r.Code)
+	}
+	for _, m := range l.Machines() {
+		if out, err := l.Exec(ctx, m.Name, "sh", "-c", "ls -A /etc/docker/certs.d 2>/dev/null"); err == nil && strings.TrimSpace(out) != "" {
+			t.Errorf("%s: certs.d after --remove: %s", m.Name, out)
+		}
+		if got := liveMirrors(t, l, m.Name); !strings.HasPrefix(got, "[] ") && !strings.HasPrefix(got, "null ") {
+			t.Errorf("%s: mirrors still %s after --remove", m.Name, got)
+		}
+	}
+}
