@@ -318,7 +318,7 @@ func configurePhase(rep *configure.Report, took time.Duration) ApplyPhase {
 	p := ApplyPhase{Name: "configure", Result: "unchanged", DurationMS: took.Milliseconds()}
 	var parts, failedNodes []string
 	for _, o := range []configure.Outcome{configure.Unchanged, configure.Reloaded, configure.Restarted, configure.Written,
-		configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.Failed, configure.Skipped} {
+		configure.Updated, configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.WouldUpdate, configure.Failed, configure.Skipped} {
 		if c := rep.Summary[o]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c, o))
 			if o != configure.Unchanged && o != configure.Failed && o != configure.Skipped {

@@ -102,9 +102,11 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 	if puller.Name == "" || w.Name == "" || puller.ImageStore != "containerd" || w.ImageStore != "classic" {
 		t.Fatalf("want a containerd-store manager besides %s and a classic-store worker: %+v %+v", mgr.Name, puller, w)
 	}
+	// Ports pinned: without them an upstream's port is by its position,
+	// and quay.io's would move when ghcr.io is taken out.
 	three := []any{"docker.io",
-		map[string]any{"registry": lab.GHCRName, "remote_url": "https://" + lab.GHCRName},
-		map[string]any{"registry": lab.QuayName, "remote_url": "https://" + lab.QuayName}}
+		map[string]any{"registry": lab.GHCRName, "remote_url": "https://" + lab.GHCRName, "publish": 5001},
+		map[string]any{"registry": lab.QuayName, "remote_url": "https://" + lab.QuayName, "publish": 5002}}
 	inv := func(regs []any) []string {
 		return []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) { m["image"], m["registries"] = image, regs })}
 	}
