@@ -23,14 +23,16 @@ type nodeSide struct {
 }
 
 // nodeSideOf reads the inventory's mirror section for the nodes (no
-// credentials, no TLS key are read) and validates what the nodes need:
+// credentials, no TLS certificate or key are read) and validates what the nodes need:
 // the registries, replica_nodes and ca_file. hub, when not empty, are the
 // docker.io URLs to use (--mirror, or mirror.url when the stack gives
 // none). Problems are usage errors: no node is touched.
 func nodeSideOf(inv *inventory.Inventory, hub []string, hubFromFlags bool) (*nodeSide, error) {
 	m := inventoryMirror(inv)
 	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUsername = "", "", ""
-	m.TLSKey = ""
+	// The registry's own certificate and key are not needed on the node
+	// side (url is https:// whenever they are set, validated at install).
+	m.TLSCert, m.TLSKey = "", ""
 	for i := range m.Registries {
 		m.Registries[i].PasswordFile, m.Registries[i].PasswordEnv, m.Registries[i].Username = "", "", ""
 	}
