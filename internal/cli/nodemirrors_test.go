@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -82,5 +85,27 @@ nodes:
 `))
 	if err == nil || !strings.Contains(err.Error(), "swarmctl.yaml:5: mirror.registries: invalid registry") {
 		t.Errorf("bad registry: %v", err)
+	}
+}
+
+// Bad upstreams and a CA file that is not PEM stop nodes configure,
+// apply and nodes list with exit 2, naming the file and line, before any
+// node is dialled.
+func TestNodesBadUpstreamsExit2(t *testing.T) {
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for what, body := range map[string]string{
+		"duplicate": "mirror:\n  url: http://10.0.0.1:5000\n  registries:\n    - ghcr.io\n    - ghcr.io\nnodes:\n  - host: 10.0.0.1\n",
+		"not PEM":   "mirror:\n  url: http://10.0.0.1:5000\n  ca_file: " + notPEM + "\nnodes:\n  - host: 10.0.0.1\n",
+	} {
+		inv := writeInventory(t, body)
+		for _, args := range [][]string{{"nodes", "configure", "--yes"}, {"nodes", "list"}, {"apply", "--yes"}} {
+			d, _, errb := testDeps(noDial(t))
+			if code := Run(context.Background(), d, append(args, "-i", inv)); code != ExitError || !strings.Contains(errb.String(), "swarmctl.yaml:") {
+				t.Errorf("%s: %v: exit %d\n%s", what, args, code, errb)
+			}
+		}
 	}
 }
