@@ -66,6 +66,11 @@ func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []strin
 	res.Command = "nodes configure"
 	res.Warnings = rep.Warnings
 	for _, n := range rep.Nodes {
+		for _, w := range n.FileWarnings {
+			res.Warnings = append(res.Warnings, n.Name+": "+w)
+		}
+	}
+	for _, n := range rep.Nodes {
 		switch n.Outcome {
 		case configure.Failed:
 			res.Problems = append(res.Problems, report.Problem{Code: report.ProblemNodeFailed, Node: n.Name, Message: n.Error})

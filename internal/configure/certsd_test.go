@@ -64,3 +64,20 @@ func TestCertsDOnlyNoReload(t *testing.T) {
 		t.Errorf("--remove left hosts.toml: %+v", rep.Nodes[0])
 	}
 }
+
+// A daemon.json mirror that a docker.io hosts.toml would make dockerd
+// ignore is never dropped silently: the node result warns.
+func TestCertsDWarnsIgnoredDaemonJSONMirror(t *testing.T) {
+	cl := newCluster()
+	n := newFakeNode(t, cl, "n1", `{"registry-mirrors": ["https://theirs.example.com", "https://mirror.example.com"], "experimental": true}`)
+	n.mirrors = []string{"https://theirs.example.com/", mirror + "/"}
+	n.experimental = true
+	o := opts(addSettings())
+	o.ForNode = func(*member.Member, *member.Facts) (NodeWant, error) {
+		return NodeWant{CertsD: certsd.Want{Hosts: []hoststoml.Desired{{Registry: "docker.io", Mirrors: []hoststoml.Mirror{{URL: mirror}}}}}}, nil
+	}
+	rep := run(t, o, n)
+	if rep.Nodes[0].Outcome == Failed || len(rep.Nodes[0].FileWarnings) != 1 || !strings.Contains(rep.Nodes[0].FileWarnings[0], "https://theirs.example.com is not used for docker.io") {
+		t.Errorf("%s %q", rep.Nodes[0].Outcome, rep.Nodes[0].FileWarnings)
+	}
+}
