@@ -20,15 +20,26 @@ import (
 type nodeSide struct {
 	endpoints []stack.Endpoint
 	ca        []byte
+	// noURL are upstreams nothing says the nodes' URL of (e.g. Traefik
+	// without mirror.fqdn): no node is pointed at them.
+	noURL []string
 }
 
 // nodeSideOf reads the inventory's mirror section for the nodes (no
 // credentials, no TLS certificate or key are read) and validates what the nodes need:
 // the registries, replica_nodes and ca_file. hub, when not empty, are the
 // docker.io URLs to use (--mirror, or mirror.url when the stack gives
-// none). Problems are usage errors: no node is touched.
-func nodeSideOf(inv *inventory.Inventory, hub []string, hubFromFlags bool) (*nodeSide, error) {
+// none), regs --registry laid over mirror.registries. Problems are usage
+// errors: no node is touched.
+func nodeSideOf(inv *inventory.Inventory, hub []string, hubFromFlags bool, regs *RegistryFlag) (*nodeSide, error) {
 	m := inventoryMirror(inv)
+	if regs != nil && regs.set {
+		rs, err := inventory.OverlayRegistries(m.Registries, regs.regs)
+		if err != nil {
+			return nil, usageErr("%v", err)
+		}
+		m.Registries = rs
+	}
 	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.UpstreamUsername = "", "", ""
 	// The registry's own certificate and key are not needed on the node
 	// side (url is https:// whenever they are set, validated at install).
@@ -80,6 +91,9 @@ func nodeSideFromValues(v stack.Values, hub []string, hubFromFlags bool) (*nodeS
 				}
 				e.Replicas[i].URL = norm
 			}
+		}
+		if len(e.URLs) == 0 && e.Registry != hoststoml.DockerHub {
+			ns.noURL = append(ns.noURL, e.Registry)
 		}
 		ns.endpoints = append(ns.endpoints, e)
 	}

@@ -36,7 +36,7 @@ nodes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, err := nodeSideOf(inv, []string{"http://10.0.0.1:5000"}, false)
+	ns, err := nodeSideOf(inv, []string{"http://10.0.0.1:5000"}, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +107,25 @@ func TestNodesBadUpstreamsExit2(t *testing.T) {
 				t.Errorf("%s: %v: exit %d\n%s", what, args, code, errb)
 			}
 		}
+	}
+}
+
+// --registry on nodes configure lays upstreams over mirror.registries.
+func TestNodesConfigureRegistryFlag(t *testing.T) {
+	inv := writeInventory(t, "mirror:\n  url: http://10.0.0.1:5000\n  traefik: none\nnodes:\n  - host: 10.0.0.1\n")
+	o, code, errs := captureOptions(t, inv, "--registry", "docker.io", "--registry", "quay.io")
+	if code != ExitOK || o.ForNode == nil {
+		t.Fatalf("exit %d %s", code, errs)
+	}
+	w, err := o.ForNode(&member.Member{Name: "n", Target: nodes.Target{Host: "10.0.0.1"}}, &member.Facts{DockerVersion: "29.0.1", ImageStore: member.ImageStoreContainerd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var regs []string
+	for _, h := range w.CertsD.Hosts {
+		regs = append(regs, h.Registry+"="+h.Mirrors[0].URL)
+	}
+	if strings.Join(regs, ",") != "docker.io=http://10.0.0.1:5000/,quay.io=http://10.0.0.1:5001/" {
+		t.Errorf("hosts.toml wants %v", regs)
 	}
 }

@@ -20,8 +20,11 @@ import (
 
 // NodesConfigureOptions are the options of `swarmctl nodes configure`.
 type NodesConfigureOptions struct {
-	Global         *GlobalOptions
-	Mirrors        []string
+	Global  *GlobalOptions
+	Mirrors []string
+	// Registries is --registry: the upstreams mirrored (default
+	// mirror.registries).
+	Registries     RegistryFlag
 	Experimental   bool
 	Insecure       bool
 	Remove         bool
@@ -131,6 +134,7 @@ docker info. Any failure after the write restores the old file.`,
 	}
 	f := cmd.Flags()
 	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror)")
+	opts.Registries.addFlag(f)
 	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
 	f.BoolVar(&opts.Insecure, "insecure", false, "also list the mirrors in insecure-registries (default: mirror.insecure)")
 	f.BoolVar(&opts.Remove, "remove", false, "take the mirrors out of daemon.json again (asks)")
@@ -170,9 +174,12 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 	if len(mirrors) == 0 {
 		return o, usageErr("no mirror: give --mirror URL or set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
-	ns, err := nodeSideOf(inv, mirrors, len(opts.Mirrors) > 0)
+	ns, err := nodeSideOf(inv, mirrors, len(opts.Mirrors) > 0, &opts.Registries)
 	if err != nil {
 		return o, err
+	}
+	for _, r := range ns.noURL {
+		warn(d, "upstream "+r+": no URL for the nodes (behind Traefik it needs mirror.fqdn; else mirror.url and a published port, or its own url): no node is pointed at it")
 	}
 	if opts.Remove {
 		// Every replica's URL comes out, whichever order a node has.

@@ -18,9 +18,10 @@ import (
 
 // NodesListOptions are the options of `swarmctl nodes list`.
 type NodesListOptions struct {
-	Global  *GlobalOptions
-	Service string
-	Mirrors []string
+	Global     *GlobalOptions
+	Service    string
+	Mirrors    []string
+	Registries RegistryFlag
 }
 
 // NodeInfo is one node in `nodes list` JSON output.
@@ -91,6 +92,7 @@ daemon.json and applied in the running daemon.`,
 	}
 	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
 	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to look for (default: the inventory's mirror)")
+	opts.Registries.addFlag(cmd.Flags())
 	return cmd
 }
 
@@ -105,7 +107,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 	if err != nil {
 		return err
 	}
-	ns, err := nodeSideOf(inv, want, len(opts.Mirrors) > 0)
+	ns, err := nodeSideOf(inv, want, len(opts.Mirrors) > 0, &opts.Registries)
 	if err != nil {
 		return err
 	}
