@@ -2,7 +2,16 @@ package e2e
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -254,4 +263,113 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 			t.Errorf("%s: mirrors still %s after --remove", m.Name, got)
 		}
 	}
+}
+
+// companyCAContainerd (issues 12 and 13 together) on a 28.5 fleet with the
+// containerd store: the mirror serves HTTPS itself with a certificate
+// from a company CA the nodes do not trust; nodes configure puts the CA
+// in every mirror host's certs.d directory and writes hosts.toml files
+// naming it (containerd reads no directory certificate once a hosts.toml
+// exists), with no insecure-registries; the worker then pulls Docker Hub
+// and ghcr.io images over HTTPS through the mirror, and only the
+// mirror's node fetches from the stand-ins; --remove takes every file out.
+func companyCAContainerd(t *testing.T, l *lab.Lab, image string) {
+	mgr, w := l.Manager(), workerOf(l)
+	if w.Name == mgr.Name || w.ImageStore != "containerd" {
+		t.Fatalf("want a containerd-store worker: %+v", w)
+	}
+	dir := t.TempDir()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "swarmctl e2e company CA (containerd)"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	caFile := filepath.Join(dir, "company-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := serverCert(t, dir, mgr.IP, "2", caCert, caKey)
+	hub, ghcr := mgr.IP+":5443", mgr.IP+":5444"
+	env := []string{"SWARMCTL_INVENTORY=" + stackInventory(t, l, func(m map[string]any) {
+		m["url"], m["tls_cert"], m["tls_key"], m["publish"], m["ca_file"], m["image"] = "https://"+hub, cert, key, 5443, caFile, image
+		m["registries"] = []any{"docker.io", map[string]any{"registry": lab.GHCRName, "remote_url": "https://" + lab.GHCRName, "publish": 5444}}
+		delete(m, "insecure")
+	})}
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	t.Cleanup(func() {
+		swarmctl(t, env, "nodes", "configure", "--remove", "--yes")
+		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
+	})
+	if r, doc := installUpstreams(t, env); r.Code != 0 || !doc.Result.Deployed || len(doc.Result.Services) != 2 {
+		t.Fatalf("install with TLS: exit %d %+v", r.Code, doc)
+	}
+	r, cdoc := configureFilesJSON(t, env)
+	if r.Code != 0 {
+		t.Fatalf("configure: exit %d", r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		var got []string
+		for _, f := range n.Files {
+			got = append(got, f.Action+" "+f.Path)
+		}
+		want := "create /etc/docker/certs.d/" + hub + "/ca.crt,create /etc/docker/certs.d/" + ghcr + "/ca.crt,create /etc/docker/certs.d/docker.io/hosts.toml,create /etc/docker/certs.d/ghcr.io/hosts.toml"
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: files %v, want %s", n.Name, got, want)
+		}
+	}
+	toml := inMachine(t, l, w.Name, "cat", "/etc/docker/certs.d/ghcr.io/hosts.toml")
+	if !strings.Contains(toml, `[host."https://`+ghcr+`"]`) || !strings.Contains(toml, `ca = "/etc/docker/certs.d/`+ghcr+`/ca.crt"`) {
+		t.Errorf("%s's ghcr.io hosts.toml does not name the CA:\n%s", w.Name, toml)
+	}
+	if info := inMachine(t, l, w.Name, "docker", "info", "--format", "{{json .RegistryConfig.IndexConfigs}}"); strings.Contains(info, `"`+hub+`":`) || strings.Contains(info, `"Secure":false`) {
+		t.Errorf("%s lists %s in its registry config (insecure?): %s", w.Name, hub, info)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	for _, c := range []struct {
+		standIn lab.StandIn
+		ref     string
+		repo    string
+	}{{l.Hub(), "busybox:latest", "library/busybox"}, {mustStandIn(t, l, lab.GHCRName), lab.GHCRName + "/" + lab.HelloRepo + ":" + lab.HelloTag, lab.HelloRepo}} {
+		l.Exec(ctx, w.Name, "docker", "rmi", "-f", c.ref)
+		mark, err := c.standIn.Mark(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if out, err := l.Exec(ctx, w.Name, "docker", "pull", c.ref); err != nil {
+			t.Fatalf("%s: docker pull %s over HTTPS through the mirror: %v\n%s", w.Name, c.ref, err, out)
+		}
+		t.Logf("%s: docker pull %s over HTTPS (company CA, hosts.toml) in %s", w.Name, c.ref, time.Since(start).Round(100*time.Millisecond))
+		onlyMirrorFetched(t, l, c.standIn, mark, mgr, c.repo)
+		l.Exec(ctx, w.Name, "docker", "rmi", "-f", c.ref)
+	}
+
+	if r, _ = configureFilesJSON(t, env, "--remove"); r.Code != 0 {
+		t.Fatalf("configure --remove: exit %d", r.Code)
+	}
+	for _, m := range l.Machines() {
+		if out, err := l.Exec(ctx, m.Name, "sh", "-c", "ls -A /etc/docker/certs.d 2>/dev/null"); err == nil && strings.TrimSpace(out) != "" {
+			t.Errorf("%s: certs.d after --remove: %s", m.Name, out)
+		}
+	}
+}
+
+func mustStandIn(t *testing.T, l *lab.Lab, name string) lab.StandIn {
+	t.Helper()
+	s, err := l.StandIn(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

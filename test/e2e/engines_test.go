@@ -160,6 +160,10 @@ func TestEngines(t *testing.T) {
 				// where the engine can, reported where it cannot.
 				t.Run("all-registries", func(t *testing.T) { allRegistries(t, l, c.mirror) })
 			}
+			if c.cfg.Engine == lab.Engine285 && c.cfg.ImageStore == lab.StoreContainerd {
+				// Issue 12 where hosts.toml must name the CA.
+				t.Run("company-ca-hosts-toml", func(t *testing.T) { companyCAContainerd(t, l, c.mirror) })
+			}
 		})
 	}
 }
