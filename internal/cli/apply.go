@@ -261,7 +261,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
-	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors)
+	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors, ns)
 	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))

@@ -13,6 +13,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/inventory"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/stack"
+	"github.com/swarmctl/swarmctl/internal/status"
 )
 
 // nodeSide is the inventory's mirror as the nodes use it: each
@@ -210,17 +211,9 @@ const (
 	RegError       = "error"
 )
 
-// RegistryState is how one node pulls one upstream (nodes list).
-type RegistryState struct {
-	Registry string `json:"registry"`
-	// State: mirrored (in effect), pending (nodes configure would still
-	// change something), not-possible (Reason, Fix) or error (Reason).
-	State string `json:"state"`
-	// Via: hosts.toml or daemon.json (the route, also when pending).
-	Via    string `json:"via,omitempty"`
-	Reason string `json:"reason,omitempty"`
-	Fix    string `json:"fix,omitempty"`
-}
+// RegistryState is how one node pulls one upstream (nodes list,
+// mirror status).
+type RegistryState = status.Upstream
 
 // registryStates says, per upstream with a mirror URL, how the node pulls
 // it; nil when its engine did not answer. daemonApplied: its daemon.json
@@ -304,4 +297,25 @@ func (ns *nodeSide) caState(f *member.Facts) string {
 		return "ok"
 	}
 	return "missing: " + strings.Join(missing, ", ")
+}
+
+// registriesCell is a REGISTRIES column: registry=state(via) ...
+func registriesCell(rs []RegistryState) string {
+	var regs []string
+	for _, r := range rs {
+		s := r.Registry + "=" + r.State
+		if r.Via != "" && r.State != RegError {
+			s += "(" + r.Via + ")"
+		}
+		regs = append(regs, s)
+	}
+	return strings.Join(regs, " ")
+}
+
+// caCell is a CA column: ok, missing (the paths go to stderr), or "".
+func caCell(ca string) string {
+	if strings.HasPrefix(ca, "missing") {
+		return "missing"
+	}
+	return ca
 }

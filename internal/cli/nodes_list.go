@@ -204,20 +204,8 @@ func printNodesTable(d *Deps, res NodesListResult) {
 				mirror = "not configured"
 			}
 		}
-		var regs []string
-		for _, r := range n.Registries {
-			s := r.Registry + "=" + r.State
-			if r.Via != "" && r.State != RegError {
-				s += "(" + r.Via + ")"
-			}
-			regs = append(regs, s)
-		}
-		ca := n.CA
-		if strings.HasPrefix(ca, "missing") {
-			ca = "missing"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, state, dash(n.OS), dash(n.Service),
-			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.ContainerdVersion), dash(n.ImageStore), dash(n.Role), mirror, dash(strings.Join(regs, " ")), dash(ca))
+			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.ContainerdVersion), dash(n.ImageStore), dash(n.Role), mirror, dash(registriesCell(n.Registries)), dash(caCell(n.CA)))
 	}
 	tw.Flush()
 	for _, n := range res.Nodes {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -34,13 +35,16 @@ type registriesDoc struct {
 	} `json:"nodes"`
 }
 
-// registryStates runs nodes list -o json and returns node -> registry ->
-// "state via" (or "not-possible: reason").
-func registryStates(t *testing.T, env []string) map[string]map[string]string {
+// registryStates runs nodes list (or mirror status) -o json and returns
+// node -> registry -> "state via" (or "not-possible: reason").
+func registryStates(t *testing.T, env []string, cmd ...string) map[string]map[string]string {
 	t.Helper()
-	r := swarmctl(t, env, "nodes", "list", "-o", "json")
+	if len(cmd) == 0 {
+		cmd = []string{"nodes", "list"}
+	}
+	r := swarmctl(t, env, append(cmd, "-o", "json")...)
 	var doc registriesDoc
-	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || r.Code != 0 {
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil || (r.Code != 0 && cmd[0] == "nodes") {
 		t.Fatalf("nodes list: exit %d, %v\n%s", r.Code, err, r.Stdout)
 	}
 	out := map[string]map[string]string{}
@@ -159,8 +163,11 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 	}
 	t.Logf("%s's ghcr.io hosts.toml:\n%s", puller.Name, inMachine(t, l, puller.Name, "cat", "/etc/docker/certs.d/"+lab.GHCRName+"/hosts.toml"))
 
-	states := registryStates(t, env3)
+	states, sstates := registryStates(t, env3), registryStates(t, env3, "mirror", "status")
 	for _, m := range l.Machines() {
+		if a, b := fmt.Sprint(states[m.Name]), fmt.Sprint(sstates[m.Name]); a != b {
+			t.Errorf("%s: nodes list says %s, mirror status %s", m.Name, a, b)
+		}
 		for _, reg := range []string{"docker.io", lab.GHCRName, lab.QuayName} {
 			got := states[m.Name][reg]
 			switch {

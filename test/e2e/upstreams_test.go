@@ -458,6 +458,19 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	if r := swarmctl(t, env, "nodes", "list"); !strings.Contains(r.Stderr, w.Name+": mirror CA missing: "+certsDir+"/ca.crt") {
 		t.Errorf("nodes list does not report the missing CA:\n%s", r.Stderr)
 	}
+	caMissing := func() map[string]bool {
+		_, sdoc := statusJSON(t, env)
+		out := map[string]bool{}
+		for _, p := range sdoc.Problems {
+			if p.Code == "ca-missing" {
+				out[p.Node] = true
+			}
+		}
+		return out
+	}
+	if got := caMissing(); len(got) != len(l.Machines()) || !got[w.Name] {
+		t.Errorf("mirror status: ca-missing on %v, want every node", got)
+	}
 	if r := swarmctl(t, env, "nodes", "configure", "--apply", "none", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "+++ "+certsDir+"/ca.crt (swarmctl)") {
 		t.Errorf("configure --dry-run: exit %d, no ca.crt diff:\n%s", r.Code, r.Stdout)
 	}
@@ -484,6 +497,9 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	}
 	if r := swarmctl(t, env, "nodes", "list"); strings.Contains(r.Stderr, "mirror CA missing") {
 		t.Errorf("nodes list still reports a missing CA:\n%s", r.Stderr)
+	}
+	if got := caMissing(); len(got) != 0 {
+		t.Errorf("mirror status: ca-missing on %v after nodes configure", got)
 	}
 	mark := up.mark(t)
 	start := time.Now()
