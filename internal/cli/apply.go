@@ -135,8 +135,13 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	if len(mirrors) == 0 {
 		return usageErr("no mirror URL for the nodes: set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
+	ns, err := nodeSideFromValues(urlValues, mirrors, false)
+	if err != nil {
+		return err
+	}
 	exp := true
 	co := configure.Options{
+		ForNode:        ns.forNode(false),
 		Settings:       daemonjson.Settings{Mirrors: mirrors, Insecure: inv.Mirror.Insecure, Experimental: &exp},
 		Apply:          configure.ApplyAuto,
 		Drain:          opts.Drain,
@@ -256,7 +261,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 	// Phase 3: status, from fresh connections (docker may have restarted).
 	d.IO.Progress("== status")
 	start = d.Now()
-	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors)
+	st := buildStatus(ctx, d, f, &MirrorStatusOptions{Manager: mgr.Name, Stack: urlValues.StackName, Timeout: 10 * time.Second}, mirrors, ns)
 	st.SchemaVersion, st.Error = SchemaVersion, errorInfo(statusError(st))
 	res.Status = st
 	res.Phases = append(res.Phases, statusPhase(st, d.Now().Sub(start)))
@@ -313,7 +318,7 @@ func configurePhase(rep *configure.Report, took time.Duration) ApplyPhase {
 	p := ApplyPhase{Name: "configure", Result: "unchanged", DurationMS: took.Milliseconds()}
 	var parts, failedNodes []string
 	for _, o := range []configure.Outcome{configure.Unchanged, configure.Reloaded, configure.Restarted, configure.Written,
-		configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.Failed, configure.Skipped} {
+		configure.Updated, configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.WouldUpdate, configure.Failed, configure.Skipped} {
 		if c := rep.Summary[o]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c, o))
 			if o != configure.Unchanged && o != configure.Failed && o != configure.Skipped {

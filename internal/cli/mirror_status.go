@@ -74,7 +74,11 @@ func runMirrorStatus(ctx context.Context, d *Deps, opts *MirrorStatusOptions) er
 	if err != nil {
 		return err
 	}
-	rep := buildStatus(ctx, d, f, opts, want)
+	ns, err := nodeSideOf(inv, want, len(opts.Mirrors) > 0, nil)
+	if err != nil {
+		return err
+	}
+	rep := buildStatus(ctx, d, f, opts, want, ns)
 	if !opts.NoDiscover {
 		if err := f.CheckLimit(); err != nil {
 			return err
@@ -102,7 +106,7 @@ func statusError(rep *status.Report) error {
 // named by --manager, is asked too but is not a row) and, unless
 // --no-discover, adds the swarm's members the inventory lacks; status
 // checks the rest.
-func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatusOptions, want []string) *status.Report {
+func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatusOptions, want []string, ns *nodeSide) *status.Report {
 	inv := f.Inventory()
 	var names stack.Values
 	names.StackName, names.DataDir = firstNonEmpty(opts.Stack, inv.Mirror.StackName), inv.Mirror.DataDir
@@ -112,6 +116,12 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	f.Connect(ctx, rows, co)
 	defer func() { member.CloseAll(rows) }()
 	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
+	if ns != nil {
+		in.Upstreams = func(m *member.Member) ([]status.Upstream, string) {
+			st := member.Evaluate(m.Facts, want, len(want) > 0)
+			return ns.registryStates(m, m.Facts, st.Applied && st.Configured), ns.caState(m.Facts)
+		}
+	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
 	if err == nil {
@@ -190,7 +200,7 @@ func printStatus(d *Deps, r *status.Report) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tDAEMON.JSON\tMIRROR\tEXPERIMENTAL")
+	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tDAEMON.JSON\tMIRROR\tEXPERIMENTAL\tREGISTRIES\tCA")
 	for _, n := range r.Nodes {
 		name := n.Name
 		if n.Discovered {
@@ -212,9 +222,16 @@ func printStatus(d *Deps, r *status.Report) {
 		} else if n.Reachable {
 			state = "error"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, n.Address, dash(n.Role), dash(n.DaemonJSON), state, exp)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, n.Address, dash(n.Role), dash(n.DaemonJSON), state, exp, dash(registriesCell(n.Registries)), dash(caCell(n.CA)))
 	}
 	tw.Flush()
+	for _, n := range r.Nodes {
+		for _, u := range n.Registries {
+			if u.State == RegNotPossible {
+				fmt.Fprintf(d.IO.Err, "%s: %s not possible: %s; to make it possible: %s\n", n.Name, u.Registry, u.Reason, u.Fix)
+			}
+		}
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,8 +20,11 @@ import (
 
 // NodesConfigureOptions are the options of `swarmctl nodes configure`.
 type NodesConfigureOptions struct {
-	Global         *GlobalOptions
-	Mirrors        []string
+	Global  *GlobalOptions
+	Mirrors []string
+	// Registries is --registry: the upstreams mirrored (default
+	// mirror.registries).
+	Registries     RegistryFlag
 	Experimental   bool
 	Insecure       bool
 	Remove         bool
@@ -64,6 +68,11 @@ func configureResult(rep *configure.Report, dryRun, remove bool, mirrors []strin
 	res := &NodesConfigureResult{DryRun: dryRun, Mirrors: mirrors, Remove: remove, Plan: rep.Plan, Nodes: rep.Nodes, Summary: rep.Summary}
 	res.Command = "nodes configure"
 	res.Warnings = rep.Warnings
+	for _, n := range rep.Nodes {
+		for _, w := range n.FileWarnings {
+			res.Warnings = append(res.Warnings, n.Name+": "+w)
+		}
+	}
 	for _, n := range rep.Nodes {
 		switch n.Outcome {
 		case configure.Failed:
@@ -125,6 +134,7 @@ docker info. Any failure after the write restores the old file.`,
 	}
 	f := cmd.Flags()
 	mirrorsVar(f, &opts.Mirrors, "mirror", "mirror `URL` (repeatable; default: the inventory's mirror)")
+	opts.Registries.addFlag(f)
 	f.BoolVar(&opts.Experimental, "experimental", true, `set "experimental" to this value (needs a restart when it changes)`)
 	f.BoolVar(&opts.Insecure, "insecure", false, "also list the mirrors in insecure-registries (default: mirror.insecure)")
 	f.BoolVar(&opts.Remove, "remove", false, "take the mirrors out of daemon.json again (asks)")
@@ -164,6 +174,21 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 	if len(mirrors) == 0 {
 		return o, usageErr("no mirror: give --mirror URL or set mirror.url (or mirror.fqdn) in %s", opts.Global.Inventory)
 	}
+	ns, err := nodeSideOf(inv, mirrors, len(opts.Mirrors) > 0, &opts.Registries)
+	if err != nil {
+		return o, err
+	}
+	for _, r := range ns.noURL {
+		warn(d, "upstream "+r+": no URL for the nodes (behind Traefik it needs mirror.fqdn; else mirror.url and a published port, or its own url): no node is pointed at it")
+	}
+	if opts.Remove {
+		// Every replica's URL comes out, whichever order a node has.
+		for _, u := range ns.allHubURLs() {
+			if !slices.Contains(mirrors, u) {
+				mirrors = append(mirrors, u)
+			}
+		}
+	}
 	settings := daemonjson.Settings{Mirrors: mirrors, Insecure: inv.Mirror.Insecure, Remove: opts.Remove}
 	if opts.InsecureSet {
 		settings.Insecure = opts.Insecure
@@ -185,6 +210,7 @@ func (opts *NodesConfigureOptions) configureOptions(d *Deps, f *fleet.Fleet) (co
 		FailFast:       opts.Global.FailFast,
 		Now:            d.Now,
 		Observers:      f.OtherManagers(),
+		ForNode:        ns.forNode(opts.Remove),
 	}, nil
 }
 
@@ -307,6 +333,8 @@ func nodeLine(d *Deps, r configure.NodeResult) string {
 		fmt.Fprintf(&b, "%s (pid %d unchanged)", d.IO.Paint("32", "reloaded"), r.NewPID)
 	case configure.Written:
 		b.WriteString("written " + r.Path + " (pending: takes effect at the next reload/restart)")
+	case configure.Updated:
+		b.WriteString(d.IO.Paint("32", "updated") + " " + fmt.Sprint(len(r.Files)) + " certs.d file(s) (read at the next pull; docker not reloaded or restarted)")
 	default:
 		b.WriteString(string(r.Outcome))
 	}
@@ -324,6 +352,18 @@ func printConfigure(d *Deps, res NodesConfigureResult) {
 				fmt.Fprintln(d.IO.Out)
 			}
 		}
+		for _, op := range n.Files {
+			if op.Diff == "" {
+				continue
+			}
+			fmt.Fprintf(d.IO.Out, "# %s: %s %s\n%s", n.Name, op.Action, op.Path, op.Diff)
+			if !strings.HasSuffix(op.Diff, "\n") {
+				fmt.Fprintln(d.IO.Out)
+			}
+		}
+		for _, w := range n.FileWarnings {
+			warn(d, n.Name+": "+w)
+		}
 	}
 	tw := tabwriter.NewWriter(d.IO.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tOUTCOME\tROLE\tSERVICE\tDAEMON.JSON\tPID\tCHANGES")
@@ -339,22 +379,25 @@ func printConfigure(d *Deps, res NodesConfigureResult) {
 		for _, c := range n.Changes {
 			ch = append(ch, c.Action+" "+c.Key)
 		}
+		for _, op := range n.Files {
+			ch = append(ch, op.Action+" "+op.Path)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Outcome, dash(n.Role), dash(n.Service), dash(n.Path), pid, dash(strings.Join(ch, ", ")))
 	}
 	tw.Flush()
 	var parts []string
 	for _, o := range []configure.Outcome{configure.Unchanged, configure.Reloaded, configure.Restarted, configure.Written,
-		configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.Failed, configure.Skipped} {
+		configure.Updated, configure.WouldReload, configure.WouldRestart, configure.WouldWrite, configure.WouldUpdate, configure.Failed, configure.Skipped} {
 		if c := res.Summary[o]; c > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c, o))
 		}
 	}
 	fmt.Fprintf(d.IO.Err, "%d node(s): %s\n", len(res.Nodes), strings.Join(parts, ", "))
 	if res.Remove {
-		n := res.Summary[configure.Reloaded] + res.Summary[configure.Restarted] + res.Summary[configure.Written]
+		n := res.Summary[configure.Reloaded] + res.Summary[configure.Restarted] + res.Summary[configure.Written] + res.Summary[configure.Updated]
 		verb := "REMOVED from"
 		if res.DryRun {
-			n, verb = res.Summary[configure.WouldReload]+res.Summary[configure.WouldRestart]+res.Summary[configure.WouldWrite], "would be REMOVED from"
+			n, verb = res.Summary[configure.WouldReload]+res.Summary[configure.WouldRestart]+res.Summary[configure.WouldWrite]+res.Summary[configure.WouldUpdate], "would be REMOVED from"
 		}
 		fmt.Fprintf(d.IO.Err, "mirror %s %s daemon.json on %d node(s)\n", strings.Join(res.Mirrors, ", "), verb, n)
 	}

@@ -18,9 +18,10 @@ import (
 
 // NodesListOptions are the options of `swarmctl nodes list`.
 type NodesListOptions struct {
-	Global  *GlobalOptions
-	Service string
-	Mirrors []string
+	Global     *GlobalOptions
+	Service    string
+	Mirrors    []string
+	Registries RegistryFlag
 }
 
 // NodeInfo is one node in `nodes list` JSON output.
@@ -48,6 +49,14 @@ type NodeInfo struct {
 	ContainerdVersion string `json:"containerd_version,omitempty"`
 	ImageStore        string `json:"image_store,omitempty"`
 	StorageDriver     string `json:"storage_driver,omitempty"`
+
+	// Registries: per upstream of the inventory, how this node pulls it
+	// through the mirror (hosts.toml or daemon.json), whether that is in
+	// effect, or why it is not possible here.
+	Registries []RegistryState `json:"registries,omitempty"`
+	// CA: with mirror.ca_file, "ok" when every mirror host's ca.crt on
+	// the node holds it, else "missing: <paths>".
+	CA string `json:"ca,omitempty"`
 }
 
 // NodesListResult is the JSON document of `nodes list`.
@@ -83,6 +92,7 @@ daemon.json and applied in the running daemon.`,
 	}
 	cmd.Flags().StringVar(&opts.Service, "service", "", "docker unit (default: docker-latest if present, else docker)")
 	mirrorsVar(cmd.Flags(), &opts.Mirrors, "mirror", "mirror `URL` to look for (default: the inventory's mirror)")
+	opts.Registries.addFlag(cmd.Flags())
 	return cmd
 }
 
@@ -94,6 +104,10 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 	defer f.Close()
 	inv := f.Inventory()
 	want, err := wantedMirrors(opts.Mirrors, inv.Mirror.URL, inv.Mirror.FQDN)
+	if err != nil {
+		return err
+	}
+	ns, err := nodeSideOf(inv, want, len(opts.Mirrors) > 0, &opts.Registries)
 	if err != nil {
 		return err
 	}
@@ -119,6 +133,8 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 			info.DaemonJSON, info.DockerVersion, info.Role, info.SwarmAddr = fa.DaemonJSONPath, fa.DockerVersion, fa.Role(), fa.SwarmAddr
 			info.ContainerdVersion, info.ImageStore, info.StorageDriver = fa.ContainerdVersion, fa.ImageStore, fa.StorageDriver
 			info.Mirror = &st
+			info.Registries = ns.registryStates(m, fa, st.Applied && st.Configured)
+			info.CA = ns.caState(fa)
 		}
 		// cut: stopped by --fail-fast or an interrupt, not by the node.
 		cut := m.Err != nil && errors.Is(m.Err, context.Canceled) && (opts.Global.FailFast || ctx.Err() != nil)
@@ -163,7 +179,7 @@ func runNodesList(ctx context.Context, d *Deps, opts *NodesListOptions) error {
 
 func printNodesTable(d *Deps, res NodesListResult) {
 	tw := tabwriter.NewWriter(d.IO.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tOS\tSERVICE\tDAEMON.JSON\tDOCKER\tCONTAINERD\tSTORE\tROLE\tMIRROR")
+	fmt.Fprintln(tw, "NAME\tADDRESS\tSTATE\tOS\tSERVICE\tDAEMON.JSON\tDOCKER\tCONTAINERD\tSTORE\tROLE\tMIRROR\tREGISTRIES\tCA")
 	for _, n := range res.Nodes {
 		state := "ok"
 		if n.NotAttempted {
@@ -188,13 +204,24 @@ func printNodesTable(d *Deps, res NodesListResult) {
 				mirror = "not configured"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, state, dash(n.OS), dash(n.Service),
-			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.ContainerdVersion), dash(n.ImageStore), dash(n.Role), mirror)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Address, state, dash(n.OS), dash(n.Service),
+			dash(n.DaemonJSON), dash(n.DockerVersion), dash(n.ContainerdVersion), dash(n.ImageStore), dash(n.Role), mirror, dash(registriesCell(n.Registries)), dash(caCell(n.CA)))
 	}
 	tw.Flush()
 	for _, n := range res.Nodes {
 		if n.Error != "" {
 			fmt.Fprintf(d.IO.Err, "%s: %s\n", n.Name, n.Error)
+		}
+		for _, r := range n.Registries {
+			switch r.State {
+			case RegNotPossible:
+				fmt.Fprintf(d.IO.Err, "%s: %s not possible: %s; to make it possible: %s\n", n.Name, r.Registry, r.Reason, r.Fix)
+			case RegError:
+				fmt.Fprintf(d.IO.Err, "%s: %s: %s\n", n.Name, r.Registry, r.Reason)
+			}
+		}
+		if strings.HasPrefix(n.CA, "missing") {
+			fmt.Fprintf(d.IO.Err, "%s: mirror CA %s (nodes configure puts it there)\n", n.Name, n.CA)
 		}
 	}
 	summary := fmt.Sprintf("%d reachable, %d unreachable", res.Reachable, res.Unreachable)

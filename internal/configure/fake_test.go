@@ -181,6 +181,12 @@ func (n *fakeNode) handle(h *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 	case "remove.sh":
 		n.cl.log("remove " + n.fh.Name() + " " + c.ScriptArgs[0])
 		return out("")
+	case "prepare.sh":
+		return out("")
+	case "delete.sh":
+		n.fh.RemoveFile(c.ScriptArgs[0])
+		n.cl.log("delete " + n.fh.Name() + " " + c.ScriptArgs[0])
+		return out("")
 	case "node-wait.sh":
 		return out(n.cl.waitLine(c.ScriptArgs[0]))
 	case "drain-wait.sh":
@@ -229,6 +235,20 @@ func (n *fakeNode) facts() string {
 		DaemonJSONPath: n.cfg, DaemonJSONExists: exists, DaemonJSON: []byte(data),
 		LiveMirrors: n.mirrors, LiveExperimental: n.experimental, DockerVersion: n.version,
 		SwarmState: "inactive", SwarmNodeID: n.swarmID, SwarmAddr: "10.0.0.1", SwarmLeader: n.leader}
+	f.CertsD = &member.CertsD{Dirs: map[string]*member.CertsDir{}}
+	for _, p := range n.fh.Paths("/etc/docker/certs.d/") {
+		dir, name, _ := strings.Cut(strings.TrimPrefix(p, "/etc/docker/certs.d/"), "/")
+		d := f.CertsD.Dirs[dir]
+		if d == nil {
+			d = &member.CertsDir{Name: dir, Files: map[string][]byte{}, Refused: map[string]string{}}
+			f.CertsD.Dirs[dir] = d
+		}
+		d.Entries = append(d.Entries, name)
+		if name == "hosts.toml" || name == "ca.crt" {
+			data, _ := n.fh.File(p)
+			d.Files[name] = []byte(data)
+		}
+	}
 	if n.tooLarge > 0 {
 		f.DaemonJSONTooLarge, f.DaemonJSONSize, f.DaemonJSON = true, n.tooLarge, nil
 	}

@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tidwall/gjson"
 
+	"github.com/swarmctl/swarmctl/internal/certsd"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/hoststoml"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/textdiff"
@@ -53,9 +56,13 @@ type nodeRun struct {
 
 	f      *member.Facts
 	merged daemonjson.Result
-	act    action
-	res    NodeResult
-	done   bool // outcome known (unchanged, failed, dry run)
+	// settings are the run's Settings with this node's mirrors;
+	// files its certs.d changes (Options.ForNode).
+	settings daemonjson.Settings
+	files    certsd.Plan
+	act      action
+	res      NodeResult
+	done     bool // outcome known (unchanged, failed, dry run)
 	// pending: the file already holds the wanted settings but the running
 	// daemon does not use them (an earlier run was cut off after its
 	// write): put them into effect without changing the file.
@@ -67,6 +74,7 @@ type nodeRun struct {
 	written     bool
 	writeFailed bool
 	activated   bool // the reload/restart step ran: docker may use the new file
+	filesDone   []certsd.Op
 	drained     bool
 	swarmAvail  string // availability before --drain
 	// swarmID is the node's swarm node ID as the swarm guard confirmed it
@@ -111,17 +119,25 @@ func (r *nodeRun) plan(ctx context.Context) {
 		r.fail(err)
 		return
 	}
-	if !r.merged.Changed && !r.pending {
+	if !r.merged.Changed && !r.pending && !r.files.Changed() {
 		r.res.Outcome, r.done = Unchanged, true
 		return
 	}
 	if r.o.DryRun {
-		r.res.Diff = textdiff.Unified(r.f.DaemonJSONPath, r.f.DaemonJSONPath+" (swarmctl)", r.f.DaemonJSON, r.merged.Bytes, 3)
+		if r.merged.Changed {
+			r.res.Diff = textdiff.Unified(r.f.DaemonJSONPath, r.f.DaemonJSONPath+" (swarmctl)", r.f.DaemonJSON, r.merged.Bytes, 3)
+		}
+		for i := range r.res.Files {
+			r.res.Files[i].Diff = r.files.Ops[i].UnifiedDiff()
+		}
 		if err := r.checkConflicts(); err != nil {
 			r.fail(err)
 			return
 		}
 		r.res.Outcome, r.done = map[action]Outcome{actNone: WouldWrite, actReload: WouldReload, actRestart: WouldRestart}[r.act], true
+		if r.filesOnly() {
+			r.res.Outcome = WouldUpdate
+		}
 	}
 }
 
@@ -133,11 +149,49 @@ func (r *nodeRun) decide(f *member.Facts) error {
 	if f.Service == "" {
 		return errors.New("no docker service found (docker-latest.service or docker.service); use --service")
 	}
-	m, err := mergeFile(f, r.o.Settings)
+	r.settings = r.o.Settings
+	var want *NodeWant
+	if r.o.ForNode != nil {
+		w, err := r.o.ForNode(r.node, f)
+		if err != nil {
+			return err
+		}
+		if w.Mirrors != nil {
+			r.settings.Mirrors = w.Mirrors
+		}
+		want = &w
+	}
+	m, err := mergeFile(f, r.settings)
 	if err != nil {
 		return err
 	}
 	r.merged = m
+	r.files = certsd.Plan{}
+	r.res.Files, r.res.FileWarnings, r.res.Registries = nil, nil, nil
+	if want != nil {
+		r.res.Registries = want.Registries
+	}
+	if want != nil && want.SkipCertsD {
+		r.res.FileWarnings = []string{"docker did not answer, so whether it reads hosts.toml is unknown: " + hoststoml.CertsDir + " left as it is"}
+	}
+	if want != nil && !want.SkipCertsD {
+		dj := &hoststoml.DaemonJSON{}
+		dj.Mirrors, _ = daemonjson.ReadMirrors(m.Bytes)
+		for _, v := range gjson.GetBytes(m.Bytes, "insecure-registries").Array() {
+			dj.Insecure = append(dj.Insecure, v.String())
+		}
+		for i := range want.CertsD.Hosts {
+			want.CertsD.Hosts[i].DaemonJSON = dj
+			want.CertsD.Hosts[i].Engine = f.DockerVersion
+		}
+		p, err := certsd.Build(f.CertsD, want.CertsD)
+		if err != nil {
+			return fmt.Errorf("certs.d: %w (nothing changed on this node)", err)
+		}
+		r.files = p
+		r.res.Files = slices.Clone(p.Ops)
+		r.res.FileWarnings = p.Warnings
+	}
 	r.res.Changes = m.Changes
 	if r.res.Changes == nil {
 		r.res.Changes = []daemonjson.Change{}
@@ -192,7 +246,7 @@ func (r *nodeRun) pendingAction(f *member.Facts, file []byte) action {
 	if !sameMirrorSet(fileMirrors, f.LiveMirrors) {
 		act = actReload
 	}
-	if r.o.Settings.Experimental != nil {
+	if r.settings.Experimental != nil {
 		if v, present, err := daemonjson.ReadExperimental(file); err == nil && present && v != f.LiveExperimental {
 			act = actRestart
 		}
@@ -268,7 +322,16 @@ func unitConflicts(f *member.Facts, s daemonjson.Settings) error {
 	return nil
 }
 
-func (r *nodeRun) checkConflicts() error { return unitConflicts(r.f, r.o.Settings) }
+func (r *nodeRun) checkConflicts() error {
+	if !r.merged.Changed && !r.pending {
+		return nil // daemon.json is not written
+	}
+	return unitConflicts(r.f, r.settings)
+}
+
+// filesOnly: only certs.d files change; dockerd reads them at each pull,
+// so nothing is reloaded or restarted.
+func (r *nodeRun) filesOnly() bool { return !r.merged.Changed && !r.pending && r.files.Changed() }
 
 // Preview is what a configure run would find on a node, read-only, from
 // its facts (the same checks the run makes): the changes to its
@@ -314,18 +377,23 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 	if r.done { // someone else already made the change
 		return
 	}
-	guarded := g != nil && r.act == actRestart
+	guarded := g != nil && r.act == actRestart && !r.filesOnly()
 	steps := []step{{"check the unit's flags", func(context.Context) error { return r.checkConflicts() }}}
 	if guarded {
 		steps = append(steps, step{"check the swarm", func(ctx context.Context) error { return g.before(ctx, r) }})
 	}
-	steps = append(steps,
-		step{"back up", r.backup},
-		step{"write", r.write},
-		step{"validate", r.validate},
-		step{r.act.verb(), r.activate},
-		step{"verify", r.verify},
-	)
+	if r.files.Changed() {
+		steps = append(steps, step{"certs.d", r.writeFiles})
+	}
+	if !r.filesOnly() {
+		steps = append(steps,
+			step{"back up", r.backup},
+			step{"write", r.write},
+			step{"validate", r.validate},
+			step{r.act.verb(), r.activate},
+			step{"verify", r.verify},
+		)
+	}
 	var failErr error
 	for _, s := range steps {
 		if s.name == "" {
@@ -347,6 +415,16 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 			return rbErr // the step is not ok only when the rollback itself failed
 		})
 	}
+	if failErr != nil && len(r.filesDone) > 0 && ctx.Err() == nil {
+		_ = r.timed(ctx, "certs.d rollback", func(ctx context.Context) error {
+			if err := certsd.Undo(ctx, r.h, r.filesDone); err != nil {
+				failErr = fmt.Errorf("%w; putting the certs.d files back FAILED, check the node by hand: %v", failErr, err)
+				return err
+			}
+			failErr = fmt.Errorf("%w; certs.d files put back as they were", failErr)
+			return nil
+		})
+	}
 	if guarded {
 		// Wait for the node to be back in the swarm (only if it was
 		// restarted), and always undo a drain.
@@ -359,6 +437,17 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 		return
 	}
 	r.res.Outcome, r.done = map[action]Outcome{actNone: Written, actReload: Reloaded, actRestart: Restarted}[r.act], true
+	if r.filesOnly() {
+		r.res.Outcome = Updated
+	}
+}
+
+// writeFiles makes the node's certs.d changes (undone on a failure).
+func (r *nodeRun) writeFiles(ctx context.Context) error {
+	ts := r.o.Now().UTC().Format("20060102T150405.000Z")
+	done, err := certsd.Apply(ctx, r.h, r.files, ts)
+	r.filesDone = done
+	return err
 }
 
 // stepFailed names the step in its error, once: a step deadline's error
@@ -420,7 +509,7 @@ func (r *nodeRun) refresh(ctx context.Context) error {
 	if err := r.decide(f); err != nil {
 		return err
 	}
-	if !r.merged.Changed && !r.pending {
+	if !r.merged.Changed && !r.pending && !r.files.Changed() {
 		r.res.Outcome, r.done = Unchanged, true
 		return nil
 	}

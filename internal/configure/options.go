@@ -8,7 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/swarmctl/swarmctl/internal/certsd"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/hoststoml"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 )
@@ -34,11 +36,31 @@ func ParseApplyMode(s string) (ApplyMode, error) {
 	return "", fmt.Errorf("--apply %q: want auto, reload, restart or none", s)
 }
 
+// NodeWant is what one node should have when it differs from the run's
+// Settings: its own order of mirrors (its replica first) and its certs.d
+// files (hosts.toml, the mirror's CA).
+type NodeWant struct {
+	// Mirrors replace Settings.Mirrors on this node when not nil.
+	Mirrors []string
+	// CertsD is what swarmctl wants in the node's /etc/docker/certs.d;
+	// the zero value takes swarmctl's files out (see certsd.Build).
+	CertsD certsd.Want
+	// SkipCertsD leaves certs.d alone (the node's engine did not say
+	// whether it reads hosts.toml).
+	SkipCertsD bool
+	// Registries say, per upstream, how this node pulls it (reported).
+	Registries []hoststoml.Decision
+}
+
 // Options of one configure run.
 type Options struct {
 	// Settings is what daemon.json should say (mirrors already validated).
 	Settings daemonjson.Settings
-	Apply    ApplyMode
+	// ForNode, when set, gives each node's own wants from its facts (an
+	// error fails that node before anything changes on it). Without it
+	// certs.d is left alone.
+	ForNode func(n *member.Member, f *member.Facts) (NodeWant, error)
+	Apply   ApplyMode
 	// Drain drains a swarm node before its restart and makes it active
 	// again afterwards (also after a failure).
 	Drain bool

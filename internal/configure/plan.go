@@ -12,6 +12,8 @@ const (
 	PlanRestart   = "restart"
 	PlanWrite     = "write"
 	PlanFailed    = "failed"
+	// PlanFiles: only certs.d files change; no reload or restart.
+	PlanFiles = "files"
 )
 
 // Plan is what a run will do, decided by reading every node (phase A)
@@ -55,7 +57,7 @@ func (p *Plan) Count(a string) int {
 func (p *Plan) Changing() []string {
 	var out []string
 	for _, s := range p.Steps {
-		if s.Action == PlanReload || s.Action == PlanRestart || s.Action == PlanWrite {
+		if s.Action == PlanReload || s.Action == PlanRestart || s.Action == PlanWrite || s.Action == PlanFiles {
 			out = append(out, s.Name)
 		}
 	}
@@ -87,8 +89,8 @@ func (p *Plan) Text() string {
 	if p.Remove {
 		verb = "REMOVE THE MIRROR FROM daemon.json"
 	}
-	fmt.Fprintf(&b, "Plan: %s on %d of %d node(s): %d reload, %d restart, %d write only, %d unchanged, %d failed\n",
-		verb, len(p.Changing()), len(p.Steps), p.Count(PlanReload), p.Count(PlanRestart), p.Count(PlanWrite), p.Count(PlanUnchanged), p.Count(PlanFailed))
+	fmt.Fprintf(&b, "Plan: %s on %d of %d node(s): %d reload, %d restart, %d write only, %d certs.d only, %d unchanged, %d failed\n",
+		verb, len(p.Changing()), len(p.Steps), p.Count(PlanReload), p.Count(PlanRestart), p.Count(PlanWrite), p.Count(PlanFiles), p.Count(PlanUnchanged), p.Count(PlanFailed))
 	w := 0
 	for _, s := range p.Steps {
 		w = max(w, len(s.Name))
@@ -113,6 +115,8 @@ func (p *Plan) Text() string {
 			notes = append(notes, "its containers stop while docker restarts")
 		case PlanWrite:
 			notes = append(notes, "takes effect at the next reload or restart")
+		case PlanFiles:
+			notes = append(notes, "certs.d files only: read at the next pull, no reload or restart")
 		}
 		if s.Why != "" {
 			notes = append(notes, s.Why)
@@ -133,7 +137,11 @@ func plan(runs []*nodeRun, o *Options) *Plan {
 	p := &Plan{Remove: o.Settings.Remove, Steps: []PlanStep{}}
 	together, workers, managers := stages(runs, func(r *nodeRun) bool { return r.planned() })
 	add := func(r *nodeRun, stage string) {
-		p.Steps = append(p.Steps, PlanStep{Name: r.node.Name, Action: r.act.planAction(), Role: r.f.Role(), Stage: stage, Why: r.why()})
+		a := r.act.planAction()
+		if r.filesOnly() {
+			a = PlanFiles
+		}
+		p.Steps = append(p.Steps, PlanStep{Name: r.node.Name, Action: a, Role: r.f.Role(), Stage: stage, Why: r.why()})
 	}
 	for _, r := range together {
 		add(r, "together")
@@ -165,7 +173,7 @@ func plan(runs []*nodeRun, o *Options) *Plan {
 // planned: phase A found a change to make on this node (it may already be
 // done as a dry run's would-*).
 func (r *nodeRun) planned() bool {
-	return r.f != nil && r.res.Outcome != Failed && r.res.Outcome != Unchanged && r.res.Outcome != Skipped && (r.merged.Changed || r.pending)
+	return r.f != nil && r.res.Outcome != Failed && r.res.Outcome != Unchanged && r.res.Outcome != Skipped && (r.merged.Changed || r.pending || r.files.Changed())
 }
 
 // why says what changes on the node, for the plan.
@@ -173,6 +181,9 @@ func (r *nodeRun) why() string {
 	var keys []string
 	for _, c := range r.res.Changes {
 		keys = append(keys, c.Action+" "+c.Key)
+	}
+	for _, op := range r.files.Ops {
+		keys = append(keys, op.Action+" "+op.Path)
 	}
 	if len(keys) == 0 && r.pending {
 		return "file already right, daemon not using it"

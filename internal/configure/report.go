@@ -1,7 +1,9 @@
 package configure
 
 import (
+	"github.com/swarmctl/swarmctl/internal/certsd"
 	"github.com/swarmctl/swarmctl/internal/daemonjson"
+	"github.com/swarmctl/swarmctl/internal/hoststoml"
 )
 
 // Outcome is what happened to one node.
@@ -18,6 +20,11 @@ const (
 	WouldReload  Outcome = "would-reload"  // dry run
 	WouldRestart Outcome = "would-restart" // dry run
 	WouldWrite   Outcome = "would-write"   // dry run with --apply none
+
+	// Updated: only certs.d files changed (hosts.toml, the mirror's CA),
+	// which dockerd reads at each pull: nothing reloaded or restarted.
+	Updated     Outcome = "updated"
+	WouldUpdate Outcome = "would-update" // dry run
 )
 
 // NodeResult is one node's result; it is also the JSON schema of a node in
@@ -33,6 +40,14 @@ type NodeResult struct {
 	Changes []daemonjson.Change `json:"changes"`
 	// Diff is the unified diff of daemon.json (dry run only).
 	Diff string `json:"diff,omitempty"`
+	// Files are the changes to /etc/docker/certs.d (hosts.toml, ca.crt),
+	// each with its diff in a dry run; FileWarnings what hosts.toml's
+	// checks say (e.g. daemon.json settings dockerd then ignores).
+	Files        []certsd.Op `json:"files,omitempty"`
+	FileWarnings []string    `json:"file_warnings,omitempty"`
+	// Registries say, per upstream, how this node pulls it through the
+	// mirror: hosts.toml, daemon.json, or not-possible with the reason.
+	Registries []hoststoml.Decision `json:"registries,omitempty"`
 	// Backup is the copy of the previous file kept on the node.
 	Backup string `json:"backup,omitempty"`
 	OldPID int    `json:"old_pid,omitempty"`

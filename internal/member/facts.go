@@ -48,6 +48,9 @@ type Facts struct {
 	// ActiveEnterTimestampMonotonic of the unit): used to prove no restart.
 	DaemonPID   int    `json:"daemon_pid"`
 	DaemonStart string `json:"daemon_start"`
+	// CertsD is /etc/docker/certs.d (nil when the node did not say: a
+	// fake's facts).
+	CertsD *CertsD `json:"-"`
 	// ValidateSupported: `dockerd --validate` exists (Docker >= 23).
 	ValidateSupported bool `json:"validate_supported"`
 }

@@ -83,6 +83,13 @@ func ParseFacts(out []byte) (*Facts, error) {
 			f.DaemonJSON = b
 		}
 	}
+	if sec.Has("certsd") {
+		c, err := parseCertsD(sec["certsd"])
+		if err != nil {
+			return nil, err
+		}
+		f.CertsD = c
+	}
 	parseInfo(f, sec.First("info"))
 	if f.DockerError == "" {
 		parseEngine(f, sec["engine"])
@@ -181,6 +188,9 @@ func EncodeFacts(f *Facts) []byte {
 		w.Section("engine", driver, f.ContainerdVersion)
 	} else {
 		w.Section("engine")
+	}
+	if f.CertsD != nil {
+		w.Section("certsd", encodeCertsD(f.CertsD)...)
 	}
 	w.Section("end")
 	return w.Bytes()

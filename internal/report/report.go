@@ -96,4 +96,6 @@ const (
 	ProblemUninstallFailed   = "uninstall-failed"
 	ProblemNoManager         = "no-manager"
 	ProblemNotSelected       = "not-selected"
+	// ProblemCAMissing: a node lacks the mirror's CA (mirror.ca_file) in certs.d.
+	ProblemCAMissing = "ca-missing"
 )

@@ -32,6 +32,9 @@ type Input struct {
 	Now     func() time.Time
 	// Warnings found before (e.g. discovery failed).
 	Warnings []string
+	// Upstreams, when set, says per node how it pulls each upstream and
+	// whether the mirror's CA is in place (Node.Registries, Node.CA).
+	Upstreams func(*member.Member) ([]Upstream, string)
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -98,7 +101,11 @@ func Build(ctx context.Context, in Input) *Report {
 		}
 	}
 	for _, m := range in.Nodes {
-		rep.Nodes = append(rep.Nodes, row(m, in.MirrorURLs))
+		n := row(m, in.MirrorURLs)
+		if in.Upstreams != nil && m.Facts != nil {
+			n.Registries, n.CA = in.Upstreams(m)
+		}
+		rep.Nodes = append(rep.Nodes, n)
 	}
 	rep.Judge(services)
 	return rep

@@ -2,6 +2,7 @@ package status
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/probe"
@@ -30,6 +31,22 @@ type Node struct {
 	Mirror     *member.MirrorState `json:"mirror,omitempty"`
 	// Discovered: in the swarm but not in the inventory.
 	Discovered bool `json:"discovered,omitempty"`
+	// Registries: per upstream, how the node pulls it through the mirror
+	// (see Upstream); CA: with mirror.ca_file, "ok" or "missing: <paths>".
+	Registries []Upstream `json:"registries,omitempty"`
+	CA         string     `json:"ca,omitempty"`
+}
+
+// Upstream is how one node pulls one upstream through the mirror.
+type Upstream struct {
+	Registry string `json:"registry"`
+	// State: mirrored (in effect), pending (nodes configure would still
+	// change something), not-possible (Reason, Fix) or error (Reason).
+	State string `json:"state"`
+	// Via: hosts.toml or daemon.json (the route, also when pending).
+	Via    string `json:"via,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Fix    string `json:"fix,omitempty"`
 }
 
 // Report is the JSON document of `mirror status`: the shared header
@@ -90,6 +107,17 @@ func (r *Report) Judge(services []Service) {
 			reachable++
 			if n.Error != "" {
 				problem(report.ProblemNodeError, n.Name, "%s", n.Error)
+			}
+		}
+		if strings.HasPrefix(n.CA, "missing") {
+			problem(report.ProblemCAMissing, n.Name, "mirror CA %s: pulls over HTTPS through the mirror fail on the certificate (run `swarmctl nodes configure`)", n.CA)
+		}
+		for _, u := range n.Registries {
+			switch {
+			case u.State == "error":
+				problem(report.ProblemNodeError, n.Name, "%s: %s", u.Registry, u.Reason)
+			case u.State == "pending" && u.Via == "hosts.toml":
+				problem(report.ProblemPending, n.Name, "%s: hosts.toml does not list the mirror yet (run `swarmctl nodes configure`)", u.Registry)
 			}
 		}
 	}

@@ -155,6 +155,15 @@ func TestEngines(t *testing.T) {
 			})
 			t.Run("direct-pull-ghcr", func(t *testing.T) { directPull(t, l) })
 			t.Run("main-job", func(t *testing.T) { mainJob(t, l, c.mirror, c.reuse) })
+			if c.cfg.Manager.ImageStore == lab.StoreContainerd && c.cfg.Worker.ImageStore == lab.StoreClassic {
+				// Issue 13 on the mixed fleet: every registry mirrored
+				// where the engine can, reported where it cannot.
+				t.Run("all-registries", func(t *testing.T) { allRegistries(t, l, c.mirror) })
+			}
+			if c.cfg.Engine == lab.Engine285 && c.cfg.ImageStore == lab.StoreContainerd {
+				// Issue 12 where hosts.toml must name the CA.
+				t.Run("company-ca-hosts-toml", func(t *testing.T) { companyCAContainerd(t, l, c.mirror) })
+			}
 		})
 	}
 }

@@ -385,9 +385,13 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	// Port 5443: earlier tests may have listed <manager>:5000 in the
 	// nodes' insecure-registries, which would let a pull skip the CA.
 	url := "https://" + mgr.IP + ":5443"
+	caFile := filepath.Join(dir, "company-ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	tlsInv := func(cert, key string) string {
 		return stackInventory(t, l, func(m map[string]any) {
-			m["url"], m["tls_cert"], m["tls_key"], m["publish"] = url, cert, key, 5443
+			m["url"], m["tls_cert"], m["tls_key"], m["publish"], m["ca_file"] = url, cert, key, 5443, caFile
 			delete(m, "insecure")
 		})
 	}
@@ -398,6 +402,7 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	freshOverlay(t, l)
 	certsDir := "/etc/docker/certs.d/" + mgr.IP + ":5443"
 	t.Cleanup(func() {
+		swarmctl(t, env, "nodes", "configure", "--remove", "--apply", "none", "--yes")
 		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
 		l.Exec(context.Background(), w.Name, "rm", "-rf", certsDir)
 		// The image's layers would let a later pull of busybox skip the
@@ -448,8 +453,53 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	if out, err := l.Exec(ctx, w.Name, "docker", "pull", image); err == nil || !strings.Contains(out, "certificate") {
 		t.Errorf("pull without the CA: %v\n%s", err, out)
 	}
-	if out, err := l.ExecStdin(ctx, w.Name, bytes.NewReader(caPEM), "sh", "-c", `mkdir -p "$1" && cat > "$1/ca.crt"`, "sh", certsDir); err != nil {
-		t.Fatalf("writing the CA on %s: %v\n%s", w.Name, err, out)
+	// nodes configure puts the CA on every node (issue 12); --apply none:
+	// the CA needs no reload or restart, and daemon.json's change waits.
+	if r := swarmctl(t, env, "nodes", "list"); !strings.Contains(r.Stderr, w.Name+": mirror CA missing: "+certsDir+"/ca.crt") {
+		t.Errorf("nodes list does not report the missing CA:\n%s", r.Stderr)
+	}
+	caMissing := func() map[string]bool {
+		_, sdoc := statusJSON(t, env)
+		out := map[string]bool{}
+		for _, p := range sdoc.Problems {
+			if p.Code == "ca-missing" {
+				out[p.Node] = true
+			}
+		}
+		return out
+	}
+	if got := caMissing(); len(got) != len(l.Machines()) || !got[w.Name] {
+		t.Errorf("mirror status: ca-missing on %v, want every node", got)
+	}
+	if r := swarmctl(t, env, "nodes", "configure", "--apply", "none", "--dry-run"); r.Code != 0 || !strings.Contains(r.Stdout, "+++ "+certsDir+"/ca.crt (swarmctl)") {
+		t.Errorf("configure --dry-run: exit %d, no ca.crt diff:\n%s", r.Code, r.Stdout)
+	}
+	before := snapshots(t, l)
+	r, cdoc := configureFilesJSON(t, env, "--apply", "none")
+	if r.Code != 0 {
+		t.Fatalf("configure with the company CA: exit %d", r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		if len(n.Files) != 1 || n.Files[0].Path != certsDir+"/ca.crt" || n.Files[0].Action != "create" {
+			t.Errorf("%s: certs.d files %+v, want create %s/ca.crt", n.Name, n.Files, certsDir)
+		}
+	}
+	for _, m := range l.Machines() {
+		got := inMachine(t, l, m.Name, "sh", "-c", `stat -c '%U %a' "$1" && sed -n '/BEGIN/,$p' "$1"`, "sh", certsDir+"/ca.crt")
+		if want := "root 644\n" + string(caPEM); got != want {
+			t.Errorf("%s: %s/ca.crt is\n%s\nwant\n%s", m.Name, certsDir, got, want)
+		}
+	}
+	for name, s := range snapshots(t, l) {
+		if b := before[name]; b.PID != s.PID || b.Start != s.Start {
+			t.Errorf("%s: dockerd restarted for the CA: pid %d -> %d", name, b.PID, s.PID)
+		}
+	}
+	if r := swarmctl(t, env, "nodes", "list"); strings.Contains(r.Stderr, "mirror CA missing") {
+		t.Errorf("nodes list still reports a missing CA:\n%s", r.Stderr)
+	}
+	if got := caMissing(); len(got) != 0 {
+		t.Errorf("mirror status: ca-missing on %v after nodes configure", got)
 	}
 	mark := up.mark(t)
 	start := time.Now()
@@ -459,6 +509,29 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	t.Logf("docker pull over HTTPS through the mirror on %s: %s", w.Name, time.Since(start).Round(100*time.Millisecond))
 	up.onlyFrom(t, mark, "library/busybox", mgr.IP)
 	l.Exec(ctx, w.Name, "docker", "rmi", "-f", image)
+	// A second run changes no file; --remove takes the CA out again.
+	if r, cdoc = configureFilesJSON(t, env, "--apply", "none"); r.Code != 0 {
+		t.Fatalf("configure again: exit %d", r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		if len(n.Files) != 0 {
+			t.Errorf("second run: %s changes %+v", n.Name, n.Files)
+		}
+	}
+	if r, cdoc = configureFilesJSON(t, env, "--remove", "--apply", "none"); r.Code != 0 {
+		t.Fatalf("configure --remove: exit %d", r.Code)
+	}
+	for _, m := range l.Machines() {
+		if out, err := l.Exec(ctx, m.Name, "test", "-e", certsDir); err == nil {
+			t.Errorf("%s: %s left after --remove %s", m.Name, certsDir, out)
+		}
+	}
+	if out, err := l.Exec(ctx, w.Name, "docker", "pull", image); err == nil || !strings.Contains(out, "certificate") {
+		t.Errorf("pull after the CA was removed: %v\n%s", err, out)
+	}
+	if out, err := l.ExecStdin(ctx, w.Name, bytes.NewReader(caPEM), "sh", "-c", `mkdir -p "$1" && cat > "$1/ca.crt"`, "sh", certsDir); err != nil {
+		t.Fatalf("writing the CA on %s for the certificate roll: %v\n%s", w.Name, err, out)
+	}
 
 	// A new certificate: new secrets, the service rolls, the old go.
 	cert2, key2 := serverCert(t, dir, mgr.IP, "3", caCert, caKey)

@@ -83,4 +83,37 @@ case "$first" in *'|'*)
   if [ "$first" != "$info" ]; then printf '%s\n' "${info#*"$nl"}"; else echo; fi
   docker version --format '{{range .Server.Components}}{{if eq .Name "containerd"}}{{.Version}}{{end}}{{end}}' 2>/dev/null;;
 esac
+echo "@@certsd"
+# /etc/docker/certs.d, one line per entry, nothing followed through a
+# symbolic link: "L NAME" a linked directory, "D NAME" a directory, then
+# its entries: "l NAME" link, "o NAME" not a regular file, "n NAME" any
+# other file, "f NAME BASE64" hosts.toml or ca.crt (read for swarmctl's
+# edits), "big NAME" one of them over 1 MiB. "L ." when certs.d itself is
+# a link. Names holding a line break are left out.
+certs=/etc/docker/certs.d
+if [ -L "$certs" ]; then echo "L ."
+elif [ -d "$certs" ]; then
+  for d in "$certs"/*; do
+    n=${d##*/}
+    case "$n" in *"$nl"*) continue;; esac
+    if [ -L "$d" ]; then echo "L $n"; continue; fi
+    [ -d "$d" ] || continue
+    echo "D $n"
+    for e in "$d"/*; do
+      b=${e##*/}
+      case "$b" in *"$nl"*) continue;; esac
+      if [ -L "$e" ]; then echo "l $b"
+      elif [ ! -e "$e" ]; then continue
+      elif [ ! -f "$e" ]; then echo "o $b"
+      else
+        case "$b" in
+          hosts.toml|ca.crt)
+            sz=$(stat -c %s -- "$e" 2>/dev/null || echo 0)
+            if [ "$sz" -gt 1048576 ]; then echo "big $b"; else printf 'f %s %s\n' "$b" "$(base64 < "$e" | tr -d '\n')"; fi;;
+          *) echo "n $b";;
+        esac
+      fi
+    done
+  done
+fi
 echo "@@end"

@@ -7,6 +7,8 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -223,3 +225,24 @@ var (
 	_ nodes.RegularFileReader = (*Host)(nil)
 )
 var _ nodes.Locker = (*Host)(nil)
+
+// Paths lists the files whose path starts with prefix, sorted.
+func (h *Host) Paths(prefix string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for p := range h.files {
+		if strings.HasPrefix(p, prefix) {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// RemoveFile deletes a file directly (a test's delete.sh).
+func (h *Host) RemoveFile(path string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.files, path)
+}
