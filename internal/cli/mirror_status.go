@@ -112,6 +112,11 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	f.Connect(ctx, rows, co)
 	defer func() { member.CloseAll(rows) }()
 	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
+	if eps, err := statusEndpoints(inv.Mirror, inv.Nodes, names.StackName); err != nil {
+		in.Warnings = append(in.Warnings, "upstreams not checked: "+err.Error())
+	} else {
+		in.Endpoints = eps
+	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
 	if err == nil {
@@ -215,6 +220,7 @@ func printStatus(d *Deps, r *status.Report) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, n.Address, dash(n.Role), dash(n.DaemonJSON), state, exp)
 	}
 	tw.Flush()
+	printUpstreams(w, r)
 	for _, p := range r.Problems {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}

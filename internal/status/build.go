@@ -32,6 +32,9 @@ type Input struct {
 	Now     func() time.Time
 	// Warnings found before (e.g. discovery failed).
 	Warnings []string
+	// Endpoints are the caches to look at past the mirror (upstream.go);
+	// none skips that.
+	Endpoints []stack.Endpoint
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -70,6 +73,7 @@ func Build(ctx context.Context, in Input) *Report {
 			}
 		}
 		rep.Cache = cache
+		rep.Upstreams = CheckUpstreams(ctx, mgr.Conn, append(in.Nodes[:len(in.Nodes):len(in.Nodes)], in.Asked...), in.Endpoints, in.Timeout, in.Now)
 	} else {
 		// Without a manager the service's state is unknown: Judge makes
 		// that "could not check", not "not deployed".

@@ -45,6 +45,8 @@ type Report struct {
 	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
 	FromManager *FromManager `json:"from_manager,omitempty"`
 	Cache       *Cache       `json:"cache,omitempty"`
+	// Upstreams: each cache seen past the mirror (upstream.go).
+	Upstreams []Upstream `json:"upstreams,omitempty"`
 	Nodes       []Node       `json:"nodes"`
 }
 
@@ -137,6 +139,7 @@ func (r *Report) Judge(services []Service) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("service %s uses %s: not from Docker Hub, so registry-mirrors never applies to it", s.Name, stripDigest(s.Image)))
 		}
 	}
+	r.judgeUpstreams(problem)
 	if reachable == 0 {
 		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}
