@@ -47,7 +47,7 @@ type Report struct {
 	Cache       *Cache       `json:"cache,omitempty"`
 	// Upstreams: each cache seen past the mirror (upstream.go).
 	Upstreams []Upstream `json:"upstreams,omitempty"`
-	Nodes       []Node       `json:"nodes"`
+	Nodes     []Node     `json:"nodes"`
 }
 
 // NoMirrorURL explains an endpoint that could not be checked for want of
