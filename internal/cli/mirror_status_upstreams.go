@@ -153,4 +153,3 @@ func pulledCell(t status.UpstreamTask) string {
 	tot := t.Metrics.Total()
 	return fmt.Sprintf("%s in %d requests", humanBytes(int64(tot.PulledBytes)), tot.Requests)
 }
-

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ssh"
 	yaml "go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
