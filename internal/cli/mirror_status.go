@@ -112,10 +112,10 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	f.Connect(ctx, rows, co)
 	defer func() { member.CloseAll(rows) }()
 	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
-	if eps, err := statusEndpoints(inv.Mirror, inv.Nodes, names.StackName); err != nil {
-		in.Warnings = append(in.Warnings, "upstreams not checked: "+err.Error())
+	if eps, ca, err := statusEndpoints(inv.Mirror, inv.Nodes, names.StackName); err != nil {
+		in.Warnings = append(in.Warnings, "upstreams and CA not checked: "+err.Error())
 	} else {
-		in.Endpoints = eps
+		in.Endpoints, in.CAFile, in.CAPEM = eps, inv.Mirror.CAFile, ca
 	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
@@ -221,6 +221,7 @@ func printStatus(d *Deps, r *status.Report) {
 	}
 	tw.Flush()
 	printUpstreams(w, r)
+	printCA(w, r)
 	for _, p := range r.Problems {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}

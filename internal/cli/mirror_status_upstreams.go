@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
@@ -12,10 +13,10 @@ import (
 )
 
 // statusEndpoints are the caches the inventory describes, for status to
-// look at past the mirror. Passwords and the TLS key are not read: status
+// look at past the mirror, and the content of mirror.ca_file. Passwords and the TLS key are not read: status
 // takes the credentials from each cache's deployed config, inside its
 // task, so it needs no secret on this machine.
-func statusEndpoints(m inventory.Mirror, ns []inventory.Node, stackName string) ([]stack.Endpoint, error) {
+func statusEndpoints(m inventory.Mirror, ns []inventory.Node, stackName string) ([]stack.Endpoint, []byte, error) {
 	m.UpstreamPasswordFile, m.UpstreamPasswordEnv, m.TLSKey = "", "", ""
 	m.Registries = append([]inventory.Registry(nil), m.Registries...)
 	for i := range m.Registries {
@@ -23,13 +24,13 @@ func statusEndpoints(m inventory.Mirror, ns []inventory.Node, stackName string) 
 	}
 	v, err := stack.FromInventory(m, ns)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if stackName != "" {
 		v.StackName = stackName
 	}
 	v.Defaults()
-	return v.Endpoints(), nil
+	return v.Endpoints(), v.CAPEM, nil
 }
 
 // printUpstreams shows each cache past the mirror: the upstream from the
@@ -152,4 +153,33 @@ func pulledCell(t status.UpstreamTask) string {
 	}
 	tot := t.Metrics.Total()
 	return fmt.Sprintf("%s in %d requests", humanBytes(int64(tot.PulledBytes)), tot.Requests)
+}
+
+// printCA shows the company CA's state: each mirror certificate judged
+// against it, and every node whose certs.d copy is not the CA file.
+func printCA(w io.Writer, r *status.Report) {
+	ca := r.CA
+	if ca == nil {
+		return
+	}
+	for _, c := range ca.Certificates {
+		switch {
+		case c.Check == nil:
+			fmt.Fprintf(w, "Certificate %s: not read: %s\n", c.URL, c.Error)
+		case c.Check.OK:
+			fmt.Fprintf(w, "Certificate %s: valid with %s, for %s, expires in %d days (%s)\n", c.URL, ca.File,
+				strings.Join(append(append([]string{}, c.Check.DNSNames...), c.Check.IPs...), ", "), c.Check.DaysLeft, c.Check.Issuer)
+		default:
+			fmt.Fprintf(w, "Certificate %s: NOT valid with %s: %s\n", c.URL, ca.File, c.Check.Reason)
+		}
+	}
+	ok := 0
+	for _, n := range ca.Nodes {
+		if n.State == status.CAOk {
+			ok++
+			continue
+		}
+		fmt.Fprintf(w, "CA %s: %s on %s\n", n.Path, n.State, n.Node)
+	}
+	fmt.Fprintf(w, "CA file %s: identical on %d of %d node checks\n", ca.File, ok, len(ca.Nodes))
 }

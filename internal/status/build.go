@@ -35,6 +35,10 @@ type Input struct {
 	// Endpoints are the caches to look at past the mirror (upstream.go);
 	// none skips that.
 	Endpoints []stack.Endpoint
+	// CAFile and CAPEM are mirror.ca_file and its content (ca.go); none
+	// skips the CA checks.
+	CAFile string
+	CAPEM  []byte
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -104,6 +108,7 @@ func Build(ctx context.Context, in Input) *Report {
 	for _, m := range in.Nodes {
 		rep.Nodes = append(rep.Nodes, row(m, in.MirrorURLs))
 	}
+	rep.CA = CheckCA(ctx, in.Nodes, in.CAFile, in.CAPEM, in.Endpoints, in.Timeout, now(in.Now))
 	rep.Judge(services)
 	return rep
 }

@@ -47,7 +47,9 @@ type Report struct {
 	Cache       *Cache       `json:"cache,omitempty"`
 	// Upstreams: each cache seen past the mirror (upstream.go).
 	Upstreams []Upstream `json:"upstreams,omitempty"`
-	Nodes     []Node     `json:"nodes"`
+	// CA: mirror.ca_file on the nodes and the mirror's chain (ca.go).
+	CA    *CA    `json:"ca,omitempty"`
+	Nodes []Node `json:"nodes"`
 }
 
 // NoMirrorURL explains an endpoint that could not be checked for want of
@@ -123,7 +125,7 @@ func (r *Report) Judge(services []Service) {
 		case !e.Healthy():
 			problem(report.ProblemEndpointStatus, "", "mirror %s: GET /v2/ answered HTTP %d", e.URL, e.Status)
 		}
-		if e.TLS != nil && (e.TLS.Error != "" || !e.TLS.Valid) {
+		if e.TLS != nil && (e.TLS.Error != "" || !e.TLS.Valid) && !r.caTrusts(e.URL) {
 			problem(report.ProblemTLSInvalid, "", "mirror %s: TLS certificate not valid: %s", e.URL, e.TLS.Error)
 		} else if e.TLS != nil && e.TLS.DaysToExpiry < 14 {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("mirror %s: TLS certificate expires in %d days", e.URL, e.TLS.DaysToExpiry))
@@ -140,6 +142,7 @@ func (r *Report) Judge(services []Service) {
 		}
 	}
 	r.judgeUpstreams(problem)
+	r.judgeCA(problem)
 	if reachable == 0 {
 		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}

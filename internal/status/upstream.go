@@ -121,10 +121,7 @@ func CheckUpstreams(ctx context.Context, mgr nodes.Host, members []*member.Membe
 	if len(eps) == 0 {
 		return nil
 	}
-	now := time.Now()
-	if clock != nil {
-		now = clock()
-	}
+	now := now(clock)
 	out := make([]Upstream, len(eps))
 	var svcs []string
 	for i, e := range eps {
@@ -172,6 +169,14 @@ func CheckUpstreams(ctx context.Context, mgr nodes.Host, members []*member.Membe
 	}
 	wg.Wait()
 	return out
+}
+
+// now is clock's time, or the time when there is no clock.
+func now(clock func() time.Time) time.Time {
+	if clock != nil {
+		return clock()
+	}
+	return time.Now()
 }
 
 // memberOn is the connected member whose swarm hostname is node.
