@@ -42,7 +42,7 @@ func printUpstreams(w io.Writer, r *status.Report) {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UPSTREAM\tNODE\tREACH\tTLS\tCREDENTIALS\tPULLS LEFT\tDISK FREE\tHITS/MISSES (BLOBS)\tFROM UPSTREAM")
+	fmt.Fprintln(tw, "UPSTREAM\tNODE\tREACH\tTLS\tCREDENTIALS\tPULLS LEFT\tDISK FREE\tHITS/MISSES (BLOBS)\tPULLED FROM UPSTREAM")
 	for _, u := range r.Upstreams {
 		if u.NotChecked != "" {
 			fmt.Fprintf(tw, "%s\t-\tnot checked: %s\t\t\t\t\t\t\n", u.Registry, u.NotChecked)
@@ -151,8 +151,7 @@ func pulledCell(t status.UpstreamTask) string {
 	if t.Metrics == nil {
 		return "-"
 	}
-	tot := t.Metrics.Total()
-	return fmt.Sprintf("%s in %d requests", humanBytes(int64(tot.PulledBytes)), tot.Requests)
+	return humanBytes(int64(t.Metrics.Total().PulledBytes))
 }
 
 // printCA shows the company CA's state: each mirror certificate judged

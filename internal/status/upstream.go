@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -210,6 +211,11 @@ func checkTask(ctx context.Context, h nodes.Host, e stack.Endpoint, dir string, 
 	res, err := h.Run(sctx, nodes.Cmd{Script: upstreamTaskScript, Sudo: true,
 		ScriptArgs: []string{e.Service, dir, e.RemoteURL, probe.Script.Text(), stack.MetricsURLInTask}})
 	if err != nil {
+		// Never the output in the message: it may hold the config.
+		var xe *nodes.ExitError
+		if errors.As(err, &xe) {
+			err = fmt.Errorf("exit status %d: %s", xe.Status, strings.TrimSpace(string(xe.Stderr)))
+		}
 		ut.Error = "the check on " + h.Name() + " failed: " + nodes.Unnamed(h.Name(), err).Error()
 		return
 	}
