@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -208,6 +209,43 @@ func TestStatusPastTheMirror(t *testing.T) {
 		t.Errorf("the cache's manifest GETs count against its allowance: %+v", a)
 	} else {
 		t.Logf("allowance after the pulls: %d/%d for %s", a.Remaining, a.Limit, a.Source)
+	}
+
+	// One pull of a cold image on each of 4 nodes at once: what registry:3
+	// counts (internal/regmetrics/doc.go: a blob still being fetched for
+	// one client is fetched again for the next, a second miss).
+	before := hubTask.Metrics
+	mark = hubLog{l}.mark(t)
+	nodes := []string{"manager2", "manager3", "worker1", "worker2"}
+	errs := make(chan error, len(nodes))
+	for _, m := range nodes {
+		go func() {
+			out, err := l.Exec(ctx, m, "sh", "-c", fetchScript, "fetch", "http://"+mgr.IP+":5000", lab.BenchRepo, lab.BenchTag)
+			if err != nil {
+				err = fmt.Errorf("%s: %v: %s", m, err, out)
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent pull: %v", err)
+		}
+	}
+	blobGets := 0
+	for _, a := range (hubLog{l}).since(t, mark, lab.BenchRepo) {
+		if strings.Contains(a.Path, "/blobs/") && a.Method == "GET" {
+			blobGets++
+		}
+	}
+	_, doc = upstreamStatus(t, env)
+	if after := doc.Upst[0].Tasks[0].Metrics; after != nil && before != nil {
+		hits, misses := after.Blob.Hits-before.Blob.Hits, after.Blob.Misses-before.Blob.Misses
+		t.Logf("registry:3 after one pull of %s:%s on each of %d nodes at once: blob hits %d misses %d (requests %d), bytes from upstream %d; the upstream served %d blob GETs",
+			lab.BenchRepo, lab.BenchTag, len(nodes), hits, misses, after.Blob.Requests-before.Blob.Requests, after.Blob.PulledBytes-before.Blob.PulledBytes, blobGets)
+		if misses == 0 || int(misses) != blobGets || hits+misses != after.Blob.Requests-before.Blob.Requests {
+			t.Errorf("blob misses %d must be the upstream's blob GETs %d, hits+misses the requests", misses, blobGets)
+		}
 	}
 
 	// The Hub stopped: exit 1, the upstream named with the reason and
