@@ -117,10 +117,9 @@ func CheckCA(ctx context.Context, ms []*member.Member, file string, caPEM []byte
 			mu.Unlock()
 		}()
 	}
-	for _, u := range urls {
+	ca.Certificates = make([]MirrorCert, len(urls))
+	for i, u := range urls {
 		wg.Add(1)
-		i := len(ca.Certificates)
-		ca.Certificates = append(ca.Certificates, MirrorCert{URL: u})
 		go func() {
 			defer wg.Done()
 			ca.Certificates[i] = mirrorCert(ctx, u, caPEM, timeout, now)
