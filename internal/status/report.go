@@ -45,11 +45,12 @@ type Report struct {
 	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
 	FromManager *FromManager `json:"from_manager,omitempty"`
 	Cache       *Cache       `json:"cache,omitempty"`
+	Nodes       []Node       `json:"nodes"`
+
 	// Upstreams: each cache seen past the mirror (upstream.go).
 	Upstreams []Upstream `json:"upstreams,omitempty"`
 	// CA: mirror.ca_file on the nodes and the mirror's chain (ca.go).
-	CA    *CA    `json:"ca,omitempty"`
-	Nodes []Node `json:"nodes"`
+	CA *CA `json:"ca,omitempty"`
 }
 
 // NoMirrorURL explains an endpoint that could not be checked for want of
