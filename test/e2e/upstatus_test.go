@@ -266,6 +266,22 @@ func TestStatusPastTheMirror(t *testing.T) {
 		t.Errorf("hub up again: exit %d %v", r.Code, doc.Problems)
 	}
 
+	// ghcr.io asks for credentials its cache does not have: a 401 without
+	// credentials is what that upstream says to everyone, no problem.
+	ghcr, err := l.StandIn("ghcr.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ghcr.Configure(context.Background(), front.Config{}) })
+	if err := ghcr.Configure(ctx, front.Config{Auth: &front.Auth{Mode: front.AuthBasic, Username: "someone", Password: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	r, doc = upstreamStatus(t, env)
+	if c := doc.Upst[1].Tasks[0].Check; r.Code != 0 || c == nil || c.Credentials != "none" || !c.Reachable {
+		t.Errorf("ghcr.io asking for credentials the cache has none of: exit %d %v %+v", r.Code, doc.Problems, c)
+	}
+	ghcr.Configure(ctx, front.Config{})
+
 	// The cache's password refused: degraded, the user named, no password.
 	configure(front.Config{Auth: &front.Auth{Mode: front.AuthToken, Username: "mirror", Password: "Other-pw-0815", Anonymous: true}, RateLimit: hubRate})
 	r, doc = upstreamStatus(t, env)
