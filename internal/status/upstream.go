@@ -280,6 +280,12 @@ func checkTask(ctx context.Context, h nodes.Host, e stack.Endpoint, dir string, 
 	}
 	r := upcheck.Check(ctx, upcheck.Input{RemoteURL: remote, Username: user, Password: pass, Roots: roots,
 		Repository: repo, Dial: dial, Timeout: timeout, Now: now})
+	if !r.Reachable && strings.Contains(r.Error, "administratively prohibited") {
+		// The node's sshd refused the tunnel: nothing is known about the
+		// upstream from here.
+		ut.CheckNotDone = "the sshd of " + h.Name() + " does not forward TCP connections (AllowTcpForwarding): " + r.Error
+		return
+	}
 	ut.Check = &r
 }
 
@@ -381,7 +387,7 @@ func (r *Report) judgeUpstreams(problem func(code, node, format string, a ...any
 			c := t.Check
 			if c == nil {
 				if t.CheckNotDone != "" {
-					r.Warnings = append(r.Warnings, fmt.Sprintf("upstream %s: credentials and pull allowance not checked: %s", who, t.CheckNotDone))
+					r.Warnings = append(r.Warnings, fmt.Sprintf("upstream %s: not checked from %s (certificate, credentials, pull allowance): %s", u.Registry, who, t.CheckNotDone))
 				}
 				continue
 			}

@@ -204,3 +204,30 @@ func TestParseDF(t *testing.T) {
 		t.Errorf("%+v", d)
 	}
 }
+
+// prohibitedHost is a node whose sshd refuses direct-tcpip.
+type prohibitedHost struct{ dialHost }
+
+func (prohibitedHost) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return nil, &net.OpError{Op: "dial", Net: network, Err: errString("ssh: rejected: administratively prohibited (open failed)")}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func TestUpstreamsTunnelRefusedIsNotDown(t *testing.T) {
+	ca, addr, _ := hubStandIn(t, front.Config{})
+	mgr, ms := upstreamFleet(t, ca, addr, testPassword, "/dev/sda1 1000000 500000 500000 50% /",
+		"@@v2\nwget: error getting response: Connection reset by peer\n@@v2exit\n1\n")
+	ms[0].Conn = prohibitedHost{ms[0].Conn.(dialHost)}
+	ups := CheckUpstreams(context.Background(), mgr, ms, hubEndpoints(), 5*time.Second, nil)
+	ut := ups[0].Tasks[0]
+	if ut.Check != nil || !strings.Contains(ut.CheckNotDone, "AllowTcpForwarding") || ut.FromTask == nil || ut.FromTask.NotChecked == "" {
+		t.Fatalf("%+v", ut)
+	}
+	r := judged(ups, ms)
+	if r.Health != Healthy || !strings.Contains(strings.Join(r.Warnings, "\n"), "not checked") {
+		t.Errorf("%s %v %v", r.Health, r.Problems, r.Warnings)
+	}
+}
