@@ -209,7 +209,7 @@ func checkTask(ctx context.Context, h nodes.Host, e stack.Endpoint, dir string, 
 	sctx, cancel := nodes.Step(ctx, "upstream check", nodes.DefaultStepTimeout)
 	defer cancel()
 	res, err := h.Run(sctx, nodes.Cmd{Script: upstreamTaskScript, Sudo: true,
-		ScriptArgs: []string{e.Service, dir, e.RemoteURL, probe.Script.Text(), stack.MetricsURLInTask}})
+		ScriptArgs: []string{e.Service, dir, e.RemoteURL, probe.Script.Text(), stack.MetricsURLInTask, VarsURLInTask}})
 	if err != nil {
 		// Never the output in the message: it may hold the config.
 		var xe *nodes.ExitError
@@ -244,14 +244,7 @@ func checkTask(ctx context.Context, h nodes.Host, e stack.Endpoint, dir string, 
 	default:
 		ut.FromTask = &FromTask{Status: pr.Status}
 	}
-	// Metrics.
-	if page, err := decode64(sec.First("metrics")); err != nil || len(page) == 0 {
-		ut.MetricsError = "no metrics page at " + stack.MetricsURLInTask + " inside the task (registry:2 has none)"
-	} else if st, err := regmetrics.Parse(bytes.NewReader(page), ""); err != nil {
-		ut.MetricsError = err.Error()
-	} else {
-		ut.Metrics = metricsOf(st)
-	}
+	ut.Metrics, ut.MetricsError = readMetrics(sec)
 	// The cache's own config: the remote URL and credentials it really
 	// uses (the deployed config, not the inventory's).
 	remote, user, pass := e.RemoteURL, "", ""
@@ -287,6 +280,37 @@ func checkTask(ctx context.Context, h nodes.Host, e stack.Endpoint, dir string, 
 		return
 	}
 	ut.Check = &r
+}
+
+// VarsURLInTask is the registry's expvar page inside its task: registry:2's
+// only proxy counters (its Prometheus page has none).
+const VarsURLInTask = "http://127.0.0.1:5001/debug/vars"
+
+// readMetrics reads the cache's counters: registry:3's Prometheus page,
+// else the expvar page (registry:2: blob counts unknown, manifests
+// corrected; see internal/regmetrics).
+func readMetrics(sec nodes.Sections) (*Metrics, string) {
+	page, _ := decode64(sec.First("metrics"))
+	st, err := regmetrics.Parse(bytes.NewReader(page), "")
+	if err == nil {
+		return metricsOf(st), ""
+	}
+	vars, verr := decode64(sec.First("vars"))
+	if !sec.Has("vars") || verr != nil || len(vars) == 0 {
+		if len(page) == 0 {
+			return nil, "no metrics page at " + stack.MetricsURLInTask + " inside the task"
+		}
+		return nil, err.Error()
+	}
+	v := regmetrics.Registry2
+	if sec.First("v3") == "yes" {
+		v = regmetrics.Registry3
+	}
+	st, err = regmetrics.ParseExpvar(bytes.NewReader(vars), v)
+	if err != nil {
+		return nil, err.Error()
+	}
+	return metricsOf(st), ""
 }
 
 // tlsTalk reports a wget error about the TLS conversation itself.

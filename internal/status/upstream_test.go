@@ -231,3 +231,26 @@ func TestUpstreamsTunnelRefusedIsNotDown(t *testing.T) {
 		t.Errorf("%s %v %v", r.Health, r.Problems, r.Warnings)
 	}
 }
+
+func TestReadMetricsRegistry2And3(t *testing.T) {
+	read := func(name string) string {
+		b, err := os.ReadFile("../regmetrics/testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	// registry:3: the Prometheus page.
+	m, msg := readMetrics(nodes.Sections{"metrics": {read("registry3-metrics.txt")}, "v3": {"yes"}})
+	if m == nil || !m.BlobKnown || m.Blob.Misses != 3 || m.Blob.Hits != 3 || m.BlobHitRatio == nil || *m.BlobHitRatio != 0.5 {
+		t.Errorf("registry:3: %+v %s", m, msg)
+	}
+	// registry:2: no proxy counters there; the expvar page, blobs unknown.
+	m, msg = readMetrics(nodes.Sections{"metrics": {read("registry2-metrics.txt")}, "vars": {read("registry2-debug-vars.json")}})
+	if m == nil || m.BlobKnown || m.BlobHitRatio != nil || m.Manifest.Misses != 2 || m.Manifest.Hits != 2 || m.Source != "expvar" {
+		t.Errorf("registry:2: %+v %s", m, msg)
+	}
+	if m, msg := readMetrics(nodes.Sections{}); m != nil || !strings.Contains(msg, "no metrics page") {
+		t.Errorf("none: %+v %s", m, msg)
+	}
+}

@@ -345,6 +345,15 @@ type caStatusDoc struct {
 			Error string `json:"error"`
 		} `json:"certificates"`
 	} `json:"ca"`
+	Upst []struct {
+		Tasks []struct {
+			Metrics *struct {
+				Source    string `json:"source"`
+				BlobKnown bool   `json:"blob_known"`
+			} `json:"metrics"`
+			MetricsError string `json:"metrics_error"`
+		} `json:"tasks"`
+	} `json:"upstreams"`
 }
 
 func caStatus(t *testing.T, env []string) (result, caStatusDoc) {
@@ -424,6 +433,10 @@ func TestStatusCompanyCA(t *testing.T) {
 	if c := doc.CA.Certificates; len(c) != 1 || c[0].URL != url || c[0].Check == nil || !c[0].Check.OK || c[0].Check.DaysLeft != 0 ||
 		len(c[0].Check.IPs) != 1 || c[0].Check.IPs[0] != mgr.IP {
 		t.Errorf("certificate: %+v", c)
+	}
+	// registry:2 (the lab's image): its counters from /debug/vars, blobs unknown.
+	if u := doc.Upst; len(u) != 1 || len(u[0].Tasks) != 1 || u[0].Tasks[0].Metrics == nil || u[0].Tasks[0].Metrics.Source != "expvar" || u[0].Tasks[0].Metrics.BlobKnown {
+		t.Errorf("registry:2 metrics: %+v", u)
 	}
 	if doc.problem("tls-invalid") != "" {
 		t.Errorf("a chain valid with the CA file is not a TLS problem: %v", doc.Problems)
