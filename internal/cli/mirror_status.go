@@ -117,10 +117,15 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	defer func() { member.CloseAll(rows) }()
 	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
 	if ns != nil {
-		in.Upstreams = func(m *member.Member) ([]status.Upstream, string) {
+		in.Upstreams = func(m *member.Member) ([]status.NodeRegistry, string) {
 			st := member.Evaluate(m.Facts, want, len(want) > 0)
 			return ns.registryStates(m, m.Facts, st.Applied && st.Configured), ns.caState(m.Facts)
 		}
+	}
+	if eps, ca, err := statusEndpoints(inv.Mirror, inv.Nodes, names.StackName); err != nil {
+		in.Warnings = append(in.Warnings, "upstreams and CA not checked: "+err.Error())
+	} else {
+		in.Endpoints, in.CAFile, in.CAPEM = eps, inv.Mirror.CAFile, ca
 	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
@@ -232,6 +237,8 @@ func printStatus(d *Deps, r *status.Report) {
 			}
 		}
 	}
+	printUpstreams(w, r)
+	printCA(w, r)
 	for _, p := range r.Problems {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("31", "problem:")+" "+p.String())
 	}

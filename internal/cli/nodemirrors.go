@@ -213,7 +213,7 @@ const (
 
 // RegistryState is how one node pulls one upstream (nodes list,
 // mirror status).
-type RegistryState = status.Upstream
+type RegistryState = status.NodeRegistry
 
 // registryStates says, per upstream with a mirror URL, how the node pulls
 // it; nil when its engine did not answer. daemonApplied: its daemon.json

@@ -34,7 +34,14 @@ type Input struct {
 	Warnings []string
 	// Upstreams, when set, says per node how it pulls each upstream and
 	// whether the mirror's CA is in place (Node.Registries, Node.CA).
-	Upstreams func(*member.Member) ([]Upstream, string)
+	Upstreams func(*member.Member) ([]NodeRegistry, string)
+	// Endpoints are the caches to look at past the mirror (upstream.go);
+	// none skips that.
+	Endpoints []stack.Endpoint
+	// CAFile and CAPEM are mirror.ca_file and its content (ca.go); none
+	// skips the CA checks.
+	CAFile string
+	CAPEM  []byte
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -73,6 +80,7 @@ func Build(ctx context.Context, in Input) *Report {
 			}
 		}
 		rep.Cache = cache
+		rep.Upstreams = CheckUpstreams(ctx, mgr.Conn, append(in.Nodes[:len(in.Nodes):len(in.Nodes)], in.Asked...), in.Endpoints, in.Timeout, in.Now)
 	} else {
 		// Without a manager the service's state is unknown: Judge makes
 		// that "could not check", not "not deployed".
@@ -107,6 +115,7 @@ func Build(ctx context.Context, in Input) *Report {
 		}
 		rep.Nodes = append(rep.Nodes, n)
 	}
+	rep.CA = CheckCA(ctx, in.Nodes, in.CAFile, in.CAPEM, in.Endpoints, in.Timeout, now(in.Now))
 	rep.Judge(services)
 	return rep
 }

@@ -32,13 +32,13 @@ type Node struct {
 	// Discovered: in the swarm but not in the inventory.
 	Discovered bool `json:"discovered,omitempty"`
 	// Registries: per upstream, how the node pulls it through the mirror
-	// (see Upstream); CA: with mirror.ca_file, "ok" or "missing: <paths>".
-	Registries []Upstream `json:"registries,omitempty"`
+	// (see NodeRegistry); CA: with mirror.ca_file, "ok" or "missing: <paths>".
+	Registries []NodeRegistry `json:"registries,omitempty"`
 	CA         string     `json:"ca,omitempty"`
 }
 
-// Upstream is how one node pulls one upstream through the mirror.
-type Upstream struct {
+// NodeRegistry is how one node pulls one upstream through the mirror.
+type NodeRegistry struct {
 	Registry string `json:"registry"`
 	// State: mirrored (in effect), pending (nodes configure would still
 	// change something), not-possible (Reason, Fix) or error (Reason).
@@ -63,6 +63,11 @@ type Report struct {
 	FromManager *FromManager `json:"from_manager,omitempty"`
 	Cache       *Cache       `json:"cache,omitempty"`
 	Nodes       []Node       `json:"nodes"`
+
+	// Upstreams: each cache seen past the mirror (upstream.go).
+	Upstreams []Upstream `json:"upstreams,omitempty"`
+	// CA: mirror.ca_file on the nodes and the mirror's chain (ca.go).
+	CA *CA `json:"ca,omitempty"`
 }
 
 // NoMirrorURL explains an endpoint that could not be checked for want of
@@ -109,7 +114,7 @@ func (r *Report) Judge(services []Service) {
 				problem(report.ProblemNodeError, n.Name, "%s", n.Error)
 			}
 		}
-		if strings.HasPrefix(n.CA, "missing") {
+		if strings.HasPrefix(n.CA, "missing") && !r.caReported(n.Name) {
 			problem(report.ProblemCAMissing, n.Name, "mirror CA %s: pulls over HTTPS through the mirror fail on the certificate (run `swarmctl nodes configure`)", n.CA)
 		}
 		for _, u := range n.Registries {
@@ -149,7 +154,7 @@ func (r *Report) Judge(services []Service) {
 		case !e.Healthy():
 			problem(report.ProblemEndpointStatus, "", "mirror %s: GET /v2/ answered HTTP %d", e.URL, e.Status)
 		}
-		if e.TLS != nil && (e.TLS.Error != "" || !e.TLS.Valid) {
+		if e.TLS != nil && (e.TLS.Error != "" || !e.TLS.Valid) && !r.caTrusts(e.URL) {
 			problem(report.ProblemTLSInvalid, "", "mirror %s: TLS certificate not valid: %s", e.URL, e.TLS.Error)
 		} else if e.TLS != nil && e.TLS.DaysToExpiry < 14 {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("mirror %s: TLS certificate expires in %d days", e.URL, e.TLS.DaysToExpiry))
@@ -165,6 +170,8 @@ func (r *Report) Judge(services []Service) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("service %s uses %s: not from Docker Hub, so registry-mirrors never applies to it", s.Name, stripDigest(s.Image)))
 		}
 	}
+	r.judgeUpstreams(problem)
+	r.judgeCA(problem)
 	if reachable == 0 {
 		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}
@@ -176,4 +183,18 @@ func (r *Report) Judge(services []Service) {
 	default:
 		r.Health = Healthy
 	}
+}
+
+// caReported: the CA check (judgeCA) already names a missing or different
+// CA file on node, with more detail than the node's CA column.
+func (r *Report) caReported(node string) bool {
+	if r.CA == nil {
+		return false
+	}
+	for _, n := range r.CA.Nodes {
+		if n.Node == node && (n.State == CAMissing || n.State == CADiffers) {
+			return true
+		}
+	}
+	return false
 }

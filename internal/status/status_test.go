@@ -121,8 +121,8 @@ func TestJudge(t *testing.T) {
 		{"no mirror URL", Report{Stack: stack, Nodes: node}, Unchecked, "pass --mirror URL, or set mirror.url or mirror.fqdn"},
 		{"manager without curl or wget", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, FromManager: &FromManager{Manager: "m1", NotChecked: "no curl or wget on m1"}, Nodes: node}, Healthy, ""},
 		{"CA missing", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok, CA: "missing: /etc/docker/certs.d/m:443/ca.crt"}}}, Degraded, "a: mirror CA missing: /etc/docker/certs.d/m:443/ca.crt"},
-		{"hosts.toml pending", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok, Registries: []Upstream{{Registry: "ghcr.io", State: "pending", Via: "hosts.toml"}}}}}, Degraded, "a: ghcr.io: hosts.toml does not list the mirror yet"},
-		{"not possible is no problem", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok, CA: "ok", Registries: []Upstream{{Registry: "ghcr.io", State: "not-possible", Reason: "r"}}}}}, Healthy, ""},
+		{"hosts.toml pending", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok, Registries: []NodeRegistry{{Registry: "ghcr.io", State: "pending", Via: "hosts.toml"}}}}}, Degraded, "a: ghcr.io: hosts.toml does not list the mirror yet"},
+		{"not possible is no problem", Report{MirrorURLs: url, Endpoint: fine, Stack: stack, Nodes: []Node{{Name: "a", Reachable: true, Mirror: ok, CA: "ok", Registries: []NodeRegistry{{Registry: "ghcr.io", State: "not-possible", Reason: "r"}}}}}, Healthy, ""},
 		{"endpoint down from here", Report{MirrorURLs: url, Endpoint: &Endpoint{URL: "http://x", Error: "refused"}, Stack: stack, FromManager: &FromManager{Manager: "m1", NotChecked: "no curl or wget on m1"}, Nodes: node}, Degraded, "mirror http://x: unreachable"},
 	}
 	for _, c := range cases {
