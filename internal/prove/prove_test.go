@@ -129,12 +129,15 @@ func TestJudge(t *testing.T) {
 }
 
 func TestParsePull(t *testing.T) {
-	out := "@@addrs\n10.0.0.5\n172.18.0.1\n@@had\n\n@@start\n1000\n@@finish\n1003\n@@pull\n0\nStatus: Downloaded newer image for busybox@" + dgst +
+	out := "@@addrs\n10.0.0.5\n172.18.0.1\n@@had\n\n@@start\n1000.250000000\n@@finish\n1003.250000000\n@@pull\n0\nStatus: Downloaded newer image for busybox@" + dgst +
 		"\n@@cleanup\nremoved\n@@mirror\n7 000\n@@hoststoml\nc2VydmVyID0gIngiCg==\n@@end\n"
 	p := ParsePull([]byte(out))
 	if !p.Ok() || p.HadImage || p.Cleanup != "removed" || p.MirrorCurl != 7 || len(p.Addrs) != 2 || string(p.HostsTOML) != "server = \"x\"\n" ||
 		p.End.Sub(p.Start) != 3*time.Second {
 		t.Errorf("%+v", p)
+	}
+	if p := ParsePull([]byte("@@start\n1000.N\n@@finish\n1001.5\n")); p.Start != time.Unix(1000, 0).UTC() || p.End != time.Unix(1001, 5e8).UTC() {
+		t.Errorf("times: %v %v", p.Start, p.End)
 	}
 	if p := ParsePull([]byte("@@addrs\n10.0.0.5\n")); p.Complete || p.Ok() {
 		t.Errorf("cut short: %+v", p)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,7 +23,7 @@ import (
 // still work, every node bypassed: mirror unreachable, exit 1).
 
 type proveDoc struct {
-	Error *errorDoc `json:"error"`
+	Error  *errorDoc `json:"error"`
 	Probes []struct {
 		Pinned      string `json:"pinned"`
 		Digest      string `json:"digest"`
@@ -259,6 +260,7 @@ func TestMirrorProveWarm(t *testing.T) {
 	// is resolved through the upstream (here trusting the lab's CA, as an
 	// operator's machine trusts Docker Hub's).
 	inMachine(t, l, mgr.Name, "docker", "service", "scale", "--detach", mirrorService+"=0")
+	mirrorGone(t, mirrorURL(t, l))
 	mark = hubMark(t, l)
 	r, doc = proveJSON(t, append([]string{"SSL_CERT_FILE=" + l.CAPath()}, env...))
 	if r.Code != 1 || doc.Error == nil || len(doc.Probes) != 1 || doc.Probes[0].ResolvedVia != "upstream" {
@@ -272,4 +274,21 @@ func TestMirrorProveWarm(t *testing.T) {
 		}
 	}
 	inMachine(t, l, mgr.Name, "docker", "service", "scale", "--detach", mirrorService+"=1")
+}
+
+// mirrorGone waits until the mirror no longer answers (its task stopped).
+func mirrorGone(t *testing.T, url string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	start := time.Now()
+	for time.Since(start) < 2*time.Minute {
+		resp, err := c.Get(url + "/v2/")
+		if err != nil {
+			t.Logf("mirror stopped answering (waited %s)", time.Since(start).Round(100*time.Millisecond))
+			return
+		}
+		resp.Body.Close()
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("mirror %s still answers 2 minutes after scaling to 0", url)
 }

@@ -4,7 +4,8 @@
 # the pull took. Sections (see nodes.Sections):
 #   @@addrs    the node's IP addresses (a registry logs one of them)
 #   @@had      the image ID REF named before the pull ("" when none)
-#   @@start    @@finish: the pull's wall clock, UTC seconds
+#   @@start    @@finish: the pull's wall clock, UTC seconds (.nanoseconds
+#              where date has %N)
 #   @@pull     docker pull's exit status, then its last lines
 #   @@cleanup  "removed" (the node did not have REF: docker rmi, never
 #              forced), "kept: <why>" (a container uses it), or nothing
@@ -21,11 +22,11 @@ echo "@@had"
 had=$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null)
 printf '%s\n' "$had"
 echo "@@start"
-date -u +%s
+date -u +%s.%N
 out=$(timeout "$secs" docker pull "$ref" 2>&1)
 rc=$?
 echo "@@finish"
-date -u +%s
+date -u +%s.%N
 echo "@@pull"
 echo "$rc"
 printf '%s\n' "$out" | tail -n 5
