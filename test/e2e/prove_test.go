@@ -241,6 +241,17 @@ func TestMirrorProveWarm(t *testing.T) {
 	if gets := blobGets(t, l, mark, "lab/bench", mgr); len(gets) != 0 {
 		t.Errorf("the second warm fetched blobs from the upstream: %v", gets)
 	}
+	// From CI (key and known_hosts in variables, no files) with a stack
+	// file: every service's image, each already cached.
+	good := filepath.Join(t.TempDir(), "compose.yml")
+	if err := os.WriteFile(good, []byte("services:\n  web:\n    image: busybox\n  bench:\n    image: lab/bench:1\n  again:\n    image: busybox\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ci := ciEnv(t, l)
+	r, wd = warmJSON(t, ci, "--stack-file", good)
+	if r.Code != 0 || len(wd.Images) != 2 || wd.Images[0].Image != "busybox" || wd.Images[1].Image != "lab/bench:1" || !wd.Images[0].AlreadyCached || !wd.Images[1].AlreadyCached {
+		t.Errorf("warm --stack-file from CI: exit %d %+v", r.Code, wd)
+	}
 	// Bad input: an unknown image (named, exit 1), a stack file that does
 	// not parse (file:line, exit 2, nothing fetched).
 	r, wd = warmJSON(t, env, "lab/nosuch:1")
