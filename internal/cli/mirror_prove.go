@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -162,12 +161,8 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 		return fail(couldNotCheck("no manager to read the registry's log through: %v", err))
 	}
 	res.Manager = mgr.Name
-	rt, err := tunnelTransport(mgr, v.CAPEM)
-	if err != nil {
-		return fail(couldNotCheck("%v", err))
-	}
 	for _, t := range targets {
-		err := resolveProbe(ctx, d, t, mgr, rt)
+		err := resolveProbe(ctx, d, t, mgr, v.CAPEM)
 		res.Probes = append(res.Probes, *t.out)
 		if err != nil {
 			return fail(err)
@@ -177,7 +172,9 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 	// Every reachable node pulls every probe, nodes in parallel.
 	type nodePulls struct{ pulls []prove.Pull }
 	secs := int(opts.NodeTimeout.Round(time.Second) / time.Second)
-	d.IO.Progress("probing %d node(s): docker pull %s", len(rows), targets[0].out.Pinned)
+	for _, t := range targets {
+		d.IO.Progress("probing %d node(s): docker pull %s (%s)", len(rows), t.out.Pinned, t.out.Image)
+	}
 	pulled := nodes.Parallel(ctx, rows, f.Parallel(), false, func(ctx context.Context, m *member.Member) (nodePulls, error) {
 		var np nodePulls
 		if m.Conn == nil || m.Facts == nil {
@@ -234,6 +231,9 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 			case m.Conn == nil || m.Facts == nil:
 				pn.Verdict, pn.ReasonCode = string(prove.Failed), report.ProblemUnreachable
 				pn.Reason = "unreachable: " + nodes.Unnamed(m.Name, m.Err).Error()
+			case len(pulled[i].Value.pulls) <= ti:
+				pn.Verdict, pn.ReasonCode = string(prove.Failed), report.ProblemNotAttempted
+				pn.Reason = "not probed (interrupted)"
 			case log.Err != "":
 				pn.Verdict, pn.ReasonCode = string(prove.Failed), prove.ReasonNoEvidence
 				pn.Reason = "no evidence: the registry's log could not be read: " + log.Err
@@ -241,14 +241,15 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 				p := pulled[i].Value.pulls[ti]
 				o := prove.Judge(prove.Probe{Node: m.Name, Pull: p}, byNode[m.Name], unmatched, nodeSetup(m, t.ep), secs)
 				pn.Verdict, pn.ReasonCode, pn.Reason, pn.Evidence = string(o.Verdict), o.ReasonCode, o.Reason, o.Evidence
-				pn.Cleanup = p.Cleanup
 				if !p.Start.IsZero() && !p.End.IsZero() {
 					pn.PullMS = p.End.Sub(p.Start).Milliseconds()
 				}
 			}
-			if m.Conn != nil && m.Facts != nil && len(pulled[i].Value.pulls) > ti && pulled[i].Value.pulls[ti].Cleanup != "" &&
-				strings.HasPrefix(pulled[i].Value.pulls[ti].Cleanup, "kept") {
-				res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the probe %s was %s", m.Name, t.out.Pinned, pulled[i].Value.pulls[ti].Cleanup))
+			if len(pulled[i].Value.pulls) > ti {
+				pn.Cleanup = pulled[i].Value.pulls[ti].Cleanup
+				if strings.HasPrefix(pn.Cleanup, "kept") {
+					res.Warnings = append(res.Warnings, fmt.Sprintf("%s: the probe %s was not removed (%s)", m.Name, t.out.Pinned, pn.Cleanup))
+				}
 			}
 			res.Summary[pn.Verdict]++
 			if pn.Verdict != string(prove.ViaMirror) {
@@ -307,7 +308,7 @@ func probeTargets(images []string, eps []stack.Endpoint) ([]*probeTarget, error)
 // resolveProbe pins the probe's tag to a digest: through the mirror, else
 // (the mirror does not answer: the case the proof must still report) the
 // upstream, both reached from the manager.
-func resolveProbe(ctx context.Context, d *Deps, t *probeTarget, mgr *member.Member, rt http.RoundTripper) error {
+func resolveProbe(ctx context.Context, d *Deps, t *probeTarget, mgr *member.Member, caPEM []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	mirror := nodeMirrorURL(t.ep, mgr)
@@ -315,6 +316,10 @@ func resolveProbe(ctx context.Context, d *Deps, t *probeTarget, mgr *member.Memb
 	if t.ref.Digest != "" {
 		t.out.ResolvedVia = "given"
 	} else {
+		rt, err := tunnelTransport(mgr, caPEM)
+		if err != nil {
+			return couldNotCheck("probe image %s: resolving its tag: %v", t.ref.Given, err)
+		}
 		r, err := warm.Resolve(ctx, t.ref, mirror, rt, nil)
 		t.out.ResolvedVia = "mirror"
 		if err != nil && !errors.Is(err, warm.ErrNotFound) && t.ep.RemoteURL != "" {
