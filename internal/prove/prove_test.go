@@ -109,6 +109,14 @@ func TestJudge(t *testing.T) {
 	if o := Judge(over, Evidence{}, nil, toml, 120); o.ReasonCode != ReasonHostsTOML {
 		t.Errorf("hosts.toml override: %+v", o)
 	}
+	had := p
+	had.Pull.HadImage = true
+	if o := Judge(had, Evidence{}, nil, daemon, 120); o.Verdict != Failed || o.ReasonCode != ReasonProbePresent {
+		t.Errorf("probe present: %+v", o)
+	}
+	if o := Judge(had, served, nil, daemon, 120); o.Verdict != ViaMirror {
+		t.Errorf("probe present, still asked: %+v", o)
+	}
 	if o := Judge(p, Evidence{}, nil, daemon, 120); o.Verdict != Bypassed || o.ReasonCode != ReasonFellBack {
 		t.Errorf("fell back: %+v", o)
 	}

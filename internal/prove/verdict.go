@@ -40,6 +40,7 @@ const (
 	ReasonFellBack     = "fell-back"
 	ReasonPullFailed   = "pull-failed"
 	ReasonNoEvidence   = "no-evidence"
+	ReasonProbePresent = "probe-present"
 )
 
 // Setup is how the node is meant to reach the mirror for the registry.
@@ -76,6 +77,12 @@ func Judge(p Probe, ev Evidence, unmatched []Request, s Setup, timeoutSecs int) 
 		}
 		if len(unmatched) > 0 {
 			return Outcome{Verdict: Failed, ReasonCode: ReasonNoEvidence, Reason: noEvidence(unmatched), Evidence: "the pull succeeded"}
+		}
+		if p.Pull.HadImage {
+			// dockerd answers a pull by digest of an image it holds
+			// without asking any registry (seen with Docker 20.10).
+			return Outcome{Verdict: Failed, ReasonCode: ReasonProbePresent, Evidence: "the pull succeeded; the mirror's log has no request for it from this node",
+				Reason: "nothing proven: the node already had the probe image, and dockerd asks no registry for an image it holds by digest; give --image an image the nodes lack"}
 		}
 		code, why := bypassReason(p.Pull, s)
 		return Outcome{Verdict: Bypassed, ReasonCode: code, Reason: why,
