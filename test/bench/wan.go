@@ -62,7 +62,10 @@ type wanCase struct {
 	UpstreamBytes int64   `json:"upstream_bytes"` // the pulls' (and the warm-up's, for warmed)
 	UpstreamX     float64 `json:"upstream_x"`     // UpstreamBytes / ImageBytes
 	BlobGETs      int     `json:"upstream_blob_gets"`
-	Failed        int     `json:"failed"`
+	// Clients are the addresses that fetched the image's blobs upstream:
+	// the nodes when direct, the mirror's node through it.
+	Clients []string `json:"upstream_clients"`
+	Failed  int      `json:"failed"`
 }
 
 func (b *bench) wan(ctx context.Context) error {
@@ -144,7 +147,7 @@ func (b *bench) wan(ctx context.Context) error {
 		return fmt.Errorf("mirror warm -o json: %v", err)
 	}
 	r.ImageBytes = wdoc.Images[0].Bytes
-	r.WarmBytes, _, err = b.upstreamBytes(ctx, mark)
+	r.WarmBytes, _, _, err = b.upstreamBytes(ctx, mark)
 	if err != nil {
 		return err
 	}
@@ -157,8 +160,8 @@ func (b *bench) wan(ctx context.Context) error {
 	r.Cases = append(r.Cases, *c)
 	for i := range r.Cases {
 		r.Cases[i].UpstreamX = float64(r.Cases[i].UpstreamBytes) / float64(r.ImageBytes)
-		b.logf("wan: %s: p50 %s p95 %s wall %s, upstream %.2fx the image (%d blob GETs), %d failed", r.Cases[i].Name, fmtMS(float64(r.Cases[i].P50MS)),
-			fmtMS(float64(r.Cases[i].P95MS)), fmtMS(float64(r.Cases[i].WallMS)), r.Cases[i].UpstreamX, r.Cases[i].BlobGETs, r.Cases[i].Failed)
+		b.logf("wan: %s: p50 %s p95 %s wall %s, upstream %.2fx the image (%d blob GETs from %v), %d failed", r.Cases[i].Name, fmtMS(float64(r.Cases[i].P50MS)),
+			fmtMS(float64(r.Cases[i].P95MS)), fmtMS(float64(r.Cases[i].WallMS)), r.Cases[i].UpstreamX, r.Cases[i].BlobGETs, r.Cases[i].Clients, r.Cases[i].Failed)
 	}
 	return sw("mirror", "uninstall", "--purge", "--yes")
 }
@@ -235,27 +238,33 @@ func (b *bench) wanRollout(ctx context.Context, name, ref string) (*wanCase, err
 	c.WallMS = time.Since(t0).Milliseconds()
 	slices.Sort(c.PullMS)
 	c.P50MS, c.P95MS = percentile(c.PullMS, 50), percentile(c.PullMS, 95)
-	c.UpstreamBytes, c.BlobGETs, err = b.upstreamBytes(ctx, mark)
+	c.UpstreamBytes, c.BlobGETs, c.Clients, err = b.upstreamBytes(ctx, mark)
 	return c, err
 }
 
-// upstreamBytes sums what the stand-in served for the image since mark.
-func (b *bench) upstreamBytes(ctx context.Context, mark int64) (int64, int, error) {
+// upstreamBytes sums what the stand-in served for the image since mark:
+// bytes of manifest and blob GETs, the blob GETs, and who fetched blobs.
+func (b *bench) upstreamBytes(ctx context.Context, mark int64) (int64, int, []string, error) {
 	es, err := b.l.Hub().Log(ctx, mark)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	var n int64
 	gets := 0
+	var clients []string
 	for _, e := range es {
 		if strings.HasPrefix(e.Path, "/v2/"+wanRepo+"/") && e.Method == "GET" {
 			n += e.Bytes
 			if strings.Contains(e.Path, "/blobs/") {
 				gets++
+				if !slices.Contains(clients, e.Client) {
+					clients = append(clients, e.Client)
+				}
 			}
 		}
 	}
-	return n, gets, nil
+	slices.Sort(clients)
+	return n, gets, clients, nil
 }
 
 // percentile of sorted xs (nearest rank).
