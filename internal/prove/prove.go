@@ -265,7 +265,8 @@ func Attribute(log RegistryLog, repo, digest string, probes []Probe) (byNode map
 	byNode = map[string]Evidence{}
 	want := "/v2/" + repo + "/manifests/" + digest
 	for _, r := range log.Requests {
-		if r.URI != want {
+		// containerd asks a mirror with ?ns=<registry> appended.
+		if path, _, _ := strings.Cut(r.URI, "?"); path != want {
 			continue
 		}
 		var cands []Probe

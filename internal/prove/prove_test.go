@@ -64,14 +64,15 @@ func TestAttribute(t *testing.T) {
 		{Node: "w2", Hostname: "w2", Addrs: []string{"10.0.0.6", "172.18.0.1"}, Pull: pullAt(1000, true)},
 	}
 	log := RegistryLog{TaskNodes: []string{"m1"}, Requests: []Request{
-		req(1001, "10.0.0.5", 200),   // w1 by its own address
+		req(1001, "10.0.0.5", 200), // w1 by its own address
+		{Time: time.Unix(1001, 0), Client: "10.0.0.6", Method: "HEAD", URI: "/v2/library/busybox/manifests/" + dgst + "?ns=docker.io", Status: 200}, // containerd's mirror query
 		req(1001, "172.18.0.1", 200), // shared address: m1 runs the task
 		req(900, "10.0.0.6", 200),    // w2, but long before its pull: an earlier run
 		req(1001, "10.255.0.3", 200), // ingress: no node
 		{Time: time.Unix(1001, 0), Client: "10.0.0.6", URI: "/v2/library/busybox/manifests/latest", Status: 200}, // by tag: not the probe
 	}}
 	by, un := Attribute(log, "library/busybox", dgst, probes)
-	if !by["w1"].Served() || !by["m1"].Served() || len(by["w2"].Requests) != 0 {
+	if !by["w1"].Served() || !by["m1"].Served() || len(by["w2"].Requests) != 1 {
 		t.Errorf("attributed %+v", by)
 	}
 	if len(un) != 2 {
