@@ -139,6 +139,7 @@ func TestReadmeDocumentsEveryJSONDocument(t *testing.T) {
 		"nodes list": NodesListResult{}, "nodes configure": NodesConfigureResult{}, "mirror status": status.Report{},
 		"mirror install": MirrorInstallResult{}, "mirror render": MirrorRenderResult{}, "mirror uninstall": MirrorUninstallResult{},
 		"apply": ApplyResult{}, "init": InitResult{}, "doctor": DoctorResult{}, "version": VersionResult{},
+		"mirror warm": MirrorWarmResult{}, "mirror prove": MirrorProveResult{},
 	}
 	d, _, _ := testDeps(nil)
 	for _, c := range documentedCommands(NewRootCmd(d)) {

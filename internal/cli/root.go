@@ -194,7 +194,7 @@ Every flag can also be set with an environment variable SWARMCTL_<FLAG>
 		Example: `  swarmctl mirror render
   swarmctl mirror install --dry-run
   swarmctl mirror status`})
-	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil))
+	mirrorCmd.AddCommand(NewCmdMirrorStatus(d, g, nil), NewCmdMirrorWarm(d, g, nil), NewCmdMirrorProve(d, g, nil))
 	mirrorCmd.AddCommand(NewCmdMirrorInstall(d, g, nil), NewCmdMirrorRender(d, g, nil), NewCmdMirrorUninstall(d, g, nil))
 	root.AddCommand(NewCmdInit(d, g, nil), NewCmdDoctor(d, g, nil), NewCmdApply(d, g, nil), nodesCmd, mirrorCmd, NewCmdVersion(d, g))
 	completionCommand(root, d)

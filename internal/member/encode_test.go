@@ -19,7 +19,8 @@ func TestEncodeFactsRoundTrips(t *testing.T) {
 			DockerVersion: "20.10.24", SwarmState: "inactive", DaemonStart: "0"},
 		{User: "root", Root: true, Hostname: "none", DaemonJSONPath: "/etc/docker/daemon.json", DockerError: "Cannot connect to the Docker daemon"},
 		{User: "root", Root: true, Hostname: "new", Service: "docker", DaemonJSONPath: "/etc/docker/daemon.json", DockerVersion: "28.5.2+dfsg4",
-			SwarmState: "inactive", ValidateSupported: true, ContainerdVersion: "2.1.9+unknown", StorageDriver: "overlayfs", ImageStore: ImageStoreContainerd},
+			SwarmState: "inactive", ValidateSupported: true, ContainerdVersion: "2.1.9+unknown", StorageDriver: "overlayfs", ImageStore: ImageStoreContainerd,
+			OSType: "linux", Architecture: "aarch64"},
 		{User: "root", Root: true, Hostname: "old", Service: "docker", DaemonJSONPath: "/etc/docker/daemon.json", DockerVersion: "20.10.24+dfsg1",
 			SwarmState: "inactive", ContainerdVersion: "1.6.20~ds1", StorageDriver: "vfs", ImageStore: ImageStoreClassic},
 	} {

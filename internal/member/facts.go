@@ -31,6 +31,10 @@ type Facts struct {
 	ContainerdVersion string `json:"containerd_version"`
 	StorageDriver     string `json:"storage_driver"`
 	ImageStore        string `json:"image_store"`
+	// OSType and Architecture are docker info's (linux, x86_64 / aarch64:
+	// the kernel's uname -m): the platform a pull picks from an index.
+	OSType       string `json:"os_type,omitempty"`
+	Architecture string `json:"architecture,omitempty"`
 	// DockerError is what `docker info` said when it did not answer.
 	DockerError string `json:"docker_error,omitempty"`
 	// Live state from `docker info` (what the daemon actually uses).

@@ -93,6 +93,9 @@ func ParseFacts(out []byte) (*Facts, error) {
 	parseInfo(f, sec.First("info"))
 	if f.DockerError == "" {
 		parseEngine(f, sec["engine"])
+		if os, arch, ok := strings.Cut(sec.First("platform"), "/"); ok {
+			f.OSType, f.Architecture = strings.TrimSpace(os), strings.TrimSpace(arch)
+		}
 	}
 	return f, nil
 }
@@ -191,6 +194,11 @@ func EncodeFacts(f *Facts) []byte {
 	}
 	if f.CertsD != nil {
 		w.Section("certsd", encodeCertsD(f.CertsD)...)
+	}
+	if f.DockerError == "" && f.OSType != "" {
+		w.Section("platform", f.OSType+"/"+f.Architecture)
+	} else {
+		w.Section("platform")
 	}
 	w.Section("end")
 	return w.Bytes()

@@ -89,6 +89,12 @@ type Result struct {
 	Blobs       int   `json:"blobs"`        // distinct blobs: layers and configs
 	BlobsCached int   `json:"blobs_cached"` // blobs the mirror served from its storage
 	Bytes       int64 `json:"bytes"`        // bytes read through the mirror: manifests and blobs
+	// FetchedBytes are the bytes of the blobs the mirror did not hold (it
+	// answered 200, not 206: see the package doc), which it fetched from
+	// the upstream to serve them. distribution 2.8 (registry:2) fetches
+	// such a blob twice (once to store, once to stream), so the upstream
+	// may serve up to twice this; UpstreamBytes, when known, is exact.
+	FetchedBytes int64 `json:"fetched_bytes"`
 
 	// From the mirror's counters (Mirror.Stats), nil when unknown. They
 	// count everything the mirror did while this image was warmed, so a
@@ -375,6 +381,8 @@ func (w *warmer) fetch(ctx context.Context, im image, base *url.URL, auth authn.
 	for _, f := range fetched {
 		if f.fromCache {
 			r.BlobsCached++
+		} else {
+			r.FetchedBytes += f.bytes
 		}
 	}
 

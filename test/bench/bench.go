@@ -62,7 +62,7 @@ func (b *bench) run(ctx context.Context) (*Results, error) {
 	b.tmp = tmp
 
 	needLab := false
-	for _, p := range []string{"fresh", "noop", "rtt", "memory", "reload", "restart"} {
+	for _, p := range []string{"fresh", "noop", "rtt", "memory", "reload", "restart", "wan"} {
 		needLab = needLab || b.c.phases[p]
 	}
 	if needLab {
@@ -92,6 +92,7 @@ func (b *bench) run(ctx context.Context) (*Results, error) {
 		{"restart", b.restart},
 		{"vfleet", b.vfleet},
 		{"gobench", b.goBench},
+		{"wan", b.wan},
 	}
 	for _, s := range steps {
 		if !b.c.phases[s.name] {
@@ -793,6 +794,14 @@ func targets(r *Results) []target {
 		ts = append(ts, target{Name: fmt.Sprintf("no-op, %d nodes vs one node x nodes/--parallel", v.Nodes), Target: "report",
 			Measured: fmt.Sprintf("%s vs %s (%.2fx)", fmtMS(v.NoOpMS.Median), fmtMS(v.ProjectedMS), ratio), Met: true,
 			Note: "the host's CPUs, not --parallel, bound a loopback fleet: see docs/benchmarks.md"})
+	}
+	if wr := r.WAN; wr != nil && len(wr.Cases) == 3 {
+		direct, cold, warmed := wr.Cases[0], wr.Cases[1], wr.Cases[2]
+		ts = append(ts, target{Name: fmt.Sprintf("warmed rollout, upstream bytes (%d nodes)", wr.Nodes), Target: "1.0x the image",
+			Measured: fmt.Sprintf("%.2fx (cold %.2fx, direct %.2fx)", warmed.UpstreamX, cold.UpstreamX, direct.UpstreamX), Met: warmed.UpstreamX < 1.05})
+		speedup := float64(direct.P50MS) / float64(max(1, warmed.P50MS))
+		ts = append(ts, target{Name: "warmed p50 pull vs direct", Target: ">= 5x faster",
+			Measured: fmt.Sprintf("%.1fx (%s vs %s)", speedup, fmtMS(float64(warmed.P50MS)), fmtMS(float64(direct.P50MS))), Met: speedup >= 5})
 	}
 	return ts
 }

@@ -48,7 +48,7 @@ type config struct {
 	timeout                     time.Duration
 }
 
-var allPhases = []string{"fresh", "noop", "rtt", "memory", "reload", "restart", "vfleet", "gobench"}
+var allPhases = []string{"fresh", "noop", "rtt", "memory", "reload", "restart", "vfleet", "gobench", "wan"}
 
 func run(args []string) int {
 	var c config

@@ -29,6 +29,7 @@ type Results struct {
 	Restart *configureRun `json:"restart,omitempty"`
 	VFleet  *vfleetResult `json:"vfleet,omitempty"`
 	GoBench []goBench     `json:"go_bench,omitempty"`
+	WAN     *wanResult    `json:"wan,omitempty"`
 
 	Targets []target `json:"targets"`
 	Errors  []string `json:"errors,omitempty"`
@@ -239,6 +240,17 @@ func printTable(w io.Writer, r *Results) {
 		tw.Flush()
 		fmt.Fprintf(w, "counted: handshake %.0f RTTs, no-op after the handshake %.0f RTTs; slope: %.1f and %.1f (in-process %.1f); %d TCP connection(s) per node\n",
 			t.HandshakeTurns, t.AfterHandshakeTurns, t.Handshake, t.AfterHandshake, t.InProcAfter, t.ProxyConnsNoOp)
+	}
+	if wr := r.WAN; wr != nil && len(wr.Cases) > 0 {
+		fmt.Fprintf(w, "\nWAN rollout: %d nodes pull %s (%.1f MiB) at once; upstream behind %d ms and %.0f Mbit/s shared; mirror %s:\n",
+			wr.Nodes, wr.Image, float64(wr.ImageBytes)/(1<<20), wr.LatencyMS, wr.BandwidthMbit, wr.MirrorImage)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "CASE\tPULL p50\tPULL p95\tWALL\tUPSTREAM\tBLOB GETS\tFETCHED BY\tFAILED")
+		for _, c := range wr.Cases {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.2fx\t%d\t%d address(es)\t%d\n", c.Name, fmtMS(float64(c.P50MS)), fmtMS(float64(c.P95MS)), fmtMS(float64(c.WallMS)), c.UpstreamX, c.BlobGETs, len(c.Clients), c.Failed)
+		}
+		tw.Flush()
+		fmt.Fprintf(w, "warm-up (mirror warm through SSH): %s, %.2fx the image from upstream\n", fmtMS(float64(wr.WarmMS)), float64(wr.WarmBytes)/float64(max(1, wr.ImageBytes)))
 	}
 	if len(r.GoBench) > 0 {
 		fmt.Fprintln(w, "\nGo benchmarks:")

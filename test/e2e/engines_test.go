@@ -126,8 +126,8 @@ func engineInventory(t *testing.T, l *lab.Lab, image string) []string {
 // itself checks out, nodes list reports what each dockerd runs, a node
 // pulls straight from ghcr.io (seen in that stand-in's log with the node's
 // address), then mirror install, nodes configure --dry-run and for real,
-// mirror status, a pull through the mirror proven by Docker Hub's
-// stand-in's log, apply finding nothing to do, and --remove (after which a
+// mirror status, mirror prove, a pull through the mirror proven by Docker
+// Hub's stand-in's log, apply finding nothing to do, and --remove (after which a
 // pull goes around the mirror, and the log shows it).
 func TestEngines(t *testing.T) {
 	for _, c := range engineMatrix {
@@ -270,6 +270,13 @@ func mainJob(t *testing.T, l *lab.Lab, image string, shared bool) {
 		t.Errorf("mirror status: exit %d, health %s, problems %v", r.Code, sdoc.Health, sdoc.Problems)
 	}
 	allApplied(t, l, sdoc)
+	// mirror prove agrees, from the registry's own log (registry:2 and
+	// registry:3, daemon.json and hosts.toml nodes alike).
+	if r, pdoc := proveJSON(t, env); r.Code != 0 {
+		t.Errorf("mirror prove: exit %d", r.Code)
+	} else {
+		everyNode(t, l, pdoc, "via-mirror", "")
+	}
 
 	// Every node pulls from "Docker Hub" through the mirror: only the
 	// mirror's node appears in the stand-in's log.

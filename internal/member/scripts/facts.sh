@@ -70,8 +70,12 @@ else echo missing; fi
 echo "@@info"
 # The second line (storage driver and DriverStatus, which names the
 # containerd snapshotter on the containerd image store) goes to @@engine.
-info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}{{"\n"}}{{.Driver}}|{{json .DriverStatus}}' 2>&1 | head -n 2)
+# The third (OSType/Architecture: the platform images are picked for) goes
+# to @@platform.
+info=$(docker info --format '{{json .RegistryConfig.Mirrors}}|{{json .ExperimentalBuild}}|{{.ServerVersion}}|{{.Swarm.LocalNodeState}}|{{.Swarm.NodeID}}|{{.Swarm.NodeAddr}}|{{.Swarm.ControlAvailable}}{{"\n"}}{{.Driver}}|{{json .DriverStatus}}{{"\n"}}{{.OSType}}/{{.Architecture}}' 2>&1 | head -n 3)
 first=${info%%"$nl"*}
+platform=
+case "$info" in *"$nl"*"$nl"*) platform=${info##*"$nl"}; info=${info%"$nl"*};; esac
 echo "$first"
 echo "@@leader"
 # Only managers can be leader: a docker CLI run costs as much as docker info.
@@ -116,4 +120,6 @@ elif [ -d "$certs" ]; then
     done
   done
 fi
+echo "@@platform"
+case "$first" in *'|'*) printf '%s\n' "$platform";; esac
 echo "@@end"
