@@ -89,8 +89,8 @@ func statusError(rep *status.Report) error {
 	switch rep.Health {
 	case status.Healthy:
 		return nil
-	case status.Degraded:
-		return failedQuiet(report.ErrDegraded, fmt.Sprintf("degraded: %d problem(s)", len(rep.Problems)))
+	case status.Degraded, status.Unhealthy:
+		return failedQuiet(report.ErrDegraded, fmt.Sprintf("%s: %d problem(s)", rep.Health, len(rep.Problems)))
 	default:
 		return &exitError{code: ExitError, kind: report.ErrCouldNotCheck, quiet: true,
 			err: fmt.Errorf("could not check: %s", strings.Join(rep.Unchecked, "; "))}
@@ -112,6 +112,10 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 	f.Connect(ctx, rows, co)
 	defer func() { member.CloseAll(rows) }()
 	in := status.Input{Stack: names, MirrorURLs: want, Timeout: opts.Timeout, Now: d.Now}
+	var warn string
+	if in.Replicas, warn = replicaEndpoints(inv, opts.Stack); warn != "" {
+		in.Warnings = append(in.Warnings, warn)
+	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
 	if err == nil {
@@ -188,6 +192,7 @@ func printStatus(d *Deps, r *status.Report) {
 	if c := r.Cache; c != nil {
 		fmt.Fprintln(w, cacheLine(c))
 	}
+	printReplicas(w, r)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tDAEMON.JSON\tMIRROR\tEXPERIMENTAL")

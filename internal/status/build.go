@@ -32,6 +32,9 @@ type Input struct {
 	Now     func() time.Time
 	// Warnings found before (e.g. discovery failed).
 	Warnings []string
+	// Replicas are the endpoints that run one cache per replica node
+	// (mirror.replica_nodes): each replica is checked on its own.
+	Replicas []stack.Endpoint
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -96,6 +99,13 @@ func Build(ctx context.Context, in Input) *Report {
 		} else {
 			rep.Cache.Repositories = repos
 		}
+	}
+	if len(in.Replicas) > 0 {
+		var tasks []Task
+		if rep.Stack != nil {
+			tasks = rep.Stack.Tasks
+		}
+		rep.Replicas = CheckReplicas(ctx, in, tasks)
 	}
 	for _, m := range in.Nodes {
 		rep.Nodes = append(rep.Nodes, row(m, in.MirrorURLs))

@@ -45,6 +45,10 @@ type Report struct {
 	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
 	FromManager *FromManager `json:"from_manager,omitempty"`
 	Cache       *Cache       `json:"cache,omitempty"`
+	// Replicas and ReplicaSets: every independent cache
+	// (mirror.replica_nodes), and each upstream's verdict (replicas.go).
+	Replicas    []Replica    `json:"replicas,omitempty"`
+	ReplicaSets []ReplicaSet `json:"replica_sets,omitempty"`
 	Nodes       []Node       `json:"nodes"`
 }
 
@@ -140,9 +144,12 @@ func (r *Report) Judge(services []Service) {
 	if reachable == 0 {
 		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}
+	noPath := r.judgeReplicas(problem)
 	switch {
 	case len(r.Unchecked) > 0:
 		r.Health = Unchecked
+	case noPath:
+		r.Health = Unhealthy
 	case len(r.Problems) > 0:
 		r.Health = Degraded
 	default:
