@@ -1,0 +1,251 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmctl/swarmctl/test/lab"
+)
+
+// Issue 15's drill: a mirror that survives losing a node. Three
+// independent caches on the three managers; the nodes list all three;
+// a new image is rolled out to every node while dockerd on the manager
+// of the first replica in the nodes' list is stopped. Every pull
+// succeeds, the Docker Hub stand-in serves the new image only to the
+// caches (never to a node's dockerd), and mirror status reports the
+// replica down (exit 1) and healthy again (exit 0) once it is back.
+
+// replicaStatus is the part of mirror status -o json the drill reads.
+type replicaStatus struct {
+	Health   string `json:"health"`
+	Problems []struct {
+		Code, Node, Message string
+	} `json:"problems"`
+	Replicas []struct {
+		Node, URL string
+		Healthy   bool
+		Cache     struct {
+			Repositories []string `json:"repositories"`
+			DiskBytes    int64    `json:"disk_bytes"`
+		} `json:"cache"`
+	} `json:"replicas"`
+	ReplicaSets []struct {
+		Registry, Health string
+		Answering        int
+		Down             []string
+	} `json:"replica_sets"`
+}
+
+func replicaStatusOf(t *testing.T, env []string, mirrors string) (result, replicaStatus) {
+	t.Helper()
+	r := swarmctl(t, env, "mirror", "status", "-o", "json", "--mirror", mirrors)
+	var doc replicaStatus
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("mirror status -o json: %v\n%s", err, r.Stdout)
+	}
+	return r, doc
+}
+
+// onlyCaches checks that since mark the Docker Hub stand-in served repo
+// only to the caches: from a replica node's address and never with
+// dockerd's user agent (a node's engine pulling around the mirror shows
+// as "docker/..."; a manager's address alone cannot tell its engine from
+// its cache). It returns the manifest fetches by client.
+func onlyCaches(t *testing.T, l *lab.Lab, mark int64, repo string, replicaIPs []string) map[string]int {
+	t.Helper()
+	es, _ := upstreamLog(t, l.Hub(), mark)
+	got := map[string]int{}
+	for _, e := range es {
+		if !strings.HasPrefix(e.Path, "/v2/"+repo+"/") {
+			continue
+		}
+		if !slices.Contains(replicaIPs, e.Client) || strings.HasPrefix(e.UserAgent, "docker/") {
+			t.Errorf("Docker Hub served %s %s to %s (%s): a pull went around the mirror", e.Method, e.Path, e.Client, e.UserAgent)
+		}
+		if strings.Contains(e.Path, "/manifests/") && e.Status == 200 {
+			got[e.Client]++
+		}
+	}
+	return got
+}
+
+// dockerUnits are the units that stop dockerd for good: its socket would
+// start it again on the first docker command.
+func dockerUnits(l *lab.Lab) []string {
+	return []string{service(l) + ".socket", service(l) + ".service"}
+}
+
+func TestMirrorReplicaFailover(t *testing.T) {
+	l := needLab(t)
+	var managers []lab.Machine
+	var names, ips []string
+	for _, m := range l.Machines() {
+		if m.Role == "manager" {
+			managers, names, ips = append(managers, m), append(names, m.Name), append(ips, m.IP)
+		}
+	}
+	if len(managers) < 3 {
+		t.Fatalf("the lab has %d managers, the drill needs 3", len(managers))
+	}
+	inv := stackInventory(t, l, func(m map[string]any) {
+		delete(m, "constraints")
+		m["replica_nodes"] = names
+	})
+	env := []string{"SWARMCTL_INVENTORY=" + inv}
+	// The replica that goes down is manager2's (not the manager swarmctl
+	// and the lab ask), listed first by every node so that every pull
+	// during the outage fails over.
+	down := managers[1]
+	url := func(m lab.Machine) string { return "http://" + m.IP + ":5000" }
+	mirrors := []string{url(down), url(managers[0]), url(managers[2])}
+	list := strings.Join(mirrors, ",")
+	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
+		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
+	}
+	freshOverlay(t, l)
+	stopped := false
+	startDocker := func() {
+		const start = `systemctl reset-failed "$1" "$2" 2>/dev/null; systemctl start "$1" "$2" 2>&1 && exit 0
+journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
+		inMachine(t, l, down.Name, "sh", "-c", start, "sh", dockerUnits(l)[0], dockerUnits(l)[1])
+		stopped = false
+	}
+	t.Cleanup(func() {
+		if stopped {
+			startDocker()
+			swarmHealthy(t, l)
+		}
+		// The nodes keep the lab's one mirror (mirror.url, manager1's).
+		swarmctl(t, env, "nodes", "configure", "--yes", "--insecure=false", "--remove", "--mirror", mirrors[0]+","+mirrors[2])
+		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
+		freshOverlay(t, l)
+	})
+
+	r, doc := installUpstreams(t, env)
+	if r.Code != 0 || len(doc.Result.Services) != 1 || doc.Result.Services[0].Running != 3 {
+		t.Fatalf("install of 3 replicas: exit %d %+v", r.Code, doc)
+	}
+	if r := swarmctl(t, env, "nodes", "configure", "--yes", "--insecure=false", "--mirror", list); r.Code != 0 {
+		t.Fatalf("nodes configure --mirror %s: exit %d", list, r.Code)
+	}
+	for _, u := range mirrors {
+		waitMirror(t, u) // a restart of a replica's node restarted its task
+	}
+	if r, st := replicaStatusOf(t, env, list); r.Code != 0 || st.Health != "healthy" || len(st.Replicas) != 3 {
+		t.Fatalf("status with every replica up: exit %d %+v\n%s", r.Code, st, r.Stderr)
+	}
+
+	ctx := context.Background()
+	seed := strconv.FormatInt(time.Now().UnixNano(), 36)
+	const size = 8 << 20
+	pull := func(m lab.Machine, ref string) time.Duration {
+		t.Helper()
+		c, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		start := time.Now()
+		out, err := l.Exec(c, m.Name, "docker", "pull", "-q", ref)
+		d := time.Since(start)
+		if err != nil {
+			t.Errorf("%s: docker pull %s: %v\n%s", m.Name, ref, err, out)
+		}
+		t.Logf("%s: docker pull %s: %s", m.Name, ref, d.Round(10*time.Millisecond))
+		return d
+	}
+	push := func(repo string) string {
+		t.Helper()
+		n, err := l.Hub().PushFresh(ctx, repo, "1", seed+repo, size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("pushed %s:1 (%d bytes) to Docker Hub's stand-in", repo, n)
+		return "docker.io/" + repo + ":1"
+	}
+	ms := func(ds ...time.Duration) string {
+		var s []string
+		for _, d := range ds {
+			s = append(s, strconv.FormatInt(d.Milliseconds(), 10))
+		}
+		return strings.Join(s, " ")
+	}
+
+	// The healthy case: a new image to every node, the first pull fills
+	// the first replica, the rest are served from it.
+	repoA := "lab/drill-healthy-" + seed
+	refA := push(repoA)
+	mark := hubMark(t, l)
+	var healthy []time.Duration
+	for _, m := range l.Machines() {
+		healthy = append(healthy, pull(m, refA))
+	}
+	if got := onlyCaches(t, l, mark, repoA, ips); got[down.IP] == 0 {
+		t.Errorf("the first replica (%s) did not fetch %s: %v", down.Name, repoA, got)
+	}
+
+	// The failover: a new image, one node pulls, then dockerd stops on
+	// the first replica's manager, and the others pull.
+	repoB := "lab/drill-failover-" + seed
+	refB := push(repoB)
+	mark = hubMark(t, l)
+	order := []lab.Machine{worker(l)}
+	for _, m := range l.Machines() {
+		if m.Name != down.Name && m.Name != order[0].Name {
+			order = append(order, m)
+		}
+	}
+	before := pull(order[0], refB)
+	stopped = true
+	inMachine(t, l, down.Name, "systemctl", "stop", dockerUnits(l)[0], dockerUnits(l)[1])
+	var failover []time.Duration
+	for _, m := range order[1:] {
+		failover = append(failover, pull(m, refB))
+	}
+	r, st := replicaStatusOf(t, env, list)
+	t.Logf("status with %s's dockerd stopped: exit %d, health %s, replica sets %+v", down.Name, r.Code, st.Health, st.ReplicaSets)
+	if r.Code != 1 || st.Health != "degraded" || len(st.ReplicaSets) != 1 || st.ReplicaSets[0].Health != "degraded" ||
+		!slices.Equal(st.ReplicaSets[0].Down, []string{down.Name}) || st.ReplicaSets[0].Answering != 2 {
+		t.Errorf("status with one replica down: exit %d, %+v\n%s", r.Code, st, r.Stderr)
+	}
+	said := false
+	for _, p := range st.Problems {
+		said = said || (p.Code == "replica-down" && p.Node == down.Name && strings.Contains(p.Message, "pulls still have a path"))
+	}
+	if !said {
+		t.Errorf("status does not say %s's replica is down with pulls still having a path: %+v", down.Name, st.Problems)
+	}
+
+	startDocker()
+	swarmHealthy(t, l)
+	waitMirror(t, url(down))
+	after := pull(down, refB)
+	got := onlyCaches(t, l, mark, repoB, ips)
+	if got[down.IP] == 0 || got[managers[0].IP] == 0 {
+		t.Errorf("Docker Hub's manifest fetches of %s by cache: %v; want %s's (before the stop) and %s's (the failover)", repoB, got, down.Name, managers[0].Name)
+	}
+	t.Logf("manifest fetches of the failover image by cache node: %v", got)
+
+	// Healthy again once the replica's task runs: status says so.
+	var last replicaStatus
+	ok := false
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(3 * time.Second) {
+		r, last = replicaStatusOf(t, env, list)
+		if r.Code == 0 && last.Health == "healthy" {
+			ok = true
+			break
+		}
+	}
+	if !ok {
+		t.Errorf("status after %s came back: %+v", down.Name, last)
+	}
+	for _, rep := range last.Replicas {
+		if rep.Node == down.Name && (!slices.Contains(rep.Cache.Repositories, repoB) || rep.Cache.DiskBytes < size) {
+			t.Errorf("%s's replica cache after it came back: %+v", down.Name, rep.Cache)
+		}
+	}
+	t.Logf("bench: docker pull of a new %d MiB image, ms: healthy (first fills the cache) %s; failover, %s's dockerd stopped (first fills %s's cache) %s; before the stop %s; after the restart %s",
+		size>>20, ms(healthy...), down.Name, managers[0].Name, ms(failover...), ms(before), ms(after))
+}
