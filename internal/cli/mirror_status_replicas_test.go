@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/nodes/fakehost"
 	"github.com/swarmctl/swarmctl/internal/report"
@@ -23,6 +24,8 @@ type replicaRegistries struct {
 	port  int
 	srv   []*http.Server
 	hosts []string
+	// dockerDown: the node's docker service is stopped (facts say so).
+	dockerDown map[string]bool
 }
 
 func newReplicaRegistries(t *testing.T) *replicaRegistries {
@@ -53,7 +56,7 @@ func newReplicaRegistries(t *testing.T) *replicaRegistries {
 			}
 			continue
 		}
-		r := &replicaRegistries{port: port, hosts: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}}
+		r := &replicaRegistries{port: port, hosts: []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"}, dockerDown: map[string]bool{}}
 		for _, ln := range lns {
 			s := &http.Server{Handler: h}
 			go s.Serve(ln)
@@ -84,6 +87,10 @@ func (r *replicaRegistries) dial(ctx context.Context, tg nodes.Target, o nodes.D
 	h := fakehost.New(tg.Host, nil, func(_ *fakehost.Host, c nodes.Cmd) (nodes.Output, error) {
 		out := func(s string) (nodes.Output, error) { return nodes.Output{Stdout: []byte(s)}, nil }
 		switch {
+		case c.Script.Name() == "facts.sh" && r.dockerDown[name]:
+			f := &member.Facts{OS: "Debian", User: "root", Hostname: name, Service: "docker-latest", DaemonJSONPath: "/etc/docker-latest/daemon.json",
+				DaemonJSONExists: true, DaemonJSON: []byte(`{"registry-mirrors": [` + urls + `], "experimental": true}`), DockerError: "Cannot connect to the Docker daemon"}
+			return out(string(member.EncodeFacts(f)))
 		case c.Script.Name() == "facts.sh":
 			return out(swarmFacts(name, `{"registry-mirrors": [`+urls+`], "experimental": true}`, `[`+strings.ReplaceAll(urls, `",`, `/",`)+`]`, true))
 		case c.Script.Name() == "swarm-nodes.sh":
@@ -153,6 +160,7 @@ func TestMirrorStatusReplicas(t *testing.T) {
 	}
 
 	r.stop(2)
+	r.dockerDown["m3"] = true
 	code, out, errb = r.status(t)
 	if code != ExitFailed || !strings.Contains(errb, "health: degraded") {
 		t.Fatalf("one replica down: exit %d\n%s\n%s", code, out, errb)
@@ -162,7 +170,8 @@ func TestMirrorStatusReplicas(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errb, "m3: docker.io: replica "+r.url(2)+" is down (dial tcp") || !strings.Contains(errb, "pulls still have a path") {
+	if !strings.Contains(errb, "m3: docker.io: replica "+r.url(2)+" is down (dial tcp") || !strings.Contains(errb, "pulls still have a path") ||
+		!strings.Contains(errb, "m3: docker is not running: docker-latest.service is not active") || strings.Contains(errb, "waiting for a reload") {
 		t.Errorf("stderr:\n%s", errb)
 	}
 	code, out, _ = r.status(t, "-o", "json")

@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/member"
@@ -124,8 +125,13 @@ func row(m *member.Member, want []string) Node {
 		n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath
 		st := member.Evaluate(f, want, len(want) > 0)
 		n.Mirror = &st
-		if f.Service == "" {
+		switch {
+		case f.Service == "":
 			n.Error = "no docker service found"
+		case !f.ServiceActive:
+			// Its daemon.json may list the mirror, but nothing applies
+			// it: say docker is down, not "pending a reload".
+			n.Error = fmt.Sprintf("docker is not running: %s.service is not active (systemctl start %s)", f.Service, f.Service)
 		}
 	}
 	return n

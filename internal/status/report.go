@@ -84,6 +84,9 @@ func (r *Report) Judge(services []Service) {
 		case n.Mirror.FileError != "":
 			reachable++
 			problem(report.ProblemDaemonJSONInvalid, n.Name, "%s is not valid: %s", n.DaemonJSON, n.Mirror.FileError)
+		case n.Error != "":
+			reachable++
+			problem(report.ProblemNodeError, n.Name, "%s", n.Error)
 		case !n.Mirror.Configured:
 			reachable++
 			problem(report.ProblemNotConfigured, n.Name, "not configured (%s does not list the mirror)", n.DaemonJSON)
@@ -92,9 +95,6 @@ func (r *Report) Judge(services []Service) {
 			problem(report.ProblemPending, n.Name, "configured but not applied: docker is waiting for a reload/restart")
 		default:
 			reachable++
-			if n.Error != "" {
-				problem(report.ProblemNodeError, n.Name, "%s", n.Error)
-			}
 		}
 	}
 	if s := r.Stack; s != nil {

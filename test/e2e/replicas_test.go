@@ -235,9 +235,16 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 		!slices.Equal(st.ReplicaSets[0].Down, []string{down.Name}) || st.ReplicaSets[0].Answering != 2 {
 		t.Errorf("status with one replica down: exit %d, %+v\n%s", r.Code, st, r.Stderr)
 	}
-	said := false
+	said, dockerDown := false, false
 	for _, p := range st.Problems {
 		said = said || (p.Code == "replica-down" && p.Node == down.Name && strings.Contains(p.Message, "pulls still have a path"))
+		dockerDown = dockerDown || (p.Code == "node-error" && p.Node == down.Name && strings.Contains(p.Message, "docker is not running"))
+		if p.Code == "pending" && p.Node == down.Name {
+			t.Errorf("status calls %s pending a reload while its docker is stopped: %s", down.Name, p.Message)
+		}
+	}
+	if !dockerDown {
+		t.Errorf("status does not say docker is not running on %s: %+v", down.Name, st.Problems)
 	}
 	if !said {
 		t.Errorf("status does not say %s's replica is down with pulls still having a path: %+v", down.Name, st.Problems)
