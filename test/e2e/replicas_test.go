@@ -128,6 +128,20 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 		freshOverlay(t, l)
 	})
 
+	// Replica nodes the mirror's own constraints exclude: exit 2, nothing
+	// deployed (the global service would never run their caches).
+	excluded := stackInventory(t, l, func(m map[string]any) {
+		m["constraints"] = []string{"node.role==worker"}
+		m["replica_nodes"] = names
+	})
+	if r := swarmctl(t, []string{"SWARMCTL_INVENTORY=" + excluded}, "mirror", "install"); r.Code != 2 ||
+		!strings.Contains(r.Stderr, "replica node "+names[0]+" does not satisfy constraint node.role==worker (it has role manager") {
+		t.Errorf("replica nodes the constraints exclude: exit %d, want 2", r.Code)
+	}
+	if s := stackServices(t, l); len(s) != 0 {
+		t.Errorf("services %v after a refused install", s)
+	}
+
 	r, doc := installUpstreams(t, env)
 	if r.Code != 0 || len(doc.Result.Services) != 1 || doc.Result.Services[0].Running != 3 {
 		t.Fatalf("install of 3 replicas: exit %d %+v", r.Code, doc)
@@ -248,6 +262,20 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 	}
 	if !said {
 		t.Errorf("status does not say %s's replica is down with pulls still having a path: %+v", down.Name, st.Problems)
+	}
+
+	// Install now: the replica node is down in the swarm, which is an
+	// input error (exit 2) and changes nothing.
+	state := ""
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline) && state != "down"; time.Sleep(2 * time.Second) {
+		state = strings.TrimSpace(inMachine(t, l, l.Manager().Name, "docker", "node", "inspect", "--format", "{{.Status.State}}", down.Name))
+	}
+	version := serviceVersion(t, l)
+	if r := swarmctl(t, env, "mirror", "install"); r.Code != 2 || !strings.Contains(r.Stderr, "replica node "+down.Name+" is down, not ready") {
+		t.Errorf("install with %s %s in the swarm: exit %d, want 2", down.Name, state, r.Code)
+	}
+	if v := serviceVersion(t, l); v != version {
+		t.Errorf("a refused install changed the service: %s -> %s", version, v)
 	}
 
 	startDocker()
