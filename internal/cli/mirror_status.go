@@ -37,9 +37,11 @@ endpoint (GET /v2/ from here and from a manager: status, latency, TLS expiry),
 the cache (repositories, disk used) and every node: does daemon.json list the
 mirror, and does the running daemon use it (applied) or wait for a reload or
 restart (pending)? Swarm members missing from the inventory are discovered
-from a manager and checked too.
+from a manager and checked too. With mirror.replica_nodes every replica is
+checked at its own URL: some down is degraded (pulls still go through the
+others), none answering is unhealthy (pulls go around the mirror).
 
-Exit codes: 0 healthy; 1 degraded (a problem was found); 2 could not check:
+Exit codes: 0 healthy; 1 degraded or unhealthy (a problem was found); 2 could not check:
 the registry service's state is unknown (no reachable manager, or the query
 on it failed), there is no mirror URL to check the endpoint with, or no node
 could be reached. 2 wins over 1.`,

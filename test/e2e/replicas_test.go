@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -306,6 +307,30 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 			t.Errorf("%s's replica cache after it came back: %+v", down.Name, rep.Cache)
 		}
 	}
+	// No replica answers (the service constrained to no node): status
+	// says pulls go around the mirror (unhealthy, exit 1), then healthy
+	// once the constraint is gone.
+	const nowhere = "node.labels.swarmctl.drill==nowhere"
+	inMachine(t, l, l.Manager().Name, "docker", "service", "update", "--detach", "--constraint-add", nowhere, mirrorService)
+	for _, u := range mirrors {
+		waitRefused(t, u)
+	}
+	r, st = replicaStatusOf(t, env, list)
+	if r.Code != 1 || st.Health != "unhealthy" || len(st.ReplicaSets) != 1 || st.ReplicaSets[0].Health != "down" || st.ReplicaSets[0].Answering != 0 {
+		t.Errorf("status with no replica answering: exit %d, %+v\n%s", r.Code, st, r.Stderr)
+	}
+	none := false
+	for _, p := range st.Problems {
+		none = none || (p.Code == "replicas-down" && strings.Contains(p.Message, "bypasses the mirror"))
+	}
+	if !none {
+		t.Errorf("status does not say pulls bypass the mirror: %+v", st.Problems)
+	}
+	inMachine(t, l, l.Manager().Name, "docker", "service", "update", "--detach", "--constraint-rm", nowhere, mirrorService)
+	for _, u := range mirrors {
+		waitMirror(t, u)
+	}
+
 	t.Logf("bench: docker pull of a new %d MiB image (ms, median [samples]): healthy, first pull %s, cached %s; %s's replica down (its dockerd stopped, nodes fail over to %s's), first pull %s, cached %s",
 		size>>20, msStats(healthyCold), msStats(healthyWarm), down.Name, managers[0].Name, msStats(failCold), msStats(failWarm))
 
@@ -373,6 +398,20 @@ rolling:
 	for _, u := range rolled {
 		waitMirror(t, u)
 	}
+}
+
+// waitRefused waits until nothing answers at url (its replica is gone).
+func waitRefused(t *testing.T, url string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) {
+		resp, err := c.Get(url + "/v2/")
+		if err != nil {
+			return
+		}
+		resp.Body.Close()
+	}
+	t.Fatalf("%s still answers after 2 minutes", url)
 }
 
 // msStats is "median [samples]" in milliseconds.
