@@ -46,7 +46,9 @@ type replicaStatus struct {
 
 func replicaStatusOf(t *testing.T, env []string, mirrors string) (result, replicaStatus) {
 	t.Helper()
-	r := swarmctl(t, env, "mirror", "status", "-o", "json", "--mirror", mirrors)
+	// --no-discover: machines another test added to the swarm are not
+	// the drill's (nodes configure sets up the inventory's).
+	r := swarmctl(t, env, "mirror", "status", "-o", "json", "--no-discover", "--mirror", mirrors)
 	var doc replicaStatus
 	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
 		t.Fatalf("mirror status -o json: %v\n%s", err, r.Stdout)
@@ -87,7 +89,8 @@ func TestMirrorReplicaFailover(t *testing.T) {
 	l := needLab(t)
 	var managers []lab.Machine
 	var names, ips []string
-	for _, m := range l.Machines() {
+	fleet := inventoryMachines(l)
+	for _, m := range fleet {
 		if m.Role == "manager" {
 			managers, names, ips = append(managers, m), append(names, m.Name), append(ips, m.IP)
 		}
@@ -211,7 +214,7 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 		repo := fmt.Sprintf("lab/drill-healthy-%s-%d", seed, i)
 		ref := push(repo, size)
 		mark := hubMark(t, l)
-		rollout(l.Machines(), ref, &healthyCold, &healthyWarm)
+		rollout(fleet, ref, &healthyCold, &healthyWarm)
 		if got := onlyCaches(t, l, mark, repo, ips); got[down.IP] == 0 || len(got) != 1 {
 			t.Errorf("Docker Hub's manifest fetches of %s by cache: %v; want only the first replica's (%s)", repo, got, down.Name)
 		}
@@ -224,7 +227,7 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 	refB := push(repoB, size)
 	mark := hubMark(t, l)
 	order := []lab.Machine{worker(l)}
-	for _, m := range l.Machines() {
+	for _, m := range fleet {
 		if m.Name != down.Name && m.Name != order[0].Name {
 			order = append(order, m)
 		}
@@ -373,7 +376,7 @@ rolling:
 			t.Fatal(err)
 		}
 		repos = append(repos, repo)
-		for _, m := range l.Machines() {
+		for _, m := range inventoryMachines(l) {
 			c, cancel := context.WithTimeout(ctx, 3*time.Minute)
 			out, err := l.Exec(c, m.Name, "docker", "pull", "-q", "docker.io/"+repo+":1")
 			cancel()
