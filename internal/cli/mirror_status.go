@@ -37,9 +37,11 @@ endpoint (GET /v2/ from here and from a manager: status, latency, TLS expiry),
 the cache (repositories, disk used) and every node: does daemon.json list the
 mirror, and does the running daemon use it (applied) or wait for a reload or
 restart (pending)? Swarm members missing from the inventory are discovered
-from a manager and checked too.
+from a manager and checked too. With mirror.replica_nodes every replica is
+checked at its own URL: some down is degraded (pulls still go through the
+others), none answering is unhealthy (pulls go around the mirror).
 
-Exit codes: 0 healthy; 1 degraded (a problem was found); 2 could not check:
+Exit codes: 0 healthy; 1 degraded or unhealthy (a problem was found); 2 could not check:
 the registry service's state is unknown (no reachable manager, or the query
 on it failed), there is no mirror URL to check the endpoint with, or no node
 could be reached. 2 wins over 1.`,
@@ -93,8 +95,8 @@ func statusError(rep *status.Report) error {
 	switch rep.Health {
 	case status.Healthy:
 		return nil
-	case status.Degraded:
-		return failedQuiet(report.ErrDegraded, fmt.Sprintf("degraded: %d problem(s)", len(rep.Problems)))
+	case status.Degraded, status.Unhealthy:
+		return failedQuiet(report.ErrDegraded, fmt.Sprintf("%s: %d problem(s)", rep.Health, len(rep.Problems)))
 	default:
 		return &exitError{code: ExitError, kind: report.ErrCouldNotCheck, quiet: true,
 			err: fmt.Errorf("could not check: %s", strings.Join(rep.Unchecked, "; "))}
@@ -126,6 +128,10 @@ func buildStatus(ctx context.Context, d *Deps, f *fleet.Fleet, opts *MirrorStatu
 		in.Warnings = append(in.Warnings, "upstreams and CA not checked: "+err.Error())
 	} else {
 		in.Endpoints, in.CAFile, in.CAPEM = eps, inv.Mirror.CAFile, ca
+	}
+	var warn string
+	if in.Replicas, warn = replicaEndpoints(inv, opts.Stack); warn != "" {
+		in.Warnings = append(in.Warnings, warn)
 	}
 	wantMgr := firstNonEmpty(opts.Manager, inv.Mirror.Manager)
 	ask, err := f.ManagerToAsk(wantMgr)
@@ -203,6 +209,7 @@ func printStatus(d *Deps, r *status.Report) {
 	if c := r.Cache; c != nil {
 		fmt.Fprintln(w, cacheLine(c))
 	}
+	printReplicas(w, r)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tADDRESS\tROLE\tDAEMON.JSON\tMIRROR\tEXPERIMENTAL\tREGISTRIES\tCA")

@@ -85,6 +85,8 @@ const (
 	ProblemServiceMissing    = "service-missing"
 	ProblemServiceScaledDown = "service-scaled-to-zero"
 	ProblemReplicasShort     = "replicas-short"
+	ProblemReplicaDown       = "replica-down"  // one cache of several down; pulls still have a path
+	ProblemReplicasDown      = "replicas-down" // no cache of an upstream answers
 	ProblemEndpointUnchecked = "endpoint-unchecked"
 	ProblemEndpointDown      = "endpoint-unreachable"
 	ProblemEndpointStatus    = "endpoint-status"

@@ -19,11 +19,13 @@ func (e *PlacementError) Error() string { return e.Msg }
 
 // SwarmNode is one node as the manager lists it (node-labels.sh).
 type SwarmNode struct {
-	ID           string            `json:"id"`
-	Hostname     string            `json:"hostname"`
-	State        string            `json:"state"`
-	Availability string            `json:"availability"`
-	Labels       map[string]string `json:"labels"`
+	ID           string `json:"id"`
+	Hostname     string `json:"hostname"`
+	State        string `json:"state"`
+	Availability string `json:"availability"`
+	// Role is manager or worker ("" from a list that does not say).
+	Role   string            `json:"role,omitempty"`
+	Labels map[string]string `json:"labels"`
 }
 
 // Placement is where the per-node caches run: the replica nodes, and the
@@ -66,7 +68,8 @@ func listSwarmNodes(ctx context.Context, h nodes.Host) ([]SwarmNode, error) {
 }
 
 // planPlacement checks that every replica node is a ready, active node of
-// the swarm (a *PlacementError otherwise) and lists the label changes.
+// the swarm that the mirror's constraints allow (a *PlacementError
+// otherwise) and lists the label changes.
 func planPlacement(ctx context.Context, h nodes.Host, v Values) (*Placement, error) {
 	ns, err := listSwarmNodes(ctx, h)
 	if err != nil {
@@ -96,6 +99,9 @@ func planPlacement(ctx context.Context, h nodes.Host, v Values) (*Placement, err
 			problems = append(problems, fmt.Sprintf("replica node %s is %s, not ready", want, n.State))
 		case n.Availability != "active":
 			problems = append(problems, fmt.Sprintf("replica node %s is %s: the swarm places no task there (docker node update --availability active %s)", want, n.Availability, want))
+		}
+		if msg := constraintProblem(n, v.Constraints); msg != "" {
+			problems = append(problems, msg)
 		}
 		if n.Labels[key] != "true" {
 			p.Label = append(p.Label, want)

@@ -183,16 +183,23 @@ func TestInstallReplicaNodes(t *testing.T) {
 // reachable is a PlacementError before anything changes.
 func TestInstallReplicaNodesRefused(t *testing.T) {
 	ctx := context.Background()
+	m1 := SwarmNode{ID: "1", Hostname: "m1", State: "ready", Availability: "active", Role: "manager"}
 	for _, tc := range []struct {
-		name  string
-		nodes []SwarmNode
-		reach bool
-		want  string
+		name        string
+		nodes       []SwarmNode
+		reach       bool
+		constraints []string
+		want        string
 	}{
-		{"missing", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}}, true, "replica node m2 is not in the swarm (its nodes: m1)"},
-		{"down", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "down", Availability: "active"}}, true, "replica node m2 is down, not ready"},
-		{"drained", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "ready", Availability: "drain"}}, true, "replica node m2 is drain"},
-		{"not connected", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "ready", Availability: "active"}}, false, "replica node m2 is not connected"},
+		{"unknown state", []SwarmNode{m1, {ID: "2", Hostname: "m2", State: "unknown", Availability: "active"}}, true, nil, "replica node m2 is unknown, not ready"},
+		{"role constraint", []SwarmNode{m1, {ID: "2", Hostname: "m2", State: "ready", Availability: "active", Role: "worker"}}, true,
+			[]string{"node.role==manager"}, "replica node m2 does not satisfy constraint node.role==manager (it has role worker, no labels)"},
+		{"label constraint", []SwarmNode{m1, {ID: "2", Hostname: "m2", State: "ready", Availability: "active", Role: "manager", Labels: map[string]string{"disk": "hdd"}}}, true,
+			[]string{"node.labels.disk == ssd"}, "replica node m2 does not satisfy constraint node.labels.disk == ssd (it has role manager, labels disk=hdd)"},
+		{"missing", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}}, true, nil, "replica node m2 is not in the swarm (its nodes: m1)"},
+		{"down", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "down", Availability: "active"}}, true, nil, "replica node m2 is down, not ready"},
+		{"drained", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "ready", Availability: "drain"}}, true, nil, "replica node m2 is drain"},
+		{"not connected", []SwarmNode{{ID: "1", Hostname: "m1", State: "ready", Availability: "active"}, {ID: "2", Hostname: "m2", State: "ready", Availability: "active"}}, false, nil, "replica node m2 is not connected"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, h := newManager()
@@ -204,7 +211,7 @@ func TestInstallReplicaNodesRefused(t *testing.T) {
 				}
 				return nil
 			}
-			v := Values{Mirror: inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.2:5000", Publish: 5000, ReplicaNodes: []string{"m1", "m2"}}}
+			v := Values{Mirror: inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.2:5000", Publish: 5000, ReplicaNodes: []string{"m1", "m2"}, Constraints: tc.constraints}}
 			_, err := Install(ctx, h, mustRender(t, v), o)
 			var pe *PlacementError
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), tc.want) {

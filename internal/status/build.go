@@ -3,6 +3,7 @@ package status
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/swarmctl/swarmctl/internal/member"
@@ -42,6 +43,9 @@ type Input struct {
 	// skips the CA checks.
 	CAFile string
 	CAPEM  []byte
+	// Replicas are the endpoints that run one cache per replica node
+	// (mirror.replica_nodes): each replica is checked on its own.
+	Replicas []stack.Endpoint
 }
 
 // Build checks the stack on the manager, the endpoint from here and from
@@ -108,6 +112,13 @@ func Build(ctx context.Context, in Input) *Report {
 			rep.Cache.Repositories = repos
 		}
 	}
+	if len(in.Replicas) > 0 {
+		var tasks []Task
+		if rep.Stack != nil {
+			tasks = rep.Stack.Tasks
+		}
+		rep.Replicas = CheckReplicas(ctx, in, tasks)
+	}
 	for _, m := range in.Nodes {
 		n := row(m, in.MirrorURLs)
 		if in.Upstreams != nil && m.Facts != nil {
@@ -130,8 +141,13 @@ func row(m *member.Member, want []string) Node {
 		n.Role, n.Hostname, n.Service, n.DaemonJSON = f.Role(), f.Hostname, f.Service, f.DaemonJSONPath
 		st := member.Evaluate(f, want, len(want) > 0)
 		n.Mirror = &st
-		if f.Service == "" {
+		switch {
+		case f.Service == "":
 			n.Error = "no docker service found"
+		case !f.ServiceActive:
+			// Its daemon.json may list the mirror, but nothing applies
+			// it: say docker is down, not "pending a reload".
+			n.Error = fmt.Sprintf("docker is not running: %s.service is not active (systemctl start %s)", f.Service, f.Service)
 		}
 	}
 	return n

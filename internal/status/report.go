@@ -62,6 +62,10 @@ type Report struct {
 	Endpoint    *Endpoint    `json:"endpoint,omitempty"`
 	FromManager *FromManager `json:"from_manager,omitempty"`
 	Cache       *Cache       `json:"cache,omitempty"`
+	// Replicas and ReplicaSets: every independent cache
+	// (mirror.replica_nodes), and each upstream's verdict (replicas.go).
+	Replicas    []Replica    `json:"replicas,omitempty"`
+	ReplicaSets []ReplicaSet `json:"replica_sets,omitempty"`
 	Nodes       []Node       `json:"nodes"`
 
 	// Upstreams: each cache seen past the mirror (upstream.go).
@@ -102,6 +106,9 @@ func (r *Report) Judge(services []Service) {
 		case n.Mirror.FileError != "":
 			reachable++
 			problem(report.ProblemDaemonJSONInvalid, n.Name, "%s is not valid: %s", n.DaemonJSON, n.Mirror.FileError)
+		case n.Error != "":
+			reachable++
+			problem(report.ProblemNodeError, n.Name, "%s", n.Error)
 		case !n.Mirror.Configured:
 			reachable++
 			problem(report.ProblemNotConfigured, n.Name, "not configured (%s does not list the mirror)", n.DaemonJSON)
@@ -110,9 +117,6 @@ func (r *Report) Judge(services []Service) {
 			problem(report.ProblemPending, n.Name, "configured but not applied: docker is waiting for a reload/restart")
 		default:
 			reachable++
-			if n.Error != "" {
-				problem(report.ProblemNodeError, n.Name, "%s", n.Error)
-			}
 		}
 		if strings.HasPrefix(n.CA, "missing") && !r.caReported(n.Name) {
 			problem(report.ProblemCAMissing, n.Name, "mirror CA %s: pulls over HTTPS through the mirror fail on the certificate (run `swarmctl nodes configure`)", n.CA)
@@ -175,9 +179,12 @@ func (r *Report) Judge(services []Service) {
 	if reachable == 0 {
 		unchecked(report.ProblemNodesUnchecked, "nodes: not checked: no node could be reached")
 	}
+	noPath := r.judgeReplicas(problem)
 	switch {
 	case len(r.Unchecked) > 0:
 		r.Health = Unchecked
+	case noPath:
+		r.Health = Unhealthy
 	case len(r.Problems) > 0:
 		r.Health = Degraded
 	default:
