@@ -269,20 +269,7 @@ func cacheLine(c *status.Cache) string {
 		parts = append(parts, fmt.Sprintf("%d repositories (%s)", len(c.Repositories), strings.Join(c.Repositories, ", ")))
 	}
 	if c.DiskNode != "" {
-		parts = append(parts, fmt.Sprintf("%s on disk on %s", humanBytes(c.DiskBytes), c.DiskNode))
+		parts = append(parts, fmt.Sprintf("%s on disk on %s", report.HumanBytes(c.DiskBytes), c.DiskNode))
 	}
 	return "Cache: " + strings.Join(parts, ", ")
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -88,7 +89,7 @@ func replicaCache(c status.Cache) string {
 		parts = append(parts, fmt.Sprintf("%d repositories", len(c.Repositories)))
 	}
 	if c.DiskNode != "" {
-		parts = append(parts, humanBytes(c.DiskBytes)+" on disk")
+		parts = append(parts, report.HumanBytes(c.DiskBytes)+" on disk")
 	}
 	if c.Error != "" {
 		parts = append(parts, c.Error)

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -129,7 +130,7 @@ func diskCell(d *status.CacheDisk) string {
 	if d.Error != "" {
 		return "?"
 	}
-	return fmt.Sprintf("%s (%.1f%%)", humanBytes(d.FreeBytes), d.FreePercent)
+	return fmt.Sprintf("%s (%.1f%%)", report.HumanBytes(d.FreeBytes), d.FreePercent)
 }
 
 func hitsCell(t status.UpstreamTask) string {
@@ -151,7 +152,7 @@ func pulledCell(t status.UpstreamTask) string {
 	if t.Metrics == nil {
 		return "-"
 	}
-	return humanBytes(int64(t.Metrics.Total().PulledBytes))
+	return report.HumanBytes(int64(t.Metrics.Total().PulledBytes))
 }
 
 // printCA shows the company CA's state: each mirror certificate judged

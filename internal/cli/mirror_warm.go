@@ -205,7 +205,7 @@ func runMirrorWarm(ctx context.Context, d *Deps, opts *MirrorWarmOptions) error 
 				case "resolve":
 					d.IO.Progress("warming %s through %s", e.Image, mirrors[mustRegistry(e.Image)].URL)
 				case "done":
-					d.IO.Progress("warmed %s (%s read)", e.Image, humanBytes(e.Bytes))
+					d.IO.Progress("warmed %s (%s read)", e.Image, report.HumanBytes(e.Bytes))
 				}
 			},
 		})
@@ -348,7 +348,7 @@ func printWarm(d *Deps, res *MirrorWarmResult) {
 			cached = fmt.Sprintf("%d/%d blobs", im.BlobsCached, im.Blobs)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", im.Image, shortDigest(im.Digest), strings.Join(im.Platforms, ","),
-			humanBytes(im.FetchedBytes), cached, (time.Duration(im.DurationMS) * time.Millisecond).Round(time.Millisecond))
+			report.HumanBytes(im.FetchedBytes), cached, (time.Duration(im.DurationMS) * time.Millisecond).Round(time.Millisecond))
 	}
 	tw.Flush()
 	for _, p := range res.Problems {
@@ -358,7 +358,7 @@ func printWarm(d *Deps, res *MirrorWarmResult) {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+w)
 	}
 	fmt.Fprintf(d.IO.Err, "%d of %d image(s) in the cache (%d already), %s fetched from upstream\n",
-		res.Summary.Done, res.Summary.Images, res.Summary.AlreadyCached, humanBytes(res.Summary.FetchedBytes))
+		res.Summary.Done, res.Summary.Images, res.Summary.AlreadyCached, report.HumanBytes(res.Summary.FetchedBytes))
 }
 
 // shortDigest is sha256: and 12 hex digits, as docker prints image IDs.

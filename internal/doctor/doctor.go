@@ -11,6 +11,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"strconv"
 	"strings"
 	"time"
@@ -217,7 +218,7 @@ func checkDisk(ctx context.Context, m *member.Member, add func(check, status, ms
 			continue
 		}
 		b := n * 1024
-		parts = append(parts, HumanBytes(b)+" free on "+p)
+		parts = append(parts, report.HumanBytes(b)+" free on "+p)
 		if worst < 0 || b < worst {
 			worst, worstPath = b, p
 		}
@@ -286,20 +287,6 @@ func checkMirror(ctx context.Context, m *member.Member, o Options, add func(chec
 	default:
 		add("mirror", OK, fmt.Sprintf("GET %s from the node: HTTP %d", target, r.Status), "")
 	}
-}
-
-// HumanBytes is n as 1.5 GiB.
-func HumanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for v := n / unit; v >= unit; v /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 func dash(s string) string {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"net"
 	"strconv"
 	"strings"
@@ -391,10 +392,10 @@ func (r *Report) judgeUpstreams(problem func(code, node, format string, a ...any
 				switch {
 				case d.FreePercent < DiskDegradedPercent:
 					problem(ProblemDiskLow, t.Node, "cache of %s: %s free of %s on %s (%.1f%%): the cache stops storing new layers when it is full",
-						u.Registry, bytesHuman(d.FreeBytes), bytesHuman(d.TotalBytes), d.Path, d.FreePercent)
+						u.Registry, report.HumanBytes(d.FreeBytes), report.HumanBytes(d.TotalBytes), d.Path, d.FreePercent)
 				case d.FreePercent < DiskWarnPercent:
 					r.Warnings = append(r.Warnings, fmt.Sprintf("cache of %s on %s: %s free of %s on %s (%.1f%%)",
-						u.Registry, t.Node, bytesHuman(d.FreeBytes), bytesHuman(d.TotalBytes), d.Path, d.FreePercent))
+						u.Registry, t.Node, report.HumanBytes(d.FreeBytes), report.HumanBytes(d.TotalBytes), d.Path, d.FreePercent))
 				}
 			} else if d != nil {
 				r.Warnings = append(r.Warnings, fmt.Sprintf("cache of %s on %s: disk not checked: %s", u.Registry, t.Node, d.Error))
@@ -484,17 +485,4 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
-}
-
-func bytesHuman(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
