@@ -18,4 +18,10 @@ if [ -n "$missing" ]; then
 	apt-get install -y -q --no-install-recommends $missing
 fi
 install -d -m 0755 /var/cache/swarmctl-lab
+# Every lab machine's systemd holds several inotify instances; at the
+# default 128 a few labs exhaust them and new machines exit at boot. The
+# lab raises it too (test/lab/deps.go ensureInotify).
+if [ "$(cat /proc/sys/fs/inotify/max_user_instances)" -lt 1024 ]; then
+	echo 1024 > /proc/sys/fs/inotify/max_user_instances
+fi
 echo "lab dependencies installed"

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 )
 
@@ -65,6 +66,9 @@ func missingPackages(have func(cmd string) bool, exists func(path string) bool) 
 // root on a Debian-like host with apt-get, it installs them (like
 // .ci/install-lab-deps.sh); otherwise it says what to install.
 func EnsureDeps(ctx context.Context, logw io.Writer) error {
+	if err := ensureInotify(inotifyInstances, MinInotifyInstances, logw); err != nil {
+		return err
+	}
 	missing := missingPackages(lookPath, func(p string) bool { _, err := os.Stat(p); return err == nil })
 	if len(missing) == 0 {
 		return nil
@@ -91,5 +95,32 @@ func EnsureDeps(ctx context.Context, logw io.Writer) error {
 	if still := missingPackages(lookPath, func(p string) bool { _, err := os.Stat(p); return err == nil }); len(still) > 0 {
 		return errors.New("still missing after apt-get install: " + strings.Join(still, " "))
 	}
+	return nil
+}
+
+// inotifyInstances is the kernel's per-user limit of inotify instances.
+const inotifyInstances = "/proc/sys/fs/inotify/max_user_instances"
+
+// MinInotifyInstances: every machine's systemd holds several inotify
+// instances, and at the default of 128 the machines of a few labs exhaust
+// them: a new machine's systemd then exits at boot (code 255; "Container
+// ... is not running" for the lab). Seen here with 137 in use.
+const MinInotifyInstances = 1024
+
+// ensureInotify raises the limit in file to min when it is lower, or says
+// why the lab may not start when it cannot.
+func ensureInotify(file string, min int, logw io.Writer) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil // not Linux's procfs: nothing to check
+	}
+	cur, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || cur >= min {
+		return nil
+	}
+	if err := os.WriteFile(file, []byte(strconv.Itoa(min)+"\n"), 0o644); err != nil {
+		return fmt.Errorf("%s is %d: the lab's machines (systemd) need more inotify instances than that; raise it to %d (sysctl -w fs.inotify.max_user_instances=%d): %v", file, cur, min, min, err)
+	}
+	fmt.Fprintf(logw, "lab: raised fs.inotify.max_user_instances from %d to %d (systemd in every machine holds several)\n", cur, min)
 	return nil
 }

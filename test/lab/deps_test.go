@@ -2,6 +2,7 @@ package lab
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,5 +49,27 @@ func TestMissingPackages(t *testing.T) {
 	}
 	if got := missingPackages(func(string) bool { return true }, func(string) bool { return true }); len(got) != 0 {
 		t.Errorf("nothing missing, got %v", got)
+	}
+}
+
+func TestEnsureInotifyRaisesALowLimit(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "max_user_instances")
+	if err := os.WriteFile(f, []byte("128\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	if err := ensureInotify(f, 1024, &log); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != "1024" || !strings.Contains(log.String(), "from 128 to 1024") {
+		t.Errorf("limit %q, log %q", b, log.String())
+	}
+	// A higher limit is left alone.
+	os.WriteFile(f, []byte("4096\n"), 0o644)
+	if err := ensureInotify(f, 1024, &log); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(f); strings.TrimSpace(string(b)) != "4096" {
+		t.Errorf("a higher limit was changed: %q", b)
 	}
 }
