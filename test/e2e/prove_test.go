@@ -248,6 +248,12 @@ func TestMirrorProveWarm(t *testing.T) {
 	if gets := blobGets(t, l, mark, "lab/bench", mgr); len(gets) != 0 {
 		t.Errorf("the second warm fetched blobs from the upstream: %v", gets)
 	}
+	// The table says the same.
+	if r := swarmctl(t, env, "mirror", "warm", "lab/bench:1"); r.Code != 0 ||
+		!regexp.MustCompile(`lab/bench:1 +`+regexp.QuoteMeta(benchDigest[:19])+` +linux/amd64 +0 B +all `).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stderr, "1 of 1 image(s) in the cache (1 already), 0 B fetched from upstream") {
+		t.Errorf("warm (text): exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
 	// From CI (key and known_hosts in variables, no files) with a stack
 	// file: every service's image, each already cached.
 	good := filepath.Join(t.TempDir(), "compose.yml")
