@@ -138,6 +138,9 @@ func (opts *MirrorWarmOptions) input() (warmInput, error) {
 	if opts.Parallel < 1 {
 		return in, usageErr("--blobs must be at least 1")
 	}
+	if opts.Timeout <= 0 {
+		return in, usageErr("--timeout must be positive")
+	}
 	return in, nil
 }
 
@@ -182,6 +185,10 @@ func runMirrorWarm(ctx context.Context, d *Deps, opts *MirrorWarmOptions) error 
 	res.Manager = mgr.Name
 	rt, err := tunnelTransport(mgr, v.CAPEM)
 	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) {
+			err = failed(err.Error())
+		}
 		return fail(err)
 	}
 
