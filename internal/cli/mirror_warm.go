@@ -14,6 +14,8 @@ import (
 
 	"github.com/swarmctl/swarmctl/internal/fleet"
 	"github.com/swarmctl/swarmctl/internal/member"
+	"github.com/swarmctl/swarmctl/internal/nodes"
+	"github.com/swarmctl/swarmctl/internal/regmetrics"
 	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/warm"
@@ -138,6 +140,9 @@ func (opts *MirrorWarmOptions) input() (warmInput, error) {
 	if opts.Parallel < 1 {
 		return in, usageErr("--blobs must be at least 1")
 	}
+	if opts.Timeout <= 0 {
+		return in, usageErr("--timeout must be positive")
+	}
 	return in, nil
 }
 
@@ -182,13 +187,22 @@ func runMirrorWarm(ctx context.Context, d *Deps, opts *MirrorWarmOptions) error 
 	res.Manager = mgr.Name
 	rt, err := tunnelTransport(mgr, v.CAPEM)
 	if err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) {
+			err = failed(err.Error())
+		}
 		return fail(err)
 	}
 
 	platforms := in.platforms
+	known := cs // members whose facts are in: where a cache's task may run
 	if len(platforms) == 0 {
-		platforms, res.Warnings = fleetPlatforms(ctx, f, cs)
+		var all []*member.Member
+		platforms, all, res.Warnings = fleetPlatforms(ctx, f, cs)
+		known = all
 	}
+	var opened []*member.Member
+	defer func() { member.CloseAll(opened) }()
 	for _, p := range platforms {
 		res.Platforms = append(res.Platforms, p.String())
 	}
@@ -197,7 +211,18 @@ func runMirrorWarm(ctx context.Context, d *Deps, opts *MirrorWarmOptions) error 
 	defer cancel()
 	// One pass per cache replica: with replica_nodes every node runs its
 	// own cache, and each must hold the images.
-	for _, mirrors := range replicaRounds(eps, mgr) {
+	rounds := replicaRounds(eps, mgr)
+	if v.RegistryV3() && len(rounds) == 1 {
+		// registry:3 counts what it pulls from its upstream: read its
+		// counters before and after each image (one cache per upstream).
+		for _, e := range eps {
+			if m, ok := rounds[0][warm.RegistryKey(e.Registry)]; ok {
+				m.Stats = metricsReader(mgr, known, e.Service, &opened)
+				rounds[0][warm.RegistryKey(e.Registry)] = m
+			}
+		}
+	}
+	for _, mirrors := range rounds {
 		results, _ := warm.Warm(ctx, in.refsFor(mirrors), warm.Options{
 			Mirrors: mirrors, Platforms: platforms, Transport: rt, Parallel: opts.Parallel,
 			Progress: func(e warm.Event) {
@@ -272,7 +297,7 @@ func replicaRounds(eps []stack.Endpoint, mgr *member.Member) []map[string]warm.M
 // fleetPlatforms are the distinct platforms the selected nodes' engines
 // run (docker info's OSType and Architecture); nodes not reached are
 // warned about, and with none known linux/amd64 is warmed.
-func fleetPlatforms(ctx context.Context, f *fleet.Fleet, have []*member.Member) ([]warm.Platform, []string) {
+func fleetPlatforms(ctx context.Context, f *fleet.Fleet, have []*member.Member) ([]warm.Platform, []*member.Member, []string) {
 	var rest []*member.Member
 	var all []*member.Member
 	for _, m := range f.Selected() {
@@ -312,7 +337,43 @@ func fleetPlatforms(ctx context.Context, f *fleet.Fleet, have []*member.Member) 
 		ps = []warm.Platform{warm.DefaultPlatform}
 		warnings = append(warnings, "no node's platform is known: warming "+warm.DefaultPlatform.String())
 	}
-	return ps, warnings
+	return ps, all, warnings
+}
+
+// metricsReader reads the counters of service's registry on the node
+// running its task: the manager, or another member whose facts are known
+// (dialled once, closed by the caller through opened).
+func metricsReader(mgr *member.Member, known []*member.Member, service string, opened *[]*member.Member) func(context.Context) (regmetrics.Stats, error) {
+	var host nodes.Host
+	return func(ctx context.Context) (regmetrics.Stats, error) {
+		if host == nil {
+			ns, err := stack.TaskNodes(ctx, mgr.Conn, service)
+			if err != nil {
+				return regmetrics.Stats{}, err
+			}
+			if len(ns) != 1 {
+				return regmetrics.Stats{}, fmt.Errorf("%d running tasks of %s, want 1", len(ns), service)
+			}
+			if mgr.Facts != nil && mgr.Facts.Hostname == ns[0] {
+				host = mgr.Conn
+			}
+			for _, m := range known {
+				if host == nil && m.Facts != nil && m.Facts.Hostname == ns[0] {
+					if m.Conn == nil {
+						if err := m.Connect(ctx, "", ""); err != nil {
+							return regmetrics.Stats{}, fmt.Errorf("%s runs %s: %w", m.Name, service, err)
+						}
+						*opened = append(*opened, m)
+					}
+					host = m.Conn
+				}
+			}
+			if host == nil {
+				return regmetrics.Stats{}, fmt.Errorf("%s runs on %s, which is not among the reachable inventory nodes", service, ns[0])
+			}
+		}
+		return stack.ReadMetrics(ctx, host, service)
+	}
 }
 
 // warmProblemCode names what went wrong with an image.

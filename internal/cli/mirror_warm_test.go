@@ -29,6 +29,7 @@ func TestWarmProveBadInputExits2(t *testing.T) {
 		{[]string{"mirror", "warm", "--stack-file", stack}, stack + ":5:"},
 		{[]string{"mirror", "warm", "--platform", "amd64", "busybox"}, "--platform"},
 		{[]string{"mirror", "warm", "ghcr.io/acme/api:1"}, "no mirror for registry ghcr.io"},
+		{[]string{"mirror", "warm", "--timeout", "0s", "busybox"}, "--timeout"},
 		{[]string{"mirror", "prove", "--image", "quay.io/x/y:1"}, "no mirror for registry quay.io"},
 		{[]string{"mirror", "prove", "--node-timeout", "0s"}, "--node-timeout"},
 	} {

@@ -64,7 +64,9 @@ type warmDoc struct {
 		Blobs         int      `json:"blobs"`
 		BlobsCached   int      `json:"blobs_cached"`
 		FetchedBytes  int64    `json:"fetched_bytes"`
+		UpstreamBytes *int64   `json:"upstream_bytes"`
 		AlreadyCached bool     `json:"already_cached"`
+		Notes         []string `json:"notes"`
 		Done          bool     `json:"done"`
 		Error         string   `json:"error"`
 	} `json:"images"`
@@ -106,12 +108,14 @@ func hasImage(l *lab.Lab, machine, ref string) bool {
 	return err == nil
 }
 
-// blobGets counts the upstream's GETs of each blob of repo since mark,
-// failing on any from another address than the mirror's node.
-func blobGets(t *testing.T, l *lab.Lab, mark int64, repo string, mirrorNode lab.Machine) map[string]int {
+// blobGets counts the upstream's GETs of each blob of repo since mark
+// and their bytes, failing on any from another address than the mirror's
+// node.
+func blobGets(t *testing.T, l *lab.Lab, mark int64, repo string, mirrorNode lab.Machine) (map[string]int, int64) {
 	t.Helper()
 	es, _ := upstreamLog(t, l.Hub(), mark)
 	gets := map[string]int{}
+	var bytes int64
 	for _, e := range es {
 		if !strings.HasPrefix(e.Path, "/v2/"+repo+"/blobs/") || e.Method != "GET" {
 			continue
@@ -120,8 +124,9 @@ func blobGets(t *testing.T, l *lab.Lab, mark int64, repo string, mirrorNode lab.
 			t.Errorf("%s fetched %s from the upstream: only the mirror's node %s may", e.Client, e.Path, mirrorNode.IP)
 		}
 		gets[e.Path]++
+		bytes += e.Bytes
 	}
-	return gets
+	return gets, bytes
 }
 
 func TestMirrorProveWarm(t *testing.T) {
@@ -231,7 +236,12 @@ func TestMirrorProveWarm(t *testing.T) {
 		len(im.Platforms) != 1 || im.Platforms[0] != "linux/amd64" {
 		t.Errorf("first warm: %+v", im)
 	}
-	gets := blobGets(t, l, mark, "lab/bench", mgr)
+	gets, blobBytes := blobGets(t, l, mark, "lab/bench", mgr)
+	// registry:3's own counters (read in its container on the mirror's
+	// node) agree with the upstream's log.
+	if im.UpstreamBytes == nil || *im.UpstreamBytes < blobBytes || *im.UpstreamBytes > blobBytes+64<<10 {
+		t.Errorf("upstream_bytes %v (notes %v), the upstream's log shows %d bytes of blobs", im.UpstreamBytes, im.Notes, blobBytes)
+	}
 	if len(gets) != lab.BenchLayers+1 {
 		t.Errorf("the upstream served %d distinct blobs, want %d: %v", len(gets), lab.BenchLayers+1, gets)
 	}
@@ -242,11 +252,18 @@ func TestMirrorProveWarm(t *testing.T) {
 	}
 	mark = hubMark(t, l)
 	r, wd = warmJSON(t, env, "lab/bench:1")
-	if r.Code != 0 || len(wd.Images) != 1 || !wd.Images[0].AlreadyCached || wd.Images[0].FetchedBytes != 0 || wd.Images[0].BlobsCached != lab.BenchLayers+1 {
+	if r.Code != 0 || len(wd.Images) != 1 || !wd.Images[0].AlreadyCached || wd.Images[0].FetchedBytes != 0 || wd.Images[0].BlobsCached != lab.BenchLayers+1 ||
+		wd.Images[0].UpstreamBytes == nil || *wd.Images[0].UpstreamBytes != 0 {
 		t.Errorf("second warm: exit %d %+v", r.Code, wd)
 	}
-	if gets := blobGets(t, l, mark, "lab/bench", mgr); len(gets) != 0 {
+	if gets, _ := blobGets(t, l, mark, "lab/bench", mgr); len(gets) != 0 {
 		t.Errorf("the second warm fetched blobs from the upstream: %v", gets)
+	}
+	// The table says the same.
+	if r := swarmctl(t, env, "mirror", "warm", "lab/bench:1"); r.Code != 0 ||
+		!regexp.MustCompile(`lab/bench:1 +`+regexp.QuoteMeta(benchDigest[:19])+` +linux/amd64 +0 B +all `).MatchString(r.Stdout) ||
+		!strings.Contains(r.Stderr, "1 of 1 image(s) in the cache (1 already), 0 B fetched from upstream") {
+		t.Errorf("warm (text): exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 	// From CI (key and known_hosts in variables, no files) with a stack
 	// file: every service's image, each already cached.
