@@ -90,7 +90,7 @@ type Op struct {
 	Existed bool   `json:"-"`
 }
 
-// Diff returns the op's unified diff.
+// UnifiedDiff is the op's unified diff (old file, or /dev/null, to new).
 func (o Op) UnifiedDiff() string {
 	old := o.Old
 	newName := o.Path + " (swarmctl)"
@@ -304,7 +304,7 @@ func caContent(pemBytes []byte) []byte {
 	return append(b, '\n')
 }
 
-// OwnedCA says whether a ca.crt is swarmctl's.
+// ownedCA says whether a ca.crt is swarmctl's (CAMarker first).
 func ownedCA(b []byte) bool { return bytes.HasPrefix(b, []byte(CAMarker)) }
 
 // HoldsAll says whether every certificate of want is in have (PEM).

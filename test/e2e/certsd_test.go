@@ -127,6 +127,7 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 	if r := swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
+	freshOverlay(t, l) // main-job just removed the stack's network
 	t.Cleanup(func() {
 		swarmctl(t, env3, "nodes", "configure", "--remove", "--yes")
 		swarmctl(t, env3, "mirror", "uninstall", "--purge", "--yes")
@@ -185,7 +186,12 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 	}
 
 	// Pulls from ghcr.io and quay.io on the other manager: only the
-	// mirror's node fetches from the stand-ins.
+	// mirror's node fetches from the stand-ins. containerd falls back to
+	// the registry itself when a mirror does not answer: wait for each
+	// cache first.
+	for _, port := range []string{"5000", "5001", "5002"} {
+		waitMirror(t, "http://"+mgr.IP+":"+port)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, c := range []struct{ name, repo, tag string }{{lab.GHCRName, lab.HelloRepo, lab.HelloTag}, {lab.QuayName, lab.BenchRepo, lab.BenchTag}} {
@@ -259,6 +265,32 @@ func allRegistries(t *testing.T, l *lab.Lab, image string) {
 		}
 	}
 
+	// A hosts.toml that does not parse fails its node with file and line,
+	// left as it was; the other nodes go on (a fourth upstream added: the
+	// other managers get its hosts.toml, the worker cannot).
+	broken := "server = \"https://quay.io\"\n[host.\"https://x\"\n"
+	p := "/etc/docker/certs.d/" + lab.QuayName + "/hosts.toml"
+	if out, err := l.ExecStdin(ctx, puller.Name, strings.NewReader(broken), "sh", "-c", `cat > "$1"`, "sh", p); err != nil {
+		t.Fatalf("%s: %v %s", puller.Name, err, out)
+	}
+	r, cdoc = configureFilesJSON(t, inv([]any{three[0], three[1], three[2], map[string]any{"registry": "registry.example.com:5000", "remote_url": "https://" + lab.GHCRName, "publish": 5003}}))
+	if r.Code != 1 {
+		t.Errorf("configure with a broken hosts.toml on %s: exit %d, want 1", puller.Name, r.Code)
+	}
+	for _, n := range cdoc.Nodes {
+		if n.Name == puller.Name && (n.Outcome != "failed" || !strings.Contains(n.Error, p+": line 2")) {
+			t.Errorf("%s: %s %q, want failed naming %s: line 2", n.Name, n.Outcome, n.Error, p)
+		}
+		m, _ := l.Machine(n.Name)
+		if want := map[bool]string{true: "updated", false: "unchanged"}[m.ImageStore == "containerd"]; n.Name != puller.Name && n.Outcome != want {
+			t.Errorf("%s: %s %s, want %s", n.Name, n.Outcome, n.Error, want)
+		}
+	}
+	if got := inMachine(t, l, puller.Name, "cat", p); got != broken {
+		t.Errorf("%s: the broken %s was changed:\n%s", puller.Name, p, got)
+	}
+	inMachine(t, l, puller.Name, "sh", "-c", `rm -f "$1" && rmdir "$(dirname "$1")"`, "sh", p)
+
 	if r, cdoc = configureFilesJSON(t, env3, "--remove"); r.Code != 0 {
 		t.Fatalf("configure --remove: exit %d", r.Code)
 	}
@@ -312,6 +344,7 @@ func companyCAContainerd(t *testing.T, l *lab.Lab, image string) {
 	if r := swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes"); r.Code != 0 {
 		t.Fatalf("uninstall --purge (precondition): exit %d", r.Code)
 	}
+	freshOverlay(t, l)
 	t.Cleanup(func() {
 		swarmctl(t, env, "nodes", "configure", "--remove", "--yes")
 		swarmctl(t, env, "mirror", "uninstall", "--purge", "--yes")
@@ -341,6 +374,13 @@ func companyCAContainerd(t *testing.T, l *lab.Lab, image string) {
 		t.Errorf("%s lists %s in its registry config (insecure?): %s", w.Name, hub, info)
 	}
 
+	// containerd falls back to the registry itself when a mirror does not
+	// answer: wait for both caches, over HTTPS with the CA, from the worker.
+	for _, h := range []string{hub, ghcr} {
+		if out, err := l.Exec(context.Background(), w.Name, "sh", "-c", `for i in $(seq 120); do curl -fsS -o /dev/null --cacert "/etc/docker/certs.d/$1/ca.crt" "https://$1/v2/" && exit 0; sleep 1; done; exit 1`, "sh", h); err != nil {
+			t.Fatalf("mirror https://%s does not answer %s with the CA: %v\n%s", h, w.Name, err, out)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, c := range []struct {
