@@ -90,8 +90,8 @@ func warmJSON(t *testing.T, env []string, args ...string) (result, warmDoc) {
 // everyNode checks each node of the proof has verdict (and reason code).
 func everyNode(t *testing.T, l *lab.Lab, doc proveDoc, verdict, reason string) {
 	t.Helper()
-	if len(doc.Nodes) != len(l.Machines()) {
-		t.Errorf("proof has %d nodes, the lab %d", len(doc.Nodes), len(l.Machines()))
+	if len(doc.Nodes) != len(inventoryMachines(l)) {
+		t.Errorf("proof has %d nodes, the lab %d", len(doc.Nodes), len(inventoryMachines(l)))
 	}
 	for _, n := range doc.Nodes {
 		if n.Verdict != verdict || n.ReasonCode != reason {
@@ -303,7 +303,7 @@ func TestMirrorProveWarm(t *testing.T) {
 	}
 	everyNode(t, l, doc, "bypassed", "mirror-unreachable")
 	_, clients := upstreamLog(t, l.Hub(), mark)
-	for _, m := range l.Machines() {
+	for _, m := range inventoryMachines(l) {
 		if clients[m.IP] == 0 {
 			t.Errorf("%s (%s) is not in the upstream's log: its pull did not go around the mirror", m.Name, m.IP)
 		}

@@ -484,7 +484,7 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 			t.Errorf("%s: certs.d files %+v, want create %s/ca.crt", n.Name, n.Files, certsDir)
 		}
 	}
-	for _, m := range l.Machines() {
+	for _, m := range inventoryMachines(l) {
 		got := inMachine(t, l, m.Name, "sh", "-c", `stat -c '%U %a' "$1" && sed -n '/BEGIN/,$p' "$1"`, "sh", certsDir+"/ca.crt")
 		if want := "root 644\n" + string(caPEM); got != want {
 			t.Errorf("%s: %s/ca.crt is\n%s\nwant\n%s", m.Name, certsDir, got, want)
