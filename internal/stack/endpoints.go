@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"path"
@@ -247,4 +248,32 @@ func (e Endpoint) URLsFor(names ...string) []string {
 		}
 	}
 	return out
+}
+
+// PortWarnings: with traefik none, an upstream other than docker.io
+// without its own publish: gets publish+1, +2, ... by its place in
+// mirror.registries. Taking one out or reordering them moves the later
+// ones' ports, and nodes would ask the wrong cache until nodes configure
+// runs again: say so while two or more ports hang on that order.
+func (v Values) PortWarnings() []string {
+	if v.Traefik != TraefikNone || v.Publish == 0 {
+		return nil
+	}
+	var byOrder []string
+	for _, e := range v.Endpoints() {
+		if e.Registry == DockerHub {
+			continue
+		}
+		for _, r := range v.Registries {
+			if r.Registry == e.Registry && r.Publish == 0 {
+				byOrder = append(byOrder, fmt.Sprintf("%s :%d", e.Registry, e.Publish))
+			}
+		}
+	}
+	if len(byOrder) < 2 {
+		return nil
+	}
+	return []string{"the published ports of " + strings.Join(byOrder, ", ") + " follow their order in mirror.registries: " +
+		"taking one out or reordering them moves the others' ports, and nodes ask the wrong cache until `nodes configure` runs again " +
+		"(apply does both); pin each with publish: in its registries entry"}
 }

@@ -178,3 +178,24 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+// Two or more ports that follow the list's order are warned about; pinned
+// ports, one unpinned upstream or Traefik routes are not.
+func TestPortWarnings(t *testing.T) {
+	v := resolved(t, inventory.Mirror{Traefik: TraefikNone, URL: "http://10.0.0.5:5000",
+		Registries: []inventory.Registry{{Registry: "quay.io"}, {Registry: "docker.io"}, {Registry: "ghcr.io", Publish: 6000}, {Registry: "gcr.io"}}})
+	w := v.PortWarnings()
+	if len(w) != 1 || !strings.Contains(w[0], "quay.io :5001, gcr.io :5003") || !strings.Contains(w[0], "pin each with publish:") {
+		t.Errorf("warnings %q", w)
+	}
+	for name, m := range map[string]inventory.Mirror{
+		"pinned": {Traefik: TraefikNone, URL: "http://10.0.0.5:5000",
+			Registries: []inventory.Registry{{Registry: "docker.io"}, {Registry: "ghcr.io", Publish: 6000}, {Registry: "quay.io", Publish: 6001}}},
+		"one unpinned": {Traefik: TraefikNone, URL: "http://10.0.0.5:5000", Registries: regs("docker.io", "ghcr.io")},
+		"traefik":      {Traefik: TraefikV3, FQDN: "m.example.com", Registries: regs("docker.io", "ghcr.io", "quay.io")},
+	} {
+		if w := resolved(t, m).PortWarnings(); len(w) != 0 {
+			t.Errorf("%s: unexpected warnings %q", name, w)
+		}
+	}
+}

@@ -180,6 +180,7 @@ func Install(ctx context.Context, h nodes.Host, r Rendered, o InstallOptions) (I
 		return res, err
 	}
 	res.Plan = plan
+	res.Warnings = append(res.Warnings, r.Values.PortWarnings()...)
 	if plan.Network != "" && !plan.NetworkExists && !o.CreateNetwork {
 		return res, fmt.Errorf("%s: network %s does not exist; the Traefik labels need it. Create it (docker network create --driver overlay --attachable %s) or pass --create-network", h.Name(), plan.Network, plan.Network)
 	}
