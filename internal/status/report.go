@@ -34,7 +34,7 @@ type Node struct {
 	// Registries: per upstream, how the node pulls it through the mirror
 	// (see NodeRegistry); CA: with mirror.ca_file, "ok" or "missing: <paths>".
 	Registries []NodeRegistry `json:"registries,omitempty"`
-	CA         string     `json:"ca,omitempty"`
+	CA         string         `json:"ca,omitempty"`
 }
 
 // NodeRegistry is how one node pulls one upstream through the mirror.
