@@ -228,6 +228,7 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 	}
 	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
 	o.Warn = func(msg string) { warn(d, msg) }
+	o.Progress = func(msg string) { d.IO.Progress("%s", msg) }
 	if opts.Remove && opts.Global.fromEnv["remove"] {
 		warn(d, "SWARMCTL_REMOVE is set: this run takes the mirror OUT of daemon.json")
 	}

@@ -55,6 +55,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 
 	var mu sync.Mutex
 	var failedAny atomic.Bool
+	var halted halt
 	// complete records a node's end; report tells OnNode. Phase A's ends
 	// are reported after the plan (held in early), so the plan comes
 	// first on the user's screen.
@@ -64,6 +65,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		if r.res.Outcome == Failed {
 			failedAny.Store(true)
 		}
+		halted.from(r)
 	}
 	report := func(r *nodeRun) {
 		if o.OnNode != nil {
@@ -76,7 +78,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		complete(r)
 		report(r)
 	}
-	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
+	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) || halted.stopped() }
 
 	// Phase A. When the selection is larger than --parallel, a node that
 	// waits for phase B does not keep its connection either: phase B dials
@@ -166,6 +168,8 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 				r.res.Error = "not done: the plan was not confirmed"
 			} else if ctx.Err() != nil {
 				r.res.Error = "not attempted: interrupted"
+			} else if halted.stopped() {
+				r.res.Error = halted.reason()
 			} else if o.FailFast {
 				r.res.Error = "not attempted: --fail-fast after an earlier failure"
 			}
