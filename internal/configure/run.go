@@ -23,6 +23,9 @@ import (
 //     each batch Ready again before the next;
 //   - managers one at a time, the leader last, each only while every other
 //     manager is Reachable, and the next only once it is back.
+//   - a restarted node that runs mirror replicas (NodeWant.Replicas) is
+//     done only once they answer again; when one does not, the rollout
+//     stops there (waitReplicas).
 //
 // Connections Run dials are reused across phases. A node's is closed as
 // soon as the node is finished (phase A or its apply step), or, when the
