@@ -153,6 +153,7 @@ func runApply(ctx context.Context, d *Deps, opts *ApplyOptions) error {
 		Now:            d.Now,
 		OnNode:         func(nr configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, nr)) },
 		Warn:           func(msg string) { warn(d, msg) },
+		Progress:       func(msg string) { d.IO.Progress("%s", msg) },
 	}
 
 	res := ApplyResult{DryRun: opts.DryRun, Phases: []ApplyPhase{}}

@@ -24,6 +24,8 @@ type nodeSide struct {
 	// noURL are upstreams nothing says the nodes' URL of (e.g. Traefik
 	// without mirror.fqdn): no node is pointed at them.
 	noURL []string
+	// replicas run on their own nodes (see ownReplicas).
+	replicas []stack.Replica
 }
 
 // nodeSideOf reads the inventory's mirror section for the nodes (no
@@ -72,7 +74,7 @@ func nodeSideOf(inv *inventory.Inventory, hub []string, hubFromFlags bool, regs 
 // nodeSideFromValues is nodeSideOf for values already resolved and
 // validated (apply's).
 func nodeSideFromValues(v stack.Values, hub []string, hubFromFlags bool) (*nodeSide, error) {
-	ns := &nodeSide{ca: v.CAPEM}
+	ns := &nodeSide{ca: v.CAPEM, replicas: replicasOf(v)}
 	for _, e := range v.Endpoints() {
 		if e.Registry == hoststoml.DockerHub && (hubFromFlags || len(e.URLs) == 0) {
 			e.URLs, e.Replicas = slices.Clone(hub), nil
@@ -154,7 +156,7 @@ func (ns *nodeSide) routes(n *member.Member, f *member.Facts) (rs []upstreamRout
 // (swarmctl's certs.d files come out).
 func (ns *nodeSide) forNode(remove bool) func(*member.Member, *member.Facts) (configure.NodeWant, error) {
 	return func(n *member.Member, f *member.Facts) (configure.NodeWant, error) {
-		var w configure.NodeWant
+		w := configure.NodeWant{Replicas: ns.ownReplicas(n, f)}
 		if remove {
 			return w, nil
 		}

@@ -108,7 +108,9 @@ a reload (SIGHUP, containers keep running) when only mirrors change, else a
 restart. Swarm nodes are restarted in a quorum-safe order: workers in batches
 of --max-unavailable, then managers one at a time with the leader last, each
 only while the other managers are reachable and the next only once it is
-Ready and Reachable again.
+Ready and Reachable again. A node that runs a mirror replica (replica_nodes)
+must also have its replica answer again within --ready-timeout, else the
+rollout stops there (exit 1).
 
 Per node: one command reads everything; if the file is already right nothing
 else happens. Otherwise swarmctl takes a lock on the node, re-reads, refuses
@@ -228,6 +230,7 @@ func runNodesConfigure(ctx context.Context, d *Deps, opts *NodesConfigureOptions
 	}
 	o.OnNode = func(r configure.NodeResult) { d.IO.Progress("%s", nodeLine(d, r)) }
 	o.Warn = func(msg string) { warn(d, msg) }
+	o.Progress = func(msg string) { d.IO.Progress("%s", msg) }
 	if opts.Remove && opts.Global.fromEnv["remove"] {
 		warn(d, "SWARMCTL_REMOVE is set: this run takes the mirror OUT of daemon.json")
 	}

@@ -81,6 +81,10 @@ type nodeRun struct {
 	// from a manager's list ("" until then): the ID drained, waited for
 	// and made active again, never the node's own unchecked claim.
 	swarmID string
+	// replicas are the mirror replicas the node runs (NodeWant.Replicas);
+	// replicaDown: one did not answer again after the restart.
+	replicas    []string
+	replicaDown bool
 }
 
 // fail ends the node as failed. The result is reported under the node's
@@ -169,7 +173,7 @@ func (r *nodeRun) decide(f *member.Facts) error {
 	r.files = certsd.Plan{}
 	r.res.Files, r.res.FileWarnings, r.res.Registries = nil, nil, nil
 	if want != nil {
-		r.res.Registries = want.Registries
+		r.res.Registries, r.replicas = want.Registries, want.Replicas
 	}
 	if want != nil && want.SkipCertsD {
 		r.res.FileWarnings = []string{"docker did not answer, so whether it reads hosts.toml is unknown: " + hoststoml.CertsDir + " left as it is"}
@@ -431,6 +435,9 @@ func (r *nodeRun) apply(ctx context.Context, g guard) {
 		if err := r.timed(ctx, "swarm wait", func(ctx context.Context) error { return g.after(ctx, r, r.written) }); err != nil && failErr == nil {
 			failErr = err
 		}
+	}
+	if failErr == nil {
+		failErr = r.afterRestart(ctx)
 	}
 	if failErr != nil {
 		r.fail(failErr)

@@ -50,6 +50,10 @@ type NodeWant struct {
 	SkipCertsD bool
 	// Registries say, per upstream, how this node pulls it (reported).
 	Registries []hoststoml.Decision
+	// Replicas are the URLs of the mirror replicas running on this node
+	// (mirror.replica_nodes): after its restart the run waits until each
+	// answers again before it restarts another node (see waitReplicas).
+	Replicas []string
 }
 
 // Options of one configure run.
@@ -96,6 +100,9 @@ type Options struct {
 	OnNode func(NodeResult)
 	// Warn receives warnings meant for the user (e.g. single manager).
 	Warn func(string)
+	// Progress, when set, is told what the run waits for (e.g. a node's
+	// mirror replica after its restart).
+	Progress func(string)
 }
 
 func (o *Options) defaults() {
@@ -133,7 +140,7 @@ func (o *Options) stepBudget(name string) time.Duration {
 		return nodes.DefaultLockWait
 	case "restart":
 		return 5 * time.Minute
-	case "check the swarm", "verify", "swarm wait":
+	case "check the swarm", "verify", "swarm wait", replicaStep:
 		return o.Timeout + nodes.StepMargin
 	}
 	return nodes.DefaultStepTimeout

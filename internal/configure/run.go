@@ -23,6 +23,9 @@ import (
 //     each batch Ready again before the next;
 //   - managers one at a time, the leader last, each only while every other
 //     manager is Reachable, and the next only once it is back.
+//   - a restarted node that runs mirror replicas (NodeWant.Replicas) is
+//     done only once they answer again; when one does not, the rollout
+//     stops there (waitReplicas).
 //
 // Connections Run dials are reused across phases. A node's is closed as
 // soon as the node is finished (phase A or its apply step), or, when the
@@ -55,6 +58,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 
 	var mu sync.Mutex
 	var failedAny atomic.Bool
+	var halted halt
 	// complete records a node's end; report tells OnNode. Phase A's ends
 	// are reported after the plan (held in early), so the plan comes
 	// first on the user's screen.
@@ -64,6 +68,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		if r.res.Outcome == Failed {
 			failedAny.Store(true)
 		}
+		halted.from(r)
 	}
 	report := func(r *nodeRun) {
 		if o.OnNode != nil {
@@ -76,7 +81,7 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 		complete(r)
 		report(r)
 	}
-	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) }
+	stopped := func() bool { return ctx.Err() != nil || (o.FailFast && failedAny.Load()) || halted.stopped() }
 
 	// Phase A. When the selection is larger than --parallel, a node that
 	// waits for phase B does not keep its connection either: phase B dials
@@ -166,6 +171,8 @@ func Run(ctx context.Context, targets []*member.Member, o Options) *Report {
 				r.res.Error = "not done: the plan was not confirmed"
 			} else if ctx.Err() != nil {
 				r.res.Error = "not attempted: interrupted"
+			} else if halted.stopped() {
+				r.res.Error = halted.reason()
 			} else if o.FailFast {
 				r.res.Error = "not attempted: --fail-fast after an earlier failure"
 			}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -329,6 +328,7 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 	if !none {
 		t.Errorf("status does not say pulls bypass the mirror: %+v", st.Problems)
 	}
+	replicaNotBack(t, env, managers, []string{url(managers[2]), url(down), url(managers[0])})
 	inMachine(t, l, l.Manager().Name, "docker", "service", "update", "--detach", "--constraint-rm", nowhere, mirrorService)
 	for _, u := range mirrors {
 		waitMirror(t, u)
@@ -338,11 +338,6 @@ journalctl -u "$2" -n 30 --no-pager 2>&1; exit 1`
 		size>>20, msStats(healthyCold), msStats(healthyWarm), down.Name, managers[0].Name, msStats(failCold), msStats(failWarm))
 
 	t.Run("rolling configure restart", func(t *testing.T) {
-		if os.Getenv("SWARMCTL_E2E_ROLLING_RESTART") != "1" {
-			t.Skip("known failure, off by default (SWARMCTL_E2E_ROLLING_RESTART=1 runs it): nodes configure restarts the next manager " +
-				"without waiting for the replica on the one it restarted to answer again, so all three replicas can be down at once " +
-				"(the leader's restart also stops swarm from starting the others' tasks) and pulls go to Docker Hub directly")
-		}
 		rollingRestart(t, l, env, ips, []string{url(managers[0]), url(managers[2]), url(down)})
 	})
 }
@@ -358,7 +353,7 @@ func rollingRestart(t *testing.T, l *lab.Lab, env, ips, rolled []string) {
 	seed := strconv.FormatInt(time.Now().UnixNano(), 36)
 	done := make(chan result, 1)
 	go func() {
-		done <- swarmctl(t, env, "nodes", "configure", "--yes", "--insecure=false", "--apply", "restart", "--mirror", strings.Join(rolled, ","))
+		done <- swarmctl(t, env, "nodes", "configure", "--yes", "--insecure=false", "--apply", "restart", "--mirror", strings.Join(rolled, ","), "-o", "json")
 	}()
 	var cfg result
 	var pulled, failed int
@@ -391,6 +386,29 @@ rolling:
 	if cfg.Code != 0 {
 		t.Errorf("nodes configure --apply restart: exit %d\n%s", cfg.Code, cfg.Stderr)
 	}
+	// Each replica's node, once restarted, was waited for until its
+	// replica answered, before the next node's restart.
+	for _, u := range rolled {
+		if !strings.Contains(cfg.Stderr, ": waiting for its mirror replica "+u+" to answer") {
+			t.Errorf("nodes configure did not wait for the replica %s after its node's restart:\n%s", u, cfg.Stderr)
+		}
+	}
+	var doc configureDoc
+	if err := json.Unmarshal([]byte(cfg.Stdout), &doc); err != nil {
+		t.Fatalf("nodes configure -o json: %v\n%s", err, cfg.Stdout)
+	}
+	var waits []string
+	for _, n := range doc.Nodes {
+		for _, s := range n.Steps {
+			if s.Name == "mirror replica" {
+				waits = append(waits, fmt.Sprintf("%s %d ms", n.Name, s.MS))
+			}
+		}
+	}
+	if len(waits) != len(rolled) {
+		t.Errorf("mirror replica waits %v, want one per replica node", waits)
+	}
+	t.Logf("bench: waits for a restarted node's replica to answer: %s", strings.Join(waits, ", "))
 	for _, repo := range repos {
 		onlyCaches(t, l, markR, repo, ips)
 	}
@@ -401,6 +419,52 @@ rolling:
 	for _, u := range rolled {
 		waitMirror(t, u)
 	}
+}
+
+// replicaNotBack: with no replica able to run, a restart rollout to a
+// new order of the mirrors restarts the workers (no replica there), then
+// the first manager, whose replica does not answer again within
+// --ready-timeout: the rollout stops there (exit 1), that manager failed
+// with the reason, the other managers skipped and left as they were.
+func replicaNotBack(t *testing.T, env []string, managers []lab.Machine, order []string) {
+	t.Helper()
+	r := swarmctl(t, env, "nodes", "configure", "--yes", "--insecure=false", "--apply", "restart", "--ready-timeout", "15s",
+		"--mirror", strings.Join(order, ","), "-o", "json")
+	var doc configureDoc
+	if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+		t.Fatalf("nodes configure -o json: %v\n%s", err, r.Stdout)
+	}
+	failed := ""
+	var skipped []string
+	for _, n := range doc.Nodes {
+		switch {
+		case n.Role == "worker":
+			if n.Outcome != "restarted" {
+				t.Errorf("worker %s: %s %s", n.Name, n.Outcome, n.Error)
+			}
+		case n.Outcome == "failed" && failed == "":
+			failed = n.Name
+			if !strings.Contains(n.Error, "did not answer GET /v2/ within 15s (--ready-timeout)") || !strings.Contains(n.Error, "rollout stopped") {
+				t.Errorf("%s: %q", n.Name, n.Error)
+			}
+		case n.Outcome == "skipped":
+			skipped = append(skipped, n.Name)
+		default:
+			t.Errorf("manager %s: %s %s", n.Name, n.Outcome, n.Error)
+		}
+	}
+	if r.Code != 1 || failed == "" || len(skipped) != len(managers)-1 {
+		t.Fatalf("rollout with no replica able to come back: exit %d, failed %q, skipped %v\n%s", r.Code, failed, skipped, r.Stderr)
+	}
+	for _, n := range doc.Nodes {
+		if n.Outcome == "skipped" && n.Error != "not attempted: rollout stopped after "+failed+", whose mirror replica did not answer again" {
+			t.Errorf("%s: %q", n.Name, n.Error)
+		}
+	}
+	if !strings.Contains(r.Stderr, failed+": waiting for its mirror replica ") {
+		t.Errorf("no wait for %s's replica on stderr:\n%s", failed, r.Stderr)
+	}
+	t.Logf("replica not back: %s failed, %v skipped (exit %d)", failed, skipped, r.Code)
 }
 
 // waitRefused waits until nothing answers at url (its replica is gone).
