@@ -17,22 +17,7 @@ import (
 // 28+ containerd node a hosts.toml for every upstream, others only
 // daemon.json with the rest not possible (reason and fix).
 func TestForNodePerNodeOrderAndRoutes(t *testing.T) {
-	inv, err := inventory.Load(writeInventory(t, `mirror:
-  url: http://10.0.0.1:5000
-  traefik: none
-  publish: 5000
-  replica_nodes: [m1, m2]
-  registries:
-    - docker.io
-    - registry: ghcr.io
-nodes:
-  - name: m1
-    host: 10.0.0.1
-  - name: m2
-    host: 10.0.0.2
-  - name: w1
-    host: 10.0.0.3
-`))
+	inv, err := inventory.Load(writeInventory(t, twoReplicasInventory))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,3 +114,22 @@ func TestNodesConfigureRegistryFlag(t *testing.T) {
 		t.Errorf("hosts.toml wants %v", regs)
 	}
 }
+
+// twoReplicasInventory: docker.io and ghcr.io, each with a replica on m1
+// and m2 (published ports, no Traefik), and a worker w1 without one.
+const twoReplicasInventory = `mirror:
+  url: http://10.0.0.1:5000
+  traefik: none
+  publish: 5000
+  replica_nodes: [m1, m2]
+  registries:
+    - docker.io
+    - registry: ghcr.io
+nodes:
+  - name: m1
+    host: 10.0.0.1
+  - name: m2
+    host: 10.0.0.2
+  - name: w1
+    host: 10.0.0.3
+`

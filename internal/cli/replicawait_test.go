@@ -13,22 +13,7 @@ import (
 // upstream's), found by any of its names, also when --mirror gives the
 // nodes other URLs and with --remove; a node without one waits for none.
 func TestForNodeOwnReplicas(t *testing.T) {
-	inv, err := inventory.Load(writeInventory(t, `mirror:
-  url: http://10.0.0.1:5000
-  traefik: none
-  publish: 5000
-  replica_nodes: [m1, m2]
-  registries:
-    - docker.io
-    - registry: ghcr.io
-nodes:
-  - name: m1
-    host: 10.0.0.1
-  - name: m2
-    host: 10.0.0.2
-  - name: w1
-    host: 10.0.0.3
-`))
+	inv, err := inventory.Load(writeInventory(t, twoReplicasInventory))
 	if err != nil {
 		t.Fatal(err)
 	}

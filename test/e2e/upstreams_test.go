@@ -366,18 +366,7 @@ func TestMirrorTLSCompanyCA(t *testing.T) {
 	mgr, w := l.Manager(), worker(l)
 	up := hubLog{l}
 	dir := t.TempDir()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "swarmctl e2e company CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
+	caCert, caKey, caDER := companyCA(t, "swarmctl e2e company CA")
 	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
 	cert, key := serverCert(t, dir, mgr.IP, "2", caCert, caKey)
 	keyPEM, _ := os.ReadFile(key)
@@ -768,4 +757,26 @@ docker stack deploy -c /var/data/config/registry/registry.yml registry`
 	if r, doc := installUpstreams(t, env); r.Code != 0 || doc.Changed {
 		t.Errorf("second install: exit %d changed %v", r.Code, doc.Changed)
 	}
+}
+
+// companyCA is a fresh CA for one test (a day long): its certificate, key
+// and DER bytes.
+func companyCA(t *testing.T, name string) (*x509.Certificate, *ecdsa.PrivateKey, []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key, der
 }
