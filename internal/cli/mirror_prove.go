@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -66,6 +67,23 @@ type ProveNode struct {
 	// Cleanup: "removed" (the node did not have the image before),
 	// "kept: ..." (a container uses it), "" (it had it: left alone).
 	Cleanup string `json:"cleanup,omitempty"`
+	// Reload is the node's last reload as its daemon reload events show
+	// it: supporting evidence, never part of the verdict (nil: the node
+	// was not reached).
+	Reload *ProveReload `json:"reload,omitempty"`
+}
+
+// ProveReload is a node's last reload in the JSON document.
+type ProveReload struct {
+	// Status: confirmed (its registry-mirrors list the mirror),
+	// other-mirrors, none-since-start (a restart loaded the configuration:
+	// normal), not-available (detail says why).
+	Status  string   `json:"status"`
+	Time    string   `json:"time,omitempty"`    // the last reload, RFC 3339
+	Mirrors []string `json:"mirrors,omitempty"` // its registry-mirrors
+	// DaemonStarted is when the running dockerd started, RFC 3339.
+	DaemonStarted string `json:"daemon_started,omitempty"`
+	Detail        string `json:"detail"`
 }
 
 // MirrorProveResult is the JSON document of `mirror prove`.
@@ -96,6 +114,10 @@ else busybox:latest when Docker Hub is the first upstream. Its tag is resolved
 through the mirror (through the upstream when the mirror does not answer).
 Nodes are left as they were: an image a node did not have is removed after
 the pull (never forced: one a container uses stays).
+
+Beside the verdict, never changing it: each node's last reload, from dockerd's
+own reload events (which list the registry mirrors it loaded; a restart
+instead of a reload is normal).
 
 Exit codes: 0 every node pulled through the mirror; 1 at least one bypassed
 or failed; 2 could not check (no manager, the log unreadable, the probe not
@@ -170,7 +192,10 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 	}
 
 	// Every reachable node pulls every probe, nodes in parallel.
-	type nodePulls struct{ pulls []prove.Pull }
+	type nodePulls struct {
+		pulls   []prove.Pull
+		reloads prove.Reloads
+	}
 	secs := int(opts.NodeTimeout.Round(time.Second) / time.Second)
 	for _, t := range targets {
 		d.IO.Progress("probing %d node(s): docker pull %s (%s)", len(rows), t.out.Pinned, t.out.Image)
@@ -180,6 +205,7 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 		if m.Conn == nil || m.Facts == nil {
 			return np, nil
 		}
+		np.reloads = readReloads(ctx, m)
 		for _, t := range targets {
 			cctx, cancel := context.WithTimeout(ctx, opts.NodeTimeout+30*time.Second)
 			out, err := m.Conn.Run(cctx, nodes.Cmd{Script: prove.PullScript, Sudo: true,
@@ -244,6 +270,9 @@ func runMirrorProve(ctx context.Context, d *Deps, opts *MirrorProveOptions) erro
 				if !p.Start.IsZero() && !p.End.IsZero() {
 					pn.PullMS = p.End.Sub(p.Start).Milliseconds()
 				}
+			}
+			if m.Conn != nil && m.Facts != nil && len(pulled[i].Value.pulls) > ti {
+				pn.Reload = proveReload(pulled[i].Value.reloads, m, t.ep)
 			}
 			if len(pulled[i].Value.pulls) > ti {
 				pn.Cleanup = pulled[i].Value.pulls[ti].Cleanup
@@ -395,6 +424,43 @@ func readRegistryLog(ctx context.Context, mgr *member.Member, t *probeTarget, si
 	return l
 }
 
+// readReloads reads the node's daemon reload events (before its pulls:
+// dockerd holds only its last events).
+func readReloads(ctx context.Context, m *member.Member) prove.Reloads {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := m.Conn.Run(ctx, nodes.Cmd{Script: prove.ReloadScript, Sudo: true, ScriptArgs: []string{strconv.Itoa(m.Facts.DaemonPID)}})
+	if err != nil {
+		var ee *nodes.ExitError
+		if errors.As(err, &ee) {
+			if r := prove.ParseReloads(ee.Stdout); r.Complete {
+				return r
+			}
+		}
+		return prove.Reloads{Err: nodes.Unnamed(m.Name, err).Error()}
+	}
+	return prove.ParseReloads(out.Stdout)
+}
+
+// proveReload is the node's last reload for the endpoint's mirror.
+func proveReload(r prove.Reloads, m *member.Member, e stack.Endpoint) *ProveReload {
+	var c prove.ReloadCheck
+	if warm.RegistryKey(e.Registry) != hoststoml.DockerHub {
+		// registry-mirrors, what a reload loads, is Docker Hub's only.
+		c = prove.Unavailable("a reload loads registry-mirrors, which serve Docker Hub only; " + e.Registry + " is mirrored through hosts.toml, read at each pull (no reload)")
+	} else {
+		c = prove.CheckReload(r, nodeMirrorURL(e, m))
+	}
+	pr := &ProveReload{Status: c.Status, Mirrors: c.Mirrors, Detail: c.Detail}
+	if !c.Time.IsZero() {
+		pr.Time = c.Time.Format(time.RFC3339Nano)
+	}
+	if !c.Started.IsZero() {
+		pr.DaemonStarted = c.Started.Format(time.RFC3339)
+	}
+	return pr
+}
+
 func printProve(d *Deps, res *MirrorProveResult) {
 	w := d.IO.Out
 	for _, p := range res.Probes {
@@ -415,6 +481,25 @@ func printProve(d *Deps, res *MirrorProveResult) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", n.Name, n.Registry, prove.Verdict(n.Verdict).Text(), pull, why)
 	}
 	tw.Flush()
+	// Each node's last reload: supporting evidence, not part of the verdict.
+	var lines []string
+	for _, n := range res.Nodes {
+		if n.Reload == nil {
+			continue
+		}
+		if l := n.Name + "\t" + n.Reload.Detail; !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tLAST RELOAD (dockerd's reload events: supporting evidence, not part of the verdict)")
+		for _, l := range lines {
+			fmt.Fprintln(tw, l)
+		}
+		tw.Flush()
+	}
 	for _, p := range res.Warnings {
 		fmt.Fprintln(d.IO.Err, d.IO.Paint("33", "warning:")+" "+p)
 	}

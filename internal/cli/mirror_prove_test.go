@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -15,8 +16,9 @@ const proveDigest = "sha256:88d454af3d4dd5da5a8cd60cdf1645ecd2f2f8f7154c29ce8934
 
 // proveLab: m1 (manager, runs the mirror) pulls through it; w1 cannot
 // reach it and pulls from the upstream. The registry's log (docker service
-// logs on m1) shows m1's request only.
-func proveDial(removeFails bool) func(context.Context, nodes.Target, nodes.DialOptions) (nodes.Host, error) {
+// logs on m1) shows m1's request only. m1's dockerd was reloaded with the
+// mirror (with otherMirrors: with another one); w1's restarted, no reload.
+func proveDial(removeFails, otherMirrors bool) func(context.Context, nodes.Target, nodes.DialOptions) (nodes.Host, error) {
 	mirror := "http://10.0.0.1:5000"
 	return func(_ context.Context, tg nodes.Target, _ nodes.DialOptions) (nodes.Host, error) {
 		name := tg.Host
@@ -39,6 +41,20 @@ func proveDial(removeFails bool) func(context.Context, nodes.Target, nodes.DialO
 				}
 				return out("@@addrs\n" + ip + "\n172.18.0.1\n@@had\n\n@@start\n1764734400.000000000\n@@finish\n1764734401.500000000\n@@pull\n0\nStatus: Downloaded newer image\n@@cleanup\n" +
 					cleanup + "\n@@mirror\n" + curl + "\n@@hoststoml\n@@end\n")
+			case "reload-events.sh":
+				if c.ScriptArgs[0] != "77" {
+					return nodes.Output{}, fmt.Errorf("reload-events.sh %v", c.ScriptArgs)
+				}
+				events := ""
+				if name == "m1" {
+					mirrors := `[\"` + mirror + `\"]`
+					if otherMirrors {
+						mirrors = `[\"https://other.example.com\"]`
+					}
+					events = `{"Type":"daemon","Action":"reload","Actor":{"ID":"X","Attributes":{"registry-mirrors":"[]","name":"m1"}},"time":1764734000,"timeNano":1764734000000000000}` + "\n" +
+						`{"Type":"daemon","Action":"reload","Actor":{"ID":"X","Attributes":{"registry-mirrors":"` + mirrors + `","name":"m1"}},"time":1764734100,"timeNano":1764734100500000000}` + "\n"
+				}
+				return out("@@now\n1764734399\n@@started\n1764733000\n@@rc\n0\n@@events\n" + events + "@@held\n12 1764733001000000000\n@@end\n")
 			case "registry-log.sh":
 				if c.ScriptArgs[0] != "registry_registry-mirror" || c.ScriptArgs[2] != proveDigest {
 					return nodes.Output{}, fmt.Errorf("registry-log.sh %v", c.ScriptArgs)
@@ -56,7 +72,7 @@ const proveInv = "mirror:\n  url: http://10.0.0.1:5000\n  insecure: true\nnodes:
 
 func TestMirrorProveVerdicts(t *testing.T) {
 	inv := writeInventory(t, proveInv)
-	d, out, errb := testDeps(proveDial(false))
+	d, out, errb := testDeps(proveDial(false, false))
 	code := Run(context.Background(), d, []string{"mirror", "prove", "-i", inv, "--image", "busybox@" + proveDigest, "-o", "json"})
 	var doc MirrorProveResult
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
@@ -73,17 +89,29 @@ func TestMirrorProveVerdicts(t *testing.T) {
 	if w1.Verdict != "bypassed" || w1.ReasonCode != "mirror-unreachable" || !strings.Contains(w1.Reason, "curl exit 7") {
 		t.Errorf("w1: %+v", w1)
 	}
+	// The last reload: supporting evidence beside the verdict.
+	if r := m1.Reload; r == nil || r.Status != "confirmed" || r.Time != "2025-12-03T03:55:00.5Z" || len(r.Mirrors) != 1 || r.Mirrors[0] != "http://10.0.0.1:5000" ||
+		r.DaemonStarted != "2025-12-03T03:36:40Z" || !strings.HasPrefix(r.Detail, "reload: confirmed: dockerd's last reload, at 2025-12-03 03:55:00 UTC") {
+		t.Errorf("m1 reload: %+v", r)
+	}
+	if r := w1.Reload; r == nil || r.Status != "none-since-start" || r.Time != "" || !strings.Contains(r.Detail, "none seen since dockerd started at 2025-12-03 03:36:40 UTC") {
+		t.Errorf("w1 reload: %+v", r)
+	}
 	if doc.Probes[0].ResolvedVia != "given" || doc.Summary["via-mirror"] != 1 || doc.Summary["bypassed"] != 1 ||
 		len(doc.Problems) != 1 || doc.Problems[0].Node != "w1" || doc.Problems[0].Code != "mirror-unreachable" {
 		t.Errorf("document: %+v", doc)
 	}
 
 	// The text form, and a probe a container holds is left with a warning.
-	d, out, errb = testDeps(proveDial(true))
+	d, out, errb = testDeps(proveDial(true, true))
 	code = Run(context.Background(), d, []string{"mirror", "prove", "-i", inv, "--image", "busybox@" + proveDigest})
 	if code != 1 || !strings.Contains(out.String(), "m1    docker.io  via mirror") || !strings.Contains(out.String(), "w1    docker.io  bypassed") ||
 		!strings.Contains(errb.String(), "warning: m1: the probe docker.io/library/busybox@"+proveDigest+" was not removed (kept: conflict") ||
-		!strings.Contains(errb.String(), "proof: 1 via mirror, 1 bypassed, 0 failed") {
+		!strings.Contains(errb.String(), "proof: 1 via mirror, 1 bypassed, 0 failed") ||
+		// m1's last reload lists another mirror: said, the verdict unchanged.
+		!regexp.MustCompile(`\nm1 +reload: lists other mirrors: \[https://other.example.com\]`).MatchString(out.String()) ||
+		!regexp.MustCompile(`\nw1 +reload: none seen since dockerd started`).MatchString(out.String()) {
 		t.Errorf("text: exit %d\n%s\n%s", code, out, errb)
+
 	}
 }

@@ -1,6 +1,7 @@
 package prove
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,59 @@ func TestParsePull(t *testing.T) {
 	}
 	if p := ParsePull([]byte("@@addrs\n10.0.0.5\n")); p.Complete || p.Ok() {
 		t.Errorf("cut short: %+v", p)
+	}
+}
+
+func reloadOut(events string, held string) []byte {
+	return []byte("@@now\n2000\n@@started\n1000\n@@rc\n0\n@@events\n" + events + "@@held\n" + held + "\n@@end\n")
+}
+
+func reloadEv(at int64, mirrors string) string {
+	attr := ""
+	if mirrors != "" {
+		attr = `"registry-mirrors":` + strconv.Quote(mirrors) + `,`
+	}
+	return `{"status":"","Type":"daemon","Action":"reload","Actor":{"ID":"A:B","Attributes":{` + attr + `"name":"n1"}},"scope":"local","time":` +
+		strconv.FormatInt(at, 10) + `,"timeNano":` + strconv.FormatInt(at*1e9+5e8, 10) + "}\n"
+}
+
+func TestCheckReload(t *testing.T) {
+	const mirror = "http://10.0.0.2:5000"
+	for _, tc := range []struct {
+		name, out  string
+		status     string
+		detail     string
+		at         int64 // the last reload's second (0: none)
+		mirrorsLen int
+	}{
+		{"confirmed, the last of two, trailing slash", string(reloadOut(reloadEv(1500, `["https://old.example.com"]`)+reloadEv(1600, `["https://a.example.com","http://10.0.0.2:5000/"]`), "9 1000000000000")),
+			ReloadConfirmed, "reload: confirmed: dockerd's last reload, at 1970-01-01 00:26:40 UTC, loaded registry-mirrors [https://a.example.com http://10.0.0.2:5000/]", 1600, 2},
+		{"Go's list form", string(reloadOut(reloadEv(1600, `[http://10.0.0.2:5000]`), "3 1000000000000")), ReloadConfirmed, "", 1600, 1},
+		{"other mirrors", string(reloadOut(reloadEv(1600, `[]`), "3 1000000000000")), ReloadOtherMirrors, "reload: lists other mirrors: [] (dockerd's last reload, at 1970-01-01 00:26:40 UTC, without " + mirror + ")", 1600, 0},
+		{"no attribute", string(reloadOut(reloadEv(1600, ""), "3 1000000000000")), ReloadUnavailable, "reload: not available: the last reload, at 1970-01-01 00:26:40 UTC, does not list registry-mirrors", 1600, 0},
+		{"restarted", string(reloadOut("", "7 1000500000000")), ReloadNone,
+			"reload: none seen since dockerd started at 1970-01-01 00:16:40 UTC (a restart, not a reload, loaded its configuration: normal)", 0, 0},
+		{"events pushed out", string(reloadOut("", "256 1900000000000")), ReloadUnavailable,
+			"reload: not available: none among the 256 events dockerd still holds (it keeps only its last 256; the oldest is from 1970-01-01 00:31:40 UTC)", 0, 0},
+		{"full since its start", string(reloadOut("", "256 1000500000000")), ReloadNone, "", 0, 0},
+		{"docker events failed", "@@now\n2000\n@@started\n\n@@rc\n1\n@@events\nCannot connect to the Docker daemon at unix:///var/run/docker.sock\n@@held\n@@end\n", ReloadUnavailable,
+			"reload: not available: docker events exited 1: Cannot connect to the Docker daemon at unix:///var/run/docker.sock", 0, 0},
+		{"timed out", "@@now\n2000\n@@started\n\n@@rc\n124\n@@events\n@@held\n@@end\n", ReloadUnavailable, "reload: not available: docker events did not answer within 20 s", 0, 0},
+		{"cut short", "@@now\n2000\n@@started\n1000\n@@rc\n0\n@@events\n", ReloadUnavailable, "reload: not available: the node's output was cut short", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := CheckReload(ParseReloads([]byte(tc.out)), mirror)
+			if c.Status != tc.status || tc.detail != "" && c.Detail != tc.detail || len(c.Mirrors) != tc.mirrorsLen {
+				t.Errorf("got %+v\nwant %s %q", c, tc.status, tc.detail)
+			}
+			if tc.at != 0 && c.Time != time.Unix(tc.at, 5e8).UTC() || tc.at == 0 && !c.Time.IsZero() {
+				t.Errorf("time %v, want second %d", c.Time, tc.at)
+			}
+		})
+	}
+	// Not a reload: ignored.
+	r := ParseReloads(reloadOut(`{"Type":"container","Action":"reload","time":5}`+"\nnot json\n", "2 1"))
+	if len(r.Events) != 0 || r.Held != 2 || !r.Started.Equal(time.Unix(1000, 0)) {
+		t.Errorf("%+v", r)
 	}
 }

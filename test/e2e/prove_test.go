@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,6 +37,14 @@ type proveDoc struct {
 		Reason     string `json:"reason"`
 		Evidence   string `json:"evidence"`
 		Cleanup    string `json:"cleanup"`
+		Mirror     string `json:"mirror"`
+		Reload     *struct {
+			Status        string   `json:"status"`
+			Time          string   `json:"time"`
+			Mirrors       []string `json:"mirrors"`
+			DaemonStarted string   `json:"daemon_started"`
+			Detail        string   `json:"detail"`
+		} `json:"reload"`
 	} `json:"nodes"`
 	Summary map[string]int `json:"summary"`
 }
@@ -152,14 +161,24 @@ func TestMirrorProveWarm(t *testing.T) {
 	if r, doc := installJSON(t, env); r.Code != 0 || !doc.Result.Converged {
 		t.Fatalf("install: exit %d %+v", r.Code, doc)
 	}
-	if r := swarmctl(t, env, "nodes", "configure", "--yes"); r.Code != 0 {
-		t.Fatalf("nodes configure: exit %d", r.Code)
-	}
+	configured := configureWith(t, env)
+	// On the main lab (Docker 20.10, an http mirror: insecure-registries
+	// set) nodes configure restarts rather than reloads: 20.10 loses
+	// insecure-registries on a reload while registry-mirrors is set. So
+	// the worker's dockerd is reloaded by hand, as an operator would
+	// (systemctl reload: SIGHUP), and restarted at the end to put back
+	// what that reload dropped. Its reload event must list the mirror.
+	worker := worker(l).Name
+	inMachine(t, l, worker, "systemctl", "reload", service(l)+".service")
+	configured[worker] = "reloaded"
+	t.Cleanup(func() {
+		inMachine(t, l, worker, "sh", "-c", `systemctl reset-failed "$1" 2>/dev/null; systemctl restart "$1"`, "sh", service(l)+".service")
+		swarmHealthy(t, l)
+	})
 	waitMirror(t, mirrorURL(t, l))
 
 	// Healthy: every node via the mirror, exit 0; the upstream served
 	// busybox to the mirror's node only; nodes left as they were.
-	worker := worker(l).Name
 	hadBusybox := map[string]bool{}
 	for _, m := range l.Machines() {
 		hadBusybox[m.Name] = hasImage(l, m.Name, "busybox:latest")
@@ -170,6 +189,7 @@ func TestMirrorProveWarm(t *testing.T) {
 		t.Fatalf("prove on a healthy mirror: exit %d %+v\n%s", r.Code, doc, r.Stderr)
 	}
 	everyNode(t, l, doc, "via-mirror", "")
+	reloadEvidence(t, doc, configured)
 	onlyMirrorFetched(t, l, l.Hub(), mark, mgr, "library/busybox")
 	pinned := doc.Probes[0].Pinned
 	for _, m := range l.Machines() {
@@ -181,7 +201,8 @@ func TestMirrorProveWarm(t *testing.T) {
 		}
 	}
 	// The text form says the same.
-	if r := swarmctl(t, env, "mirror", "prove", "--limit", worker); r.Code != 0 || !regexp.MustCompile(worker+` +docker.io +via mirror`).MatchString(r.Stdout) {
+	if r := swarmctl(t, env, "mirror", "prove", "--limit", worker); r.Code != 0 || !regexp.MustCompile(worker+` +docker.io +via mirror`).MatchString(r.Stdout) ||
+		!regexp.MustCompile(`\n`+worker+` +reload: confirmed: dockerd's last reload, at `).MatchString(r.Stdout) {
 		t.Errorf("prove (text): exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 
@@ -302,6 +323,8 @@ func TestMirrorProveWarm(t *testing.T) {
 		t.Errorf("prove with the mirror scaled to 0: exit %d, want 1 (%+v)", r.Code, doc.Probes)
 	}
 	everyNode(t, l, doc, "bypassed", "mirror-unreachable")
+	// The reload evidence is beside the verdict: still the same.
+	reloadEvidence(t, doc, configured)
 	_, clients := upstreamLog(t, l.Hub(), mark)
 	for _, m := range inventoryMachines(l) {
 		if clients[m.IP] == 0 {
@@ -309,6 +332,48 @@ func TestMirrorProveWarm(t *testing.T) {
 		}
 	}
 	inMachine(t, l, mgr.Name, "docker", "service", "scale", "--detach", mirrorService+"=1")
+}
+
+// configureWith runs nodes configure --yes and returns each node's outcome.
+func configureWith(t *testing.T, env []string, args ...string) map[string]string {
+	t.Helper()
+	r := swarmctl(t, env, append([]string{"nodes", "configure", "--yes", "-o", "json"}, args...)...)
+	var cd configureDoc
+	if err := json.Unmarshal([]byte(r.Stdout), &cd); r.Code != 0 || err != nil {
+		t.Fatalf("nodes configure %v: exit %d %v\n%s", args, r.Code, err, r.Stderr)
+	}
+	t.Logf("nodes configure %v: %v", args, outcomes(cd))
+	return outcomes(cd)
+}
+
+// reloadEvidence checks each node's last reload in the proof against what
+// nodes configure did to it: a reloaded node's reload event lists its
+// mirror; a restarted one has none since its dockerd started.
+func reloadEvidence(t *testing.T, doc proveDoc, configured map[string]string) {
+	t.Helper()
+	for _, n := range doc.Nodes {
+		r := n.Reload
+		if r == nil {
+			t.Errorf("%s: no reload evidence", n.Name)
+			continue
+		}
+		t.Logf("  %s: %s", n.Name, r.Detail)
+		switch configured[n.Name] {
+		case "reloaded":
+			listed := slices.ContainsFunc(r.Mirrors, func(m string) bool { return strings.TrimRight(m, "/") == strings.TrimRight(n.Mirror, "/") })
+			if r.Status != "confirmed" || !listed || r.Time == "" || r.DaemonStarted == "" {
+				t.Errorf("%s, reloaded by nodes configure: reload %+v, want confirmed with %s", n.Name, *r, n.Mirror)
+			}
+		case "restarted":
+			if r.Status != "none-since-start" || r.DaemonStarted == "" || !strings.Contains(r.Detail, "none seen since dockerd started at") {
+				t.Errorf("%s, restarted by nodes configure: reload %+v, want none-since-start", n.Name, *r)
+			}
+		default: // unchanged: an earlier test's configure
+			if r.Status != "confirmed" && r.Status != "none-since-start" {
+				t.Errorf("%s: reload %+v", n.Name, *r)
+			}
+		}
+	}
 }
 
 // mirrorGone waits until the mirror no longer answers (its task stopped).
