@@ -179,6 +179,12 @@ func TestMirrorProveWarm(t *testing.T) {
 
 	// Healthy: every node via the mirror, exit 0; the upstream served
 	// busybox to the mirror's node only; nodes left as they were.
+	// A node holding the probe by digest asks no registry (Docker 20.10):
+	// nothing could be proven there (probe-present). Earlier tests of the
+	// suite pull busybox, so the nodes drop it first.
+	for _, m := range inventoryMachines(l) {
+		_, _ = l.Exec(ctx, m.Name, "sh", "-c", `docker image ls --format '{{.ID}} {{.Repository}}' | awk '$2 ~ /(^|\/)busybox$/ {print $1}' | sort -u | xargs -r docker rmi -f`)
+	}
 	hadBusybox := map[string]bool{}
 	for _, m := range l.Machines() {
 		hadBusybox[m.Name] = hasImage(l, m.Name, "busybox:latest")
