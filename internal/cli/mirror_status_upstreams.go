@@ -2,12 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"github.com/swarmctl/swarmctl/internal/report"
 	"io"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/swarmctl/swarmctl/internal/inventory"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/status"
 	"github.com/swarmctl/swarmctl/internal/upcheck"

@@ -11,7 +11,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"github.com/swarmctl/swarmctl/internal/report"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/probe"
+	"github.com/swarmctl/swarmctl/internal/report"
 )
 
 // Statuses of a check.

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/swarmctl/swarmctl/internal/report"
 	"net"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/probe"
 	"github.com/swarmctl/swarmctl/internal/regmetrics"
+	"github.com/swarmctl/swarmctl/internal/report"
 	"github.com/swarmctl/swarmctl/internal/stack"
 	"github.com/swarmctl/swarmctl/internal/upcheck"
 )
