@@ -1,12 +1,10 @@
 package status
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/swarmctl/swarmctl/internal/certsd"
 	"io/fs"
 	"net"
 	"net/url"
@@ -16,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmctl/swarmctl/internal/certsd"
 	"github.com/swarmctl/swarmctl/internal/member"
 	"github.com/swarmctl/swarmctl/internal/nodes"
 	"github.com/swarmctl/swarmctl/internal/stack"
@@ -111,7 +110,7 @@ func CheckCA(ctx context.Context, ms []*member.Member, file string, caPEM []byte
 			var rows []NodeCA
 			for _, host := range ca.Hosts {
 				p := path.Join(CertsDir, host, "ca.crt")
-				rows = append(rows, nodeCA(ctx, m.Conn, m.Name, p, caPEM))
+				rows = append(rows, nodeCA(ctx, m, host, p, caPEM))
 			}
 			mu.Lock()
 			ca.Nodes = append(ca.Nodes, rows...)
@@ -136,23 +135,59 @@ func CheckCA(ctx context.Context, ms []*member.Member, file string, caPEM []byte
 	return ca
 }
 
-func nodeCA(ctx context.Context, h nodes.Host, name, p string, want []byte) NodeCA {
-	ctx, cancel := nodes.Step(ctx, caReadStep, caReadStepDeadline)
-	defer cancel()
-	row := NodeCA{Node: name, Path: p}
-	got, err := h.ReadFile(ctx, p)
+// nodeCA judges the node's ca.crt for host. The facts every run gathers
+// already hold certs.d's ca.crt files (facts.sh): they are read from the
+// node again only where the facts do not say (no certs.d section, a link
+// or a file facts.sh would not read).
+func nodeCA(ctx context.Context, m *member.Member, host, p string, want []byte) NodeCA {
+	row := NodeCA{Node: m.Name, Path: p}
+	got, exists, known := caFromFacts(m.Facts, host)
+	if !known {
+		ctx, cancel := nodes.Step(ctx, caReadStep, caReadStepDeadline)
+		defer cancel()
+		var err error
+		got, err = m.Conn.ReadFile(ctx, p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			row.State, row.Error = CAUnknown, nodes.Unnamed(m.Name, err).Error()
+			return row
+		default:
+			exists = true
+		}
+	}
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	case !exists:
 		row.State = CAMissing
-	case err != nil:
-		row.State, row.Error = CAUnknown, nodes.Unnamed(name, err).Error()
-	case bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(want)) || certsd.HoldsAll(got, want):
+	case certsd.HoldsAll(got, want):
 		// nodes configure writes the certificates under a marker line.
 		row.State = CAOk
 	default:
 		row.State = CADiffers
 	}
 	return row
+}
+
+// caFromFacts is host's ca.crt as the node's facts saw it: its content,
+// whether it exists, and whether the facts say at all.
+func caFromFacts(f *member.Facts, host string) (content []byte, exists, known bool) {
+	if f == nil || f.CertsD == nil || f.CertsD.Link {
+		return nil, false, false
+	}
+	d := f.CertsD.Dir(host)
+	switch {
+	case d == nil:
+		return nil, false, true
+	case d.Link:
+		return nil, false, false
+	}
+	if b, ok := d.Files["ca.crt"]; ok {
+		return b, true, true
+	}
+	if _, refused := d.Refused["ca.crt"]; refused {
+		return nil, false, false
+	}
+	return nil, false, true
 }
 
 // mirrorCert reads the chain u serves (from here) and judges it.

@@ -115,3 +115,31 @@ func hasProblem(ps []tlscheck.Problem, p tlscheck.Problem) bool {
 func fakeFiles(name string, files map[string]string) *fakehost.Host {
 	return fakehost.New(name, files, nil)
 }
+
+// The facts' certs.d section answers without reading the node again (the
+// fake nodes hold no file: a read would say "missing"); where the facts
+// do not say (a linked directory), the file is read.
+func TestCACheckFromFacts(t *testing.T) {
+	caPEM, u := companyMirror(t, "127.0.0.1", time.Now().Add(90*24*time.Hour))
+	host := strings.TrimPrefix(u, "https://")
+	marked := append([]byte("# swarmctl-managed\n"), caPEM...)
+	dir := func(d *member.CertsDir) *member.Facts {
+		return &member.Facts{CertsD: &member.CertsD{Dirs: map[string]*member.CertsDir{host: d}}}
+	}
+	ms := []*member.Member{
+		{Name: "ok", Conn: fakeFiles("ok", nil), Facts: dir(&member.CertsDir{Name: host, Files: map[string][]byte{"ca.crt": marked}})},
+		{Name: "other", Conn: fakeFiles("other", nil), Facts: dir(&member.CertsDir{Name: host, Files: map[string][]byte{"ca.crt": []byte("-----BEGIN CERTIFICATE-----\nold\n")}})},
+		{Name: "none", Conn: fakeFiles("none", nil), Facts: &member.Facts{CertsD: &member.CertsD{}}},
+		{Name: "linked", Conn: fakeFiles("linked", map[string]string{CertsDir + "/" + host + "/ca.crt": string(caPEM)}), Facts: dir(&member.CertsDir{Name: host, Link: true})},
+	}
+	eps := []stack.Endpoint{{Registry: "docker.io", URLs: []string{u}}}
+	ca := CheckCA(context.Background(), ms, "/etc/company-ca.pem", caPEM, eps, 5*time.Second, time.Now())
+	got := map[string]string{}
+	for _, n := range ca.Nodes {
+		got[n.Node] = n.State
+	}
+	want := map[string]string{"ok": CAOk, "other": CADiffers, "none": CAMissing, "linked": CAOk}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+}
